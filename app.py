@@ -1,0 +1,35 @@
+"""CX Journey Lab — entry point: page config, navigation, and the sidebar dataset picker.
+
+Run with ``streamlit run app.py``.  Pages live in ``pages/``; they only wire widgets to
+``cxdata`` functions and charts.
+"""
+import streamlit as st
+
+from cxdata.ui.state import get_workspace, sidebar_dataset_picker
+
+st.set_page_config(page_title="CX Journey Lab", page_icon=":material/route:", layout="wide")
+
+PAGES = {
+    "Analyse": [
+        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", url_path="overview",
+                default=True),
+        st.Page("pages/funnel.py", title="Funnel", icon=":material/filter_alt:", url_path="funnel"),
+        st.Page("pages/touchpoints.py", title="Touchpoints", icon=":material/reviews:", url_path="touchpoints"),
+        st.Page("pages/paths.py", title="Paths", icon=":material/alt_route:", url_path="paths"),
+    ],
+    "Workshop": [
+        st.Page("pages/journey_map.py", title="Journey map", icon=":material/map:", url_path="journey-map"),
+        st.Page("pages/report.py", title="Report", icon=":material/description:", url_path="report"),
+    ],
+    "Data": [
+        st.Page("pages/data.py", title="Data", icon=":material/upload_file:", url_path="data"),
+    ],
+}
+
+page = st.navigation(PAGES)
+get_workspace()
+# Presentation mode (journey map) hides the sidebar picker along with the other chrome.
+if st.query_params.get("present") != "1":
+    st.sidebar.markdown("### CX Journey Lab")
+    sidebar_dataset_picker()
+page.run()

@@ -1,0 +1,35 @@
+"""First start: install the bundled sample log as the default dataset, once per workspace."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from cxdata.workspace import DatasetInfo, Workspace
+
+SAMPLE_FILE = Path(__file__).resolve().parent.parent / "sample_data" / "interactions.csv"
+SAMPLE_NAME = "Sample: online retail journeys"
+_SETTING = "sample_installed"
+
+
+def install_sample_once(ws: Workspace, sample_file: Path = SAMPLE_FILE) -> DatasetInfo | None:
+    """Ingest the sample log the first time a workspace is opened.
+
+    Returns the new dataset, or None when it was installed before (a user who deleted
+    it does not get it back uninvited) or the file is missing.
+    """
+    if ws.read_only or ws.get_setting(_SETTING) or not sample_file.exists():
+        return None
+    if ws.has_dataset(SAMPLE_NAME):
+        ws.set_setting(_SETTING, "yes")
+        return None
+    _, info = ws.ingest(sample_file, SAMPLE_NAME, source="bundled sample (sample_data/interactions.csv)")
+    ws.set_setting(_SETTING, "yes")
+    ws.set_setting("default_dataset", SAMPLE_NAME)
+    return info
+
+
+def reinstall_sample(ws: Workspace, sample_file: Path = SAMPLE_FILE) -> DatasetInfo:
+    """Install (or replace) the sample dataset on request."""
+    _, info = ws.ingest(sample_file, SAMPLE_NAME, replace=True,
+                        source="bundled sample (sample_data/interactions.csv)")
+    ws.set_setting(_SETTING, "yes")
+    return info

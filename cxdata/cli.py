@@ -1,0 +1,446 @@
+"""Command line: ``python -m cxdata SUBCOMMAND …`` (SPEC §6).
+
+Exit codes: 0 success; 1 the file was read but rows were rejected (validate / ingest);
+2 unusable input or arguments, with one plain sentence on stderr and no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from cxdata import schema
+from cxdata.errors import CxDataError, UnusableInput
+
+EXIT_OK, EXIT_REJECTED, EXIT_UNUSABLE = 0, 1, 2
+
+
+class UsageError(CxDataError):
+    """Bad arguments (exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one plain sentence instead of usage + traceback
+        raise UsageError(message[0].upper() + message[1:] + (f" (see: {self.prog} --help)."))
+
+
+# -- shared argument helpers ---------------------------------------------------------
+
+def parse_maps(items: list[str] | None) -> dict[str, str]:
+    """``["role=column", …]`` -> ``{role: column}``; roles checked against SPEC §1."""
+    result: dict[str, str] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise UsageError(f"--map needs ROLE=COLUMN, got {item!r}.")
+        role, column = item.split("=", 1)
+        role = role.strip().lower()
+        if role == "customer":
+            role = "customer_id"
+        if role not in schema.ROLES:
+            raise UsageError(f"Unknown role {role!r} in --map; roles are {', '.join(schema.ROLES)}.")
+        result[role] = column.strip()
+    return result
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--map", action="append", metavar="ROLE=COLUMN", default=[],
+                        help="use COLUMN for ROLE (repeatable), e.g. --map channel=case:channel")
+    parser.add_argument("--format", choices=("text", "json", "csv"), default="text",
+                        help="output format (default text)")
+    parser.add_argument("--workspace", metavar="PATH",
+                        help="workspace file (default: $CXDATA_WORKSPACE, else ~/.cxdata/workspace.duckdb)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m cxdata",
+                     description="CX Journey Lab: validate, store and analyse customer interaction logs.")
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("validate", help="read and check a log without storing it")
+    p.add_argument("file")
+    p.add_argument("--blank-bad-scores", action="store_true",
+                   help="keep rows with an invalid score, leaving only that score blank (with a warning)")
+    _common(p)
+
+    p = sub.add_parser("ingest", help="store a log as a dataset in the workspace")
+    p.add_argument("file")
+    p.add_argument("--name", required=True, help="dataset name")
+    p.add_argument("--replace", action="store_true", help="replace a dataset of the same name")
+    p.add_argument("--blank-bad-scores", action="store_true")
+    _common(p)
+
+    p = sub.add_parser("datasets", help="list, rename or delete datasets in the workspace")
+    p.add_argument("action", nargs="?", choices=("list", "rename", "delete"), default="list")
+    p.add_argument("name", nargs="?")
+    p.add_argument("new_name", nargs="?")
+    _common(p)
+
+    p = sub.add_parser("sample", help="write the sample interaction log")
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    p.add_argument("--customers", type=int, default=5000)
+    p.add_argument("--seed", type=int, default=7)
+    _common(p)
+
+    p = sub.add_parser("funnel", help="stage-by-stage funnel (SPEC §2)")
+    p.add_argument("file", help="a log file or ws:NAME")
+    p.add_argument("--step", action="append", default=[], metavar="VALUE",
+                   help="a funnel step (repeat, in order); default: the dataset's stage order")
+    p.add_argument("--by", default=None, help="column the steps are values of (default stage, else event)")
+    p.add_argument("--window", default="none", help="conversion window: 90s, 30m, 12h, 14d, 2w, seconds or none")
+    p.add_argument("--order", choices=("ordered", "strict", "unordered"), default="ordered")
+    p.add_argument("--breakdown", default=None, metavar="COLUMN")
+    _common(p)
+
+    p = sub.add_parser("scores", help="NPS / CSAT / CES per group (SPEC §4)")
+    p.add_argument("file")
+    p.add_argument("--metric", choices=("nps", "csat", "ces"), required=True)
+    p.add_argument("--by", default="touchpoint")
+    _common(p)
+
+    p = sub.add_parser("paths", help="transitions and variants (SPEC §3)")
+    p.add_argument("file")
+    p.add_argument("--by", default=None)
+    p.add_argument("--top", type=int, default=10)
+    _common(p)
+
+    p = sub.add_parser("report", help="a self-contained HTML report for stakeholders")
+    p.add_argument("file")
+    p.add_argument("-o", "--output", required=True, metavar="REPORT.html")
+    p.add_argument("--journey-map", default=None, metavar="NAME", help="a journey map of the workspace to include")
+    p.add_argument("--title", default=None)
+    _common(p)
+    return parser
+
+
+# -- output --------------------------------------------------------------------------
+
+def _clean(value):
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _json_default(value):
+    cleaned = _clean(value)
+    if cleaned is value:
+        return str(value)
+    return cleaned
+
+
+def emit(args, payload: dict, table: pd.DataFrame | None, text: str) -> None:
+    """Write ``payload`` (json), ``table`` (csv) or ``text`` to stdout."""
+    if args.format == "json":
+        sys.stdout.write(json.dumps(_deep_clean(payload), ensure_ascii=False, default=_json_default, indent=2) + "\n")
+    elif args.format == "csv":
+        from cxdata.export import csv_bytes
+        sys.stdout.flush()
+        sys.stdout.buffer.write(csv_bytes(table if table is not None else pd.DataFrame(), excel_bom=False))
+    else:
+        sys.stdout.write(text.rstrip("\n") + "\n")
+
+
+def _deep_clean(obj):
+    if isinstance(obj, dict):
+        return {k: _deep_clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_deep_clean(v) for v in obj]
+    return _clean(obj)
+
+
+def _pct(x) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
+
+
+# -- loading FILE or ws:NAME ---------------------------------------------------------
+
+@dataclass
+class LoadedData:
+    """A dataset ready for analytics: a cursor, its table and what the catalog knows."""
+    cur: object
+    table: str
+    stage_order: list[str]
+    roles: dict[str, str]
+    attributes: list[str]
+    name: str
+    keepalive: object = None
+
+
+def open_workspace(args, read_only: bool = False):
+    from cxdata.workspace import Workspace
+    return Workspace(args.workspace, read_only=read_only)
+
+
+def load_data(args) -> LoadedData:
+    """``ws:NAME`` -> the workspace dataset; a path -> read into a private in-memory DuckDB."""
+    if args.file.startswith("ws:"):
+        ws = open_workspace(args, read_only=True) if _workspace_exists(args) else None
+        if ws is None:
+            raise UnusableInput("The workspace does not exist yet; store a dataset first with "
+                                "`python -m cxdata ingest FILE --name NAME`.")
+        info = ws.get_dataset(args.file[3:])
+        return LoadedData(ws.cursor(), info.table, list(info.stage_order), dict(info.roles),
+                          list(info.attributes), info.name, ws)
+    import duckdb
+    from cxdata.ingest import ingest_file
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    result = ingest_file(con, args.file, table="events", rejects_table="rejects", overrides=parse_maps(args.map))
+    if result.rows_rejected:
+        sys.stderr.write(f"Note: {result.rows_rejected} of {result.rows_read} rows were rejected and left out "
+                         "(see `python -m cxdata validate`).\n")
+    return LoadedData(con, "events", result.stage_order, result.roles, result.attributes,
+                      Path(args.file).name, con)
+
+
+def _workspace_exists(args) -> bool:
+    from cxdata.workspace import workspace_path
+    return workspace_path(args.workspace).exists()
+
+
+def resolve_column(data: LoadedData, name: str) -> str:
+    """A role name (stage, event, touchpoint, channel, …) or a source / attribute column ->
+    the column of the dataset table.  Raises UsageError when unknown."""
+    key = name.strip()
+    roles = {"timestamp": "ts", "time": "ts", "customer": "customer_id"}
+    if key.lower() in schema.ROLE_COLUMN:
+        role = key.lower()
+        if role not in data.roles and not (role == "stage" and data.stage_order):
+            raise UsageError(f"The log has no {role} column; map one with --map {role}=COLUMN.")
+        return schema.ROLE_COLUMN[role]
+    if key.lower() in roles:
+        return roles[key.lower()]
+    for role, column in data.roles.items():
+        if column == key:
+            return schema.ROLE_COLUMN[role]
+    if key in data.attributes:
+        return key
+    if schema.attribute_name(key) in data.attributes:
+        return schema.attribute_name(key)
+    options = [r for r in ("stage", "event", "touchpoint", "channel") if r in data.roles] + data.attributes
+    raise UsageError(f"Unknown column {name!r}; use one of {', '.join(options[:20])}.")
+
+
+# -- subcommands ---------------------------------------------------------------------
+
+def _ingest_report(args, result, extra: dict | None = None) -> int:
+    payload = result.to_json_dict()
+    if extra:
+        payload.update(extra)
+    problems = pd.DataFrame([p.to_dict() for p in result.problems], columns=["row", "column", "value", "reason"])
+    lines = [f"{result.source}: {result.format}" + (f" ({'; '.join(result.notes)})" if result.notes else ""),
+             f"rows read {result.rows_read:,}, accepted {result.rows_accepted:,}, rejected {result.rows_rejected:,}",
+             "roles: " + ", ".join(f"{r}={c}" for r, c in result.roles.items())]
+    if result.attributes:
+        lines.append("attributes: " + ", ".join(result.attributes))
+    if result.stage_order:
+        lines.append("stage order: " + " → ".join(result.stage_order))
+    if result.reasons:
+        lines.append("problems by reason:")
+        lines += [f"  {count:>8,}  {reason}" for reason, count in result.reasons.items()]
+        lines.append("first problems:")
+        lines += [f"  row {p.row}, {p.column}: {p.value!r} — {p.reason}" for p in result.problems[:20]]
+    if extra and "dataset" in extra:
+        lines.append(f"stored as dataset {extra['dataset']!r}")
+    emit(args, payload, problems, "\n".join(lines))
+    return EXIT_REJECTED if result.rows_rejected else EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    from cxdata.ingest import validate_file
+    result = validate_file(args.file, overrides=parse_maps(args.map),
+                           score_policy="blank" if args.blank_bad_scores else "reject")
+    return _ingest_report(args, result)
+
+
+def cmd_ingest(args) -> int:
+    ws = open_workspace(args)
+    try:
+        result, info = ws.ingest(args.file, args.name, overrides=parse_maps(args.map), replace=args.replace,
+                                 score_policy="blank" if args.blank_bad_scores else "reject")
+    finally:
+        ws.close()
+    return _ingest_report(args, result, {"dataset": info.name})
+
+
+def cmd_datasets(args) -> int:
+    ws = open_workspace(args)
+    try:
+        if args.action == "rename":
+            if not (args.name and args.new_name):
+                raise UsageError("Rename needs the old and the new name: datasets rename OLD NEW.")
+            ws.rename_dataset(args.name, args.new_name)
+        elif args.action == "delete":
+            if not args.name:
+                raise UsageError("Delete needs a dataset name: datasets delete NAME.")
+            ws.delete_dataset(args.name)
+        infos = ws.list_datasets()
+    finally:
+        ws.close()
+    rows = [{"name": d.name, "source": d.source, "created": d.created_at, "rows_accepted": d.rows_accepted,
+             "rows_rejected": d.rows_rejected, "version": d.version} for d in infos]
+    frame = pd.DataFrame(rows, columns=["name", "source", "created", "rows_accepted", "rows_rejected", "version"])
+    text = frame.to_string(index=False) if rows else "No datasets yet."
+    emit(args, {"datasets": rows}, frame, text)
+    return EXIT_OK
+
+
+def cmd_sample(args) -> int:
+    from cxdata.sample import write_sample
+    if args.customers < 1:
+        raise UsageError("--customers must be at least 1.")
+    rows = write_sample(args.output, customers=args.customers, seed=args.seed)
+    emit(args, {"rows": rows, "file": args.output}, pd.DataFrame([{"rows": rows, "file": args.output}]),
+         f"wrote {rows:,} interactions of {args.customers:,} customers to {args.output}")
+    return EXIT_OK
+
+
+def _steps_frame(result) -> pd.DataFrame:
+    return pd.DataFrame(result.to_json_dict()["steps"])
+
+
+def _funnel_text(result, title: str) -> str:
+    lines = [title, f"entered: {result.entered:,}"]
+    for s in result.steps:
+        median = "–" if s.median_seconds_from_previous is None else _duration(s.median_seconds_from_previous)
+        lines.append(f"  {s.step:<28} {s.customers:>9,}  {_pct(s.conversion_from_start):>7} of start  "
+                     f"{_pct(s.conversion_from_previous):>7} of previous  dropped {s.dropped:>8,}  median {median}")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def cmd_funnel(args) -> int:
+    from cxdata import funnel
+    try:
+        window = funnel.parse_duration(args.window)
+    except ValueError as exc:
+        raise UsageError(str(exc))
+    data = load_data(args)
+    by_name = args.by or ("stage" if data.stage_order and ("stage" in data.roles or data.stage_order) else "event")
+    by = resolve_column(data, by_name)
+    steps = args.step or (data.stage_order if by == "stage" else [])
+    if len(steps) < 1:
+        raise UsageError("Name the funnel steps with --step VALUE (repeat, in order).")
+    kwargs = dict(by=by, window_seconds=window, order=args.order)
+    if args.breakdown:
+        column = resolve_column(data, args.breakdown)
+        overall = funnel.compute_funnel(data.cur, data.table, steps, **kwargs)
+        groups = funnel.funnel_breakdown(data.cur, data.table, steps, column, **kwargs)
+        payload = overall.to_json_dict()
+        payload["groups"] = [{"group": g, **r.to_json_dict()} for g, r in groups]
+        frames = []
+        for g, r in groups:
+            f = _steps_frame(r)
+            f.insert(0, "group", g)
+            frames.append(f)
+        table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        text = "\n\n".join([_funnel_text(overall, "All customers")]
+                           + [_funnel_text(r, f"{args.breakdown} = {g}") for g, r in groups])
+    else:
+        overall = funnel.compute_funnel(data.cur, data.table, steps, **kwargs)
+        payload, table, text = overall.to_json_dict(), _steps_frame(overall), _funnel_text(overall, "Funnel")
+    emit(args, payload, table, text)
+    return EXIT_OK
+
+
+def cmd_scores(args) -> int:
+    from cxdata import scores
+    data = load_data(args)
+    if args.metric not in data.roles:
+        raise UsageError(f"The log has no {args.metric.upper()} column; map one with --map {args.metric}=COLUMN.")
+    by = resolve_column(data, args.by)
+    frame = scores.scores_by(data.cur, data.table, args.metric, by)
+    cols = ["group", "n", "score", "ci_low", "ci_high", "low_sample"]
+    groups = [{c: _clean(row[c]) for c in cols} for _, row in frame.iterrows()]
+    unit = {"nps": "NPS (−100…100)", "csat": "CSAT, % satisfied (4–5)", "ces": "CES mean (1–7, higher = easier)"}
+    lines = [f"{unit[args.metric]} by {args.by}"]
+    for g in groups:
+        flag = "  low sample" if g["low_sample"] else ""
+        lines.append(f"  {str(g['group']):<28} n={g['n']:>7,}  {g['score']:7.1f}  "
+                     f"[{g['ci_low']:.1f} … {g['ci_high']:.1f}]{flag}")
+    emit(args, {"metric": args.metric, "groups": groups}, frame[cols], "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_paths(args) -> int:
+    from cxdata import paths
+    if args.top < 1:
+        raise UsageError("--top must be at least 1.")
+    data = load_data(args)
+    by = resolve_column(data, args.by or ("stage" if "stage" in data.roles or data.stage_order else "event"))
+    trans = paths.transitions(data.cur, data.table, by=by, top=args.top)
+    var = paths.variants(data.cur, data.table, by=by, top=args.top)
+    payload = {"transitions": [{"from": r["from"], "to": r["to"], "customers": int(r["customers"]),
+                                "events": int(r["events"])} for _, r in trans.iterrows()],
+               "variants": [{"path": list(r["path"]), "customers": int(r["customers"]),
+                             "share": float(r["share"])} for _, r in var.iterrows()]}
+    lines = ["Transitions (from → to: customers, events)"]
+    lines += [f"  {t['from']} → {t['to']}: {t['customers']:,}, {t['events']:,}" for t in payload["transitions"]]
+    lines.append("Variants (customers, share)")
+    lines += [f"  {' → '.join(v['path'])}: {v['customers']:,} ({_pct(v['share'])})" for v in payload["variants"]]
+    table = var.assign(path=var["path_label"])[["path", "customers", "share"]] if len(var) else pd.DataFrame()
+    emit(args, payload, table, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from cxdata.report import build_report_html
+    data = load_data(args)
+    journey_map = None
+    if args.journey_map:
+        from cxdata.workspace import Workspace
+        from cxdata import map_store
+        ws = data.keepalive if isinstance(data.keepalive, Workspace) else open_workspace(args, read_only=True)
+        journey_map = map_store.load_map_by_name(ws.cursor(), args.journey_map)
+    html = build_report_html(data.cur, data.table, data.stage_order, roles=data.roles,
+                             dataset_name=data.name, journey_map=journey_map, title=args.title)
+    Path(args.output).write_text(html, encoding="utf-8")
+    emit(args, {"file": args.output, "bytes": len(html.encode("utf-8"))}, None,
+         f"wrote {args.output} ({len(html.encode('utf-8')) / 1024:.0f} KB)")
+    return EXIT_OK
+
+
+COMMANDS = {"validate": cmd_validate, "ingest": cmd_ingest, "datasets": cmd_datasets, "sample": cmd_sample,
+            "funnel": cmd_funnel, "scores": cmd_scores, "paths": cmd_paths, "report": cmd_report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not args.command:
+            parser.print_help()
+            return EXIT_UNUSABLE
+        return COMMANDS[args.command](args)
+    except CxDataError as exc:
+        sys.stderr.write(str(exc).strip() + "\n")
+        return EXIT_UNUSABLE
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted.\n")
+        return EXIT_UNUSABLE
+    except MemoryError:
+        sys.stderr.write("The machine ran out of memory; try a smaller file or a workspace on a larger machine.\n")
+        return EXIT_UNUSABLE
+    except Exception as exc:  # last resort: one sentence, never a traceback
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        sys.stderr.write(f"Unexpected problem: {first[:300]}\n")
+        return EXIT_UNUSABLE
+
+

@@ -1,0 +1,73 @@
+"""SQL helpers shared by every module that talks to DuckDB.
+
+DESIGN: values are always bound parameters; identifiers (user column names) are always
+quoted by :func:`quote_ident`.  No user text is ever formatted into SQL any other way.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for DuckDB: wrap in double quotes, double any inside."""
+    if not isinstance(name, str) or name == "":
+        raise ValueError("An identifier must be a non-empty string.")
+    if "\x00" in name:
+        raise ValueError("An identifier cannot contain a NUL character.")
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Filters on the events of a dataset, shared by every page and query.
+
+    ``start`` / ``end`` bound the event time ``ts`` (UTC): ``start`` inclusive, ``end``
+    exclusive.  ``equals`` maps a column of the dataset table to the values kept (a value
+    of ``None`` in the list keeps missing values).  An empty filter keeps every event.
+    """
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    equals: tuple[tuple[str, tuple[str | None, ...]], ...] = field(default_factory=tuple)
+
+    @classmethod
+    def build(cls, start=None, end=None, equals: dict[str, list] | None = None) -> "EventFilter":
+        """Convenience constructor from a plain dict of column -> allowed values."""
+        items = tuple(sorted((col, tuple(vals)) for col, vals in (equals or {}).items() if vals))
+        return cls(start=start, end=end, equals=items)
+
+    def is_empty(self) -> bool:
+        return self.start is None and self.end is None and not self.equals
+
+    def where(self, alias: str = "") -> tuple[str, list]:
+        """Return ``(sql, params)``: a boolean SQL expression (``TRUE`` when empty)."""
+        prefix = f"{alias}." if alias else ""
+        parts: list[str] = []
+        params: list = []
+        if self.start is not None:
+            parts.append(f"{prefix}ts >= ?")
+            params.append(self.start)
+        if self.end is not None:
+            parts.append(f"{prefix}ts < ?")
+            params.append(self.end)
+        for column, values in self.equals:
+            col = prefix + quote_ident(column)
+            concrete = [v for v in values if v is not None]
+            alternatives = []
+            if concrete:
+                alternatives.append(f"CAST({col} AS VARCHAR) IN ({', '.join('?' * len(concrete))})")
+                params.extend(str(v) for v in concrete)
+            if any(v is None for v in values):
+                alternatives.append(f"{col} IS NULL")
+            parts.append("(" + " OR ".join(alternatives) + ")")
+        return (" AND ".join(parts) if parts else "TRUE"), params
+
+
+def filtered_events(table: str, event_filter: EventFilter | None = None) -> tuple[str, list]:
+    """Return ``(sql, params)`` for a subquery of a dataset table's events after a filter.
+
+    ``table`` is the dataset table's name (quoted here).  Use as
+    ``f"WITH ev AS ({sql}) SELECT ..."`` and pass ``params`` first.
+    """
+    where, params = (event_filter or EventFilter()).where()
+    return f"SELECT * FROM {quote_ident(table)} WHERE {where}", params

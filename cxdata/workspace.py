@@ -1,0 +1,298 @@
+"""The workspace: one DuckDB file holding datasets, their rejects, and the catalog.
+
+DESIGN: one connection per process, a ``cursor()`` per thread or query.  Datasets are
+regular tables (cursors do not see TEMP tables).  The catalog row of a dataset carries a
+``version`` that changes whenever its data changes; every cached result is keyed by it.
+
+Where the file lives: the ``path`` argument (CLI ``--workspace``), else the environment
+variable ``CXDATA_WORKSPACE``, else ``~/.cxdata/workspace.duckdb``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from cxdata.errors import CxDataError, DatasetNotFound, UnusableInput, WorkspaceBusy
+from cxdata.ingest import (IngestResult, ProgressCallback, StageMapping, apply_stage_mapping,
+                           detect_stage_order, ingest_file)
+from cxdata.sql import quote_ident
+
+ENV_VAR = "CXDATA_WORKSPACE"
+DEFAULT_PATH = Path("~/.cxdata/workspace.duckdb")
+NAME_MAX = 80
+
+
+def workspace_path(explicit: str | os.PathLike | None = None) -> Path:
+    """Resolve the workspace file: explicit path, else ``$CXDATA_WORKSPACE``, else the default."""
+    chosen = explicit or os.environ.get(ENV_VAR) or DEFAULT_PATH
+    return Path(chosen).expanduser()
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A catalog entry.  ``table`` is the dataset table's name (see docs/architecture.md);
+    ``roles`` maps role -> source column; ``version`` changes whenever the data does."""
+    id: int
+    name: str
+    table: str
+    rejects_table: str
+    source: str
+    created_at: dt.datetime
+    rows_read: int
+    rows_accepted: int
+    rows_rejected: int
+    roles: dict = field(hash=False)
+    stage_order: tuple[str, ...]
+    attributes: tuple[str, ...]
+    stage_mapping: dict | None = field(default=None, hash=False)
+    notes: tuple[str, ...] = ()
+    version: str = ""
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles or (role == "stage" and bool(self.stage_mapping))
+
+    @property
+    def cache_key(self) -> tuple:
+        """Key for cached results: changes with the data and with the stage order."""
+        return (self.table, self.version, self.stage_order)
+
+
+_CATALOG_DDL = """
+CREATE SEQUENCE IF NOT EXISTS dataset_ids START 1;
+CREATE TABLE IF NOT EXISTS datasets (
+    id INTEGER PRIMARY KEY DEFAULT nextval('dataset_ids'),
+    name VARCHAR NOT NULL UNIQUE,
+    table_name VARCHAR NOT NULL,
+    rejects_table VARCHAR NOT NULL,
+    source VARCHAR,
+    created_at TIMESTAMP NOT NULL,
+    rows_read BIGINT NOT NULL,
+    rows_accepted BIGINT NOT NULL,
+    rows_rejected BIGINT NOT NULL,
+    roles VARCHAR NOT NULL,
+    stage_order VARCHAR NOT NULL,
+    attributes VARCHAR NOT NULL,
+    stage_mapping VARCHAR,
+    notes VARCHAR,
+    version VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS workspace_settings (key VARCHAR PRIMARY KEY, value VARCHAR);
+"""
+_COLUMNS = ("id, name, table_name, rejects_table, source, created_at, rows_read, rows_accepted, "
+            "rows_rejected, roles, stage_order, attributes, stage_mapping, notes, version")
+
+
+def _busy_message(path: Path, exc: Exception) -> str:
+    pid = re.search(r"PID (\d+)", str(exc))
+    holder = f" (process {pid.group(1)})" if pid else ""
+    return (f"The workspace {path} is in use by another program{holder}. Close it (for example "
+            f"the running app), or choose another file with --workspace or {ENV_VAR}.")
+
+
+class Workspace:
+    """One DuckDB workspace file.  Safe to share between threads: each query runs on its
+    own cursor from :meth:`cursor`."""
+
+    def __init__(self, path: str | os.PathLike | None = None, read_only: bool = False):
+        self.path = workspace_path(path)
+        self.read_only = read_only
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise WorkspaceBusy(_busy_message(self.path, exc)) from None
+            raise UnusableInput(f"The workspace {self.path} could not be opened: "
+                                f"{str(exc).splitlines()[0]}") from None
+        except duckdb.Error as exc:
+            raise UnusableInput(f"The workspace {self.path} is not a DuckDB file this version can open: "
+                                f"{str(exc).splitlines()[0]}") from None
+        self._write_lock = threading.RLock()
+        if not read_only:
+            cur = self.cursor()
+            for statement in filter(str.strip, _CATALOG_DDL.split(";")):
+                cur.execute(statement)
+
+    # -- connections ---------------------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor on the workspace with the session time zone set to UTC."""
+        cur = self._con.cursor()
+        cur.execute("SET TimeZone = 'UTC'")
+        return cur
+
+    def close(self) -> None:
+        self._con.close()
+
+    # -- catalog -------------------------------------------------------------------
+    def list_datasets(self) -> list[DatasetInfo]:
+        """All datasets, newest first."""
+        rows = self.cursor().execute(f"SELECT {_COLUMNS} FROM datasets ORDER BY created_at DESC, id DESC").fetchall()
+        return [_info(row) for row in rows]
+
+    def get_dataset(self, name: str) -> DatasetInfo:
+        row = self.cursor().execute(f"SELECT {_COLUMNS} FROM datasets WHERE name = ?", [name]).fetchone()
+        if row is None:
+            known = ", ".join(d.name for d in self.list_datasets()[:10]) or "none yet"
+            raise DatasetNotFound(f"There is no dataset named {name!r} in the workspace (datasets: {known}).")
+        return _info(row)
+
+    def has_dataset(self, name: str) -> bool:
+        return self.cursor().execute("SELECT count(*) FROM datasets WHERE name = ?", [name]).fetchone()[0] > 0
+
+    def ingest(self, path: str | os.PathLike, name: str, *, overrides: dict[str, str] | None = None,
+               score_policy: str = "reject", stage_order: list[str] | None = None,
+               stage_mapping: StageMapping | None = None, source: str | None = None,
+               replace: bool = False, sheet=None,
+               on_progress: ProgressCallback | None = None) -> tuple[IngestResult, DatasetInfo]:
+        """Read ``path`` into a new dataset ``name`` (or replace it when ``replace``)."""
+        name = check_name(name)
+        with self._write_lock:
+            if self.has_dataset(name) and not replace:
+                raise UnusableInput(f"A dataset named {name!r} already exists; choose another name "
+                                    "or replace it.")
+            cur = self.cursor()
+            token = uuid.uuid4().hex[:12]
+            table, rejects = f"ds_{token}", f"rej_{token}"
+            try:
+                result = ingest_file(cur, path, table=table, rejects_table=rejects, overrides=overrides,
+                                     score_policy=score_policy, stage_order=stage_order,
+                                     stage_mapping=stage_mapping, sheet=sheet, on_progress=on_progress)
+            except BaseException:
+                for t in (table, rejects, table + "_staged"):
+                    cur.execute(f"DROP TABLE IF EXISTS {quote_ident(t)}")
+                raise
+            old = self.get_dataset(name) if self.has_dataset(name) else None
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                if old is not None:
+                    cur.execute("DELETE FROM datasets WHERE id = ?", [old.id])
+                cur.execute(f"""INSERT INTO datasets ({_COLUMNS.replace('id, ', '', 1)})
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                            [name, table, rejects, source or result.source, _now(), result.rows_read,
+                             result.rows_accepted, result.rows_rejected, json.dumps(result.roles),
+                             json.dumps(result.stage_order), json.dumps(result.attributes),
+                             json.dumps(_mapping_dict(stage_mapping)) if stage_mapping else None,
+                             json.dumps(result.notes), token])
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            if old is not None:
+                self._drop_tables(old)
+            return result, self.get_dataset(name)
+
+    def rename_dataset(self, old: str, new: str) -> DatasetInfo:
+        new = check_name(new)
+        with self._write_lock:
+            info = self.get_dataset(old)
+            if new != old and self.has_dataset(new):
+                raise UnusableInput(f"A dataset named {new!r} already exists.")
+            self.cursor().execute("UPDATE datasets SET name = ? WHERE id = ?", [new, info.id])
+            return self.get_dataset(new)
+
+    def delete_dataset(self, name: str) -> None:
+        with self._write_lock:
+            info = self.get_dataset(name)
+            self.cursor().execute("DELETE FROM datasets WHERE id = ?", [info.id])
+            self._drop_tables(info)
+
+    def set_stage_order(self, name: str, order: list[str]) -> DatasetInfo:
+        """Save a new stage order.  Stages of the data missing from ``order`` are kept at the end."""
+        with self._write_lock:
+            info = self.get_dataset(name)
+            present = detect_stage_order(self.cursor(), info.table)
+            clean = [s for s in dict.fromkeys(str(s).strip() for s in order) if s]
+            clean += [s for s in present if s not in clean]
+            self.cursor().execute("UPDATE datasets SET stage_order = ? WHERE id = ?", [json.dumps(clean), info.id])
+            return self.get_dataset(name)
+
+    def set_stage_mapping(self, name: str, mapping: StageMapping) -> DatasetInfo:
+        """Fill the stage column from events or touchpoints; the data version changes."""
+        with self._write_lock:
+            info = self.get_dataset(name)
+            if "stage" in info.roles:
+                raise UnusableInput(f"Dataset {name!r} has its own stage column ({info.roles['stage']}); "
+                                    "stages can be mapped only for logs without one.")
+            cur = self.cursor()
+            apply_stage_mapping(cur, info.table, mapping)
+            order = list(dict.fromkeys(stage for _, stage in mapping.mapping))
+            cur.execute("UPDATE datasets SET stage_mapping = ?, stage_order = ?, version = ? WHERE id = ?",
+                        [json.dumps(_mapping_dict(mapping)), json.dumps(order), uuid.uuid4().hex[:12], info.id])
+            return self.get_dataset(name)
+
+    def rejects(self, name: str, limit: int | None = None) -> pd.DataFrame:
+        """Every problem of a dataset: row, column, value, reason, action."""
+        info = self.get_dataset(name)
+        sql = (f"SELECT row, column_name AS column, value, reason, action FROM {quote_ident(info.rejects_table)} "
+               "ORDER BY row, column_name")
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self.cursor().execute(sql).df()
+
+    def preview(self, name: str, limit: int = 50) -> pd.DataFrame:
+        info = self.get_dataset(name)
+        return self.cursor().execute(f"SELECT * FROM {quote_ident(info.table)} ORDER BY _row LIMIT {int(limit)}").df()
+
+    def distinct_values(self, name: str, column: str, limit: int = 500) -> list[str]:
+        """Values of a column by frequency (most frequent first), for pickers."""
+        info = self.get_dataset(name)
+        rows = self.cursor().execute(
+            f"SELECT CAST({quote_ident(column)} AS VARCHAR) AS v FROM {quote_ident(info.table)} "
+            f"WHERE {quote_ident(column)} IS NOT NULL GROUP BY v ORDER BY count(*) DESC, v LIMIT {int(limit)}"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    # -- settings ------------------------------------------------------------------
+    def get_setting(self, key: str, default: str | None = None) -> str | None:
+        row = self.cursor().execute("SELECT value FROM workspace_settings WHERE key = ?", [key]).fetchone()
+        return default if row is None else row[0]
+
+    def set_setting(self, key: str, value: str) -> None:
+        self.cursor().execute("INSERT OR REPLACE INTO workspace_settings VALUES (?, ?)", [key, value])
+
+    def _drop_tables(self, info: DatasetInfo) -> None:
+        cur = self.cursor()
+        for t in (info.table, info.rejects_table):
+            cur.execute(f"DROP TABLE IF EXISTS {quote_ident(t)}")
+
+
+def check_name(name: str) -> str:
+    """A dataset name: trimmed, 1–80 printable characters."""
+    clean = " ".join(str(name or "").split())
+    if not clean:
+        raise UnusableInput("A dataset needs a name.")
+    if len(clean) > NAME_MAX:
+        raise UnusableInput(f"A dataset name can have at most {NAME_MAX} characters.")
+    return clean
+
+
+def _mapping_dict(mapping: StageMapping) -> dict:
+    return {"source_role": mapping.source_role, "mapping": dict(mapping.mapping)}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _info(row) -> DatasetInfo:
+    (id_, name, table, rejects, source, created, read, accepted, rejected, roles, order,
+     attributes, mapping, notes, version) = row
+    return DatasetInfo(id=id_, name=name, table=table, rejects_table=rejects, source=source,
+                       created_at=created, rows_read=read, rows_accepted=accepted, rows_rejected=rejected,
+                       roles=json.loads(roles), stage_order=tuple(json.loads(order)),
+                       attributes=tuple(json.loads(attributes)),
+                       stage_mapping=json.loads(mapping) if mapping else None,
+                       notes=tuple(json.loads(notes)) if notes else (), version=version)
+
+
+__all__ = ["Workspace", "DatasetInfo", "workspace_path", "check_name", "CxDataError"]

@@ -1,0 +1,247 @@
+"""Data page: upload logs, map columns to roles, import with a validation summary, and
+manage the workspace's datasets (rename, delete, stage order, stage mapping, rejects)."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from cxdata import schema
+from cxdata.bootstrap import SAMPLE_NAME, reinstall_sample
+from cxdata.errors import CxDataError
+from cxdata.ingest import StageMapping
+from cxdata.ui import uploads
+from cxdata.ui.state import get_workspace, select_dataset
+from cxdata.ui.tables import csv_download
+
+NONE = "— none —"
+ACCEPTED_TYPES = ["csv", "tsv", "txt", "gz", "parquet", "json", "ndjson", "jsonl", "xlsx"]
+
+
+def upload_section() -> None:
+    st.subheader("Add interaction logs")
+    st.caption("One row per customer interaction: customer, time, and a stage, event or touchpoint; "
+               "optionally channel, NPS (0–10), CSAT (1–5), CES (1–7) and comments. "
+               "CSV/TSV/TXT (also gzip-compressed), Parquet, JSON/NDJSON or Excel (.xlsx), up to 1 GB.")
+    files = st.file_uploader("Interaction log files", type=ACCEPTED_TYPES, accept_multiple_files=True,
+                             key="uploads")
+    if not files:
+        st.info("Drop one or more files here. Each file becomes a dataset; the columns are "
+                "recognised by name and you can change the guesses before importing.")
+        return
+    for index, upload in enumerate(files):
+        with st.container(border=True):
+            import_one(upload, index)
+
+
+def import_one(upload, index: int) -> None:
+    st.markdown(f"**{upload.name}** · {upload.size / 1_048_576:,.1f} MB")
+    try:
+        staged = uploads.stage_upload(upload)
+        inspected = uploads.inspect_cached(staged.path, staged.token)
+    except CxDataError as exc:
+        st.error(f"{upload.name}: {exc}")
+        return
+    st.caption(f"Read as {inspected.format}" + (f" ({'; '.join(inspected.notes)})" if inspected.notes else ""))
+    st.dataframe(inspected.preview, hide_index=True, height=220)
+    key = f"up{index}_{staged.token}"
+    st.markdown("**Columns → roles** (guessed from the names; required roles are marked ✱)")
+    options = [NONE] + inspected.columns
+    roles: dict[str, str] = {}
+    cols = st.columns(5)
+    for i, role in enumerate(schema.ROLES):
+        guess = inspected.roles.get(role)
+        label = schema.ROLE_LABELS[role] + (" ✱" if role in schema.REQUIRED_ROLES else "")
+        choice = cols[i % 5].selectbox(label, options, index=options.index(guess) if guess in options else 0,
+                                       key=f"{key}_role_{role}")
+        if choice != NONE:
+            roles[role] = choice
+    left, right = st.columns([2, 1])
+    name = left.text_input("Dataset name", value=uploads.suggest_name(upload.name), key=f"{key}_name",
+                           max_chars=80)
+    policy = right.radio("Invalid scores", ["reject the row", "blank only the score"], key=f"{key}_policy",
+                         help="A score that is not a whole number in range (e.g. NPS 11 or CSAT 4.5) "
+                              "either rejects its row or is left empty with a warning. Never clipped.")
+    ws = get_workspace()
+    replace = False
+    if name.strip() and ws.has_dataset(name.strip()):
+        replace = st.checkbox(f"Replace the existing dataset “{name.strip()}”", key=f"{key}_replace")
+    if st.button("Import", type="primary", key=f"{key}_import", icon=":material/download:"):
+        run_import(staged.path, name, roles, policy, replace, upload.name)
+    last = st.session_state.get("last_import")
+    if last and last.get("token") == staged.token:
+        show_summary(last)
+
+
+def run_import(path: str, name: str, roles: dict[str, str], policy: str, replace: bool, source: str) -> None:
+    ws = get_workspace()
+    bar = st.progress(0.0, text="Starting…")
+
+    def on_progress(label: str, fraction: float) -> None:
+        bar.progress(max(0.0, min(1.0, fraction)) if fraction >= 0 else 0.0,
+                     text=label + ("…" if fraction < 0 else f"… {fraction:.0%}"))
+
+    try:
+        result, info = ws.ingest(path, name, overrides=roles, replace=replace, source=source,
+                                 score_policy="blank" if policy.startswith("blank") else "reject",
+                                 on_progress=on_progress)
+    except CxDataError as exc:
+        bar.empty()
+        st.error(str(exc))
+        return
+    bar.empty()
+    select_dataset(info.name)
+    st.session_state["last_import"] = {"token": uploads.token_for(path), "dataset": info.name,
+                                       "read": result.rows_read, "accepted": result.rows_accepted,
+                                       "rejected": result.rows_rejected, "reasons": result.reasons,
+                                       "notes": result.notes}
+    st.toast(f"Imported {result.rows_accepted:,} rows as “{info.name}”.", icon=":material/check_circle:")
+
+
+def show_summary(last: dict) -> None:
+    read, accepted, rejected = last["read"], last["accepted"], last["rejected"]
+    st.success(f"Saved as dataset **{last['dataset']}** — it is now selected in the sidebar.")
+    a, b, c = st.columns(3)
+    a.metric("Rows read", f"{read:,}")
+    b.metric("Accepted", f"{accepted:,}", help="Rows stored in the dataset.")
+    c.metric("Rejected", f"{rejected:,}", help="Rows kept aside with the reason; download them below.",
+             delta=f"{rejected / read:.1%} of rows" if read and rejected else None, delta_color="inverse")
+    if last["reasons"]:
+        reasons = pd.DataFrame(list(last["reasons"].items()), columns=["Reason", "Cells"])
+        st.markdown("**Problems by reason**")
+        st.dataframe(reasons, hide_index=True)
+    for note in last.get("notes") or []:
+        if "more than once" in note:
+            st.warning(note)
+    ws = get_workspace()
+    if last["reasons"] and ws.has_dataset(last["dataset"]):
+        csv_download(ws.rejects(last["dataset"]), f"{last['dataset']} – rejected rows.csv",
+                     "Download problems (CSV)", key=f"rej_{last['token']}")
+
+
+def datasets_section() -> None:
+    ws = get_workspace()
+    st.subheader("Datasets in the workspace")
+    infos = ws.list_datasets()
+    if not infos:
+        st.info("The workspace is empty.")
+        if st.button("Install the sample dataset", icon=":material/auto_awesome:"):
+            reinstall_sample(ws)
+            select_dataset(SAMPLE_NAME)
+            st.rerun()
+        return
+    table = pd.DataFrame([{"Dataset": d.name, "Source": d.source, "Rows": d.rows_accepted,
+                           "Rejected": d.rows_rejected, "Stages": " → ".join(d.stage_order),
+                           "Created (UTC)": d.created_at} for d in infos])
+    st.dataframe(table, hide_index=True, column_config={
+        "Rows": st.column_config.NumberColumn(format="localized"),
+        "Rejected": st.column_config.NumberColumn(format="localized"),
+        "Created (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
+    names = [d.name for d in infos]
+    chosen = st.selectbox("Manage dataset", names, key="manage_dataset")
+    info = ws.get_dataset(chosen)
+    tabs = st.tabs(["Stage order", "Stage mapping", "Rows & problems", "Rename / delete"])
+    with tabs[0]:
+        stage_order_editor(info)
+    with tabs[1]:
+        stage_mapping_editor(info)
+    with tabs[2]:
+        rows_and_problems(info)
+    with tabs[3]:
+        rename_delete(info)
+
+
+def stage_order_editor(info) -> None:
+    if not info.stage_order:
+        st.info("This dataset has no stages yet. Map events or touchpoints to stages in the "
+                "**Stage mapping** tab.")
+        return
+    st.caption("Funnels and journey maps follow this order. Change the numbers and save.")
+    frame = pd.DataFrame({"Position": range(1, len(info.stage_order) + 1), "Stage": list(info.stage_order)})
+    edited = st.data_editor(frame, hide_index=True, disabled=["Stage"], key=f"order_{info.id}_{info.version}",
+                            column_config={"Position": st.column_config.NumberColumn(min_value=1, step=1)})
+    if st.button("Save stage order", key=f"save_order_{info.id}"):
+        order = edited.sort_values(["Position", "Stage"], kind="stable")["Stage"].tolist()
+        get_workspace().set_stage_order(info.name, order)
+        st.toast("Stage order saved.", icon=":material/check_circle:")
+        st.rerun()
+
+
+def stage_mapping_editor(info) -> None:
+    ws = get_workspace()
+    if "stage" in info.roles:
+        st.info(f"Stages come from the column **{info.roles['stage']}** of the file.")
+        return
+    sources = [r for r in ("event", "touchpoint") if r in info.roles]
+    if not sources:
+        st.info("Stages can be mapped from an event or touchpoint column; this dataset has neither.")
+        return
+    current = info.stage_mapping or {}
+    source = st.radio("Map stages from", sources, horizontal=True, key=f"map_src_{info.id}",
+                      index=sources.index(current.get("source_role")) if current.get("source_role") in sources else 0)
+    values = ws.distinct_values(info.name, source, limit=300)
+    known = current.get("mapping", {}) if current.get("source_role") == source else {}
+    frame = pd.DataFrame({source.capitalize(): values, "Stage": [known.get(v, "") for v in values]})
+    st.caption(f"Type a stage for each {source} (same name = same stage); leave blank to leave it out. "
+               "The stage order follows the first appearance here and can be changed afterwards.")
+    edited = st.data_editor(frame, hide_index=True, disabled=[source.capitalize()],
+                            key=f"map_{info.id}_{source}_{info.version}", height=320)
+    if st.button("Apply stage mapping", key=f"apply_map_{info.id}", type="primary"):
+        mapping = {row[source.capitalize()]: str(row["Stage"]).strip() for _, row in edited.iterrows()
+                   if str(row["Stage"] or "").strip()}
+        if not mapping:
+            st.warning("Type at least one stage first.")
+            return
+        ws.set_stage_mapping(info.name, StageMapping.from_dict(source, mapping))
+        st.toast("Stages mapped.", icon=":material/check_circle:")
+        st.rerun()
+
+
+def rows_and_problems(info) -> None:
+    ws = get_workspace()
+    a, b, c = st.columns(3)
+    a.metric("Rows read", f"{info.rows_read:,}")
+    b.metric("Accepted", f"{info.rows_accepted:,}")
+    c.metric("Rejected", f"{info.rows_rejected:,}")
+    roles = ", ".join(f"{schema.ROLE_LABELS[r]} ← {c}" for r, c in info.roles.items())
+    st.caption(f"Roles: {roles}. Attributes: {', '.join(info.attributes) or 'none'}. Times are stored in UTC.")
+    st.markdown("**First rows**")
+    st.dataframe(ws.preview(info.name, 50), hide_index=True, height=260)
+    problems = ws.rejects(info.name)
+    if len(problems):
+        st.markdown(f"**Problems** ({len(problems):,} cells)")
+        st.dataframe(problems.head(500), hide_index=True, height=220)
+        csv_download(problems, f"{info.name} – rejected rows.csv", "Download problems (CSV)",
+                     key=f"rej_ds_{info.id}")
+    else:
+        st.success("No row was rejected.")
+
+
+def rename_delete(info) -> None:
+    ws = get_workspace()
+    new = st.text_input("New name", value=info.name, key=f"rename_{info.id}", max_chars=80)
+    if st.button("Rename", key=f"do_rename_{info.id}") and new.strip() != info.name:
+        try:
+            ws.rename_dataset(info.name, new)
+            select_dataset(new.strip())
+            st.rerun()
+        except CxDataError as exc:
+            st.error(str(exc))
+    st.divider()
+    confirm = st.checkbox(f"Yes, delete “{info.name}” and its rejected rows", key=f"confirm_del_{info.id}")
+    if st.button("Delete dataset", key=f"do_delete_{info.id}", disabled=not confirm, type="primary"):
+        ws.delete_dataset(info.name)
+        st.session_state.pop("dataset", None)
+        st.session_state.pop("_dataset_picker", None)
+        st.query_params.pop("dataset", None)
+        st.toast(f"Deleted “{info.name}”.")
+        st.rerun()
+
+
+def main() -> None:
+    st.title("Data")
+    upload_section()
+    st.divider()
+    datasets_section()
+
+
+main()

@@ -1,0 +1,14 @@
+"""Shared fixtures: a temporary workspace for every test, and a real app + browser for
+the browser tests (see tests/browser_support.py)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.browser_support import app_server, browser, chromium_path  # noqa: F401  (fixtures)
+
+
+@pytest.fixture(autouse=True)
+def _private_workspace(tmp_path, monkeypatch):
+    """Every test gets its own workspace file; nothing touches ~/.cxdata."""
+    monkeypatch.setenv("CXDATA_WORKSPACE", str(tmp_path / "workspace.duckdb"))
+    yield
