@@ -291,6 +291,8 @@ def ingest_file(cur, path: str | os.PathLike, *, table: str, rejects_table: str,
         result = _split_staged(cur, staged, table, rejects_table, structural, attributes,
                                score_policy, on_progress)
         rows_read, rows_accepted, rows_rejected = result
+        if rows_read == 0:
+            raise UnusableInput("The file has a header but no data rows.")
         if stage_mapping is not None:
             apply_stage_mapping(cur, table, stage_mapping)
         order = stage_order or detect_stage_order(cur, table)

@@ -152,8 +152,15 @@ class OpenedSource:
                 pass
 
 
-def _varchar_projection(columns: list[str]) -> str:
-    return ", ".join(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in columns)
+def _varchar_projection(columns: list[str], types: list[str] | None = None) -> str:
+    """Every column as VARCHAR; nested values (structs, lists, maps) as JSON text."""
+    parts = []
+    for i, column in enumerate(columns):
+        kind = (types[i] if types else "VARCHAR").upper()
+        nested = kind.startswith(("STRUCT", "MAP", "UNION")) or kind.endswith("]") or kind == "JSON"
+        expr = f"to_json({quote_ident(column)})" if nested else quote_ident(column)
+        parts.append(f"CAST({expr} AS VARCHAR) AS {quote_ident(column)}")
+    return ", ".join(parts)
 
 
 def _check_columns(columns: list[str]) -> None:
@@ -296,14 +303,16 @@ def open_json(cur, path: Path, fmt: SourceFormat) -> OpenedSource:
     try:
         described = cur.execute(f"DESCRIBE SELECT * FROM {source}", [str(path)]).fetchall()
     except Exception as exc:
-        raise UnusableInput("The file could not be read as JSON (an array of objects, or one object "
-                            f"per line): {_first_line(exc)}")
+        detail = _first_line(exc).split("Error: ", 1)[-1]
+        raise UnusableInput("The file could not be read as JSON; it must be an array of objects or one "
+                            f"object per line ({detail}).")
     columns = [row[0] for row in described]
+    types = [row[1] for row in described]
     _check_columns(columns)
     if columns == ["json"]:
         raise UnusableInput("The JSON file does not hold objects with named fields; "
                             "it must be an array of objects or one object per line.")
-    relation = (f"SELECT {_varchar_projection(columns)}, CAST(ordinality AS BIGINT) AS _ord "
+    relation = (f"SELECT {_varchar_projection(columns, types)}, CAST(ordinality AS BIGINT) AS _ord "
                 f"FROM {source} WITH ORDINALITY")
     return OpenedSource(fmt, relation, [str(path)], columns, [], 0)
 
@@ -316,8 +325,8 @@ def open_parquet(cur, path: Path, fmt: SourceFormat) -> OpenedSource:
         raise UnusableInput(f"The Parquet file could not be read: {_first_line(exc)}")
     columns = [row[0] for row in described]
     _check_columns(columns)
-    relation = (f"SELECT {_varchar_projection(columns)}, CAST(file_row_number + 1 AS BIGINT) AS _ord "
-                "FROM read_parquet(?, file_row_number = true)")
+    relation = (f"SELECT {_varchar_projection(columns, [row[1] for row in described])}, "
+                "CAST(file_row_number + 1 AS BIGINT) AS _ord FROM read_parquet(?, file_row_number = true)")
     return OpenedSource(fmt, relation, [str(path)], columns, [], 0)
 
 

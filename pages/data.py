@@ -104,7 +104,8 @@ def show_summary(last: dict) -> None:
     a.metric("Rows read", f"{read:,}")
     b.metric("Accepted", f"{accepted:,}", help="Rows stored in the dataset.")
     c.metric("Rejected", f"{rejected:,}", help="Rows kept aside with the reason; download them below.",
-             delta=f"{rejected / read:.1%} of rows" if read and rejected else None, delta_color="inverse")
+             delta=f"{rejected / read:.1%} of rows" if read and rejected else None, delta_color="inverse",
+             delta_arrow="off")
     if last["reasons"]:
         reasons = pd.DataFrame(list(last["reasons"].items()), columns=["Reason", "Cells"])
         st.markdown("**Problems by reason**")
