@@ -1,0 +1,458 @@
+"""Plain-language findings about a dataset, each backed by the numbers behind it.
+
+:func:`dataset_insights` looks for five kinds of finding and returns only those the data
+supports (none is invented to fill a quota):
+
+``dropoff``           the largest drop-off between consecutive stages (most customers who
+                      reached a stage but never the next) and where they went next;
+``worst_touchpoint``  the lowest-scoring touchpoint, only when its 95% interval lies
+                      entirely below the dataset's overall score of that metric;
+``trend``             a significant change over the months: the last month against the
+                      first, or a *dip* (a run of months significantly below the others);
+``channel``           the best and worst converting entry channel of the stage funnel
+                      (conversion = reached the last stage / entered), only when a
+                      two-proportion z-test says they differ;
+``best_touchpoint``   like the worst, for the best (interval entirely above).
+
+Every score metric with data (NPS, CSAT, CES; a lower CES = more effort = worse) is
+examined.  When several metrics or series qualify, the largest gap relative to the width
+of the metric's scale (NPS 200 points, CSAT 100 points, CES 6 points) wins, so that
+"2 effort points" and "7 percentage points" are compared fairly.
+
+Significance level 5%.  The trend search runs many tests at once (every metric, overall
+and per touchpoint, first vs last month and each month vs the others), so it uses a
+Bonferroni correction: p < 0.05 / number of tests.  Groups (stages, touchpoints, months,
+channels) with fewer than ``MIN_GROUP`` customers or responses are not used.  All figures
+come from :mod:`cxdata.funnel` and :mod:`cxdata.scores`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from cxdata import funnel
+from cxdata.scores import (
+    LOW_SAMPLE_DEFAULT, METRIC_LABELS, METRICS, MISSING_GROUP, Comparison, ResponseCounts,
+    compare_counts, counts_of, response_counts, score_summary, scores_by, summarise,
+    two_proportion_test,
+)
+from cxdata.sql import EventFilter, filtered_events, quote_ident
+
+ALPHA = 0.05
+MIN_GROUP = LOW_SAMPLE_DEFAULT
+MAX_INSIGHTS = 5
+#: Width of each metric's scale, to compare gaps across metrics.
+SCALE_WIDTH = {"nps": 200.0, "csat": 100.0, "ces": 6.0}
+
+
+@dataclass(frozen=True)
+class Insight:
+    """One finding: a short ``title`` a manager understands, a ``detail`` sentence or two,
+    and the ``evidence`` (plain JSON-friendly numbers and labels) it rests on."""
+    kind: str
+    title: str
+    detail: str
+    evidence: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------
+# Formatting
+
+def _percent(fraction: float, digits: int = 0) -> str:
+    """0.384 -> "38%"."""
+    return f"{100.0 * fraction:.{digits}f}%"
+
+
+def _count(value: int) -> str:
+    return f"{int(value):,}"
+
+
+def _value_text(metric: str, score: float) -> str:
+    """A score as shown in titles: NPS "+25" / "−12", CSAT "78%", CES "4.6"."""
+    if metric == "nps":
+        rounded = round(score)
+        return f"{'+' if rounded > 0 else '−' if rounded < 0 else ''}{abs(rounded)}"
+    if metric == "csat":
+        return f"{score:.0f}%"
+    return f"{score:.1f}"
+
+
+#: What the score means, for detail sentences.
+_SCALE_NOTE = {
+    "nps": "NPS, −100 to +100",
+    "csat": "CSAT, percent of responses 4–5 of 5",
+    "ces": "CES, mean effort score 1–7, higher = easier",
+}
+#: Appended to titles so that a number is never shown without its scale.
+_TITLE_UNIT = {"nps": "", "csat": "", "ces": " (1–7, higher = easier)"}
+
+
+def _score_points(metric: str, difference: float) -> str:
+    """Size of a score difference with its unit."""
+    if metric == "nps":
+        return f"{abs(difference):.0f} NPS points"
+    if metric == "csat":
+        return f"{abs(difference):.0f} percentage points"
+    return f"{abs(difference):.1f} points on the 1–7 effort scale"
+
+
+def _month(period) -> str:
+    return pd.Timestamp(period).strftime("%b %Y")
+
+
+def _month_range(first, last) -> str:
+    """ "Jul 2025", "Jun–Aug 2025" or "Dec 2024–Feb 2025"."""
+    first, last = pd.Timestamp(first), pd.Timestamp(last)
+    if first == last:
+        return _month(first)
+    if first.year == last.year:
+        return f"{first:%b}–{last:%b %Y}"
+    return f"{first:%b %Y}–{last:%b %Y}"
+
+
+def _num(value):
+    """JSON-friendly number (None for NaN)."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+# ---------------------------------------------------------------------------------------
+# Data checks
+
+def _non_empty(cur, table: str, column: str, event_filter: EventFilter | None) -> int:
+    """Number of events with a value in ``column`` (0 when the table lacks it)."""
+    cur.execute(f"SELECT * FROM {quote_ident(table)} LIMIT 0")
+    if column not in [d[0] for d in cur.description]:
+        return 0
+    source, params = filtered_events(table, event_filter)
+    cur.execute(f"WITH ev AS ({source}) SELECT count({quote_ident(column)}) FROM ev", params)
+    return int(cur.fetchone()[0])
+
+
+def _present_stages(cur, table: str, stage_order: list[str],
+                    event_filter: EventFilter | None) -> list[str]:
+    """The stages of ``stage_order`` that occur in the (filtered) data, in that order."""
+    source, params = filtered_events(table, event_filter)
+    cur.execute(f"WITH ev AS ({source}) SELECT DISTINCT CAST(stage AS VARCHAR) FROM ev "
+                "WHERE stage IS NOT NULL", params)
+    present = {row[0] for row in cur.fetchall()}
+    return [stage for stage in stage_order if stage in present]
+
+
+def _next_touchpoint_column(cur, table: str, event_filter: EventFilter | None) -> str:
+    for column in ("touchpoint", "event", "stage"):
+        if _non_empty(cur, table, column, event_filter):
+            return column
+    return "stage"
+
+
+# ---------------------------------------------------------------------------------------
+# Drop-off
+
+def _dropoff_insight(cur, table: str, stages: list[str],
+                     event_filter: EventFilter | None) -> Insight | None:
+    result = funnel.compute_funnel(cur, table, stages, by="stage", event_filter=event_filter)
+    # The largest drop-off is the most customers lost (FunnelStep.dropped), as in the
+    # funnel view and the report; ties go to the earlier stage.
+    candidates = [(step.dropped, -index) for index, step in enumerate(result.steps[:-1])
+                  if step.customers >= MIN_GROUP and step.dropped > 0]
+    if not candidates:
+        return None
+    dropped, index = max(candidates)
+    index = -index
+    step, following = result.steps[index], result.steps[index + 1]
+    share_lost = dropped / step.customers
+    column = _next_touchpoint_column(cur, table, event_filter)
+    next_frame = funnel.dropoff_next_touchpoints(cur, table, stages, index + 1, column=column,
+                                                 by="stage", event_filter=event_filter)
+    next_values = [
+        {"value": str(r["value"]), "customers": int(r["customers"]), "share": _num(r["share"])}
+        for _, r in next_frame.sort_values("customers", ascending=False).head(3).iterrows()
+    ]
+    title = (f"{_percent(share_lost)} of customers who reach {step.step} "
+             f"never reach {following.step}")
+    detail = (f"Of {_count(step.customers)} customers who reached {step.step}, "
+              f"{_count(dropped)} ({_percent(share_lost)}) did not go on to {following.step}"
+              f" — the most customers lost between two consecutive stages.")
+    if next_values:
+        top = next_values[0]
+        if top["value"] == funnel.NO_FURTHER_EVENTS:
+            detail += f" {_percent(top['share'])} of them had no further interaction."
+        elif top["value"] == funnel.NO_VALUE:
+            detail += (f" {_percent(top['share'])} of them next had an interaction without "
+                       f"a {column}.")
+        else:
+            detail += (f" Their most common next {column} was {top['value']} "
+                       f"({_percent(top['share'])} of them).")
+    evidence = {
+        "from_stage": step.step, "to_stage": following.step,
+        "reached": int(step.customers), "continued": int(following.customers),
+        "dropped": int(dropped), "share_lost": share_lost,
+        "next_column": column, "next_values": next_values,
+        "stage_order": list(stages),
+    }
+    return Insight("dropoff", title, detail, evidence)
+
+
+# ---------------------------------------------------------------------------------------
+# Worst / best touchpoint
+
+def _touchpoint_candidates(cur, table: str, metrics: list[str],
+                           event_filter: EventFilter | None) -> dict[str, list[tuple]]:
+    """Per direction ("worst"/"best"): (relative gap, metric, row, overall) of every
+    metric's most extreme touchpoint whose interval lies entirely beyond the overall."""
+    found: dict[str, list[tuple]] = {"worst": [], "best": []}
+    for metric in metrics:
+        overall = score_summary(cur, table, metric, event_filter=event_filter)
+        frame = scores_by(cur, table, metric, "touchpoint", event_filter=event_filter)
+        frame = frame[(frame["group"] != MISSING_GROUP) & (frame["n"] >= MIN_GROUP)]
+        if overall.n == 0 or len(frame) < 2:
+            continue
+        below = frame[frame["ci_high"] < overall.score]
+        if len(below):
+            row = below.sort_values(["score", "group"]).iloc[0]
+            gap = (overall.score - row["score"]) / SCALE_WIDTH[metric]
+            found["worst"].append((gap, metric, row, overall))
+        above = frame[frame["ci_low"] > overall.score]
+        if len(above):
+            row = above.sort_values(["score", "group"], ascending=[False, True]).iloc[0]
+            gap = (row["score"] - overall.score) / SCALE_WIDTH[metric]
+            found["best"].append((gap, metric, row, overall))
+    return found
+
+
+def _touchpoint_title(worst: bool, metric: str, name: str, score: float,
+                      overall: float) -> str:
+    figures = (f"{_value_text(metric, score)} vs {_value_text(metric, overall)} overall"
+               f"{_TITLE_UNIT[metric]}")
+    if metric == "ces":
+        return f"{name} {'takes the most' if worst else 'takes the least'} effort: CES {figures}"
+    if metric == "csat":
+        return (f"{name} has the {'lowest' if worst else 'highest'} satisfaction: "
+                f"{_value_text(metric, score)} satisfied vs {_value_text(metric, overall)} "
+                "overall")
+    return f"{name} has the {'lowest' if worst else 'highest'} NPS: {figures}"
+
+
+def _touchpoint_insight(kind: str, metric: str, row, overall) -> Insight:
+    worst = kind == "worst_touchpoint"
+    name = str(row["group"])
+    side = "below" if worst else "above"
+    detail = (f"{name} is {_score_points(metric, row['score'] - overall.score)} {side} the "
+              f"overall score ({_SCALE_NOTE[metric]}; {_count(row['n'])} responses, 95% "
+              f"interval {row['ci_low']:.1f} to {row['ci_high']:.1f}, entirely {side} the "
+              f"overall {overall.score:.1f} from {_count(overall.n)} responses).")
+    evidence = {
+        "metric": metric, "touchpoint": name, "n": int(row["n"]),
+        "score": _num(row["score"]), "ci_low": _num(row["ci_low"]),
+        "ci_high": _num(row["ci_high"]), "secondary": _num(row["secondary"]),
+        "overall_score": _num(overall.score), "overall_n": int(overall.n),
+    }
+    return Insight(kind, _touchpoint_title(worst, metric, name, row["score"], overall.score),
+                   detail, evidence)
+
+
+def _best_of(candidates: list[tuple], kind: str) -> Insight | None:
+    if not candidates:
+        return None
+    _, metric, row, overall = max(candidates, key=lambda c: (c[0], -METRICS.index(c[1])))
+    return _touchpoint_insight(kind, metric, row, overall)
+
+
+# ---------------------------------------------------------------------------------------
+# Trend
+
+@dataclass(frozen=True)
+class _Change:
+    """A candidate change: ``a`` (months) against ``b`` (months), a − b."""
+    metric: str
+    touchpoint: str | None
+    pattern: str                 # "change" (last vs first month) or "dip"
+    months_a: list
+    months_b: list
+    comparison: Comparison
+
+
+def _pooled(rows: pd.DataFrame) -> ResponseCounts:
+    return ResponseCounts(*(int(rows[c].sum()) for c in ("n", "high", "low", "total",
+                                                         "total_sq")))
+
+
+def _series_changes(metric: str, touchpoint: str | None, rows: pd.DataFrame
+                    ) -> tuple[int, list[_Change], list[tuple[int, Comparison]]]:
+    """Tests of one monthly series: last vs first month, and (with 3+ months) each month
+    against all the others.  Returns (tests run, first-vs-last change, [(month index,
+    comparison vs the others)])."""
+    months = list(rows["period"])
+    if len(rows) < 2:
+        return 0, [], []
+    first, last = rows.iloc[0], rows.iloc[-1]
+    change = compare_counts(metric, _month(last["period"]), _month(first["period"]),
+                            counts_of(last), counts_of(first))
+    changes = [_Change(metric, touchpoint, "change", [months[-1]], [months[0]], change)]
+    against_rest = []
+    if len(rows) >= 3:
+        for i in range(len(rows)):
+            rest = rows.drop(index=rows.index[i])
+            against_rest.append((i, compare_counts(metric, _month(months[i]), "other months",
+                                                   counts_of(rows.iloc[i]), _pooled(rest))))
+    return 1 + len(against_rest), changes, against_rest
+
+
+def _dip(metric: str, touchpoint: str | None, rows: pd.DataFrame,
+         against_rest: list[tuple[int, Comparison]], threshold: float) -> _Change | None:
+    """The run of consecutive months, around the worst one, each significantly below the
+    other months; compared as one block against the months outside it."""
+    below = {i for i, c in against_rest if c.difference < 0 and c.significant(threshold)}
+    if not below:
+        return None
+    worst = min(below, key=lambda i: summarise(metric, counts_of(rows.iloc[i])).score)
+    start = end = worst
+    while start - 1 in below:
+        start -= 1
+    while end + 1 in below:
+        end += 1
+    inside = rows.iloc[start:end + 1]
+    outside = rows.drop(index=rows.index[start:end + 1])
+    if len(outside) == 0:
+        return None
+    months = list(rows["period"])
+    comparison = compare_counts(metric, _month_range(months[start], months[end]),
+                                "other months", _pooled(inside), _pooled(outside))
+    return _Change(metric, touchpoint, "dip", months[start:end + 1],
+                   [m for i, m in enumerate(months) if not start <= i <= end], comparison)
+
+
+def _trend_insight(cur, table: str, metrics: list[str],
+                   event_filter: EventFilter | None) -> Insight | None:
+    """The largest significant monthly change over every metric and series."""
+    tests = 0
+    series_results = []
+    for metric in metrics:
+        overall = response_counts(cur, table, metric, grain="month", event_filter=event_filter)
+        per_touchpoint = response_counts(cur, table, metric, "touchpoint", grain="month",
+                                         event_filter=event_filter)
+        per_touchpoint = per_touchpoint[per_touchpoint["group"] != MISSING_GROUP]
+        series = [(None, overall)] + list(per_touchpoint.groupby("group", sort=True))
+        for name, rows in series:
+            rows = rows[rows["n"] >= MIN_GROUP].sort_values("period").reset_index(drop=True)
+            count, changes, against_rest = _series_changes(metric, name, rows)
+            tests += count
+            series_results.append((metric, name, rows, changes, against_rest))
+    if tests == 0:
+        return None
+    threshold = ALPHA / tests
+    candidates: list[_Change] = []
+    for metric, name, rows, changes, against_rest in series_results:
+        candidates += [c for c in changes if c.comparison.significant(threshold)]
+        dip = _dip(metric, name, rows, against_rest, threshold)
+        if dip is not None and dip.comparison.significant(threshold):
+            candidates.append(dip)
+    if not candidates:
+        return None
+    best = max(candidates, key=lambda c: (abs(c.comparison.difference) / SCALE_WIDTH[c.metric],
+                                          c.touchpoint is None, c.pattern == "dip"))
+    return _trend_text(best, tests, threshold)
+
+
+def _trend_text(change: _Change, tests: int, threshold: float) -> Insight:
+    c = change.comparison
+    metric = change.metric
+    label = METRIC_LABELS[metric]
+    subject = f"{label} at {change.touchpoint}" if change.touchpoint else label
+    unit = _TITLE_UNIT[metric]
+    if change.pattern == "dip":
+        title = (f"{subject} dipped to {_value_text(metric, c.score_a)} in {c.a}, from "
+                 f"{_value_text(metric, c.score_b)} in the other months{unit}")
+        detail = (f"{c.a} is {_score_points(metric, c.difference)} below the other months "
+                  f"({_SCALE_NOTE[metric]}; {_count(c.n_a)} responses in {c.a}, "
+                  f"{_count(c.n_b)} in the other months; 95% interval of the difference "
+                  f"{c.ci_low:+.1f} to {c.ci_high:+.1f}, p = {c.p_value:.2g}).")
+    else:
+        verb = "rose" if c.difference > 0 else "fell"  # higher is better for all three
+        title = (f"{subject} {verb} from {_value_text(metric, c.score_b)} to "
+                 f"{_value_text(metric, c.score_a)} between {c.b} and {c.a}{unit}")
+        detail = (f"{'An improvement' if c.difference > 0 else 'A decline'} of "
+                  f"{_score_points(metric, c.difference)} ({_SCALE_NOTE[metric]}; "
+                  f"{_count(c.n_b)} responses in {c.b}, {_count(c.n_a)} in {c.a}; 95% "
+                  f"interval of the change {c.ci_low:+.1f} to {c.ci_high:+.1f}, "
+                  f"p = {c.p_value:.2g}).")
+    evidence = {
+        "metric": metric, "touchpoint": change.touchpoint, "pattern": change.pattern,
+        "months_a": [_month(m) for m in change.months_a],
+        "months_b": [_month(m) for m in change.months_b],
+        "score_a": _num(c.score_a), "score_b": _num(c.score_b), "n_a": c.n_a, "n_b": c.n_b,
+        "difference": _num(c.difference), "ci_low": _num(c.ci_low),
+        "ci_high": _num(c.ci_high), "p_value": _num(c.p_value),
+        "tests": tests, "significance_threshold": threshold,
+    }
+    return Insight("trend", title, detail, evidence)
+
+
+# ---------------------------------------------------------------------------------------
+# Channel
+
+def _channel_insight(cur, table: str, stages: list[str],
+                     event_filter: EventFilter | None) -> Insight | None:
+    if not _non_empty(cur, table, "channel", event_filter):
+        return None
+    groups = []
+    for name, result in funnel.funnel_breakdown(cur, table, stages, "channel", by="stage",
+                                                event_filter=event_filter):
+        if name == MISSING_GROUP or result.entered < MIN_GROUP:
+            continue
+        converted = result.steps[-1].customers
+        groups.append((converted / result.entered, str(name), result.entered, converted))
+    if len(groups) < 2:
+        return None
+    groups.sort(key=lambda g: (g[0], g[1]))
+    worst, best = groups[0], groups[-1]
+    difference, ci_low, ci_high, p_value = two_proportion_test(best[3], best[2],
+                                                               worst[3], worst[2])
+    if not p_value < ALPHA:
+        return None
+    ratio = best[0] / worst[0] if worst[0] > 0 else None
+    title = (f"Customers entering via {best[1]} reach {stages[-1]} "
+             + (f"{ratio:.1f}× as often as via {worst[1]}" if ratio
+                else f"far more often than via {worst[1]}")
+             + f" ({_percent(best[0])} vs {_percent(worst[0])})")
+    detail = (f"{_count(best[3])} of {_count(best[2])} customers who entered at {stages[0]} "
+              f"via {best[1]} reached {stages[-1]}, against {_count(worst[3])} of "
+              f"{_count(worst[2])} via {worst[1]} (difference {100 * difference:.1f} "
+              f"percentage points, 95% interval {100 * ci_low:.1f} to {100 * ci_high:.1f}; "
+              f"p = {p_value:.2g}).")
+    evidence = {
+        "best_channel": best[1], "best_entered": best[2], "best_converted": best[3],
+        "best_conversion": best[0],
+        "worst_channel": worst[1], "worst_entered": worst[2], "worst_converted": worst[3],
+        "worst_conversion": worst[0],
+        "difference": difference, "ci_low": ci_low, "ci_high": ci_high, "p_value": p_value,
+        "from_stage": stages[0], "to_stage": stages[-1], "channels_compared": len(groups),
+    }
+    return Insight("channel", title, detail, evidence)
+
+
+# ---------------------------------------------------------------------------------------
+
+def dataset_insights(cur, table: str, stage_order: list[str], *,
+                     event_filter: EventFilter | None = None) -> list[Insight]:
+    """0 to 5 findings for a dataset, in this order: drop-off, worst touchpoint, trend,
+    channel, best touchpoint.  A finding appears only when the data supports it."""
+    stages = (_present_stages(cur, table, list(stage_order), event_filter)
+              if _non_empty(cur, table, "stage", event_filter) else [])
+    metrics = [m for m in METRICS if _non_empty(cur, table, m, event_filter)]
+    extremes = ({"worst": [], "best": []} if not _non_empty(cur, table, "touchpoint",
+                                                            event_filter)
+                else _touchpoint_candidates(cur, table, metrics, event_filter))
+    findings = [
+        _dropoff_insight(cur, table, stages, event_filter) if len(stages) >= 2 else None,
+        _best_of(extremes["worst"], "worst_touchpoint"),
+        _trend_insight(cur, table, metrics, event_filter) if metrics else None,
+        _channel_insight(cur, table, stages, event_filter) if len(stages) >= 2 else None,
+        _best_of(extremes["best"], "best_touchpoint"),
+    ]
+    return [f for f in findings if f is not None][:MAX_INSIGHTS]

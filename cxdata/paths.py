@@ -1,0 +1,169 @@
+"""Paths through the journey: transitions, variants and what happens after a drop-off.
+
+SPEC §3.  A customer's *sequence* is their events ordered by time, ties by file order
+(``ts``, then ``_row``), described by one column (``stage`` by default, or ``touchpoint``,
+``event`` or any attribute).  Events whose value in that column is missing (NULL or empty)
+are not part of the sequence.  The labels ``start`` and ``end`` mark the beginning and the
+end of every sequence.
+
+All event-level work (window functions, ordered lists) runs in DuckDB; Python only shapes
+the small aggregated results.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from cxdata import funnel
+from cxdata.schema import ROLE_COLUMN
+from cxdata.sql import EventFilter, filtered_events, quote_ident
+
+START = "start"
+END = "end"
+PATH_SEPARATOR = " → "
+
+
+def _table_columns(cur, table: str) -> list[str]:
+    cur.execute(f"SELECT * FROM {quote_ident(table)} LIMIT 0")
+    return [d[0] for d in cur.description]
+
+
+def _resolve_column(cur, table: str, by: str) -> str:
+    """The table column for a column or role name; a plain error when there is none."""
+    columns = _table_columns(cur, table)
+    if by in columns:
+        return by
+    if ROLE_COLUMN.get(by) in columns:
+        return ROLE_COLUMN[by]
+    raise ValueError(f"The dataset has no column {by!r}; pick one of its columns.")
+
+
+def _sequence_sql(table: str, by: str, event_filter: EventFilter | None,
+                  collapse_repeats: bool) -> tuple[str, list]:
+    """SQL of the sequence events: customer_id, v (text value), ts, pos (1-based rank).
+
+    ``collapse_repeats`` keeps only events whose value differs from the customer's
+    previous event in the sequence.
+    """
+    source, params = filtered_events(table, event_filter)
+    value = f"NULLIF(CAST({quote_ident(by)} AS VARCHAR), '')"
+    sql = f"""
+        WITH ev AS ({source}),
+        seq AS (
+            SELECT customer_id, {value} AS v, ts, _row,
+                   LAG({value}) OVER (PARTITION BY customer_id ORDER BY ts, _row) AS prev_v
+            FROM ev
+            WHERE {value} IS NOT NULL
+        ),
+        kept AS (
+            SELECT customer_id, v, ts, _row FROM seq
+            WHERE {"prev_v IS DISTINCT FROM v" if collapse_repeats else "TRUE"}
+        )
+        SELECT customer_id, v, ts,
+               ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY ts, _row) AS pos
+        FROM kept
+    """
+    return sql, params
+
+
+def transitions(cur, table: str, by: str = "stage", *, event_filter: EventFilter | None = None,
+                top: int | None = None, collapse_repeats: bool = False) -> pd.DataFrame:
+    """Counts of from → to over consecutive events of each customer, by column ``by``.
+
+    Columns: from, to, customers (distinct customers with that transition), events
+    (number of times it happened).  Includes ``start`` → first value and last value →
+    ``end`` for every customer.  ``collapse_repeats`` first merges consecutive repeats of
+    a value (so there are no self-transitions such as Web → Web).  Sorted by events, then
+    customers (descending), then from, to; ``top`` keeps the first N rows.
+    """
+    column = _resolve_column(cur, table, by)
+    sequence, params = _sequence_sql(table, column, event_filter, collapse_repeats)
+    limit = ""
+    limit_params: list = []
+    if top is not None:
+        limit = " LIMIT ?"
+        limit_params = [int(top)]
+    sql = f"""
+        WITH s AS ({sequence}),
+        steps AS (
+            SELECT customer_id,
+                   COALESCE(LAG(v) OVER w, ?) AS from_value,
+                   v AS to_value
+            FROM s
+            WINDOW w AS (PARTITION BY customer_id ORDER BY pos)
+            UNION ALL
+            SELECT customer_id, v, ?
+            FROM s
+            QUALIFY pos = max(pos) OVER (PARTITION BY customer_id)
+        )
+        SELECT from_value AS "from", to_value AS "to",
+               count(DISTINCT customer_id) AS customers, count(*) AS events
+        FROM steps
+        GROUP BY 1, 2
+        ORDER BY events DESC, customers DESC, "from", "to"{limit}
+    """
+    cur.execute(sql, params + [START, END] + limit_params)
+    frame = cur.fetchdf()
+    for name in ("customers", "events"):
+        frame[name] = frame[name].astype("int64")
+    return frame
+
+
+def variants(cur, table: str, by: str = "stage", *, event_filter: EventFilter | None = None,
+             top: int = 20) -> pd.DataFrame:
+    """The most common paths: each customer's sequence with consecutive repeats collapsed.
+
+    Columns: path (list of values), path_label (values joined by " → "), customers,
+    share (fraction 0…1 of the customers with at least one event in the sequence),
+    median_duration_seconds (median over those customers of last − first event of the
+    sequence, seconds; 0 for a single event).  Sorted by customers descending, then
+    path_label; at most ``top`` rows.
+    """
+    column = _resolve_column(cur, table, by)
+    # Durations come from all sequence events (repeats included), so collapse afterwards.
+    full, params = _sequence_sql(table, column, event_filter, collapse_repeats=False)
+    sql = f"""
+        WITH s AS ({full}),
+        collapsed AS (
+            SELECT customer_id, v, pos, ts,
+                   LAG(v) OVER (PARTITION BY customer_id ORDER BY pos) AS prev_v
+            FROM s
+        ),
+        per_customer AS (
+            SELECT customer_id,
+                   list(v ORDER BY pos) FILTER (WHERE prev_v IS DISTINCT FROM v) AS path,
+                   epoch(max(ts)) - epoch(min(ts)) AS duration_seconds
+            FROM collapsed
+            GROUP BY customer_id
+        )
+        SELECT path, count(*) AS customers,
+               count(*) / sum(count(*)) OVER () AS share,
+               median(duration_seconds) AS median_duration_seconds
+        FROM per_customer
+        GROUP BY path
+        ORDER BY customers DESC, array_to_string(path, ?)
+        LIMIT ?
+    """
+    cur.execute(sql, params + [PATH_SEPARATOR, int(top)])
+    rows = cur.fetchall()
+    frame = pd.DataFrame({
+        "path": [list(path) for path, *_ in rows],
+        "path_label": [PATH_SEPARATOR.join(path) for path, *_ in rows],
+        "customers": pd.Series([r[1] for r in rows], dtype="int64"),
+        "share": pd.Series([float(r[2]) for r in rows], dtype="float64"),
+        "median_duration_seconds": pd.Series([float(r[3]) for r in rows], dtype="float64"),
+    })
+    return frame
+
+
+def after_dropoff(cur, table: str, steps: list[str], after_step: int,
+                  column: str = "touchpoint", **funnel_options) -> pd.DataFrame:
+    """Where customers who dropped out after funnel step ``after_step`` (1-based) went next.
+
+    The distribution of the first next event's ``column`` value; columns value,
+    customers, share (fraction 0…1).  ``funnel_options`` are those of
+    :func:`cxdata.funnel.compute_funnel` (by, window_seconds, order, event_filter, …).
+    Delegates to :func:`cxdata.funnel.dropoff_next_touchpoints` so that the drop-out
+    definition is the funnel's own.
+    """
+    return funnel.dropoff_next_touchpoints(cur, table, steps, after_step, column=column,
+                                           **funnel_options)
