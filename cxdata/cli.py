@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("scores", help="NPS / CSAT / CES per group (SPEC §4)")
     p.add_argument("file")
     p.add_argument("--metric", choices=("nps", "csat", "ces"), required=True)
-    p.add_argument("--by", default="touchpoint")
+    p.add_argument("--by", default="touchpoint", help="touchpoint, stage, channel, an attribute, week or month")
     _common(p)
 
     p = sub.add_parser("paths", help="transitions and variants (SPEC §3)")
@@ -365,7 +365,8 @@ def cmd_scores(args) -> int:
     data = load_data(args)
     if args.metric not in data.roles:
         raise UsageError(f"The log has no {args.metric.upper()} column; map one with --map {args.metric}=COLUMN.")
-    by = resolve_column(data, args.by)
+    # A time bucket (week / month) groups by the response's date (SPEC §4).
+    by = args.by if args.by in ("week", "month") and args.by not in data.attributes else resolve_column(data, args.by)
     frame = scores.scores_by(data.cur, data.table, args.metric, by)
     cols = ["group", "n", "score", "ci_low", "ci_high", "low_sample"]
     groups = [{c: _clean(row[c]) for c in cols} for _, row in frame.iterrows()]

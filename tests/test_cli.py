@@ -60,7 +60,9 @@ def test_map_option_fills_a_role():
     (["validate", "no/such/file.csv"], "The file no/such/file.csv does not exist."),
     (["validate", CORPUS / "utf16.csv", "--map", "mood=x"], "Unknown role 'mood' in --map"),
     (["validate", CORPUS / "utf16.csv", "--map", "nps=nope"], "The file has no column 'nope' to use as nps"),
-    (["funnel", CORPUS / "utf16.csv", "--window", "3 fortnights"], "Unknown"),
+    (["funnel", CORPUS / "utf16.csv", "--window", "3 fortnights"], "Cannot read the duration '3 fortnights'"),
+    (["scores", CORPUS / "utf16.csv", "--metric", "nps"], "The log has no NPS column"),
+    (["funnel", CORPUS / "utf16.csv", "--by", "colour"], "Unknown column 'colour'"),
     (["frobnicate"], "Argument SUBCOMMAND: invalid choice"),
 ])
 def test_unusable_input_exit_2_with_one_sentence(args, sentence):
@@ -99,3 +101,63 @@ def test_sample_writes_the_shipped_log(tmp_path):
     again = tmp_path / "t.csv"
     main(["sample", "-o", str(again), "--customers", "50", "--seed", "3"])
     assert target.read_bytes() == again.read_bytes()
+
+
+# -- analytics subcommands on a log small enough to work out by hand ----------------------
+# small_journeys.csv: c1 Aware → Consideration (+1 day) → Purchase (+1 day), Email;
+# c2 Aware → Consideration (+4 days), Web; c3 Aware only, Web; c4 Consideration only (never enters).
+SMALL = CORPUS / "small_journeys.csv"
+
+
+def test_funnel_json_numbers_worked_out_by_hand():
+    code, out, err = run("funnel", SMALL, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["entered"] == 3
+    steps = data["steps"]
+    assert [s["step"] for s in steps] == ["Aware", "Consideration", "Purchase"]
+    assert [s["customers"] for s in steps] == [3, 2, 1]
+    assert [round(s["conversion_from_start"], 4) for s in steps] == [1.0, 0.6667, 0.3333]
+    assert [round(s["conversion_from_previous"], 4) for s in steps] == [1.0, 0.6667, 0.5]
+    assert [s["dropped"] for s in steps] == [1, 1, 0]
+    # Aware → Consideration: c1 1 day, c2 4 days → median 2.5 days = 216,000 s; then c1's 1 day.
+    assert [s["median_seconds_from_previous"] for s in steps] == [None, 216000, 86400]
+    assert set(steps[0]) == {"step", "customers", "conversion_from_start", "conversion_from_previous",
+                             "dropped", "median_seconds_from_previous"}
+
+
+def test_funnel_window_and_breakdown():
+    code, out, _ = run("funnel", SMALL, "--window", "2d", "--format", "json")
+    # With a 2-day window c2's Consideration (4 days after Aware) no longer counts.
+    assert [s["customers"] for s in json.loads(out)["steps"]] == [3, 1, 1]
+    code, out, _ = run("funnel", SMALL, "--breakdown", "channel", "--format", "json")
+    groups = {g["group"]: g for g in json.loads(out)["groups"]}
+    assert set(groups) == {"Email", "Web"}
+    assert (groups["Email"]["entered"], [s["customers"] for s in groups["Email"]["steps"]]) == (1, [1, 1, 1])
+    assert (groups["Web"]["entered"], [s["customers"] for s in groups["Web"]["steps"]]) == (2, [2, 1, 0])
+
+
+def test_scores_json_by_stage():
+    code, out, err = run("scores", SMALL, "--metric", "csat", "--by", "stage", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["metric"] == "csat"
+    groups = {g["group"]: g for g in data["groups"]}
+    # CSAT = % of responses 4–5: Aware (4, 4) 100%, Consideration (2) 0%, Purchase (5) 100%.
+    assert {k: (g["n"], g["score"]) for k, g in groups.items()} == {
+        "Aware": (2, 100.0), "Consideration": (1, 0.0), "Purchase": (1, 100.0)}
+    assert all(g["low_sample"] for g in groups.values())
+    assert all(g["ci_low"] <= g["score"] <= g["ci_high"] for g in groups.values())
+
+
+def test_paths_json_transitions_and_variants():
+    code, out, err = run("paths", SMALL, "--by", "stage", "--top", "20", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    trans = {(t["from"], t["to"]): t["customers"] for t in data["transitions"]}
+    assert trans == {("start", "Aware"): 3, ("start", "Consideration"): 1, ("Aware", "Consideration"): 2,
+                     ("Consideration", "Purchase"): 1, ("Aware", "end"): 1, ("Consideration", "end"): 2,
+                     ("Purchase", "end"): 1}
+    variants = {tuple(v["path"]): (v["customers"], v["share"]) for v in data["variants"]}
+    assert variants == {("Aware", "Consideration", "Purchase"): (1, 0.25), ("Aware", "Consideration"): (1, 0.25),
+                        ("Aware",): (1, 0.25), ("Consideration",): (1, 0.25)}
