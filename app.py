@@ -9,6 +9,8 @@ from cxdata.ui.state import get_workspace, sidebar_dataset_picker
 
 st.set_page_config(page_title="CX Journey Lab", page_icon=":material/route:", layout="wide")
 
+# Each url_path is its file's name: Streamlit identifies pages by URL path, so a direct
+# link opened before the navigation exists resolves to the same page (see cxdata/ui/state.py).
 PAGES = {
     "Analyse": [
         st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", url_path="overview",
@@ -18,7 +20,7 @@ PAGES = {
         st.Page("pages/paths.py", title="Paths", icon=":material/alt_route:", url_path="paths"),
     ],
     "Workshop": [
-        st.Page("pages/journey_map.py", title="Journey map", icon=":material/map:", url_path="journey-map"),
+        st.Page("pages/journey_map.py", title="Journey map", icon=":material/map:", url_path="journey_map"),
         st.Page("pages/report.py", title="Report", icon=":material/description:", url_path="report"),
     ],
     "Data": [

@@ -17,11 +17,27 @@ def _open_workspace(path: str) -> Workspace:
     return ws
 
 
+def _leave_pages_directory_mode() -> None:
+    """Make a direct link to a page (``/funnel?…``) run through ``app.py``.
+
+    Streamlit treats an app with a ``pages/`` folder as a legacy multipage app until
+    ``st.navigation`` has been called once in the process; a server whose first visitor
+    follows a link to a page would then run that page alone, without the app's navigation
+    and sidebar.  Switching the flag off and rerunning lets ``app.py`` take over, and the
+    same page is chosen again because page identities are their URL paths.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def get_workspace() -> Workspace:
     """The process-wide workspace (one DuckDB connection; use ``ws.cursor()`` per query).
 
     Stops the page with a plain message when the file cannot be opened.
     """
+    _leave_pages_directory_mode()
     try:
         return _open_workspace(str(workspace_path()))
     except CxDataError as exc:
