@@ -94,7 +94,7 @@ def run_import(path: str, name: str, roles: dict[str, str], policy: str, replace
                                        "read": result.rows_read, "accepted": result.rows_accepted,
                                        "rejected": result.rows_rejected, "reasons": result.reasons,
                                        "notes": result.notes}
-    st.toast(f"Imported {result.rows_accepted:,} rows as “{info.name}”.", icon=":material/check_circle:")
+    st.rerun()  # so that the sidebar shows the new dataset as the current one
 
 
 def show_summary(last: dict) -> None:
@@ -232,7 +232,6 @@ def rename_delete(info) -> None:
     if st.button("Delete dataset", key=f"do_delete_{info.id}", disabled=not confirm, type="primary"):
         ws.delete_dataset(info.name)
         st.session_state.pop("dataset", None)
-        st.session_state.pop("_dataset_picker", None)
         st.query_params.pop("dataset", None)
         st.toast(f"Deleted “{info.name}”.")
         st.rerun()

@@ -63,10 +63,18 @@ def current_dataset() -> DatasetInfo | None:
     return chosen
 
 
+_PICKER_KEY = "_dataset_picker"
+_PENDING_KEY = "_dataset_pending"
+
+
 def select_dataset(name: str) -> None:
-    """Make ``name`` the current dataset (used after an upload)."""
+    """Make ``name`` the current dataset (used after an upload or a rename).
+
+    The sidebar picker is drawn before the page, so its widget state cannot change in
+    this run: the choice is parked and applied when the picker is drawn next.
+    """
     st.session_state[DATASET_KEY] = name
-    st.session_state["_dataset_picker"] = name
+    st.session_state[_PENDING_KEY] = name
     st.query_params[DATASET_KEY] = name
 
 
@@ -77,9 +85,14 @@ def sidebar_dataset_picker() -> DatasetInfo | None:
     if not names:
         st.sidebar.info("No dataset yet: add one on the **Data** page.")
         return None
+    pending = st.session_state.pop(_PENDING_KEY, None)
+    if pending in names:
+        st.session_state[_PICKER_KEY] = pending
+    elif st.session_state.get(_PICKER_KEY) not in names:
+        st.session_state.pop(_PICKER_KEY, None)
     current = current_dataset()
     index = names.index(current.name) if current and current.name in names else 0
-    chosen = st.sidebar.selectbox("Dataset", names, index=index, key="_dataset_picker",
+    chosen = st.sidebar.selectbox("Dataset", names, index=index, key=_PICKER_KEY,
                                   help="All analysis pages use this dataset.")
     if chosen != st.session_state.get(DATASET_KEY):
         st.session_state[DATASET_KEY] = chosen
