@@ -25,6 +25,9 @@ def test_upload_on_the_data_page_shows_the_summary(app_server, browser):
         # bad_timestamps.csv: 4 rows, "yesterday" and "2024-13-45" cannot be read.
         assert texts == [["Rows read", "4"], ["Accepted", "2"], ["Rejected", "2"]]
         assert page.get_by_text("time is not a readable date/time").count() >= 1
+        # The new dataset is now the one every page uses (the sidebar picker says so).
+        picker = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first
+        assert "bad timestamps" in picker.inner_text()
         assert_no_exception(page)
         screenshot(page, "data_page_after_upload")
     finally:

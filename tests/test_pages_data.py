@@ -114,17 +114,3 @@ def test_stage_order_rename_and_delete():
     assert not at.exception
     assert Workspace().list_datasets() == []
 
-
-def test_import_inside_the_whole_app_selects_the_new_dataset_in_the_sidebar():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("pages/data.py")
-    at.run()
-    assert not at.exception
-    at.file_uploader[0].set_value(("web log.csv", (CORPUS / "small_journeys.csv").read_bytes(), "text/csv"))
-    at.run()
-    button(at, "_import").click()
-    at.run()
-    assert not at.exception
-    assert at.sidebar.selectbox[0].value == "web log"
-    assert {m.label: m.value for m in at.metric[:3]} == {"Rows read": "7", "Accepted": "7", "Rejected": "0"}
