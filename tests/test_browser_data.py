@@ -27,7 +27,9 @@ def test_upload_on_the_data_page_shows_the_summary(app_server, browser):
         assert page.get_by_text("time is not a readable date/time").count() >= 1
         # The new dataset is now the one every page uses (the sidebar picker says so).
         picker = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first
-        assert "bad timestamps" in picker.inner_text()
+        shown = picker.inner_text() + " " + " ".join(
+            picker.locator("input").nth(i).input_value() for i in range(picker.locator("input").count()))
+        assert "bad timestamps" in shown, shown
         assert_no_exception(page)
         screenshot(page, "data_page_after_upload")
     finally:
