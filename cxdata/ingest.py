@@ -233,6 +233,9 @@ def run_with_progress(cur, sql: str, params: list, label: str,
     if on_progress is None:
         cur.execute(sql, params)
         return
+    # DuckDB only tracks progress when its progress bar is on; printing stays off.
+    cur.execute("SET enable_progress_bar = true")
+    cur.execute("SET enable_progress_bar_print = false")
     failure: list[BaseException] = []
 
     def work():

@@ -272,3 +272,16 @@ def test_gzip_round_trip_of_the_sample_counts_every_row(tmp_path):
     packed.write_bytes(gzip.compress(source.read_bytes(), mtime=0))
     result = validate_file(packed)
     assert result.rows_read == lines and result.rows_rejected == 0
+
+
+def test_progress_is_reported_while_a_large_file_is_read(tmp_path):
+    path = tmp_path / "big.csv"
+    con = duckdb.connect()
+    con.execute("COPY (SELECT 'c' || (i % 50000) AS customer_id, TIMESTAMP '2025-01-01' + INTERVAL (i) SECOND AS ts, "
+                "'Aware' AS stage, repeat('x', 60) AS comment FROM range(1500000) t(i)) TO ? (HEADER)", [str(path)])
+    seen: list[tuple[str, float]] = []
+    result = validate_file(path, on_progress=lambda label, fraction: seen.append((label, fraction)))
+    assert result.rows_accepted == 1_500_000
+    fractions = [f for label, f in seen if label == "Reading and validating rows" and f >= 0]
+    assert fractions and all(0 <= f <= 1 for f in fractions)
+    assert [label for label, _ in seen][0] == "Reading the file's layout"
