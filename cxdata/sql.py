@@ -71,3 +71,12 @@ def filtered_events(table: str, event_filter: EventFilter | None = None) -> tupl
     """
     where, params = (event_filter or EventFilter()).where()
     return f"SELECT * FROM {quote_ident(table)} WHERE {where}", params
+
+
+def event_counts(cur, table: str, event_filter: EventFilter | None = None) -> dict:
+    """Customers, events, and first / last event time (naive UTC; None when no event is
+    left) of a dataset table after a filter: ``{"customers", "events", "first", "last"}``."""
+    source, params = filtered_events(table, event_filter)
+    row = cur.execute(f"WITH ev AS ({source}) SELECT count(DISTINCT customer_id), count(*), "
+                      f"min(ts), max(ts) FROM ev", params).fetchone()
+    return {"customers": int(row[0]), "events": int(row[1]), "first": row[2], "last": row[3]}
