@@ -11,7 +11,7 @@ from cxdata.errors import CxDataError
 from cxdata.ingest import StageMapping
 from cxdata.ui import uploads
 from cxdata.ui.state import get_workspace, select_dataset
-from cxdata.ui.tables import csv_download
+from cxdata.ui.downloads import csv_button
 
 NONE = "— none —"
 ACCEPTED_TYPES = ["csv", "tsv", "txt", "gz", "parquet", "json", "ndjson", "jsonl", "xlsx"]
@@ -115,8 +115,9 @@ def show_summary(last: dict) -> None:
             st.warning(note)
     ws = get_workspace()
     if last["reasons"] and ws.has_dataset(last["dataset"]):
-        csv_download(ws.rejects(last["dataset"]), f"{last['dataset']} – rejected rows.csv",
-                     "Download problems (CSV)", key=f"rej_{last['token']}")
+        csv_button(ws.rejects(last["dataset"]), f"{last['dataset']} rejected rows",
+                   label="Download problems (CSV)", key=f"rej_{last['token']}",
+                   help="Every problem: row number, column, raw value and reason.")
 
 
 def datasets_section() -> None:
@@ -211,8 +212,8 @@ def rows_and_problems(info) -> None:
     if len(problems):
         st.markdown(f"**Problems** ({len(problems):,} cells)")
         st.dataframe(problems.head(500), hide_index=True, height=220)
-        csv_download(problems, f"{info.name} – rejected rows.csv", "Download problems (CSV)",
-                     key=f"rej_ds_{info.id}")
+        csv_button(problems, f"{info.name} rejected rows", label="Download problems (CSV)",
+                   key=f"rej_ds_{info.id}", help="Every problem: row number, column, raw value and reason.")
     else:
         st.success("No row was rejected.")
 

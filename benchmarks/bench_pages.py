@@ -1,0 +1,156 @@
+"""How fast do the analysis pages redraw after a filter change on a big log?
+
+Builds (once) a workspace with a ~1-million-event log made by the sample generator, then,
+for each analysis page, runs the real app script with Streamlit's AppTest: a warm-up run,
+then several runs that each change the channel filter to a combination not seen before
+(so every analytics result is computed, not served from the cache), and one rerun with an
+unchanged filter (served from the cache).  AppTest runs the page script exactly as the
+server does, minus the browser's drawing.  It also times the analytics calls a funnel
+page makes, one by one, to show where the time goes.
+
+    python benchmarks/bench_pages.py                  # ~1M events, 5 filter changes
+    python benchmarks/bench_pages.py --events 200000 --changes 3
+
+Prints figures; asserts nothing (speed is reported, not tested).  The target from the
+issue: a filter change redraws the funnel and the touchpoints page in ≤ 0.5 s.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+EVENTS_PER_CUSTOMER = 6.84      # the sample generator's average (991,385 / 145,000)
+PAGES = ("funnel", "touchpoints", "overview", "paths")
+CHANNELS = ("Web", "Mobile app", "Email", "Social", "Store", "Call centre")
+
+
+def prepare(workdir: Path, events: int) -> tuple[Path, str]:
+    """A workspace holding the big log as a dataset; reused when it exists."""
+    from cxdata.bootstrap import install_sample_once
+    from cxdata.sample import write_sample
+    from cxdata.workspace import Workspace
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    name = f"bench-{events}"
+    path = workdir / "workspace.duckdb"
+    ws = Workspace(path)
+    try:
+        install_sample_once(ws)          # what the app would do on first start
+        if not ws.has_dataset(name):
+            log = workdir / f"log-{events}.parquet"
+            if not log.exists():
+                started = time.perf_counter()
+                rows = write_sample(log, customers=max(1, round(events / EVENTS_PER_CUSTOMER)),
+                                    seed=11)
+                print(f"generated {rows:,} events in {time.perf_counter() - started:.1f} s")
+            started = time.perf_counter()
+            _, info = ws.ingest(log, name)
+            print(f"ingested {info.rows_accepted:,} events in "
+                  f"{time.perf_counter() - started:.1f} s")
+        info = ws.get_dataset(name)
+        print(f"dataset {name!r}: {info.rows_accepted:,} events")
+    finally:
+        ws.close()
+    return path, name
+
+
+def filter_changes(count: int):
+    """Channel selections, each different from all before it."""
+    singles = [[c] for c in CHANNELS]
+    pairs = [list(p) for p in itertools.combinations(CHANNELS, 2)]
+    return (singles + pairs)[:count]
+
+
+def time_page(page: str, dataset: str, changes: int) -> dict:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.query_params["dataset"] = dataset
+    at.switch_page(f"pages/{page}.py")
+    started = time.perf_counter()
+    at.run()
+    first = time.perf_counter() - started
+    if at.exception:
+        raise RuntimeError(f"{page}: {at.exception[0].message}")
+    times = []
+    for channels in filter_changes(changes):
+        at.multiselect(key="channel").set_value(channels)
+        started = time.perf_counter()
+        at.run()
+        times.append(time.perf_counter() - started)
+        if at.exception:
+            raise RuntimeError(f"{page}: {at.exception[0].message}")
+    started = time.perf_counter()
+    at.run()                                            # same filter: from the cache
+    cached = time.perf_counter() - started
+    return {"first": first, "changes": times, "cached": cached}
+
+
+def time_funnel_calls(path: Path, dataset: str) -> list[tuple[str, float]]:
+    """The funnel page's analytics, uncached, for one filter (channel = Web)."""
+    from cxdata import funnel, scores
+    from cxdata.sql import EventFilter
+    from cxdata.workspace import Workspace
+
+    ws = Workspace(path, read_only=True)
+    info = ws.get_dataset(dataset)
+    steps = list(info.stage_order)
+    ef = EventFilter.build(equals={"channel": ["Web"]})
+    cur = ws.cursor()
+    calls = [
+        ("funnel.compute_funnel", lambda: funnel.compute_funnel(cur, info.table, steps,
+                                                                event_filter=ef)),
+        ("funnel.dropoff_next_touchpoints", lambda: funnel.dropoff_next_touchpoints(
+            cur, info.table, steps, 2, event_filter=ef)),
+        ("funnel.dropoff_customers (on request)", lambda: funnel.dropoff_customers(
+            cur, info.table, steps, 2, column="touchpoint", limit=10_000, event_filter=ef)),
+        ("scores.score_summary", lambda: scores.score_summary(cur, info.table, "nps",
+                                                              event_filter=ef)),
+        ("scores.scores_by", lambda: scores.scores_by(cur, info.table, "nps", "touchpoint",
+                                                      event_filter=ef)),
+    ]
+    out = []
+    for label, call in calls:
+        started = time.perf_counter()
+        call()
+        out.append((label, time.perf_counter() - started))
+    ws.close()
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--changes", type=int, default=5, help="filter changes per page")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/cxdata-bench-pages"))
+    parser.add_argument("--pages", nargs="*", default=list(PAGES), choices=PAGES)
+    args = parser.parse_args(argv)
+
+    path, dataset = prepare(args.workdir, args.events)
+    print(f"cpu cores: {os.cpu_count()}, load average: "
+          f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    os.environ["CXDATA_WORKSPACE"] = str(path)
+    print("\nAnalytics calls, uncached, channel = Web:")
+    for label, seconds in time_funnel_calls(path, dataset):
+        print(f"  {label:42s} {seconds:6.3f} s")
+    print(f"\nPage redraw (AppTest), seconds; {args.changes} filter changes per page:")
+    print(f"  {'page':12s} {'first load':>10s} {'median':>8s} {'max':>8s} {'cached':>8s}")
+    for page in args.pages:
+        result = time_page(page, dataset, args.changes)
+        changes = result["changes"]
+        print(f"  {page:12s} {result['first']:10.3f} {statistics.median(changes):8.3f} "
+              f"{max(changes):8.3f} {result['cached']:8.3f}")
+    print("\n'median'/'max': redraw after a filter change (new results computed); "
+          "'cached': the same view again.")
+
+
+if __name__ == "__main__":
+    main()

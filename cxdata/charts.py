@@ -1,0 +1,710 @@
+"""Altair chart builders: a small result DataFrame in, an ``alt.Chart`` out.
+
+Every builder takes one of the aggregated frames returned by ``cxdata.funnel``,
+``cxdata.scores`` or ``cxdata.paths`` (tens to thousands of rows, never events) and
+returns a chart with a title that states units, tooltips on every mark and the
+colour-blind-safe palettes below.  Builders only *format* numbers (labels, unit
+conversion for display); every number shown is one that the analytics computed.
+
+Importing this module registers and enables the ``cxlab`` Altair theme, so charts look the
+same in the app (``st.altair_chart(chart, theme=None)``), in PNG/SVG/PDF exports and in
+the HTML report.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import altair as alt
+import pandas as pd
+
+from cxdata.formatting import format_duration, format_score  # noqa: F401  (re-exported)
+
+THEME_NAME = "cxlab"
+
+#: Okabe & Ito (2008) colour-blind-safe qualitative palette, blue first and the
+#: low-contrast yellow last so that the first few groups are always easy to tell apart.
+OKABE_ITO: tuple[str, ...] = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9",
+                              "#D55E00", "#000000", "#F0E442")
+PRIMARY = OKABE_ITO[0]        # the one-series colour (blue)
+HIGHLIGHT = OKABE_ITO[5]      # drop-offs and warnings (vermillion)
+MUTED = "#BDBDBD"             # "not reached", low-sample marks
+TEXT_DARK = "#222222"
+#: Diverging scheme for scores (orange = worse, blue = better); blue/orange stay distinct
+#: for the common forms of colour blindness, unlike red/green.
+DIVERGING_SCHEME = "blueorange"
+#: Single-hue sequential scheme for counts.
+SEQUENTIAL_SCHEME = "blues"
+#: Most groups drawn in one grouped bar chart; more would reuse colours.
+MAX_GROUPS = len(OKABE_ITO)
+
+DEFAULT_WIDTH = 640
+FONT = "'Source Sans Pro', 'Segoe UI', Helvetica, Arial, sans-serif"
+
+#: Display facts per score metric: label, axis title (with unit), scale domain, neutral
+#: midpoint for diverging colours, number format for labels.
+METRIC_DISPLAY: dict[str, dict] = {
+    "nps": {"label": "NPS", "title": "NPS (−100 to 100)", "domain": (-100, 100),
+            "mid": 0.0, "min_spread": 20.0, "fmt": "{:+.0f}", "vl_format": "+.0f",
+            "secondary": None},
+    "csat": {"label": "CSAT", "title": "CSAT (% satisfied, 4–5 of 5)", "domain": (0, 100),
+             "mid": 50.0, "min_spread": 10.0, "fmt": "{:.0f}%", "vl_format": ".0f",
+             "secondary": "Mean rating (1–5)"},
+    "ces": {"label": "CES", "title": "CES (mean, 1–7, higher = easier)", "domain": (1, 7),
+            "mid": 4.0, "min_spread": 0.5, "fmt": "{:.2f}", "vl_format": ".2f",
+            "secondary": "% easy (5–7)"},
+}
+
+
+@alt.theme.register(THEME_NAME, enable=True)
+def cxlab_theme() -> alt.theme.ThemeConfig:
+    """The one theme of the app: readable sizes, light grid, colour-blind-safe ranges."""
+    return {
+        "config": {
+            "background": "white",
+            "font": FONT,
+            "view": {"stroke": None, "continuousWidth": DEFAULT_WIDTH, "continuousHeight": 320},
+            "title": {"fontSize": 16, "fontWeight": 600, "anchor": "start", "color": TEXT_DARK,
+                      "subtitleFontSize": 12, "subtitleColor": "#555555", "offset": 10},
+            "axis": {"labelFontSize": 12, "titleFontSize": 13, "titleFontWeight": 500,
+                     "labelColor": "#333333", "titleColor": "#333333", "gridColor": "#EAEAEA",
+                     "domainColor": "#888888", "tickColor": "#888888", "labelLimit": 260},
+            "legend": {"labelFontSize": 12, "titleFontSize": 12, "orient": "bottom",
+                       "labelLimit": 260},
+            "header": {"labelFontSize": 12, "titleFontSize": 13},
+            "text": {"fontSize": 12, "color": TEXT_DARK},
+            "bar": {"color": PRIMARY},
+            "line": {"color": PRIMARY, "strokeWidth": 2},
+            "point": {"color": PRIMARY, "filled": True, "size": 50},
+            "area": {"color": PRIMARY},
+            "rect": {"stroke": "white", "strokeWidth": 1},
+            "range": {"category": list(OKABE_ITO),
+                      "diverging": {"scheme": DIVERGING_SCHEME},
+                      "heatmap": {"scheme": SEQUENTIAL_SCHEME},
+                      "ordinal": {"scheme": SEQUENTIAL_SCHEME},
+                      "ramp": {"scheme": SEQUENTIAL_SCHEME}},
+        }
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Formatting helpers (display only)
+# ---------------------------------------------------------------------------------------
+
+def _title(text: str, subtitle: str | None = None) -> alt.TitleParams:
+    return alt.TitleParams(text=text, subtitle=subtitle) if subtitle else alt.TitleParams(text)
+
+
+def format_count(value) -> str:
+    """``1234`` -> ``"1,234"``; missing -> ``"–"``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{int(value):,}"
+
+
+def format_percent(fraction, digits: int = 1) -> str:
+    """A fraction 0…1 as a percent label: ``0.456`` -> ``"45.6%"``; missing -> ``"–"``."""
+    if fraction is None or pd.isna(fraction):
+        return "–"
+    return f"{100.0 * float(fraction):.{digits}f}%"
+
+
+def duration_unit(max_seconds: float | None) -> tuple[str, float]:
+    """Pick a readable unit for durations up to ``max_seconds``: ``(name, seconds per unit)``."""
+    if max_seconds is None or pd.isna(max_seconds) or max_seconds < 120:
+        return "seconds", 1.0
+    if max_seconds < 2 * 3600:
+        return "minutes", 60.0
+    if max_seconds < 3 * 86400:
+        return "hours", 3600.0
+    return "days", 86400.0
+
+
+def _utc_iso(series: pd.Series) -> pd.Series:
+    """Timestamps (naive = UTC) as ISO strings ending in ``Z``.
+
+    Vega parses ISO strings without a zone as *browser-local* time; the ``Z`` plus a
+    ``utc`` scale keeps a week starting Monday 00:00 UTC on Monday for every viewer.
+    """
+    ts = pd.to_datetime(series)
+    if getattr(ts.dt, "tz", None) is not None:
+        ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+    return ts.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _period_label(series: pd.Series, grain: str) -> pd.Series:
+    ts = pd.to_datetime(series)
+    if getattr(ts.dt, "tz", None) is not None:
+        ts = ts.dt.tz_convert("UTC")
+    if grain == "month":
+        return ts.dt.strftime("%B %Y")
+    if grain == "day":
+        return ts.dt.strftime("%d %b %Y")
+    return "Week of " + ts.dt.strftime("%d %b %Y")
+
+
+def _metric(metric: str) -> dict:
+    try:
+        return METRIC_DISPLAY[metric]
+    except KeyError:
+        raise ValueError(f"Unknown score metric {metric!r}; use one of nps, csat, ces.") from None
+
+
+def empty_chart(message: str = "No data for the current selection.",
+                *, width: int = DEFAULT_WIDTH, height: int = 80) -> alt.Chart:
+    """A blank chart that says why it is blank (used when a result has no rows)."""
+    return (alt.Chart(pd.DataFrame({"message": [message]}))
+            .mark_text(fontSize=14, color="#555555")
+            .encode(text="message:N", tooltip=alt.Tooltip("message:N", title="Note"))
+            .properties(width=width, height=height))
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} needs the columns {', '.join(missing)}.")
+
+
+# ---------------------------------------------------------------------------------------
+# Funnels
+# ---------------------------------------------------------------------------------------
+
+FUNNEL_SELECTION = "funnel_step"
+
+
+def _funnel_display_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add label columns to a ``FunnelResult.to_frame()``; numbers are not changed."""
+    df = frame.sort_values("step_index").reset_index(drop=True).copy()
+    entered = int(df["customers"].iloc[0]) if len(df) else 0
+    # The same value may be several steps (SPEC §2), so the axis label carries the index.
+    df["step_label"] = [f"{int(i)}. {s}" for i, s in zip(df["step_index"], df["step"])]
+    df["entered"] = entered
+    df["bar_label"] = [f"{format_count(c)} ({format_percent(f)})"
+                       for c, f in zip(df["customers"], df["conversion_from_start"])]
+    last = int(df["step_index"].max()) if len(df) else 0
+    df["dropped_label"] = ["" if int(i) == last or int(d) == 0 else f"↓ {format_count(d)} dropped"
+                           for i, d in zip(df["step_index"], df["dropped"])]
+    df["from_start_label"] = [format_percent(v) for v in df["conversion_from_start"]]
+    df["from_previous_label"] = [format_percent(v) for v in df["conversion_from_previous"]]
+    median = df["median_seconds_from_previous"] if "median_seconds_from_previous" in df else None
+    df["median_time_label"] = ([format_duration(v) for v in median] if median is not None
+                               else "–")
+    return df
+
+
+def funnel_bars(frame: pd.DataFrame, *, title: str = "Funnel",
+                subtitle: str | None = "Customers reaching each step (% of those who entered)",
+                selectable: bool = False, selected_step: int | None = None,
+                width: int = DEFAULT_WIDTH, row_height: int = 44) -> alt.LayerChart | alt.Chart:
+    """Horizontal funnel: one bar per step, labelled with customers and conversion.
+
+    ``frame``: ``FunnelResult.to_frame()`` (step, step_index, customers,
+    conversion_from_start / _from_previous as fractions 0…1, dropped, median_seconds…).
+    A grey bar behind each step shows everyone who entered, so the gap is the loss since
+    step 1; "↓ N dropped" marks the customers lost before the next step.
+    With ``selectable`` a click on a row selects the step: Streamlit returns
+    ``{"selection": {"funnel_step": [{"step_index": j}]}}``.
+    """
+    _require(frame, ("step", "step_index", "customers", "conversion_from_start",
+                     "conversion_from_previous", "dropped"), "funnel_bars")
+    if frame.empty or int(frame["customers"].max()) == 0:
+        return empty_chart("Nobody entered this funnel with the current filters.", width=width)
+    df = _funnel_display_frame(frame)
+    entered = int(df["entered"].iloc[0])
+    # Room to the right of the full-width grey bar for the "dropped" notes.
+    x_max = entered * 1.4
+    df["row_end"] = x_max
+    df["label_inside"] = df["customers"] >= 0.45 * entered
+    order = df["step_label"].tolist()
+    y = alt.Y("step_label:N", sort=order, title=None,
+              axis=alt.Axis(labelFontSize=13, labelFontWeight=500, ticks=False, domain=False))
+    x_scale = alt.Scale(domain=[0, x_max], nice=False)
+    # Every layer says axis=None: Vega-Lite 6.4 fails to merge a hidden axis with a shown
+    # one when a layer carries a selection.
+    tooltip = [
+        alt.Tooltip("step:N", title="Step"),
+        alt.Tooltip("customers:Q", title="Customers", format=",d"),
+        alt.Tooltip("from_start_label:N", title="Conversion from start"),
+        alt.Tooltip("from_previous_label:N", title="Conversion from previous step"),
+        alt.Tooltip("dropped:Q", title="Dropped before next step", format=",d"),
+        alt.Tooltip("median_time_label:N", title="Median time from previous step"),
+    ]
+    base = alt.Chart(df).encode(y=y)
+    entered_bar = base.mark_bar(color="#EEEEEE", cornerRadiusEnd=2).encode(
+        x=alt.X("entered:Q", scale=x_scale, axis=None), tooltip=tooltip)
+    reached_bar = base.mark_bar(cornerRadiusEnd=2).encode(
+        x=alt.X("customers:Q", scale=x_scale, axis=None), tooltip=tooltip)
+    # Long bars carry their label inside (white), short ones just outside, so the label
+    # never collides with the "dropped" note at the right end of the grey bar.
+    inside = base.transform_filter("datum.label_inside").mark_text(
+        align="right", dx=-8, fontWeight=600, color="white").encode(
+        x=alt.X("customers:Q", scale=x_scale, axis=None), text="bar_label:N", tooltip=tooltip)
+    outside = base.transform_filter("!datum.label_inside").mark_text(
+        align="left", dx=6, fontWeight=600).encode(
+        x=alt.X("customers:Q", scale=x_scale, axis=None), text="bar_label:N", tooltip=tooltip)
+    drops = base.mark_text(align="left", dx=8, color=HIGHLIGHT, fontWeight=600).encode(
+        x=alt.X("entered:Q", scale=x_scale, axis=None), text="dropped_label:N", tooltip=tooltip)
+    layers = [entered_bar, reached_bar, inside, outside, drops]
+    if selectable:
+        pick = alt.selection_point(name=FUNNEL_SELECTION, fields=["step_index"], on="click",
+                                   clear="dblclick", toggle=False,
+                                   value=([{"step_index": int(selected_step)}]
+                                          if selected_step is not None else alt.Undefined))
+        # Unselected steps fade once a step is picked (an empty selection keeps all blue).
+        reached_bar = reached_bar.encode(
+            color=alt.condition(pick, alt.value(PRIMARY), alt.value("#9EC3DE")))
+        # A transparent bar across the whole row on top of everything: the click target
+        # is the full row, not only the (possibly tiny) coloured bar.
+        hit = base.mark_bar(opacity=0, cursor="pointer").encode(
+            x=alt.X("row_end:Q", scale=x_scale, axis=None), tooltip=tooltip).add_params(pick)
+        layers = [entered_bar, reached_bar, inside, outside, drops, hit]
+    return (alt.layer(*layers)
+            .properties(title=_title(title, subtitle), width=width,
+                        height=alt.Step(row_height)))
+
+
+def frame_from_breakdown(groups: Sequence[tuple[str, object]]) -> pd.DataFrame:
+    """Long frame of a funnel breakdown: the ``to_frame()`` of each group plus a ``group``
+    column and the group's ``entered``; groups keep their order (entered, descending)."""
+    frames = []
+    for group, result in groups:
+        part = result.to_frame().copy()
+        part.insert(0, "group", str(group))
+        part["entered"] = int(getattr(result, "entered", part["customers"].iloc[0]
+                                      if len(part) else 0))
+        frames.append(part)
+    if not frames:
+        return pd.DataFrame(columns=["group", "step", "step_index", "customers",
+                                     "conversion_from_start", "entered"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def breakdown_bars(frame: pd.DataFrame, *, breakdown_title: str = "Group",
+                   title: str = "Funnel by group",
+                   max_groups: int = MAX_GROUPS, width: int = DEFAULT_WIDTH) -> alt.Chart:
+    """Grouped bars: conversion from start (%) per step, one colour per group.
+
+    ``frame``: :func:`frame_from_breakdown` output (group, step, step_index, customers,
+    conversion_from_start 0…1, entered).  Only the first ``max_groups`` groups in frame
+    order (largest first) are drawn; the subtitle says so when some are left out.
+    """
+    _require(frame, ("group", "step", "step_index", "customers", "conversion_from_start"),
+             "breakdown_bars")
+    if frame.empty:
+        return empty_chart("No groups to compare with the current filters.", width=width)
+    group_order = list(dict.fromkeys(frame["group"].astype(str)))
+    shown = group_order[:max_groups]
+    df = frame[frame["group"].astype(str).isin(shown)].copy()
+    df["group"] = df["group"].astype(str)
+    df["step_label"] = [f"{int(i)}. {s}" for i, s in zip(df["step_index"], df["step"])]
+    df["from_start_label"] = [format_percent(v) for v in df["conversion_from_start"]]
+    step_order = (df.drop_duplicates("step_index").sort_values("step_index")["step_label"]
+                  .tolist())
+    subtitle = "Share of each group's entrants reaching the step"
+    if len(group_order) > len(shown):
+        subtitle += f" · largest {len(shown)} of {len(group_order)} groups shown"
+    tooltip = [alt.Tooltip("group:N", title=breakdown_title),
+               alt.Tooltip("step:N", title="Step"),
+               alt.Tooltip("customers:Q", title="Customers", format=",d"),
+               alt.Tooltip("from_start_label:N", title="Conversion from start")]
+    if "entered" in df.columns:
+        tooltip.insert(1, alt.Tooltip("entered:Q", title="Entered", format=",d"))
+    return (alt.Chart(df).mark_bar()
+            .encode(x=alt.X("step_label:N", sort=step_order, title=None,
+                            axis=alt.Axis(labelAngle=0, labelLimit=140)),
+                    xOffset=alt.XOffset("group:N", sort=shown),
+                    y=alt.Y("conversion_from_start:Q", title="Conversion from start (%)",
+                            axis=alt.Axis(format=".0%"), scale=alt.Scale(domain=[0, 1])),
+                    color=alt.Color("group:N", sort=shown, title=breakdown_title),
+                    tooltip=tooltip)
+            .properties(title=_title(title, subtitle), width=width, height=300))
+
+
+def duration_histogram(frame: pd.DataFrame, *, from_step: str = "previous step",
+                       to_step: str = "this step", width: int = DEFAULT_WIDTH) -> alt.Chart:
+    """Histogram of the time from one step to the next.
+
+    ``frame``: ``step_durations_histogram`` output (bin_start_seconds, bin_end_seconds,
+    customers).  Bin edges are shown in the most readable unit (seconds … days).
+    """
+    _require(frame, ("bin_start_seconds", "bin_end_seconds", "customers"), "duration_histogram")
+    title = f"Time from {from_step} to {to_step}"
+    if frame.empty or int(frame["customers"].sum()) == 0:
+        return empty_chart(f"Nobody reached {to_step}, so there is no time to show.",
+                           width=width)
+    unit, per = duration_unit(float(frame["bin_end_seconds"].max()))
+    df = frame.copy()
+    df["bin_start"] = df["bin_start_seconds"] / per
+    df["bin_end"] = df["bin_end_seconds"] / per
+    df["range_label"] = [f"{format_duration(a)} – {format_duration(b)}"
+                         for a, b in zip(df["bin_start_seconds"], df["bin_end_seconds"])]
+    return (alt.Chart(df).mark_bar(binSpacing=1)
+            .encode(x=alt.X("bin_start:Q", title=f"Time ({unit})", bin="binned",
+                            scale=alt.Scale(zero=True)),
+                    x2="bin_end:Q",
+                    y=alt.Y("customers:Q", title="Customers"),
+                    tooltip=[alt.Tooltip("range_label:N", title="Time"),
+                             alt.Tooltip("customers:Q", title="Customers", format=",d")])
+            .properties(title=_title(title, "Customers who reached the step, by time taken"),
+                        width=width, height=260))
+
+
+def conversion_trend(frame: pd.DataFrame, *, grain: str = "week",
+                     width: int = DEFAULT_WIDTH) -> alt.Chart | alt.LayerChart:
+    """Conversion over time: share of each period's entrants who reached the last step.
+
+    ``frame``: ``funnel_trend`` output (period = start of week/month UTC, entered,
+    converted, conversion 0…1).
+    """
+    _require(frame, ("period", "entered", "converted", "conversion"), "conversion_trend")
+    if frame.empty:
+        return empty_chart("No entries in this date range.", width=width)
+    df = frame.sort_values("period").copy()
+    df["period_label"] = _period_label(df["period"], grain)
+    df["period"] = _utc_iso(df["period"])
+    df["conversion_label"] = [format_percent(v) for v in df["conversion"]]
+    tooltip = [alt.Tooltip("period_label:N", title="Entered in"),
+               alt.Tooltip("entered:Q", title="Entered", format=",d"),
+               alt.Tooltip("converted:Q", title="Reached last step", format=",d"),
+               alt.Tooltip("conversion_label:N", title="Conversion")]
+    base = alt.Chart(df).encode(
+        x=alt.X("period:T", title=f"{'Month' if grain == 'month' else 'Week'} of entry (UTC)",
+                scale=alt.Scale(type="utc"), axis=alt.Axis(format="%d %b %Y" if grain != "month"
+                                                           else "%b %Y")),
+        # Zero-based but not stretched to 100%: a 5% → 8% change must stay visible.
+        y=alt.Y("conversion:Q", title="Conversion (%)", axis=alt.Axis(format=".0%"),
+                scale=alt.Scale(zero=True, nice=True)),
+        tooltip=tooltip)
+    return (alt.layer(base.mark_line(), base.mark_point(size=60))
+            .properties(title=_title("Conversion over time",
+                                     f"Share of each {grain}'s entrants who reached the last step"),
+                        width=width, height=260))
+
+
+def share_bars(frame: pd.DataFrame, *, label_column: str = "value",
+               title: str = "Where customers went next", label_title: str = "Next touchpoint",
+               subtitle: str | None = None, color: str = HIGHLIGHT, top: int = 15,
+               width: int = DEFAULT_WIDTH) -> alt.LayerChart | alt.Chart:
+    """Horizontal bars of customers per value with their share (0…1) as a label.
+
+    ``frame``: columns ``label_column``, customers, share (e.g.
+    ``dropoff_next_touchpoints`` output).  The ``top`` largest are drawn.
+    """
+    _require(frame, (label_column, "customers", "share"), "share_bars")
+    if frame.empty:
+        return empty_chart("Nobody to show here with the current filters.", width=width)
+    df = (frame.sort_values("customers", ascending=False).head(top).copy()
+          .rename(columns={label_column: "label"}))
+    df["label"] = df["label"].astype(str)
+    df["share_label"] = [format_percent(v) for v in df["share"]]
+    df["bar_text"] = [f"{format_count(c)} ({s})" for c, s in zip(df["customers"],
+                                                                 df["share_label"])]
+    order = df["label"].tolist()
+    tooltip = [alt.Tooltip("label:N", title=label_title),
+               alt.Tooltip("customers:Q", title="Customers", format=",d"),
+               alt.Tooltip("share_label:N", title="Share")]
+    x_max = float(df["customers"].max()) * 1.3
+    base = alt.Chart(df).encode(
+        y=alt.Y("label:N", sort=order, title=None),
+        x=alt.X("customers:Q", title="Customers", scale=alt.Scale(domain=[0, x_max], nice=False),
+                axis=alt.Axis(tickCount=6, tickMinStep=1, format=",d")),
+        tooltip=tooltip)
+    return (alt.layer(base.mark_bar(color=color),
+                      base.mark_text(align="left", dx=4).encode(text="bar_text:N"))
+            .properties(title=_title(title, subtitle), width=width,
+                        height=alt.Step(26)))
+
+
+# ---------------------------------------------------------------------------------------
+# Scores
+# ---------------------------------------------------------------------------------------
+
+def _score_labels(df: pd.DataFrame, metric: str, low_sample_threshold: int | None) -> pd.DataFrame:
+    df = df.copy()
+    df["score_label"] = [format_score(metric, v) for v in df["score"]]
+    df["interval_label"] = [f"{format_score(metric, a)} … {format_score(metric, b)}"
+                            for a, b in zip(df["ci_low"], df["ci_high"])]
+    note = (f"fewer than {low_sample_threshold} responses" if low_sample_threshold
+            else "few responses")
+    df["sample_label"] = [f"Low sample ({note})" if bool(flag) else "OK"
+                          for flag in df["low_sample"]]
+    df["low_sample"] = df["low_sample"].astype(bool)
+    return df
+
+
+def _zoomed_domain(df: pd.DataFrame, metric: str) -> tuple[float, float]:
+    """Axis range around the intervals (a little padding), inside the metric's scale; NPS
+    keeps 0 in view so that the sign of a score is obvious."""
+    low, high = METRIC_DISPLAY[metric]["domain"]
+    lows = df["ci_low"].dropna().tolist() + df["score"].dropna().tolist()
+    highs = df["ci_high"].dropna().tolist() + df["score"].dropna().tolist()
+    if not lows or not highs:
+        return low, high
+    lo, hi = min(lows), max(highs)
+    if metric == "nps":
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+    pad = max((hi - lo) * 0.08, (high - low) * 0.02)
+    step = 10 if metric != "ces" else 0.5
+    lo = max(low, math.floor((lo - pad) / step) * step)
+    hi = min(high, math.ceil((hi + pad) / step) * step)
+    return lo, hi
+
+
+def score_bars(frame: pd.DataFrame, metric: str, *, group_title: str = "Touchpoint",
+               low_sample_threshold: int | None = None, title: str | None = None,
+               width: int = DEFAULT_WIDTH) -> alt.LayerChart | alt.Chart:
+    """Score per group as a dot with its 95% interval and ``n`` beside it.
+
+    ``frame``: ``scores_by`` output (group, n, score, ci_low, ci_high, low_sample,
+    secondary).  Groups are drawn worst first; low-sample groups are grey, hollow and
+    labelled "low sample".  NPS gets a reference line at 0.
+    """
+    info = _metric(metric)
+    _require(frame, ("group", "n", "score", "ci_low", "ci_high", "low_sample"), "score_bars")
+    if frame.empty:
+        return empty_chart(f"No {info['label']} responses with the current filters.", width=width)
+    df = _score_labels(frame, metric, low_sample_threshold)
+    df["group"] = df["group"].astype(str)
+    df = df.sort_values(["score", "group"], na_position="last").reset_index(drop=True)
+    # n sits in the row label: text inside the plot would collide with scores near the
+    # top of the scale.
+    df["row_label"] = [f"{g} (n={format_count(n)}" + (", low sample)" if low else ")")
+                       for g, n, low in zip(df["group"], df["n"], df["low_sample"])]
+    low, high = _zoomed_domain(df, metric)
+    order = df["row_label"].tolist()
+    tooltip = [alt.Tooltip("group:N", title=group_title),
+               alt.Tooltip("score_label:N", title=info["label"]),
+               alt.Tooltip("interval_label:N", title="95% interval"),
+               alt.Tooltip("n:Q", title="Responses (n)", format=",d"),
+               alt.Tooltip("sample_label:N", title="Sample")]
+    if "secondary" in df.columns and info["secondary"]:
+        df["secondary_label"] = [("–" if pd.isna(v) else
+                                  (f"{v:.2f}" if metric == "csat" else f"{v:.0f}%"))
+                                 for v in df["secondary"]]
+        tooltip.append(alt.Tooltip("secondary_label:N", title=info["secondary"]))
+    x_scale = alt.Scale(domain=[low, high], nice=False, clamp=True)
+    colour = alt.condition("datum.low_sample", alt.value("#8C8C8C"), alt.value(PRIMARY))
+    base = alt.Chart(df).encode(y=alt.Y("row_label:N", sort=order, title=None), tooltip=tooltip)
+    interval = base.mark_rule(strokeWidth=3, opacity=0.55).encode(
+        x=alt.X("ci_low:Q", scale=x_scale, title=info["title"]), x2="ci_high:Q", color=colour)
+    dots = base.mark_point(size=110, strokeWidth=2, filled=False).encode(
+        x=alt.X("score:Q", scale=x_scale),
+        color=colour,
+        fill=alt.condition("datum.low_sample", alt.value("white"), alt.value(PRIMARY)))
+    values = base.mark_text(dy=-11, fontSize=11, fontWeight=600).encode(
+        x=alt.X("score:Q", scale=x_scale), text="score_label:N")
+    layers = [interval, dots, values]
+    if metric == "nps":
+        zero = alt.Chart(pd.DataFrame({"zero": [0], "note": [
+            "NPS 0: as many promoters (9–10) as detractors (0–6)"]})).mark_rule(
+            color="#888888", strokeDash=[4, 3]).encode(
+            x=alt.X("zero:Q", scale=x_scale), tooltip=alt.Tooltip("note:N", title="Reference"))
+        layers.insert(0, zero)
+    subtitle = "Dot = score, line = 95% interval, n = responses"
+    if df["low_sample"].any():
+        subtitle += "; hollow grey = low sample, read with care"
+    return (alt.layer(*layers)
+            .properties(title=_title(title or f"{info['label']} by {group_title.lower()}",
+                                     subtitle),
+                        width=width, height=alt.Step(34)))
+
+
+def score_heatmap(frame: pd.DataFrame, metric: str, *, row_title: str = "Touchpoint",
+                  col_title: str = "Stage", reference: float | None = None,
+                  col_order: Sequence[str] | None = None,
+                  low_sample_threshold: int | None = None,
+                  width: int | None = None) -> alt.LayerChart | alt.Chart:
+    """Heatmap of a score over two columns (e.g. touchpoint × stage).
+
+    ``frame``: ``scores_matrix`` output (row, col, n, score, low_sample).  Colours diverge
+    around ``reference`` (e.g. the overall score; default the metric's neutral point),
+    symmetric and at least ``min_spread`` wide: orange = worse, blue = better.  Each cell shows the score and n; low-sample cells are
+    faded and marked with "*".
+    """
+    info = _metric(metric)
+    _require(frame, ("row", "col", "n", "score", "low_sample"), "score_heatmap")
+    if frame.empty:
+        return empty_chart(f"No {info['label']} responses with the current filters.")
+    df = frame.copy()
+    df["row"] = df["row"].astype(str)
+    df["col"] = df["col"].astype(str)
+    df["low_sample"] = df["low_sample"].astype(bool)
+    df["score_label"] = [format_score(metric, v) for v in df["score"]]
+    df["cell_label"] = [f"{s}{'*' if low else ''}" for s, low in zip(df["score_label"],
+                                                                     df["low_sample"])]
+    df["sample_label"] = ["Low sample" if low else "OK" for low in df["low_sample"]]
+    mid = info["mid"] if reference is None or pd.isna(reference) else float(reference)
+    scores = df["score"].dropna()
+    # A symmetric colour range around the midpoint, at least MIN_SPREAD wide on each
+    # side: a few points of difference must not look as alarming as a real gap.
+    spread = max([abs(v - mid) for v in scores] + [info["min_spread"]])
+    # Cells far from the midpoint are dark: white text there (0.6 is a display choice).
+    df["text_dark"] = [bool(pd.isna(v) or low_sample or abs(v - mid) / spread < 0.6)
+                       for v, low_sample in zip(df["score"], df["low_sample"])]
+    cols = list(col_order) if col_order else sorted(df["col"].unique())
+    cols += [c for c in sorted(df["col"].unique()) if c not in cols]
+    rows = sorted(df["row"].unique())
+    legend_length = max(60, min(200, 28 * len(rows)))
+    tooltip = [alt.Tooltip("row:N", title=row_title), alt.Tooltip("col:N", title=col_title),
+               alt.Tooltip("score_label:N", title=info["label"]),
+               alt.Tooltip("n:Q", title="Responses (n)", format=",d"),
+               alt.Tooltip("sample_label:N", title="Sample")]
+    ref_text = "overall score" if reference is not None else "neutral point"
+    base = alt.Chart(df).encode(
+        x=alt.X("col:N", sort=cols, title=col_title, axis=alt.Axis(labelAngle=-30, orient="top")),
+        y=alt.Y("row:N", sort=rows, title=row_title),
+        tooltip=tooltip)
+    cells = base.mark_rect().encode(
+        color=alt.Color("score:Q", title=info["title"],
+                        scale=alt.Scale(scheme=DIVERGING_SCHEME, reverse=True,
+                                        domain=[mid - spread, mid + spread]),
+                        legend=alt.Legend(orient="right", gradientLength=legend_length)),
+        opacity=alt.condition("datum.low_sample", alt.value(0.45), alt.value(1.0)))
+    text = base.mark_text(fontSize=11).encode(
+        text="cell_label:N",
+        color=alt.condition("datum.text_dark", alt.value(TEXT_DARK), alt.value("white")))
+    chart_width = width or max(160, 70 * len(cols))
+    return (alt.layer(cells, text)
+            .properties(title=_title(f"{info['label']} by {row_title.lower()} and "
+                                     f"{col_title.lower()}",
+                                     f"Orange = below the {ref_text} ({format_score(metric, mid)}),"
+                                     " blue = above; * = low sample"),
+                        width=chart_width, height=alt.Step(28)))
+
+
+def score_trend(frame: pd.DataFrame, metric: str, *, grain: str = "week",
+                group_title: str = "Group", width: int = DEFAULT_WIDTH) -> alt.LayerChart | alt.Chart:
+    """Score over time with its 95% interval as a band.
+
+    ``frame``: ``scores_trend`` output (period, [group], n, score, ci_low, ci_high,
+    low_sample).  Low-sample periods are drawn as hollow points.
+    """
+    info = _metric(metric)
+    _require(frame, ("period", "n", "score", "ci_low", "ci_high", "low_sample"), "score_trend")
+    if frame.empty:
+        return empty_chart(f"No {info['label']} responses in this date range.", width=width)
+    df = _score_labels(frame.sort_values("period"), metric, None)
+    df["period_label"] = _period_label(df["period"], grain)
+    df["period"] = _utc_iso(df["period"])
+    grouped = "group" in df.columns
+    tooltip = [alt.Tooltip("period_label:N", title="Period"),
+               alt.Tooltip("score_label:N", title=info["label"]),
+               alt.Tooltip("interval_label:N", title="95% interval"),
+               alt.Tooltip("n:Q", title="Responses (n)", format=",d"),
+               alt.Tooltip("sample_label:N", title="Sample")]
+    if grouped:
+        df["group"] = df["group"].astype(str)
+        tooltip.insert(0, alt.Tooltip("group:N", title=group_title))
+    low, high = _zoomed_domain(df, metric)
+    y_scale = alt.Scale(domain=[low, high], nice=False, clamp=True)
+    base = alt.Chart(df).encode(
+        x=alt.X("period:T", title=f"{'Month' if grain == 'month' else 'Week'} (UTC)",
+                scale=alt.Scale(type="utc"),
+                axis=alt.Axis(format="%b %Y" if grain == "month" else "%d %b %Y")),
+        tooltip=tooltip)
+    colour = (alt.Color("group:N", title=group_title) if grouped else alt.value(PRIMARY))
+    band = base.mark_area(opacity=0.18).encode(
+        y=alt.Y("ci_low:Q", scale=y_scale, title=info["title"]), y2="ci_high:Q", color=colour)
+    line = base.mark_line().encode(y=alt.Y("score:Q", scale=y_scale), color=colour)
+    points = base.mark_point(size=55, strokeWidth=2, filled=False).encode(
+        y=alt.Y("score:Q", scale=y_scale), color=colour,
+        fill=alt.condition("datum.low_sample", alt.value("white"),
+                           alt.Color("group:N") if grouped else alt.value(PRIMARY)))
+    subtitle = "Line = score, band = 95% interval; hollow points = low sample"
+    return (alt.layer(band, line, points)
+            .properties(title=_title(f"{info['label']} over time", subtitle),
+                        width=width, height=280))
+
+
+def comparison_chart(scores: pd.DataFrame, metric: str, *, width: int = DEFAULT_WIDTH
+                     ) -> alt.LayerChart | alt.Chart:
+    """Two groups side by side (dot + 95% interval), for the segment comparison.
+
+    ``scores``: the two groups' rows of ``scores_by`` output (same columns as
+    :func:`score_bars`).
+    """
+    return score_bars(scores, metric, group_title="Segment",
+                      title=f"{_metric(metric)['label']}: the two segments", width=width)
+
+
+# ---------------------------------------------------------------------------------------
+# Paths
+# ---------------------------------------------------------------------------------------
+
+def transition_heatmap(frame: pd.DataFrame, *, order: Sequence[str] | None = None,
+                       value: str = "customers", by_title: str = "Stage",
+                       width: int | None = None) -> alt.LayerChart | alt.Chart:
+    """Heatmap of moves from one step to the next (``start``/``end`` included).
+
+    ``frame``: ``transitions`` output (from, to, customers, events).  ``order`` is the
+    stage order; ``start`` is put first and ``end`` last.  ``value`` picks which count
+    colours the cells ("customers" or "events").
+    """
+    _require(frame, ("from", "to", "customers", "events"), "transition_heatmap")
+    if frame.empty:
+        return empty_chart("No moves between steps with the current filters.")
+    df = frame.rename(columns={"from": "source", "to": "target"}).copy()
+    df["source"] = df["source"].astype(str)
+    df["target"] = df["target"].astype(str)
+    seen = (set(df["source"]) | set(df["target"])) - {"start", "end"}
+    names = [n for n in dict.fromkeys(list(order or []) + sorted(seen)) if n in seen]
+    sources = ["start"] + [n for n in names if n in set(df["source"])]
+    targets = [n for n in names if n in set(df["target"])] + ["end"]
+    top = float(df[value].max()) or 1.0
+    legend_length = max(60, min(200, 30 * len(sources)))
+    df["text_dark"] = df[value] < 0.55 * top
+    value_title = "Customers" if value == "customers" else "Moves (events)"
+    tooltip = [alt.Tooltip("source:N", title="From"), alt.Tooltip("target:N", title="To"),
+               alt.Tooltip("customers:Q", title="Customers", format=",d"),
+               alt.Tooltip("events:Q", title="Moves (events)", format=",d")]
+    base = alt.Chart(df).encode(
+        x=alt.X("target:N", sort=targets, title=f"To {by_title.lower()}",
+                axis=alt.Axis(labelAngle=-30, orient="top")),
+        y=alt.Y("source:N", sort=sources, title=f"From {by_title.lower()}"),
+        tooltip=tooltip)
+    cells = base.mark_rect().encode(
+        color=alt.Color(f"{value}:Q", title=value_title,
+                        scale=alt.Scale(scheme=SEQUENTIAL_SCHEME),
+                        legend=alt.Legend(orient="right", gradientLength=legend_length)))
+    text = base.mark_text(fontSize=11).encode(
+        text=alt.Text(f"{value}:Q", format=",d"),
+        color=alt.condition("datum.text_dark", alt.value(TEXT_DARK), alt.value("white")))
+    return (alt.layer(cells, text)
+            .properties(title=_title("Where customers go next",
+                                     f"{value_title} moving from one {by_title.lower()} to the "
+                                     "next (start = first event, end = last)"),
+                        width=width or max(200, 80 * len(targets)), height=alt.Step(30)))
+
+
+def variant_bars(frame: pd.DataFrame, *, top: int = 15, width: int = DEFAULT_WIDTH
+                 ) -> alt.LayerChart | alt.Chart:
+    """The most common journeys (stage sequences, repeats collapsed) with their share.
+
+    ``frame``: ``variants`` output (path_label, customers, share 0…1,
+    median_duration_seconds).
+    """
+    _require(frame, ("path_label", "customers", "share"), "variant_bars")
+    if frame.empty:
+        return empty_chart("No journeys with the current filters.", width=width)
+    df = frame.sort_values("customers", ascending=False).head(top).copy()
+    df["path_label"] = df["path_label"].astype(str)
+    df["share_label"] = [format_percent(v) for v in df["share"]]
+    df["bar_text"] = [f"{format_count(c)} ({s})" for c, s in zip(df["customers"],
+                                                                 df["share_label"])]
+    tooltip = [alt.Tooltip("path_label:N", title="Journey"),
+               alt.Tooltip("customers:Q", title="Customers", format=",d"),
+               alt.Tooltip("share_label:N", title="Share of customers")]
+    if "median_duration_seconds" in df.columns:
+        df["duration_label"] = [format_duration(v) for v in df["median_duration_seconds"]]
+        tooltip.append(alt.Tooltip("duration_label:N", title="Median duration"))
+    order = df["path_label"].tolist()
+    x_max = float(df["customers"].max()) * 1.3
+    base = alt.Chart(df).encode(
+        y=alt.Y("path_label:N", sort=order, title=None, axis=alt.Axis(labelLimit=420)),
+        x=alt.X("customers:Q", title="Customers", scale=alt.Scale(domain=[0, x_max], nice=False),
+                axis=alt.Axis(tickCount=6, tickMinStep=1, format=",d")),
+        tooltip=tooltip)
+    return (alt.layer(base.mark_bar(), base.mark_text(align="left", dx=4).encode(text="bar_text:N"))
+            .properties(title=_title("Most common journeys",
+                                     "Stage sequences with repeats collapsed; share of customers"),
+                        width=width, height=alt.Step(26)))

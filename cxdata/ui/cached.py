@@ -1,0 +1,147 @@
+"""Cached access to the analytics for the pages.
+
+Every result is cached with ``st.cache_data`` under the dataset's ``cache_key`` (table,
+version, stage order) plus the call's parameters, so a rerun with the same widgets costs a
+dictionary lookup and a changed dataset can never serve stale numbers.  The analytics
+themselves live in ``cxdata.funnel`` / ``scores`` / ``paths`` / ``insights``: this module
+only routes calls to them (each on its own cursor, as the workspace requires).
+
+``EventFilter`` is a frozen dataclass, which Streamlit's cache hashes by value.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Sequence
+
+import pandas as pd
+import streamlit as st
+
+from cxdata.sql import EventFilter
+from cxdata.ui.state import get_workspace
+from cxdata.workspace import DatasetInfo
+
+#: Enough entries for a few datasets × the parameter combinations of a working session;
+#: results are small aggregated frames.
+MAX_ENTRIES = 1024
+
+
+@st.cache_data(show_spinner=False, max_entries=MAX_ENTRIES)
+def _call(cache_key: tuple, module: str, function: str, table: str,
+          args: tuple, kwargs: tuple) -> object:
+    """``cxdata.<module>.<function>(cursor, table, *args, **kwargs)``, cached.
+
+    ``cache_key`` is not used in the body: it is part of the cache key so that a new
+    version of the dataset gets new results.
+    """
+    target = getattr(importlib.import_module(f"cxdata.{module}"), function)
+    cur = get_workspace().cursor()
+    try:
+        return target(cur, table, *args, **dict(kwargs))
+    finally:
+        cur.close()
+
+
+def call(info: DatasetInfo, module: str, function: str, *args, **kwargs):
+    """Run an analytics function of ``cxdata.<module>`` on the dataset, cached."""
+    return _call(info.cache_key, module, function, info.table, tuple(args),
+                 tuple(sorted(kwargs.items())))
+
+
+# ---------------------------------------------------------------------------------------
+# Small dataset facts used by the filter bar and the overview
+
+def dataset_counts(info: DatasetInfo, event_filter: EventFilter | None = None) -> dict:
+    """``{"customers", "events", "first", "last"}`` of the filtered events (first/last:
+    naive UTC datetimes, None when no event is left)."""
+    return call(info, "sql", "event_counts", event_filter)
+
+
+def date_span(info: DatasetInfo) -> tuple[dt.date | None, dt.date | None]:
+    """First and last event date (UTC) of the whole dataset."""
+    counts = dataset_counts(info, None)
+    first, last = counts["first"], counts["last"]
+    return (first.date() if first else None, last.date() if last else None)
+
+
+@st.cache_data(show_spinner=False, max_entries=MAX_ENTRIES)
+def _column_values(cache_key: tuple, name: str, column: str, limit: int) -> list[str]:
+    return get_workspace().distinct_values(name, column, limit=limit)
+
+
+def column_values(info: DatasetInfo, column: str, limit: int = 300) -> list[str]:
+    """Values of a column, most frequent first (for pickers)."""
+    return _column_values(info.cache_key, info.name, column, limit)
+
+
+# ---------------------------------------------------------------------------------------
+# Typed shortcuts (same names and parameters as the analytics functions)
+
+def funnel(info: DatasetInfo, steps: Sequence[str], **options):
+    """``cxdata.funnel.compute_funnel`` -> FunnelResult."""
+    return call(info, "funnel", "compute_funnel", list(steps), **options)
+
+
+def funnel_breakdown(info: DatasetInfo, steps: Sequence[str], breakdown: str, **options):
+    """``cxdata.funnel.funnel_breakdown`` -> list of (group, FunnelResult)."""
+    return call(info, "funnel", "funnel_breakdown", list(steps), breakdown, **options)
+
+
+def funnel_trend(info: DatasetInfo, steps: Sequence[str], grain: str = "week",
+                 **options) -> pd.DataFrame:
+    return call(info, "funnel", "funnel_trend", list(steps), grain, **options)
+
+
+def step_durations_histogram(info: DatasetInfo, steps: Sequence[str], step_index: int,
+                             bins: int = 20, **options) -> pd.DataFrame:
+    return call(info, "funnel", "step_durations_histogram", list(steps), step_index, bins,
+                **options)
+
+
+def dropoff_customers(info: DatasetInfo, steps: Sequence[str], after_step: int,
+                      **options) -> pd.DataFrame:
+    return call(info, "funnel", "dropoff_customers", list(steps), after_step, **options)
+
+
+def dropoff_next_touchpoints(info: DatasetInfo, steps: Sequence[str], after_step: int,
+                             column: str = "touchpoint", **options) -> pd.DataFrame:
+    return call(info, "funnel", "dropoff_next_touchpoints", list(steps), after_step,
+                column=column, **options)
+
+
+def score_summary(info: DatasetInfo, metric: str, **options):
+    return call(info, "scores", "score_summary", metric, **options)
+
+
+def scores_by(info: DatasetInfo, metric: str, by: str, **options) -> pd.DataFrame:
+    return call(info, "scores", "scores_by", metric, by, **options)
+
+
+def scores_matrix(info: DatasetInfo, metric: str, rows: str, cols: str,
+                  **options) -> pd.DataFrame:
+    return call(info, "scores", "scores_matrix", metric, rows, cols, **options)
+
+
+def scores_trend(info: DatasetInfo, metric: str, grain: str = "week",
+                 **options) -> pd.DataFrame:
+    return call(info, "scores", "scores_trend", metric, grain, **options)
+
+
+def compare_groups(info: DatasetInfo, metric: str, column: str, a: str, b: str, **options):
+    return call(info, "scores", "compare_groups", metric, column, a, b, **options)
+
+
+def comments(info: DatasetInfo, **options) -> pd.DataFrame:
+    return call(info, "scores", "comments", **options)
+
+
+def transitions(info: DatasetInfo, by: str = "stage", **options) -> pd.DataFrame:
+    return call(info, "paths", "transitions", by, **options)
+
+
+def variants(info: DatasetInfo, by: str = "stage", **options) -> pd.DataFrame:
+    return call(info, "paths", "variants", by, **options)
+
+
+def insights(info: DatasetInfo, **options) -> list:
+    return call(info, "insights", "dataset_insights", list(info.stage_order), **options)

@@ -1,0 +1,285 @@
+"""Funnel: where customers drop out, who they are and what they did next, per segment
+and over time.
+
+Steps default to the dataset's stage order; any column's values can be steps.  Click a
+bar (or use "Drop-outs after") to see who dropped there.  Every figure comes from
+``cxdata.funnel`` through ``cxdata.ui.cached``; this page only wires widgets.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from cxdata import charts
+from cxdata.funnel import parse_duration
+from cxdata.ui import cached
+from cxdata.ui.downloads import chart_with_downloads, csv_button
+from cxdata.ui.filters import (build_event_filter, describe, filter_bar, grouping_columns,
+                               plain)
+from cxdata.ui.state import require_dataset
+
+URL = "query-params"
+CHART_KEY = "fn_chart"
+DROP_KEY = "fn_drop"
+TAB_KEY = "fn_tab"
+#: Rows of the drop-out list shown and downloaded (keeps the page light on big logs).
+MAX_LISTED = 10_000
+WINDOWS = {"none": "No limit", "1h": "1 hour", "1d": "1 day", "7d": "7 days",
+           "30d": "30 days", "custom": "Custom…"}
+ORDERS = {"ordered": "In order", "strict": "Strictly next", "unordered": "Any order"}
+ORDER_HELP = ("In order: the steps happen in this order, other interactions in between are "
+              "fine. Strictly next: each step is the customer's very next interaction. Any "
+              "order: counts how many of the steps a customer completed.")
+TABS = ["Drop-outs", "Breakdown", "Time to convert", "Over time", "Table"]
+
+
+def window_seconds() -> float | None:
+    """The conversion window from the preset or the custom text (seconds; None = no limit)."""
+    preset = st.selectbox("Conversion window", list(WINDOWS), index=0, key="fn_window",
+                          bind=URL, format_func=WINDOWS.get,
+                          help="Time allowed from the first step to the last.")
+    if preset != "custom":
+        return parse_duration(preset)
+    text = st.text_input("Custom window", value="14d", key="fn_window_custom", bind=URL,
+                         help="For example 90m, 12h, 14d or 2w.")
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        st.warning(str(exc) + " Using no limit until it is fixed.")
+        return None
+
+
+def pick_steps(info, columns) -> tuple[str, list[str]]:
+    """The column whose values are steps, and the steps in funnel order."""
+    names = [c for c in columns if c != "channel"] + (["channel"] if "channel" in columns else [])
+    default = "stage" if "stage" in names else names[0]
+    left, right = st.columns([1, 3])
+    by = left.selectbox("Steps are", names, index=names.index(default), key="fn_by", bind=URL,
+                        format_func=lambda c: columns[c])
+    if by == "stage" and info.stage_order:
+        options, default_steps = list(info.stage_order), list(info.stage_order)
+    else:
+        options, default_steps = cached.column_values(info, by), []
+    # One widget per column, so that switching the column never keeps foreign values.
+    steps = right.multiselect("Steps, in order", options, default=default_steps,
+                              key=f"fn_steps_{by}", bind=URL,
+                              placeholder="Pick the steps in the order customers take them",
+                              help="The order you pick them in is the funnel order. The same "
+                                   "value can only be picked once here.")
+    return by, steps
+
+
+def entry_range(info) -> tuple:
+    """``(entry_start, entry_end)`` for the funnel's own date range (None = open)."""
+    span = cached.date_span(info)
+    if not (span[0] and span[1]):
+        return None, None
+    dates = st.date_input("Entered the funnel between (UTC)", value=(span[0], span[1]),
+                          min_value=span[0], max_value=span[1], key="fn_entry", bind=URL,
+                          format="YYYY-MM-DD",
+                          help="Counts customers whose first step falls in these days; "
+                               "later steps may come after the last day.")
+    bounds = build_event_filter(dates, span)
+    return bounds.start, bounds.end
+
+
+def on_step_click(steps: list[str]) -> None:
+    """Copy a clicked funnel bar into the "Drop-outs after" picker (and so the URL)."""
+    state = st.session_state.get(CHART_KEY) or {}
+    picked = (state.get("selection") or {}).get(charts.FUNNEL_SELECTION) or []
+    if picked:
+        index = int(picked[0]["step_index"])
+        st.session_state[DROP_KEY] = min(index, len(steps) - 1)
+        st.session_state[TAB_KEY] = TABS[0]     # show the drop-outs of the clicked step
+
+
+def pick_dropout_step(result, container) -> int:
+    """The step whose drop-outs are shown (1-based; never the last step).
+
+    Drawn before the chart so that a link with ``?fn_drop=…`` highlights its bar at once.
+    Preselected: the step losing most customers.
+    """
+    frame = result.to_frame()
+    biggest = int(frame.iloc[:-1]["dropped"].idxmax()) + 1 if len(frame) > 1 else 1
+    return container.selectbox("Drop-outs after", list(range(1, len(result.steps))),
+                               index=biggest - 1, key=DROP_KEY, bind=URL,
+                               format_func=lambda i: f"{i}. {result.steps[i - 1].step}",
+                               help="Or click a bar of the funnel. Preselected: the step "
+                                    "where most customers drop out.")
+
+
+def dropouts_tab(info, result, steps, after, options, columns):
+    step, following = result.steps[after - 1], result.steps[after]
+    c1, c2, c3 = st.columns(3)
+    c1.metric(f"Reached {step.step}", f"{step.customers:,}", border=True)
+    c2.metric(f"Did not reach {following.step}", f"{step.dropped:,}", border=True)
+    c3.metric("Went on", charts.format_percent(following.conversion_from_previous), border=True,
+              help=f"Share of those who reached {step.step} who also reached {following.step}.")
+    if not step.dropped:
+        st.info(f"Everybody who reached {step.step} went on to {following.step}.")
+        return
+    next_columns = [c for c in ("touchpoint", "event", "stage", "channel") if c in columns]
+    column = st.columns([1, 2])[0].selectbox(
+        "What they did next, by", next_columns, index=0, key="fn_next", bind=URL,
+        format_func=lambda c: columns[c].lower())
+    nexts = cached.dropoff_next_touchpoints(info, steps, after, column=column, **options)
+    chart = charts.share_bars(nexts, title=f"What customers did after dropping out at "
+                                           f"{step.step}", label_title=columns[column],
+                              subtitle="Their first interaction afterwards, share of the "
+                                       "drop-outs")
+    chart_with_downloads(chart, f"after dropping out at {step.step}", key="fn_next_chart",
+                         data=nexts)
+    # The list is a query of its own over every drop-out: only on request, so that a
+    # filter change redraws the funnel without waiting for it.
+    if not st.toggle(f"List the {step.dropped:,} customers who dropped out", value=False,
+                     key="fn_list", bind=URL):
+        return
+    who = cached.dropoff_customers(info, steps, after, column=column, limit=MAX_LISTED,
+                                   **options)
+    shown = (f"the first {len(who):,} of {step.dropped:,}" if step.dropped > len(who)
+             else f"all {len(who):,}")
+    st.markdown(f"**Who dropped out after {plain(step.step)}** ({shown}, with their next "
+                f"three {plain(columns[column].lower())} values)")
+    st.dataframe(who, hide_index=True, height=260, column_config={
+        "customer_id": "Customer",
+        "step_time": st.column_config.DatetimeColumn(f"At {step.step} (UTC)",
+                                                     format="YYYY-MM-DD HH:mm"),
+        "next_1": "Next", "next_2": "Then", "next_3": "Then"})
+    csv_button(who, f"dropped after {step.step}", key="fn_who_csv",
+               label="Download the list (CSV)")
+
+
+def breakdown_tab(info, steps, options, columns):
+    names = [c for c in columns if c != options["by"]]
+    if not names:
+        st.info("No other column to break the funnel down by.")
+        return
+    default = "channel" if "channel" in names else names[0]
+    breakdown = st.selectbox("Break down by", names, index=names.index(default),
+                             key="fn_breakdown", bind=URL, format_func=lambda c: columns[c],
+                             help="Each customer counts in the group of their first step's "
+                                  "interaction (e.g. their entry channel).")
+    groups = cached.funnel_breakdown(info, steps, breakdown, **options)
+    long = charts.frame_from_breakdown(groups)
+    if long.empty:
+        st.info("Nobody entered the funnel with these filters.")
+        return
+    chart = charts.breakdown_bars(long, breakdown_title=columns[breakdown],
+                                  title=f"Funnel by {columns[breakdown].lower()}")
+    chart_with_downloads(chart, f"funnel by {columns[breakdown]}", key="fn_breakdown_chart",
+                         data=long)
+
+
+def time_tab(info, result, steps, options):
+    if options["order"] == "unordered":
+        st.info("Times between steps need an order; choose 'In order' or 'Strictly next'.")
+        return
+    choices = list(range(2, len(steps) + 1))
+    to = st.selectbox("Time to reach", choices, index=0, key="fn_time_step", bind=URL,
+                      format_func=lambda j: f"{j}. {result.steps[j - 1].step} "
+                                            f"(from {result.steps[j - 2].step})")
+    step = result.steps[to - 1]
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Median", charts.format_duration(step.median_seconds_from_previous), border=True)
+    c2.metric("90% within", charts.format_duration(step.p90_seconds_from_previous), border=True)
+    c3.metric("Mean", charts.format_duration(step.mean_seconds_from_previous), border=True)
+    hist = cached.step_durations_histogram(info, steps, to, **options)
+    chart = charts.duration_histogram(hist, from_step=result.steps[to - 2].step,
+                                      to_step=step.step)
+    chart_with_downloads(chart, f"time to {step.step}", key="fn_time_chart", data=hist)
+
+
+def trend_tab(info, steps, options):
+    grain = st.segmented_control("Per", ["week", "month"], default="week", key="fn_grain",
+                                 bind=URL, required=True)
+    frame = cached.funnel_trend(info, steps, grain, **options)
+    chart = charts.conversion_trend(frame, grain=grain)
+    chart_with_downloads(chart, f"conversion per {grain}", key="fn_trend_chart", data=frame)
+
+
+def table_tab(result):
+    frame = result.to_frame()
+    # Durations as readable text for the screen; the CSV keeps exact seconds.
+    shown = frame.copy()
+    for name in ("median", "p90", "mean"):
+        column = f"{name}_seconds_from_previous"
+        shown[column] = [charts.format_duration(v) for v in shown[column]]
+    st.dataframe(shown, hide_index=True, column_order=[
+        "step_index", "step", "customers", "conversion_from_start", "conversion_from_previous",
+        "dropped", "median_seconds_from_previous", "p90_seconds_from_previous",
+        "mean_seconds_from_previous"], column_config={
+        "step_index": "#", "step": "Step",
+        "customers": st.column_config.NumberColumn("Customers", format="localized"),
+        "conversion_from_start": st.column_config.NumberColumn("From start", format="percent"),
+        "conversion_from_previous": st.column_config.NumberColumn("From previous",
+                                                                  format="percent"),
+        "dropped": st.column_config.NumberColumn("Dropped before next", format="localized"),
+        "median_seconds_from_previous": "Median time from previous",
+        "p90_seconds_from_previous": "90% within",
+        "mean_seconds_from_previous": "Mean time"})
+    csv_button(frame, "funnel", key="fn_table_csv", label="Download the funnel (CSV, "
+                                                          "times in seconds)")
+
+
+def main() -> None:
+    info = require_dataset()
+    ef = filter_bar(info)
+    columns = grouping_columns(info)
+    st.title("Funnel")
+    st.caption("Where customers drop out, and what they do instead. "
+               f"Dataset **{plain(info.name)}** · {plain(describe(ef, columns))}")
+    if not columns:
+        st.info("The dataset has no stage, event or touchpoint column to build steps from.")
+        return
+    by, steps = pick_steps(info, columns)
+    c1, c2, c3 = st.columns([2, 3, 2])
+    with c1:
+        window = window_seconds()
+    order = c2.segmented_control("Order", list(ORDERS), default="ordered", key="fn_order",
+                                 bind=URL, required=True, format_func=ORDERS.get,
+                                 help=ORDER_HELP)
+    with c3:
+        entry_start, entry_end = entry_range(info)
+    if len(steps) < 2:
+        st.info("Pick at least two steps to see a funnel.")
+        return
+    options = dict(by=by, window_seconds=window, order=order, event_filter=ef,
+                   entry_start=entry_start, entry_end=entry_end)
+    try:
+        result = cached.funnel(info, steps, **options)
+    except ValueError as exc:
+        st.warning(str(exc))
+        return
+    if not result.entered:
+        st.info(f"Nobody had a {steps[0]} interaction with these filters and dates. Widen the "
+                "dates or clear a filter in the sidebar.")
+        return
+    selected = pick_dropout_step(result, st.columns([1, 2])[0])
+    chart = charts.funnel_bars(result.to_frame(), selectable=True, selected_step=selected,
+                               subtitle="Customers reaching each step (% of those who "
+                                        "entered). Click a step to see who dropped out "
+                                        "after it.")
+    chart_with_downloads(chart, "funnel", key=CHART_KEY, data=result.to_frame(),
+                         on_select=lambda: on_step_click(steps),
+                         selection_mode=charts.FUNNEL_SELECTION)
+    tabs = st.tabs(TABS, key=TAB_KEY, bind=URL, default=TABS[0])
+    try:
+        if tabs[0].open:
+            with tabs[0]:
+                dropouts_tab(info, result, steps, selected, options, columns)
+        if tabs[1].open:
+            with tabs[1]:
+                breakdown_tab(info, steps, options, columns)
+        if tabs[2].open:
+            with tabs[2]:
+                time_tab(info, result, steps, options)
+        if tabs[3].open:
+            with tabs[3]:
+                trend_tab(info, steps, options)
+        if tabs[4].open:
+            with tabs[4]:
+                table_tab(result)
+    except ValueError as exc:
+        st.warning(str(exc))
+
+
+main()

@@ -1,0 +1,110 @@
+"""Overview: the dataset at a glance — customers, interactions, conversion through the
+stages, NPS / CSAT / CES with n and interval, a compact funnel and the plain-language
+findings.  Figures come from ``cxdata`` through ``cxdata.ui.cached``.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from cxdata import charts
+from cxdata.ui import cached
+from cxdata.ui.downloads import chart_with_downloads
+from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain
+from cxdata.ui.state import require_dataset
+
+METRICS = (("nps", "NPS", "% promoters (9–10) − % detractors (0–6), −100…100"),
+           ("csat", "CSAT", "% of ratings 4–5 out of 5"),
+           ("ces", "CES", "mean effort 1–7, higher = easier"))
+
+
+def kpi_cards(info, ef, stage_funnel) -> None:
+    counts = cached.dataset_counts(info, ef)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Customers", f"{counts['customers']:,}", border=True,
+              help="Distinct customers with at least one interaction in the filters.")
+    c2.metric("Interactions", f"{counts['events']:,}", border=True,
+              help="Rows of the log kept by the filters.")
+    if stage_funnel is not None and stage_funnel.entered:
+        last = stage_funnel.steps[-1]
+        c3.metric(f"Reached {last.step}", charts.format_percent(last.conversion_from_start),
+                  border=True,
+                  help=f"Overall conversion: share of the {stage_funnel.entered:,} customers "
+                       f"who entered at {stage_funnel.steps[0].step} and reached {last.step} "
+                       "(stage funnel, stages in order, no time limit).")
+    else:
+        c3.metric("Overall conversion", "–", border=True,
+                  help="Needs a stage column with at least two stages.")
+
+
+def period_text(info, ef) -> str:
+    """"01 Jan 2025 – 31 Dec 2025 (UTC)" for the filtered interactions."""
+    counts = cached.dataset_counts(info, ef)
+    if counts["first"] is None:
+        return "no interactions"
+    return f"{counts['first']:%d %b %Y} – {counts['last']:%d %b %Y} (UTC)"
+
+
+def score_cards(info, ef) -> None:
+    cols = st.columns(len(METRICS))
+    for col, (metric, label, meaning) in zip(cols, METRICS):
+        if not info.has_role(metric):
+            col.metric(label, "–", border=True, help=f"{label}: {meaning}. Not in this dataset.")
+            col.caption("No score column mapped.")
+            continue
+        summary = cached.score_summary(info, metric, event_filter=ef)
+        col.metric(label, charts.format_score(metric, summary.score), border=True,
+                   help=f"{label}: {meaning}. 95% interval below.")
+        if summary.n:
+            col.caption(f"n = {summary.n:,} · 95% interval "
+                        f"{charts.format_score(metric, summary.ci_low)} … "
+                        f"{charts.format_score(metric, summary.ci_high)}"
+                        + (" · low sample" if summary.low_sample else ""))
+        else:
+            col.caption("No responses with these filters.")
+
+
+def insights_list(info, ef) -> None:
+    st.subheader("What stands out")
+    with st.spinner("Looking for what stands out…"):
+        findings = cached.insights(info, event_filter=ef)
+    if not findings:
+        st.info("Nothing stands out with these filters: no drop-off, score gap or trend is "
+                "large and certain enough to report.")
+        return
+    for finding in findings:
+        with st.container(border=True):
+            st.markdown(f"**{plain(finding.title)}**")
+            st.caption(plain(finding.detail))
+
+
+def main() -> None:
+    info = require_dataset()
+    ef = filter_bar(info)
+    columns = grouping_columns(info)
+    st.title("Overview")
+    st.caption(f"Dataset **{plain(info.name)}** · interactions from "
+               f"{plain(period_text(info, ef))} · filters: {plain(describe(ef, columns))}")
+    stages = list(info.stage_order)
+    stage_funnel = None
+    if info.has_role("stage") and len(stages) >= 2:
+        stage_funnel = cached.funnel(info, stages, by="stage", event_filter=ef)
+    kpi_cards(info, ef, stage_funnel)
+    score_cards(info, ef)
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        if stage_funnel is None:
+            st.info("A funnel needs a stage column with at least two stages. Map one (or map "
+                    "events to stages) on the **Data** page.")
+        else:
+            frame = stage_funnel.to_frame()
+            chart = charts.funnel_bars(frame, title="Stage funnel", row_height=34,
+                                       subtitle="Customers reaching each stage, in order "
+                                                "(% of those who entered)")
+            chart_with_downloads(chart, "stage funnel", key="ov_funnel_chart", data=frame)
+            st.page_link("pages/funnel.py", label="Explore drop-offs on the Funnel page",
+                         icon=":material/filter_alt:")
+    with right:
+        insights_list(info, ef)
+
+
+main()

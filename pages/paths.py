@@ -1,0 +1,107 @@
+"""Paths: how customers move between stages (or touchpoints), the most common journeys,
+and where customers go after dropping out of the stage funnel.
+
+Figures come from ``cxdata.paths`` and ``cxdata.funnel`` through ``cxdata.ui.cached``.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from cxdata import charts
+from cxdata.ui import cached
+from cxdata.ui.downloads import chart_with_downloads
+from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain
+from cxdata.ui.state import require_dataset
+
+URL = "query-params"
+TABS = ["Transitions", "Common journeys", "After drop-off"]
+
+
+def transitions_tab(info, by, by_label, ef):
+    left, right = st.columns(2)
+    collapse = left.toggle("Merge repeats (A → A counts once)", value=True,
+                           key="pa_merge", bind=URL)
+    value = right.segmented_control("Colour by", ["customers", "events"], default="customers",
+                                    key="pa_value", bind=URL, required=True,
+                                    format_func=lambda v: {"customers": "Customers",
+                                                           "events": "Moves"}[v])
+    frame = cached.transitions(info, by, event_filter=ef, collapse_repeats=collapse)
+    if frame.empty:
+        st.info("No interactions with these filters. Widen the dates or clear a filter.")
+        return
+    order = list(info.stage_order) if by == "stage" else None
+    if by != "stage" and frame["from"].nunique() > 25:
+        st.caption("Many values: the heatmap shows every pair; hover a cell for its numbers.")
+    chart = charts.transition_heatmap(frame, order=order, value=value, by_title=by_label)
+    chart_with_downloads(chart, f"transitions by {by_label}", key="pa_transitions_chart",
+                         data=frame)
+
+
+def variants_tab(info, by, ef):
+    top = st.slider("How many journeys", min_value=5, max_value=50, value=15, step=5,
+                    key="pa_top", bind=URL)
+    frame = cached.variants(info, by, event_filter=ef, top=top)
+    if frame.empty:
+        st.info("No interactions with these filters.")
+        return
+    chart = charts.variant_bars(frame, top=top)
+    chart_with_downloads(chart, "common journeys", key="pa_variants_chart",
+                         data=frame.drop(columns=["path"]))
+
+
+def after_dropoff_tab(info, columns, ef):
+    stages = list(info.stage_order)
+    if not info.has_role("stage") or len(stages) < 2:
+        st.info("Drop-offs are measured along the stage funnel; this dataset has fewer than "
+                "two stages. Map events to stages on the **Data** page.")
+        return
+    next_columns = [c for c in ("touchpoint", "event", "channel", "stage") if c in columns]
+    left, right = st.columns(2)
+    after = left.selectbox("Dropped out after", list(range(1, len(stages))), index=0,
+                           key="pa_after", bind=URL,
+                           format_func=lambda i: f"{i}. {stages[i - 1]} (did not reach "
+                                                 f"{stages[i]})")
+    column = right.selectbox("Show their next", next_columns, index=0, key="pa_next", bind=URL,
+                             format_func=lambda c: columns[c].lower())
+    frame = cached.dropoff_next_touchpoints(info, stages, after, column=column,
+                                            event_filter=ef)
+    if frame.empty:
+        st.info(f"Nobody dropped out after {stages[after - 1]} with these filters.")
+        return
+    chart = charts.share_bars(frame, title=f"Where customers went after dropping out at "
+                                           f"{stages[after - 1]}",
+                              label_title=columns[column],
+                              subtitle=f"Their first interaction after {stages[after - 1]}, "
+                                       "share of the drop-outs")
+    chart_with_downloads(chart, f"after dropping out at {stages[after - 1]}",
+                         key="pa_after_chart", data=frame)
+    st.page_link("pages/funnel.py", label="See who dropped out on the Funnel page",
+                 icon=":material/filter_alt:")
+
+
+def main() -> None:
+    info = require_dataset()
+    ef = filter_bar(info)
+    columns = grouping_columns(info)
+    st.title("Paths")
+    st.caption("How customers move through the journey. "
+               f"Dataset **{plain(info.name)}** · {plain(describe(ef, columns))}")
+    sequence = [c for c in ("stage", "touchpoint", "event", "channel") if c in columns]
+    if not sequence:
+        st.info("The dataset has no stage, touchpoint or event column to follow.")
+        return
+    by = st.columns(3)[0].selectbox("Follow customers by", sequence, index=0, key="pa_by",
+                                    bind=URL, format_func=lambda c: columns[c])
+    tabs = st.tabs(TABS, key="pa_tab", bind=URL, default=TABS[0])
+    if tabs[0].open:
+        with tabs[0]:
+            transitions_tab(info, by, columns[by], ef)
+    if tabs[1].open:
+        with tabs[1]:
+            variants_tab(info, by, ef)
+    if tabs[2].open:
+        with tabs[2]:
+            after_dropoff_tab(info, columns, ef)
+
+
+main()

@@ -1,0 +1,220 @@
+"""Touchpoints: which touchpoints score badly, for whom, and whether it is improving.
+
+Every figure comes from ``cxdata.scores`` (through the cache in ``cxdata.ui.cached``);
+this page only wires widgets to those calls and to the chart builders.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from cxdata import charts
+from cxdata.ui import cached
+from cxdata.ui.downloads import chart_with_downloads, csv_button
+from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain, with_values
+from cxdata.ui.state import require_dataset
+
+URL = "query-params"
+METRICS = ("nps", "csat", "ces")
+METRIC_HELP = {
+    "nps": "NPS: % promoters (9–10) − % detractors (0–6), from −100 to 100.",
+    "csat": "CSAT: % of ratings 4 or 5 out of 5 (top-2-box). The mean rating is in the tooltip.",
+    "ces": "CES: mean effort rating 1–7, higher = easier. % easy (5–7) is in the tooltip.",
+}
+TABS = ["Scores", "Heatmap", "Trend", "Compare segments", "Comments"]
+
+
+def score_line(metric: str, summary) -> str:
+    """Caption under a score: n and the 95% interval, and a low-sample warning."""
+    if not summary.n:
+        return "No responses with these filters."
+    text = (f"n = {summary.n:,} responses · 95% interval "
+            f"{charts.format_score(metric, summary.ci_low)} … "
+            f"{charts.format_score(metric, summary.ci_high)}")
+    return text + (" · low sample, read with care" if summary.low_sample else "")
+
+
+def available_metrics(info) -> list[str]:
+    """Metrics with at least one response in the whole dataset (stable per dataset)."""
+    return [m for m in METRICS if info.has_role(m) and cached.score_summary(info, m).n > 0]
+
+
+def scores_tab(info, metric, by, by_label, ef, low_sample):
+    frame = cached.scores_by(info, metric, by, event_filter=ef, low_sample=low_sample)
+    if frame.empty:
+        st.info(f"No {metric.upper()} responses with these filters. Widen the dates or "
+                "clear a filter in the sidebar.")
+        return frame
+    st.caption("Worst first. Dot = score, line = 95% interval; groups with fewer than "
+               f"{low_sample} responses are hollow and grey: their score can move a lot "
+               "with a few more answers.")
+    chart = charts.score_bars(frame, metric, group_title=by_label,
+                              low_sample_threshold=low_sample)
+    chart_with_downloads(chart, f"{metric} by {by_label}", key="tp_scores_chart", data=frame)
+    return frame
+
+
+def heatmap_tab(info, metric, by, by_label, columns, ef, low_sample):
+    choices = [c for c in columns if c != by]
+    if not choices:
+        st.info("The dataset has no second column to cross with.")
+        return
+    # "For whom": a customer attribute (segment, region…) first, then channel, then stage.
+    attributes = [c for c in choices if c in info.attributes]
+    default = (attributes[0] if attributes else
+               next((c for c in ("channel", "stage") if c in choices), choices[0]))
+    cols = st.selectbox("Across", choices, index=choices.index(default), key="tp_across",
+                        bind=URL, format_func=lambda c: columns[c],
+                        help="The heatmap's columns: scores for each pair of values.")
+    frame = cached.scores_matrix(info, metric, by, cols, event_filter=ef, low_sample=low_sample)
+    if frame.empty:
+        st.info("No responses with these filters.")
+        return
+    overall = cached.score_summary(info, metric, event_filter=ef, low_sample=low_sample)
+    order = list(info.stage_order) if cols == "stage" else None
+    chart = charts.score_heatmap(frame, metric, row_title=by_label, col_title=columns[cols],
+                                 reference=overall.score, col_order=order,
+                                 low_sample_threshold=low_sample)
+    chart_with_downloads(chart, f"{metric} by {by_label} and {columns[cols]}",
+                         key="tp_heatmap_chart", data=frame)
+
+
+def trend_tab(info, metric, columns, ef, low_sample):
+    left, right = st.columns(2)
+    grain = left.segmented_control("Per", ["week", "month"], default="month", key="tp_grain",
+                                   bind=URL, required=True)
+    split_options = [""] + list(columns)
+    split = right.selectbox("Split by", split_options, index=0, key="tp_split", bind=URL,
+                            format_func=lambda c: columns.get(c, "No split (all responses)"),
+                            help="One line per value, e.g. per channel.")
+    frame = cached.scores_trend(info, metric, grain, by=split or None, event_filter=ef,
+                                low_sample=low_sample)
+    if frame.empty:
+        st.info("No responses with these filters.")
+        return
+    chart = charts.score_trend(frame, metric, grain=grain,
+                               group_title=columns.get(split, "Group"))
+    chart_with_downloads(chart, f"{metric} trend per {grain}", key="tp_trend_chart", data=frame)
+
+
+def compare_tab(info, metric, by, by_label, columns, ef, low_sample):
+    scope, left, mid, right = st.columns(4)
+    places = cached.scores_by(info, metric, by, event_filter=ef, low_sample=low_sample)
+    place = scope.selectbox(f"Responses at {by_label.lower()}",
+                            [""] + sorted(places["group"].astype(str)), index=0, key="tp_at",
+                            bind=URL, format_func=lambda v: v or f"Every {by_label.lower()}",
+                            help="Compare the segments on one touchpoint only.")
+    if place:
+        ef = with_values(ef, by, [place])
+    names = [c for c in columns if c != by] or list(columns)
+    default = "channel" if "channel" in names else names[0]
+    column = left.selectbox("Segments from", names, index=names.index(default),
+                            key="tp_seg", bind=URL, format_func=lambda c: columns[c])
+    groups = cached.scores_by(info, metric, column, event_filter=ef, low_sample=low_sample)
+    values = sorted(groups["group"].astype(str)) if not groups.empty else []
+    if len(values) < 2:
+        st.info(f"Fewer than two {columns[column].lower()} values have responses with "
+                "these filters; nothing to compare.")
+        return
+    a = mid.selectbox("Segment A", values, index=0, key="tp_a", bind=URL)
+    b = right.selectbox("Segment B", values, index=1, key="tp_b", bind=URL)
+    if a == b:
+        st.info("Pick two different segments.")
+        return
+    result = cached.compare_groups(info, metric, column, a, b, event_filter=ef)
+    c1, c2, c3 = st.columns(3)
+    c1.metric(f"A: {a}", charts.format_score(metric, result.score_a), border=True)
+    c1.caption(f"n = {result.n_a:,}")
+    c2.metric(f"B: {b}", charts.format_score(metric, result.score_b), border=True)
+    c2.caption(f"n = {result.n_b:,}")
+    # NPS and CSAT differences are in points (of −100…100 or of percent), CES in scale steps.
+    digits, unit = (2, "") if metric == "ces" else (1, " points")
+    c3.metric("Difference A − B", f"{result.difference:+.{digits}f}{unit}", border=True)
+    c3.caption(f"95% interval {result.ci_low:+.{digits}f} … {result.ci_high:+.{digits}f} · "
+               f"p = {result.p_value:.3f}")
+    if pd.isna(result.p_value):
+        st.info("One of the segments has no responses, so they cannot be compared.")
+    elif result.p_value < 0.05:
+        st.success(f"The difference is statistically significant (p < 0.05): "
+                   f"{plain(a)} and {plain(b)} really differ on {metric.upper()}.")
+    else:
+        st.warning(f"The difference is not statistically significant (p ≥ 0.05): it may be "
+                   "chance. More responses would tell.")
+    pair = groups[groups["group"].astype(str).isin([a, b])]
+    chart_with_downloads(charts.comparison_chart(pair, metric), f"{metric} {a} vs {b}",
+                         key="tp_compare_chart", data=pair)
+
+
+def comments_tab(info, metric, by, by_label, ef, low_sample):
+    groups = cached.scores_by(info, metric, by, event_filter=ef, low_sample=low_sample)
+    if groups.empty:
+        st.info("No responses with these filters.")
+        return
+    values = groups["group"].astype(str).tolist()      # worst first
+    value = st.selectbox(by_label, values, index=0, key="tp_comments_of", bind=URL,
+                         help="Listed worst score first.")
+    frame = cached.comments(info, column=by, value=value, metric=metric, event_filter=ef)
+    if frame.empty:
+        st.info(f"No comments for {value} with these filters.")
+        return
+    st.caption(f"{len(frame):,} comments, lowest {metric.upper()} first (at most 200).")
+    st.dataframe(frame, hide_index=True, column_config={
+        "ts": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm"),
+        "customer_id": "Customer", "score": st.column_config.NumberColumn(metric.upper()),
+        "comment": st.column_config.TextColumn("Comment", width="large")})
+    csv_button(frame, f"comments {value}", key="tp_comments_csv")
+
+
+def main() -> None:
+    info = require_dataset()
+    ef = filter_bar(info)
+    columns = grouping_columns(info)
+    st.title("Touchpoints")
+    st.caption("Which touchpoints score badly, for whom, and is it improving? "
+               f"Dataset **{plain(info.name)}** · {plain(describe(ef, columns))}")
+    metrics = available_metrics(info)
+    if not metrics:
+        st.info("This dataset has no NPS, CSAT or CES responses. Map a score column on the "
+                "**Data** page to see touchpoint scores.")
+        return
+    if not columns:
+        st.info("The dataset has no touchpoint, stage, channel or attribute column to group by.")
+        return
+    left, mid, right = st.columns([2, 2, 1])
+    metric = left.segmented_control("Score", metrics, default=metrics[0], key="tp_metric",
+                                    bind=URL, required=True, format_func=str.upper,
+                                    help=" ".join(METRIC_HELP[m] for m in metrics))
+    names = list(columns)
+    default_by = "touchpoint" if "touchpoint" in names else names[0]
+    by = mid.selectbox("Group by", names, index=names.index(default_by), key="tp_by", bind=URL,
+                       format_func=lambda c: columns[c])
+    low_sample = right.number_input("Low sample below", min_value=1, max_value=10_000,
+                                    value=30, step=5, key="tp_min", bind=URL,
+                                    help="Groups with fewer responses are flagged.")
+    overall = cached.score_summary(info, metric, event_filter=ef, low_sample=low_sample)
+    st.metric(f"{metric.upper()} overall", charts.format_score(metric, overall.score),
+              help=METRIC_HELP[metric])
+    st.caption(score_line(metric, overall))
+    if not overall.n:
+        st.info("No responses with these filters. Widen the dates or clear a filter.")
+        return
+    tabs = st.tabs(TABS, key="tp_tab", bind=URL, default=TABS[0])
+    by_label = columns[by]
+    if tabs[0].open:
+        with tabs[0]:
+            scores_tab(info, metric, by, by_label, ef, low_sample)
+    if tabs[1].open:
+        with tabs[1]:
+            heatmap_tab(info, metric, by, by_label, columns, ef, low_sample)
+    if tabs[2].open:
+        with tabs[2]:
+            trend_tab(info, metric, columns, ef, low_sample)
+    if tabs[3].open:
+        with tabs[3]:
+            compare_tab(info, metric, by, by_label, columns, ef, low_sample)
+    if tabs[4].open:
+        with tabs[4]:
+            comments_tab(info, metric, by, by_label, ef, low_sample)
+
+
+main()

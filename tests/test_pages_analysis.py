@@ -1,0 +1,440 @@
+"""AppTest of the analysis pages (overview, funnel, touchpoints, paths).
+
+Each test runs the real app (app.py), opens a page, sets widgets (or URL parameters, as a
+shared link would) and checks that the figures on the page equal what ``cxdata``
+computes for the same dataset and parameters - or, for a tiny hand-made log, the figures
+worked out by hand.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+from streamlit.testing.v1 import AppTest
+
+from cxdata import charts, funnel, paths, scores
+from cxdata.bootstrap import SAMPLE_NAME, install_sample_once
+from cxdata.sql import EventFilter
+from cxdata.workspace import Workspace
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+TIMEOUT = 120
+TINY = "Tiny"
+# Four customers (hand-made): c1 goes Aware → Consideration → Purchase, c2 Aware →
+# Consideration, c3 only Aware, c4 only Consideration (never enters the stage funnel).
+# Channels: c1, c2 Web; c3, c4 Store.  No score columns.
+TINY_CSV = """customer_id,timestamp,stage,touchpoint,channel
+c1,2025-01-01T10:00:00Z,Aware,Search ad,Web
+c1,2025-01-02T10:00:00Z,Consideration,Product page,Web
+c1,2025-01-03T10:00:00Z,Purchase,Checkout,Web
+c2,2025-01-01T11:00:00Z,Aware,Search ad,Web
+c2,2025-01-05T11:00:00Z,Consideration,Reviews,Web
+c3,2025-01-02T09:00:00Z,Aware,Social ad,Store
+c4,2025-01-04T09:00:00Z,Consideration,Store visit,Store
+"""
+
+
+@pytest.fixture(scope="module")
+def workspace_file(tmp_path_factory):
+    """One workspace for the module: the bundled sample plus the tiny log."""
+    path = tmp_path_factory.mktemp("pages") / "workspace.duckdb"
+    csv = path.parent / "tiny.csv"
+    csv.write_text(TINY_CSV, encoding="utf-8")
+    ws = Workspace(path)
+    install_sample_once(ws)
+    ws.ingest(csv, TINY)
+    ws.close()
+    return path
+
+
+@pytest.fixture
+def workspace(workspace_file, monkeypatch):
+    """Point the app at the module's workspace (overrides the per-test one from conftest)
+    and return the app's own Workspace object (cached per path, shared in-process)."""
+    monkeypatch.setenv("CXDATA_WORKSPACE", str(workspace_file))
+    from cxdata.ui.state import _open_workspace
+    return _open_workspace(str(workspace_file))
+
+
+def open_page(page: str, dataset: str = SAMPLE_NAME, **params) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params["dataset"] = dataset
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def charts_by_title(at: AppTest) -> dict[str, pd.DataFrame]:
+    """Each Altair chart on the page: its title -> the data it draws (main dataset)."""
+    found = {}
+    for element in at.get("vega_lite_chart"):
+        spec = json.loads(element.proto.spec)
+        title = spec.get("title")
+        title = title.get("text") if isinstance(title, dict) else title
+        frames = {d.name: convert_arrow_bytes_to_pandas_df(d.data.data)
+                  for d in element.proto.datasets}
+        main = spec.get("data", {}).get("name")
+        # Layers may carry their own small data (e.g. a reference line): take the
+        # top-level data, else the widest frame.
+        found[title] = frames[main] if main in frames else max(frames.values(),
+                                                               key=lambda f: f.shape[1])
+    return found
+
+
+def info_texts(at: AppTest) -> list[str]:
+    return [i.value for i in at.info]
+
+
+def table(ws: Workspace, name: str) -> str:
+    return ws.get_dataset(name).table
+
+
+# ---------------------------------------------------------------------------------------
+# Overview
+
+def test_overview_tiny_log_figures_by_hand(workspace):
+    at = open_page("overview", TINY)
+    shown = metrics(at)
+    # 4 customers, 3 + 2 + 1 + 1 = 7 interactions; 3 entered at Aware, 1 reached
+    # Purchase (the last stage): 1 / 3 = 33.3%.
+    assert shown["Customers"] == "4"
+    assert shown["Interactions"] == "7"
+    assert shown["Reached Purchase"] == "33.3%"
+    # No score columns: the cards say so instead of showing a number.
+    assert shown["NPS"] == "–" and shown["CSAT"] == "–" and shown["CES"] == "–"
+    assert "No score column mapped." in [c.value for c in at.caption]
+    funnel_data = charts_by_title(at)["Stage funnel"]
+    assert funnel_data["bar_label"].tolist() == ["3 (100.0%)", "2 (66.7%)", "1 (33.3%)"]
+
+
+def test_overview_follows_the_channel_filter_from_the_url(workspace):
+    at = open_page("overview", TINY, channel=["Web"])
+    shown = metrics(at)
+    # Web only: c1 and c2 with 3 + 2 = 5 interactions; both entered, c1 reached
+    # Purchase: 1 / 2 = 50.0%.
+    assert shown["Customers"] == "2"
+    assert shown["Interactions"] == "5"
+    assert shown["Reached Purchase"] == "50.0%"
+    assert at.multiselect(key="channel").value == ["Web"]
+    assert any("Channel: Web" in c.value.replace("\\", "") for c in at.caption)
+
+
+def test_overview_sample_scores_and_insights_equal_cxdata(workspace):
+    at = open_page("overview")
+    shown = metrics(at)
+    cur = workspace.cursor()
+    name = table(workspace, SAMPLE_NAME)
+    for metric, label in (("nps", "NPS"), ("csat", "CSAT"), ("ces", "CES")):
+        summary = scores.score_summary(cur, name, metric)
+        assert shown[label] == charts.format_score(metric, summary.score)
+        assert any(c.value.startswith(f"n = {summary.n:,} ·") for c in at.caption)
+    stages = list(workspace.get_dataset(SAMPLE_NAME).stage_order)
+    result = funnel.compute_funnel(cur, name, stages)
+    assert shown[f"Reached {stages[-1]}"] == charts.format_percent(
+        result.steps[-1].conversion_from_start)
+    from cxdata.insights import dataset_insights
+    titles = [i.title for i in dataset_insights(cur, name, stages)]
+    # The page escapes markdown characters with a backslash; undo that to compare.
+    shown_titles = [m.value.replace("\\", "") for m in at.markdown]
+    assert titles and all(f"**{t}**" in shown_titles for t in titles)
+
+
+# ---------------------------------------------------------------------------------------
+# Funnel
+
+def funnel_frame_on_page(at: AppTest) -> pd.DataFrame:
+    return charts_by_title(at)["Funnel"]
+
+
+def test_funnel_default_steps_are_the_stage_order_and_match_cxdata(workspace):
+    at = open_page("funnel")
+    info = workspace.get_dataset(SAMPLE_NAME)
+    assert at.multiselect(key="fn_steps_stage").value == list(info.stage_order)
+    result = funnel.compute_funnel(workspace.cursor(), info.table, list(info.stage_order))
+    shown = funnel_frame_on_page(at)
+    assert shown["customers"].tolist() == [s.customers for s in result.steps]
+    assert shown["dropped"].tolist() == [s.dropped for s in result.steps]
+    # The drop-out picker starts on the step losing most customers.
+    frame = result.to_frame()
+    biggest = int(frame.iloc[:-1]["dropped"].idxmax()) + 1
+    assert at.selectbox(key="fn_drop").value == biggest
+    step = result.steps[biggest - 1]
+    assert metrics(at)[f"Reached {step.step}"] == f"{step.customers:,}"
+    assert metrics(at)[f"Did not reach {result.steps[biggest].step}"] == f"{step.dropped:,}"
+
+
+def test_funnel_window_order_and_dropout_step_change_the_figures(workspace):
+    at = open_page("funnel")
+    at.selectbox(key="fn_window").set_value("7d").run()
+    at.segmented_control(key="fn_order").set_value("strict").run()
+    at.selectbox(key="fn_drop").set_value(3).run()
+    assert not at.exception, at.exception
+    info = workspace.get_dataset(SAMPLE_NAME)
+    steps = list(info.stage_order)
+    options = dict(window_seconds=7 * 86400, order="strict")
+    cur = workspace.cursor()
+    result = funnel.compute_funnel(cur, info.table, steps, **options)
+    assert funnel_frame_on_page(at)["customers"].tolist() == [s.customers for s in result.steps]
+    assert metrics(at)[f"Reached {steps[2]}"] == f"{result.steps[2].customers:,}"
+    nexts = funnel.dropoff_next_touchpoints(cur, info.table, steps, 3, column="touchpoint",
+                                            **options)
+    drawn = charts_by_title(at)[f"What customers did after dropping out at {steps[2]}"]
+    assert dict(zip(drawn["label"], drawn["customers"])) == dict(
+        zip(nexts["value"].head(15), nexts["customers"].head(15)))
+    assert not at.dataframe                      # the customer list is on request
+    at.toggle(key="fn_list").set_value(True).run()
+    who = [d.value for d in at.dataframe][0]
+    expected = funnel.dropoff_customers(cur, info.table, steps, 3, column="touchpoint",
+                                        limit=10_000, **options)
+    assert who["customer_id"].tolist() == expected["customer_id"].tolist()
+
+
+def test_funnel_state_comes_from_a_shared_link(workspace):
+    # What a copied URL carries: bound widgets are keyed by their labels' values.
+    at = open_page("funnel", fn_order="Strictly next", fn_drop="2. Consideration",
+                   channel=["Web"], fn_tab="Table")
+    assert at.segmented_control(key="fn_order").value == "strict"
+    assert at.selectbox(key="fn_drop").value == 2
+    info = workspace.get_dataset(SAMPLE_NAME)
+    ef = EventFilter.build(equals={"channel": ["Web"]})
+    result = funnel.compute_funnel(workspace.cursor(), info.table, list(info.stage_order),
+                                   order="strict", event_filter=ef)
+    shown = funnel_frame_on_page(at)
+    assert shown["customers"].tolist() == [s.customers for s in result.steps]
+    # The Table tab is open: its table lists the same customers.
+    assert at.dataframe[0].value["customers"].tolist() == [s.customers for s in result.steps]
+
+
+def test_funnel_any_order_labels_steps_by_count(workspace):
+    at = open_page("funnel", TINY, fn_order="Any order")
+    # Any order over Aware, Consideration, Purchase: c1 completed 3 steps, c2 2 (Aware,
+    # Consideration), c3 1 and c4 1 (Consideration alone counts as one step).
+    shown = funnel_frame_on_page(at)
+    assert shown["step"].tolist() == ["completed 1 step", "completed 2 steps",
+                                      "completed 3 steps"]
+    assert shown["customers"].tolist() == [4, 2, 1]
+
+
+def test_funnel_breakdown_time_and_trend_tabs(workspace):
+    info = workspace.get_dataset(SAMPLE_NAME)
+    steps = list(info.stage_order)
+    cur = workspace.cursor()
+    at = open_page("funnel", fn_tab="Breakdown")
+    drawn = charts_by_title(at)["Funnel by channel"]
+    groups = funnel.funnel_breakdown(cur, info.table, steps, "channel")
+    expected = charts.frame_from_breakdown(groups)
+    expected = expected[expected["group"].isin(drawn["group"].unique())]
+    assert sorted(zip(drawn["group"], drawn["step_index"], drawn["customers"])) == sorted(
+        zip(expected["group"], expected["step_index"], expected["customers"]))
+
+    at = open_page("funnel", fn_tab="Time to convert")
+    result = funnel.compute_funnel(cur, info.table, steps)
+    assert metrics(at)["Median"] == charts.format_duration(
+        result.steps[1].median_seconds_from_previous)
+    hist = funnel.step_durations_histogram(cur, info.table, steps, 2)
+    drawn = charts_by_title(at)[f"Time from {steps[0]} to {steps[1]}"]
+    assert drawn["customers"].tolist() == hist["customers"].tolist()
+
+    at = open_page("funnel", fn_tab="Over time", fn_grain="month")
+    trend = funnel.funnel_trend(cur, info.table, steps, "month")
+    drawn = charts_by_title(at)["Conversion over time"]
+    assert drawn["entered"].tolist() == trend["entered"].tolist()
+    assert drawn["conversion_label"].tolist() == [charts.format_percent(v)
+                                                  for v in trend["conversion"]]
+
+
+def test_funnel_needs_two_steps_and_says_so(workspace):
+    at = open_page("funnel", TINY, fn_by="Touchpoint")
+    assert at.multiselect(key="fn_steps_touchpoint").value == []
+    assert "Pick at least two steps to see a funnel." in info_texts(at)
+    at.multiselect(key="fn_steps_touchpoint").set_value(["Search ad", "Reviews"]).run()
+    # c1 and c2 saw the Search ad; only c2 then read Reviews: 2 -> 1 (50.0%).
+    assert funnel_frame_on_page(at)["bar_label"].tolist() == ["2 (100.0%)", "1 (50.0%)"]
+
+
+def test_funnel_bad_custom_window_is_a_plain_warning(workspace):
+    at = open_page("funnel", TINY, fn_window="Custom…", fn_window_custom="soon")
+    assert at.warning and "Using no limit" in at.warning[0].value
+    assert funnel_frame_on_page(at)["customers"].tolist() == [3, 2, 1]
+
+
+# ---------------------------------------------------------------------------------------
+# Touchpoints
+
+def test_touchpoints_metric_switch_equals_cxdata(workspace):
+    at = open_page("touchpoints")
+    at.segmented_control(key="tp_metric").set_value("csat").run()
+    assert not at.exception
+    info = workspace.get_dataset(SAMPLE_NAME)
+    cur = workspace.cursor()
+    overall = scores.score_summary(cur, info.table, "csat")
+    assert metrics(at)["CSAT overall"] == charts.format_score("csat", overall.score)
+    by = scores.scores_by(cur, info.table, "csat", "touchpoint")
+    drawn = charts_by_title(at)["CSAT by touchpoint"]
+    assert drawn["group"].tolist() == by["group"].tolist()        # worst first
+    assert drawn["n"].tolist() == by["n"].tolist()
+    assert drawn["score"].round(9).tolist() == by["score"].round(9).tolist()
+    assert drawn["low_sample"].tolist() == by["low_sample"].tolist()
+
+
+def test_touchpoints_low_sample_threshold_and_filter(workspace):
+    at = open_page("touchpoints", channel=["Email"], tp_min="200")
+    info = workspace.get_dataset(SAMPLE_NAME)
+    ef = EventFilter.build(equals={"channel": ["Email"]})
+    by = scores.scores_by(workspace.cursor(), info.table, "nps", "touchpoint",
+                          event_filter=ef, low_sample=200)
+    drawn = charts_by_title(at)["NPS by touchpoint"]
+    assert drawn["n"].tolist() == by["n"].tolist()
+    assert drawn["low_sample"].tolist() == [n < 200 for n in by["n"]]
+
+
+def test_touchpoints_compare_segments_shows_cxdata_difference(workspace):
+    at = open_page("touchpoints", tp_tab="Compare segments")
+    a, b = at.selectbox(key="tp_a").value, at.selectbox(key="tp_b").value
+    info = workspace.get_dataset(SAMPLE_NAME)
+    result = scores.compare_groups(workspace.cursor(), info.table, "nps", "channel", a, b)
+    shown = metrics(at)
+    assert shown[f"A: {a}"] == charts.format_score("nps", result.score_a)
+    assert shown["Difference A − B"] == f"{result.difference:+.1f} points"
+    assert any(f"p = {result.p_value:.3f}" in c.value for c in at.caption)
+    # Customer segments on one touchpoint only (Review request is all Email, so a channel
+    # comparison there says there is nothing to compare).
+    at.selectbox(key="tp_at").set_value("Review request").run()
+    assert any("Fewer than two channel values" in t for t in info_texts(at))
+    at.selectbox(key="tp_seg").set_value("segment").run()
+    a, b = at.selectbox(key="tp_a").value, at.selectbox(key="tp_b").value
+    ef = EventFilter.build(equals={"touchpoint": ["Review request"]})
+    result = scores.compare_groups(workspace.cursor(), info.table, "nps", "segment", a, b,
+                                   event_filter=ef)
+    assert metrics(at)["Difference A − B"] == f"{result.difference:+.1f} points"
+    assert metrics(at)[f"B: {b}"] == charts.format_score("nps", result.score_b)
+
+
+def test_touchpoints_heatmap_trend_and_comments(workspace):
+    info = workspace.get_dataset(SAMPLE_NAME)
+    cur = workspace.cursor()
+    at = open_page("touchpoints", tp_tab="Heatmap")
+    # Default "across": the first customer attribute (for whom), here segment.
+    assert at.selectbox(key="tp_across").value == "segment"
+    matrix = scores.scores_matrix(cur, info.table, "nps", "touchpoint", "segment")
+    drawn = charts_by_title(at)["NPS by touchpoint and segment"]
+    assert sorted(zip(drawn["row"], drawn["col"], drawn["n"])) == sorted(
+        zip(matrix["row"], matrix["col"], matrix["n"]))
+
+    at = open_page("touchpoints", tp_tab="Trend")
+    trend = scores.scores_trend(cur, info.table, "nps", "month")
+    assert charts_by_title(at)["NPS over time"]["n"].tolist() == trend["n"].tolist()
+
+    at = open_page("touchpoints", tp_tab="Comments")
+    worst = scores.scores_by(cur, info.table, "nps", "touchpoint")["group"].iloc[0]
+    assert at.selectbox(key="tp_comments_of").value == worst
+    expected = scores.comments(cur, info.table, column="touchpoint", value=worst, metric="nps")
+    assert at.dataframe[0].value["comment"].tolist() == expected["comment"].tolist()
+
+
+def test_touchpoints_without_scores_is_an_empty_state(workspace):
+    at = open_page("touchpoints", TINY)
+    assert any("no NPS, CSAT or CES responses" in t for t in info_texts(at))
+    assert not at.get("vega_lite_chart")
+
+
+# ---------------------------------------------------------------------------------------
+# Paths
+
+def test_paths_tabs_equal_cxdata(workspace):
+    info = workspace.get_dataset(SAMPLE_NAME)
+    cur = workspace.cursor()
+    at = open_page("paths")
+    trans = paths.transitions(cur, info.table, "stage", collapse_repeats=True)
+    drawn = charts_by_title(at)["Where customers go next"]
+    assert sorted(zip(drawn["source"], drawn["target"], drawn["customers"])) == sorted(
+        zip(trans["from"], trans["to"], trans["customers"]))
+
+    at = open_page("paths", pa_tab="Common journeys", pa_top="5")
+    variants = paths.variants(cur, info.table, "stage", top=5)
+    drawn = charts_by_title(at)["Most common journeys"]
+    assert drawn["path_label"].tolist() == variants["path_label"].tolist()
+    assert drawn["customers"].tolist() == variants["customers"].tolist()
+
+    at = open_page("paths", pa_tab="After drop-off")
+    steps = list(info.stage_order)
+    after = paths.after_dropoff(cur, info.table, steps, 1)
+    drawn = charts_by_title(at)[f"Where customers went after dropping out at {steps[0]}"]
+    assert dict(zip(drawn["label"], drawn["customers"])) == dict(
+        zip(after["value"].head(15), after["customers"].head(15)))
+
+
+def test_paths_tiny_transitions_by_hand(workspace):
+    at = open_page("paths", TINY, pa_by="Touchpoint")
+    drawn = charts_by_title(at)["Where customers go next"]
+    moves = dict(zip(zip(drawn["source"], drawn["target"]), drawn["customers"]))
+    # start → Search ad: c1, c2; start → Social ad: c3; start → Store visit: c4.
+    assert moves[("start", "Search ad")] == 2
+    assert moves[("start", "Social ad")] == 1
+    # c1: Search ad → Product page → Checkout → end; c2: Search ad → Reviews → end.
+    assert moves[("Search ad", "Product page")] == 1
+    assert moves[("Checkout", "end")] == 1
+    assert sum(v for (src, dst), v in moves.items() if dst == "end") == 4
+
+
+# ---------------------------------------------------------------------------------------
+# Across pages
+
+def test_switching_dataset_keeps_valid_filters_and_drops_the_rest(workspace):
+    at = open_page("funnel", channel=["Web"])
+    at.multiselect(key="channel").set_value(["Web", "Email"]).run()
+    at.selectbox(key="_dataset_picker").set_value(TINY).run()
+    assert not at.exception, at.exception
+    # The tiny log has no Email interactions: only Web stays.  Web funnel over its stage
+    # order (Aware, Consideration, Purchase): c1 and c2 enter, both consider, c1 buys.
+    assert at.multiselect(key="channel").value == ["Web"]
+    assert at.multiselect(key="fn_steps_stage").value == ["Aware", "Consideration", "Purchase"]
+    assert funnel_frame_on_page(at)["customers"].tolist() == [2, 2, 1]
+
+
+def test_filter_bar_helpers():
+    import datetime as dt
+
+    from cxdata.ui import filters
+
+    span = (dt.date(2025, 1, 1), dt.date(2025, 12, 31))
+    # The full span is no filter at all (shares the cache with the unfiltered view).
+    assert filters.build_event_filter(span, span).is_empty()
+    # Inclusive days for the user; the filter's end is exclusive: the next midnight.
+    chosen = filters.build_event_filter((dt.date(2025, 2, 1), dt.date(2025, 2, 28)), span,
+                                        {"channel": ["Web"], "segment": []})
+    assert chosen.start == dt.datetime(2025, 2, 1)
+    assert chosen.end == dt.datetime(2025, 3, 1)
+    assert chosen.equals == (("channel", ("Web",)),)          # empty list = all values
+    # Only the first day picked so far: a start, no end.
+    half = filters.build_event_filter((dt.date(2025, 3, 1),), span)
+    assert (half.start, half.end) == (dt.datetime(2025, 3, 1), None)
+    assert filters.describe(chosen, {"channel": "Channel"}) == (
+        "01 Feb 2025 – 28 Feb 2025 · Channel: Web")
+    assert filters.describe(EventFilter()) == "All interactions"
+    # Narrowing keeps what the bar allows: Web and Store asked, bar allows Web only.
+    narrowed = filters.with_values(chosen, "channel", ["Web", "Store"])
+    assert narrowed.equals == (("channel", ("Web",)),) and narrowed.start == chosen.start
+    assert filters.with_values(EventFilter(), "touchpoint", ["(none)"]).equals == (
+        ("touchpoint", (None,)),)
+    with pytest.raises(ValueError, match="exclude"):
+        filters.with_values(chosen, "channel", ["Store"])
+    assert filters.plain("*Web* [x](y)") == "\\*Web\\* \\[x\\]\\(y\\)"
+
+
+def test_grouping_columns_are_mapped_roles_then_attributes(workspace):
+    from cxdata.ui.filters import grouping_columns
+    assert grouping_columns(workspace.get_dataset(TINY)) == {
+        "stage": "Journey stage", "touchpoint": "Touchpoint", "channel": "Channel"}
+    sample = grouping_columns(workspace.get_dataset(SAMPLE_NAME))
+    assert list(sample) == ["stage", "touchpoint", "channel", "segment", "region"]
