@@ -1,4 +1,5 @@
-"""First start: install the bundled sample log as the default dataset, once per workspace."""
+"""First start: install the bundled sample log as the default dataset, and the example
+journey map linked to it, once per workspace."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,6 +25,9 @@ def install_sample_once(ws: Workspace, sample_file: Path = SAMPLE_FILE) -> Datas
     _, info = ws.ingest(sample_file, SAMPLE_NAME, source="bundled sample (sample_data/interactions.csv)")
     ws.set_setting(_SETTING, "yes")
     ws.set_setting("default_dataset", SAMPLE_NAME)
+    # The example journey map is linked to the sample, so a first start has a map to show.
+    from cxdata import map_store
+    map_store.install_example_maps(ws.cursor())
     return info
 
 

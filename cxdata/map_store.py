@@ -1,0 +1,579 @@
+"""Journey maps in the workspace DuckDB file: every save is a version, nothing is lost.
+
+Tables (created on first use by :func:`ensure_map_tables`):
+
+``journey_maps``          one row per map: id, name, linked dataset, created, latest version
+``journey_map_versions``  one row per save: map id, version (1, 2, …), saved_at (UTC),
+                          author (None when unknown), note, restored_from, body (map JSON)
+
+A save names the version the editor started from (``base_version``).  If somebody saved
+a newer version meanwhile, :func:`save_map` raises :class:`SaveConflict` carrying the
+base, the editor's map and the newer stored version; :func:`three_way_merge` combines
+them cell by cell and lists the cells both changed.  Saves are serialised by a process
+lock, and the primary key (map_id, version) makes a second writer fail rather than
+overwrite, should two processes share the file.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from cxdata.errors import CxDataError
+from cxdata.journey_map import (JourneyMap, Lane, Persona, Stage, from_json, from_json_dict,
+                                to_json_dict)
+
+#: The example maps shipped with the app (one is linked to the sample dataset).
+EXAMPLE_MAPS_DIR = Path(__file__).resolve().parent.parent / "sample_data" / "maps"
+EXAMPLE_AUTHOR = "CX Journey Lab"
+
+_SAVE_LOCK = threading.Lock()
+
+
+class MapNotFound(CxDataError):
+    """No journey map (or version) with that id."""
+
+
+def ensure_map_tables(cur) -> None:
+    """Create the map tables if they do not exist (idempotent)."""
+    cur.execute("""
+        CREATE TABLE IF NOT EXISTS journey_maps (
+            map_id VARCHAR PRIMARY KEY,
+            name VARCHAR NOT NULL,
+            dataset VARCHAR,
+            created_at TIMESTAMP NOT NULL,
+            created_by VARCHAR,
+            latest_version INTEGER NOT NULL
+        )""")
+    cur.execute("""
+        CREATE TABLE IF NOT EXISTS journey_map_versions (
+            map_id VARCHAR NOT NULL,
+            version INTEGER NOT NULL,
+            saved_at TIMESTAMP NOT NULL,
+            author VARCHAR,
+            note VARCHAR,
+            restored_from INTEGER,
+            body VARCHAR NOT NULL,
+            PRIMARY KEY (map_id, version)
+        )""")
+
+
+def _query(cur, sql: str, params: list):
+    """Run a read; on a workspace without map tables yet, create them and run it again.
+
+    Reads do not run the DDL every time: the page polls every few seconds, and a
+    catalog change on every poll would only add contention with writers.
+    """
+    try:
+        return cur.execute(sql, params)
+    except duckdb.CatalogException:
+        ensure_map_tables(cur)
+        return cur.execute(sql, params)
+
+
+# ---------------------------------------------------------------------------------------
+# Result types
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One saved version.  ``saved_at`` is naive UTC; ``author`` None when unknown."""
+    map_id: str
+    version: int
+    saved_at: dt.datetime
+    author: str | None
+    note: str | None
+    restored_from: int | None
+
+
+@dataclass(frozen=True)
+class StoredMap:
+    """A map as stored in one version."""
+    info: VersionInfo
+    journey_map: JourneyMap
+
+    @property
+    def map_id(self) -> str:
+        return self.info.map_id
+
+    @property
+    def version(self) -> int:
+        return self.info.version
+
+
+@dataclass(frozen=True)
+class MapSummary:
+    """A map in the list: its latest version's name, time and author."""
+    map_id: str
+    name: str
+    dataset: str | None
+    latest_version: int
+    updated_at: dt.datetime
+    updated_by: str | None
+
+
+class SaveConflict(CxDataError):
+    """Somebody saved a newer version since the editor loaded ``base_version``.
+
+    ``mine`` is the map the editor tried to save; ``theirs`` the newest stored version;
+    ``base`` the version the editor started from (None if it was never saved).  Nothing
+    was written.  :meth:`merge` gives the cell-level three-way merge.
+    """
+
+    def __init__(self, map_id: str, base_version: int, base: JourneyMap | None,
+                 mine: JourneyMap, theirs: StoredMap):
+        who = theirs.info.author or "someone"
+        super().__init__(f"{who} saved version {theirs.version} of this map after you "
+                         f"opened version {base_version}; merge your changes with theirs.")
+        self.map_id = map_id
+        self.base_version = base_version
+        self.base = base
+        self.mine = mine
+        self.theirs = theirs
+
+    def merge(self, choices: dict[str, str] | None = None) -> "MergeResult":
+        base = self.base if self.base is not None else self.theirs.journey_map
+        return three_way_merge(base, self.mine, self.theirs.journey_map, choices)
+
+
+# ---------------------------------------------------------------------------------------
+# Storage
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _body(jmap: JourneyMap) -> str:
+    return json.dumps(to_json_dict(jmap), ensure_ascii=False, sort_keys=True)
+
+
+def _info(row) -> VersionInfo:
+    map_id, version, saved_at, author, note, restored_from = row[:6]
+    return VersionInfo(map_id, int(version), saved_at, author, note,
+                       None if restored_from is None else int(restored_from))
+
+
+_VERSION_COLUMNS = "map_id, version, saved_at, author, note, restored_from"
+
+
+def _insert_version(cur, map_id: str, version: int, jmap: JourneyMap, author: str | None,
+                    note: str | None, restored_from: int | None) -> StoredMap:
+    saved_at = _utc_now()
+    cur.execute(f"INSERT INTO journey_map_versions ({_VERSION_COLUMNS}, body) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [map_id, version, saved_at, author, note, restored_from, _body(jmap)])
+    cur.execute("UPDATE journey_maps SET latest_version = ?, name = ?, dataset = ? "
+                "WHERE map_id = ?", [version, jmap.name, jmap.dataset, map_id])
+    info = VersionInfo(map_id, version, saved_at, author, note, restored_from)
+    return StoredMap(info, from_json_dict(to_json_dict(jmap)))
+
+
+def _in_transaction(cur, work):
+    """Run ``work()`` in a transaction; roll back on any error."""
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        result = work()
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    cur.execute("COMMIT")
+    return result
+
+
+def create_map(cur, jmap: JourneyMap, *, author: str | None = None,
+               note: str | None = "Created", map_id: str | None = None) -> StoredMap:
+    """Store a new map as version 1 and return it."""
+    ensure_map_tables(cur)
+    map_id = map_id or f"map_{secrets.token_hex(6)}"
+
+    def work():
+        cur.execute("INSERT INTO journey_maps VALUES (?, ?, ?, ?, ?, 0)",
+                    [map_id, jmap.name, jmap.dataset, _utc_now(), author])
+        return _insert_version(cur, map_id, 1, jmap, author, note, None)
+
+    with _SAVE_LOCK:
+        return _in_transaction(cur, work)
+
+
+def latest_version(cur, map_id: str) -> int:
+    """The newest version number of a map (cheap: for polling)."""
+    row = _query(cur, "SELECT latest_version FROM journey_maps WHERE map_id = ?",
+                 [map_id]).fetchone()
+    if row is None:
+        raise MapNotFound("This journey map no longer exists.")
+    return int(row[0])
+
+
+def load_map(cur, map_id: str, version: int | None = None) -> StoredMap:
+    """A map at ``version`` (default: the latest)."""
+    if version is None:
+        version = latest_version(cur, map_id)
+    row = _query(cur, f"SELECT {_VERSION_COLUMNS}, body FROM journey_map_versions "
+                      "WHERE map_id = ? AND version = ?", [map_id, int(version)]).fetchone()
+    if row is None:
+        raise MapNotFound(f"Version {version} of this journey map does not exist.")
+    return StoredMap(_info(row), from_json_dict(json.loads(row[6])))
+
+
+def version_info(cur, map_id: str, version: int) -> VersionInfo:
+    """Who saved ``version`` and when (without reading the map body)."""
+    row = _query(cur, f"SELECT {_VERSION_COLUMNS} FROM journey_map_versions "
+                      "WHERE map_id = ? AND version = ?", [map_id, int(version)]).fetchone()
+    if row is None:
+        raise MapNotFound(f"Version {version} of this journey map does not exist.")
+    return _info(row)
+
+
+def list_versions(cur, map_id: str) -> list[VersionInfo]:
+    """Every version of a map, newest first."""
+    rows = _query(cur, f"SELECT {_VERSION_COLUMNS} FROM journey_map_versions "
+                       "WHERE map_id = ? ORDER BY version DESC", [map_id]).fetchall()
+    return [_info(r) for r in rows]
+
+
+def list_maps(cur) -> list[MapSummary]:
+    """Every map, most recently saved first."""
+    rows = _query(cur, """
+        SELECT m.map_id, m.name, m.dataset, m.latest_version, v.saved_at, v.author
+        FROM journey_maps m
+        JOIN journey_map_versions v ON v.map_id = m.map_id AND v.version = m.latest_version
+        ORDER BY v.saved_at DESC, m.name""", []).fetchall()
+    return [MapSummary(r[0], r[1], r[2], int(r[3]), r[4], r[5]) for r in rows]
+
+
+def install_example_maps(cur, directory: Path = EXAMPLE_MAPS_DIR) -> list[StoredMap]:
+    """Store each example map (``*.json`` in ``directory``) whose name no map has yet;
+    returns the maps created (none on a second call)."""
+    names = {m.name for m in list_maps(cur)}
+    created = []
+    for path in sorted(Path(directory).glob("*.json")):
+        jmap = from_json(path.read_bytes())
+        if jmap.name not in names:
+            created.append(create_map(cur, jmap, author=EXAMPLE_AUTHOR, note="Example map"))
+            names.add(jmap.name)
+    return created
+
+
+def find_map(cur, name_or_id: str) -> StoredMap:
+    """The latest version of the map with this id, else of the most recently saved map
+    with this name (the command line names maps either way)."""
+    row = _query(cur, """
+        SELECT m.map_id FROM journey_maps m
+        JOIN journey_map_versions v ON v.map_id = m.map_id AND v.version = m.latest_version
+        WHERE m.map_id = ? OR m.name = ?
+        ORDER BY (m.map_id = ?) DESC, v.saved_at DESC LIMIT 1""",
+                      [name_or_id, name_or_id, name_or_id]).fetchone()
+    if row is None:
+        raise MapNotFound(f"There is no journey map named {name_or_id!r} in the workspace.")
+    return load_map(cur, row[0])
+
+
+def load_map_by_name(cur, name_or_id: str) -> JourneyMap:
+    """The content of :func:`find_map` (for the command line's ``--journey-map``)."""
+    return find_map(cur, name_or_id).journey_map
+
+
+def save_map(cur, map_id: str, jmap: JourneyMap, *, base_version: int,
+             author: str | None = None, note: str | None = None,
+             restored_from: int | None = None) -> StoredMap:
+    """Save ``jmap`` as the next version of a map.
+
+    ``base_version`` is the version the editor started from.  When a newer version
+    exists, nothing is written and :class:`SaveConflict` is raised.
+    """
+    def work():
+        latest = latest_version(cur, map_id)
+        if latest != base_version:
+            raise _Stale(latest)
+        return _insert_version(cur, map_id, latest + 1, jmap, author, note, restored_from)
+
+    with _SAVE_LOCK:
+        try:
+            return _in_transaction(cur, work)
+        except _Stale:
+            pass
+        except (duckdb.TransactionException, duckdb.ConstraintException):
+            # Another process wrote the same version number first: treat as a conflict.
+            pass
+    theirs = load_map(cur, map_id)
+    try:
+        base = load_map(cur, map_id, base_version).journey_map
+    except MapNotFound:
+        base = None
+    raise SaveConflict(map_id, base_version, base, jmap, theirs)
+
+
+class _Stale(Exception):
+    def __init__(self, latest: int):
+        self.latest = latest
+
+
+def restore_version(cur, map_id: str, version: int, *, author: str | None = None,
+                    base_version: int | None = None) -> StoredMap:
+    """Make an old version the newest again, as a new version (history is kept).
+
+    With ``base_version``, a newer save than the one the user was looking at raises
+    :class:`SaveConflict` instead.
+    """
+    old = load_map(cur, map_id, version)
+    base = latest_version(cur, map_id) if base_version is None else base_version
+    return save_map(cur, map_id, old.journey_map, base_version=base, author=author,
+                    note=f"Restored version {version}", restored_from=version)
+
+
+# ---------------------------------------------------------------------------------------
+# Three-way merge
+
+@dataclass(frozen=True)
+class MergeConflict:
+    """One field both sides changed differently.
+
+    ``key`` identifies it (``("cell", lane_id, stage_id)``, ``("stage", stage_id)`` …),
+    ``label`` says it in words; ``base`` / ``mine`` / ``theirs`` are the three values (None
+    = absent or deleted); ``chosen`` is "mine" or "theirs", the side kept in the merge.
+    """
+    key: tuple
+    label: str
+    base: str | None
+    mine: str | None
+    theirs: str | None
+    chosen: str
+
+    @property
+    def key_id(self) -> str:
+        return "/".join(self.key)
+
+
+@dataclass
+class MergeResult:
+    merged: JourneyMap
+    conflicts: list[MergeConflict] = field(default_factory=list)
+
+
+def _flatten(jmap: JourneyMap) -> dict[tuple, str]:
+    """Every editable field of a map as key -> text; empty cells are absent."""
+    flat: dict[tuple, str] = {
+        ("name",): jmap.name, ("dataset",): jmap.dataset or "", ("scenario",): jmap.scenario,
+        ("persona", "name"): jmap.persona.name,
+        ("persona", "description"): jmap.persona.description,
+        ("persona", "goals"): jmap.persona.goals,
+    }
+    for stage in jmap.stages:
+        flat[("stage", stage.id)] = stage.name
+    for lane in jmap.lanes:
+        flat[("lane", lane.id)] = lane.name
+        flat[("lane_kind", lane.id)] = f"{lane.kind}:{lane.topic}"
+        for stage_id, text in lane.cells.items():
+            flat[("cell", lane.id, stage_id)] = text
+    return flat
+
+
+def _label(key: tuple, maps: list[JourneyMap]) -> str:
+    """A field's name in words, from whichever version still has the stage/lane."""
+    stage_names, lane_names = {}, {}
+    for m in maps:
+        for s in m.stages:
+            stage_names.setdefault(s.id, s.name)
+        for lane in m.lanes:
+            lane_names.setdefault(lane.id, lane.name)
+    kind = key[0]
+    if kind == "cell":
+        return f"{lane_names.get(key[1], 'lane')} × {stage_names.get(key[2], 'stage')}"
+    if kind == "stage":
+        return f"Stage “{stage_names.get(key[1], '?')}”"
+    if kind == "lane":
+        return f"Lane “{lane_names.get(key[1], '?')}”"
+    if kind == "lane_kind":
+        return f"What lane “{lane_names.get(key[1], '?')}” holds"
+    if kind == "persona":
+        return f"Persona {key[1]}"
+    if kind == "order":
+        return f"Order of the {key[1]}"
+    return key[0].capitalize()
+
+
+def _merge_order(base: list[str], mine: list[str], theirs: list[str]) -> tuple[list[str], bool]:
+    """Merge two reorderings of ``base``.  Returns (order, conflict): conflict when both
+    sides put the ids they share in different relative orders (mine then wins)."""
+    if mine == theirs or theirs == base:
+        return list(mine), False
+    if mine == base:
+        return list(theirs), False
+    order = list(mine)
+    for index, item in enumerate(theirs):
+        if item in order:
+            continue
+        # An id only theirs has goes right after its nearest predecessor in their order.
+        position = 0
+        for before in reversed(theirs[:index]):
+            if before in order:
+                position = order.index(before) + 1
+                break
+        order.insert(position, item)
+    shared = [x for x in mine if x in theirs]
+    theirs_shared = [x for x in theirs if x in mine]
+    base_shared = [x for x in base if x in shared]
+    mine_moved = [x for x in shared if x in base_shared] != base_shared
+    theirs_moved = [x for x in theirs_shared if x in base_shared] != base_shared
+    conflict = shared != theirs_shared and mine_moved and theirs_moved
+    return order, conflict
+
+
+def _refers(key: tuple, parent: tuple) -> bool:
+    """Whether ``key`` is part of the stage or lane ``parent`` (its name, kind or cells)."""
+    kind, parent_id = parent
+    if kind == "stage":
+        return key == parent or (key[0] == "cell" and key[2] == parent_id)
+    return key[0] in ("lane", "lane_kind", "cell") and key[1] == parent_id
+
+
+def _parts(flat: dict, parent: tuple) -> dict:
+    return {k: v for k, v in flat.items() if _refers(k, parent)}
+
+
+def three_way_merge(base: JourneyMap, mine: JourneyMap, theirs: JourneyMap,
+                    choices: dict[str, str] | None = None) -> MergeResult:
+    """Combine two edits of ``base`` field by field.
+
+    A field changed on one side only takes that change; a field both sides changed to
+    the same value takes it; a field both changed differently is a conflict, resolved by
+    ``choices[conflict.key_id]`` ("mine" / "theirs"), "mine" by default.  A stage or lane
+    one side deleted while the other changed something in it is a conflict too; by
+    default it is kept, whole, as the changing side has it, so that nothing typed is lost.
+    """
+    choices = choices or {}
+    flat_b, flat_m, flat_t = _flatten(base), _flatten(mine), _flatten(theirs)
+    keys = list(dict.fromkeys([*flat_m, *flat_t, *flat_b]))
+    maps = [mine, theirs, base]
+    conflicts: list[MergeConflict] = []
+    merged: dict[tuple, str] = {}
+
+    def decide(key: tuple):
+        b, m, t = flat_b.get(key), flat_m.get(key), flat_t.get(key)
+        if m == t or t == b:
+            return m
+        if m == b:
+            return t
+        default = "theirs" if m is None else "mine"
+        chosen = choices.get("/".join(key), default)
+        conflicts.append(MergeConflict(key, _label(key, maps), b, m, t, chosen))
+        return t if chosen == "theirs" else m
+
+    # 1. Stages and lanes: which exist, under which name.
+    kept_whole: dict[tuple, dict] = {}
+    for key in keys:
+        if key[0] not in ("stage", "lane"):
+            continue
+        b, m, t = flat_b.get(key), flat_m.get(key), flat_t.get(key)
+        if b is not None and (m is None) != (t is None):
+            keeper, keeper_flat = ("theirs", flat_t) if m is None else ("mine", flat_m)
+            if _parts(keeper_flat, key) == _parts(flat_b, key):
+                continue                                  # deleted, nobody changed it
+            chosen = choices.get("/".join(key), keeper)
+            conflicts.append(MergeConflict(key, _label(key, maps) + " — deleted on one side, "
+                                           "changed on the other", b, m, t, chosen))
+            if chosen == keeper:
+                merged[key] = keeper_flat[key]
+                kept_whole[key] = keeper_flat
+            continue
+        value = decide(key)
+        if value is not None:
+            merged[key] = value
+
+    # 2. What each lane holds.
+    for key in [k for k in merged if k[0] == "lane"]:
+        kind_key = ("lane_kind", key[1])
+        if key in kept_whole:
+            merged[kind_key] = kept_whole[key][kind_key]
+            continue
+        value = decide(kind_key)
+        merged[kind_key] = value if value is not None else (flat_m.get(kind_key)
+                                                            or flat_t.get(kind_key))
+
+    # 3. Map-level text: name, dataset, scenario, persona.
+    for key in keys:
+        if key[0] in ("name", "dataset", "scenario", "persona"):
+            value = decide(key)
+            if value is not None:
+                merged[key] = value
+
+    # 4. Cells of the stages and lanes that exist.
+    for key in keys:
+        if key[0] != "cell":
+            continue
+        lane_key, stage_key = ("lane", key[1]), ("stage", key[2])
+        if lane_key not in merged or stage_key not in merged:
+            continue
+        donor = kept_whole.get(stage_key) or kept_whole.get(lane_key)
+        if donor is not None:
+            if key in donor:
+                merged[key] = donor[key]
+            continue
+        value = decide(key)
+        if value is not None:
+            merged[key] = value
+
+    stage_ids = {k[1] for k in merged if k[0] == "stage"}
+    lane_ids = {k[1] for k in merged if k[0] == "lane"}
+    stage_order, lane_order = _merge_orders(base, mine, theirs, choices, conflicts, maps)
+    stage_order = _complete_order(stage_order, stage_ids, mine.stages, theirs.stages, base.stages)
+    lane_order = _complete_order(lane_order, lane_ids, mine.lanes, theirs.lanes, base.lanes)
+
+    stages = [Stage(sid, merged[("stage", sid)]) for sid in stage_order]
+    lanes = []
+    for lid in lane_order:
+        kind, topic = merged[("lane_kind", lid)].split(":", 1)
+        cells = {sid: merged[("cell", lid, sid)] for sid in stage_order
+                 if ("cell", lid, sid) in merged}
+        lanes.append(Lane(lid, merged[("lane", lid)], kind, topic, cells))
+    result = JourneyMap(
+        name=merged.get(("name",), mine.name), stages=stages, lanes=lanes,
+        persona=Persona(merged.get(("persona", "name"), ""),
+                        merged.get(("persona", "description"), ""),
+                        merged.get(("persona", "goals"), "")),
+        scenario=merged.get(("scenario",), ""),
+        dataset=merged.get(("dataset",)) or None)
+    return MergeResult(result, conflicts)
+
+
+def _merge_orders(base, mine, theirs, choices, conflicts, maps) -> tuple[list[str], list[str]]:
+    """Merged stage order and lane order; a reordering clash becomes one conflict each."""
+    orders = []
+    for what, pick in (("stages", lambda m: [s.id for s in m.stages]),
+                       ("lanes", lambda m: [x.id for x in m.lanes])):
+        order, clash = _merge_order(pick(base), pick(mine), pick(theirs))
+        if clash:
+            key = ("order", what)
+            chosen = choices.get("/".join(key), "mine")
+            names = {x.id: x.name for m in maps for x in (m.stages if what == "stages" else m.lanes)}
+            conflicts.append(MergeConflict(key, _label(key, maps),
+                                           " → ".join(names[i] for i in pick(base)),
+                                           " → ".join(names[i] for i in pick(mine)),
+                                           " → ".join(names[i] for i in pick(theirs)), chosen))
+            if chosen == "theirs":
+                order, _ = _merge_order(pick(base), pick(theirs), pick(mine))
+        orders.append(order)
+    return orders[0], orders[1]
+
+
+def _complete_order(order: list[str], present: set[str], *sources) -> list[str]:
+    """``order`` restricted to ``present``, plus any present id it lacks (a stage or lane
+    kept although one side deleted it), placed after its predecessor in the first
+    source that lists it."""
+    out = [x for x in order if x in present]
+    for source in sources:
+        ids = [item.id for item in source]
+        for index, item_id in enumerate(ids):
+            if item_id not in present or item_id in out:
+                continue
+            position = 0
+            for before in reversed(ids[:index]):
+                if before in out:
+                    position = out.index(before) + 1
+                    break
+            out.insert(position, item_id)
+    return out

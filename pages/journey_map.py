@@ -1,0 +1,653 @@
+"""Journey map: build a map live in a workshop, present it, keep every version, export it.
+
+SPEC §5.  The map being edited (the *draft*) lives in the session; every change is saved
+at once as a new version (autosave, on by default) or with the Save button.  A save names
+the version the editor started from, so a save made after somebody else's is refused
+and offered as a merge instead: nothing is overwritten silently.  A fragment polls the
+store every few seconds, so viewers (and the presentation window) see others' saves.
+
+URL: ``?map=<id>`` opens a map; ``&present=1`` shows it full screen for a room.
+"""
+from __future__ import annotations
+
+import html
+
+import streamlit as st
+
+from cxdata import journey_map as jm
+from cxdata import map_canvas as mc
+from cxdata import map_store as ms
+from cxdata.errors import CxDataError
+from cxdata.ui.downloads import file_stem
+from cxdata.ui.filters import plain as _md
+from cxdata.ui.state import current_dataset, get_workspace
+
+POLL_SECONDS = 2.5
+MAP_PARAM, PRESENT_PARAM = "map", "present"
+
+# Session state (one browser tab = one session).
+MAP_ID = "jm_map_id"          # id of the open map
+DRAFT = "jm_draft"            # JourneyMap as edited here
+BASE_VERSION = "jm_base"      # the stored version the draft started from
+BASE_MAP = "jm_base_map"      # that version's content (to see what changed here)
+NONCE = "jm_nonce"            # bumped to re-create the editors when the draft is replaced
+NOTICE = "jm_notice"          # (kind, text) shown once after a rerun
+CHOICES = "jm_choices"        # merge choices: conflict key id -> "mine" / "theirs"
+STAGE = "jm_stage"            # presentation: 0 = whole map, else 1-based stage
+AUTHOR = "jm_author"          # "Your name", recorded with each version
+AUTOSAVE = "jm_autosave"
+PICKER = "jm_picker"
+
+ss = st.session_state
+
+
+def cursor():
+    """A new cursor per call: Streamlit runs sessions (and fragments) on threads."""
+    return get_workspace().cursor()
+
+
+def author() -> str | None:
+    name = (ss.get(AUTHOR) or "").strip()
+    return name or None
+
+
+def who(info: ms.VersionInfo) -> str:
+    return info.author or "Someone"
+
+
+def when(info: ms.VersionInfo) -> str:
+    return f"{info.saved_at:%d %b %H:%M} UTC"
+
+
+def notice(kind: str, text: str) -> None:
+    ss[NOTICE] = (kind, text)
+
+
+# ---------------------------------------------------------------------------------------
+# Draft and saving
+
+def adopt(stored: ms.StoredMap) -> None:
+    """Make a stored version the draft (and the base of the next save)."""
+    ss[MAP_ID] = stored.map_id
+    ss[DRAFT] = stored.journey_map
+    ss[BASE_VERSION] = stored.version
+    ss[BASE_MAP] = stored.journey_map
+    ss[NONCE] = ss.get(NONCE, 0) + 1
+    ss[CHOICES] = {}
+    st.query_params[MAP_PARAM] = stored.map_id
+
+
+def has_local_changes() -> bool:
+    return ss.get(DRAFT) is not None and ss[DRAFT] != ss.get(BASE_MAP)
+
+
+def save_draft(note: str | None = None) -> bool:
+    """Save the draft as a new version; False when somebody saved first (the merge
+    panel then shows)."""
+    if not has_local_changes():
+        return True
+    try:
+        stored = ms.save_map(cursor(), ss[MAP_ID], ss[DRAFT], base_version=ss[BASE_VERSION],
+                             author=author(), note=note)
+    except ms.SaveConflict:
+        return False
+    ss[BASE_VERSION] = stored.version
+    ss[BASE_MAP] = stored.journey_map
+    return True
+
+
+def commit(new_map: jm.JourneyMap, *, note: str | None = None, reset_editors: bool = False) -> None:
+    """Take an edit: it becomes the draft and, with autosave, a new version."""
+    if new_map == ss[DRAFT]:
+        return
+    ss[DRAFT] = new_map
+    if reset_editors:
+        ss[NONCE] = ss.get(NONCE, 0) + 1
+    if ss.get(AUTOSAVE, True):
+        save_draft(note)
+
+
+def open_map(map_id: str) -> None:
+    try:
+        adopt(ms.load_map(cursor(), map_id))
+    except ms.MapNotFound as exc:
+        notice("error", str(exc))
+
+
+# ---------------------------------------------------------------------------------------
+# Creating maps
+
+def create_from_choice() -> None:
+    """Button callback of the "New map" panel."""
+    source = ss.get("jm_new_source", "Template")
+    name = (ss.get("jm_new_name") or "").strip() or None
+    cur = cursor()
+    try:
+        if source == "Template":
+            new = jm.from_template(ss.get("jm_new_template", "retail"),
+                                   with_examples=ss.get("jm_new_examples", True), name=name)
+        elif source == "Dataset":
+            info = get_workspace().get_dataset(ss["jm_new_dataset"])
+            if not info.stage_order:
+                notice("error", f"Dataset “{info.name}” has no stages, so a map cannot be made "
+                                "from it. Map events to stages on the Data page first.")
+                return
+            new = jm.map_from_dataset(cur, info.name, info.table, list(info.stage_order), name=name)
+        elif source == "JSON file":
+            upload = ss.get("jm_new_file")
+            if upload is None:
+                notice("error", "Choose a journey map JSON file first.")
+                return
+            new = jm.from_json(upload.getvalue())
+            if name:
+                new.name = name
+        else:
+            new = jm.blank_map(name or "New journey map")
+    except CxDataError as exc:
+        notice("error", str(exc))
+        return
+    stored = ms.create_map(cur, new, author=author())
+    adopt(stored)
+    ss[PICKER] = stored.map_id
+    notice("success", f"Created “{new.name}”. Type into the cells: every change is saved.")
+
+
+def install_examples() -> None:
+    created = ms.install_example_maps(cursor())
+    if created:
+        adopt(created[0])
+        ss[PICKER] = created[0].map_id
+
+
+def new_map_panel() -> None:
+    datasets = get_workspace().list_datasets()
+    st.radio("Start from", ["Template", "Dataset", "Blank", "JSON file"], key="jm_new_source",
+             horizontal=True)
+    source = ss.get("jm_new_source", "Template")
+    if source == "Template":
+        st.selectbox("Template", list(jm.TEMPLATES), key="jm_new_template",
+                     format_func=lambda k: f"{jm.TEMPLATES[k].title} — {jm.TEMPLATES[k].description}")
+        st.checkbox("Start with example content (persona, cells)", value=True, key="jm_new_examples")
+    elif source == "Dataset":
+        if not datasets:
+            st.info("No dataset in the workspace yet: add one on the Data page.")
+        else:
+            names = [d.name for d in datasets]
+            current = current_dataset()
+            index = names.index(current.name) if current and current.name in names else 0
+            st.selectbox("Dataset", names, index=index, key="jm_new_dataset",
+                         help="Its stages become the map's stages; touchpoint, score, "
+                              "conversion and drop-off lanes are filled from the data.")
+    elif source == "JSON file":
+        st.file_uploader("Journey map JSON (exported from this app)", type=["json"],
+                         key="jm_new_file")
+    st.text_input("Name (optional)", key="jm_new_name", placeholder="e.g. Checkout workshop, 12 May")
+    disabled = source == "Dataset" and not datasets
+    st.button("Create map", type="primary", icon=":material/add:", on_click=create_from_choice,
+              disabled=disabled, key="jm_create")
+
+
+# ---------------------------------------------------------------------------------------
+# Live updates and conflicts
+
+def merge_and_save() -> None:
+    """Combine the draft with the newest stored version (choices made in the panel) and
+    save the result on top of it."""
+    cur = cursor()
+    theirs = ms.load_map(cur, ss[MAP_ID])
+    result = ms.three_way_merge(ss[BASE_MAP], ss[DRAFT], theirs.journey_map, ss.get(CHOICES))
+    try:
+        stored = ms.save_map(cur, ss[MAP_ID], result.merged, base_version=theirs.version,
+                             author=author(), note=f"Merged with version {theirs.version}")
+    except ms.SaveConflict:
+        notice("warning", "Another version arrived while merging; check the merge again.")
+        return
+    adopt(stored)
+    notice("success", f"Merged with version {theirs.version} and saved as version {stored.version}.")
+
+
+def discard_mine() -> None:
+    open_map(ss[MAP_ID])
+    notice("info", "Your unsaved changes were discarded; you see the latest version.")
+
+
+def choose(key_id: str, widget_key: str) -> None:
+    ss.setdefault(CHOICES, {})[key_id] = "theirs" if ss[widget_key].startswith("Theirs") else "mine"
+
+
+def _shown(value: str | None) -> str:
+    return "(deleted)" if value is None else (value or "(empty)")
+
+
+def conflict_panel(latest: ms.StoredMap) -> None:
+    """Somebody saved after the version this draft started from, and this session has
+    unsaved changes: say so, and offer the merge."""
+    result = ms.three_way_merge(ss[BASE_MAP], ss[DRAFT], latest.journey_map, ss.get(CHOICES))
+    with st.container(border=True, key="jm_conflict"):
+        st.warning(f"**{who(latest.info)} saved version {latest.version}** ({when(latest.info)}) "
+                   f"after you opened version {ss[BASE_VERSION]}. Your changes are not saved yet; "
+                   "nothing has been overwritten.", icon=":material/group:")
+        if not result.conflicts:
+            st.write("Your changes and theirs touch different cells, so both can be kept.")
+        else:
+            st.write(f"You both changed **{len(result.conflicts)}** "
+                     f"{'field' if len(result.conflicts) == 1 else 'fields'}. Pick what to keep:")
+            for index, conflict in enumerate(result.conflicts):
+                widget_key = f"jm_pick_{ss.get(NONCE, 0)}_{index}"
+                options = [f"Mine: {_shown(conflict.mine)}", f"Theirs: {_shown(conflict.theirs)}"]
+                st.radio(conflict.label, options, index=0 if conflict.chosen == "mine" else 1,
+                         key=widget_key, on_change=choose, args=(conflict.key_id, widget_key))
+        with st.container(horizontal=True):
+            st.button("Merge and save", type="primary", icon=":material/merge:",
+                      on_click=merge_and_save, key="jm_merge")
+            st.button("Discard mine, load theirs", icon=":material/undo:", on_click=discard_mine,
+                      key="jm_discard")
+        with st.expander(f"See version {latest.version} as {who(latest.info)} saved it"):
+            st.html(mc.map_html(latest.journey_map))
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def live_updates() -> None:
+    """Poll for a newer version: load it when nothing is pending here, else offer the
+    merge.  Runs every few seconds on its own, without rerunning the page."""
+    map_id = ss.get(MAP_ID)
+    if map_id is None:
+        return
+    cur = cursor()
+    try:
+        latest_number = ms.latest_version(cur, map_id)
+    except ms.MapNotFound:
+        st.error("This map no longer exists in the workspace.")
+        return
+    if latest_number <= ss[BASE_VERSION]:
+        # Autosave off and edits waiting: say so; otherwise stay quiet.
+        if has_local_changes():
+            st.caption(":orange[● Unsaved changes] — press **Save** (or turn autosave on).")
+        return
+    latest = ms.load_map(cur, map_id)
+    if not has_local_changes():
+        adopt(latest)
+        notice("info", f"{who(latest.info)} saved version {latest.version} — you now see it.")
+        st.rerun()
+    conflict_panel(latest)
+
+
+# ---------------------------------------------------------------------------------------
+# Editors
+
+def lane_label(lane: jm.Lane) -> str:
+    if lane.kind == "emotion" and lane.topic == "typed":
+        return f"{lane.name}  (−2…+2)"
+    return f"{lane.name}  (from data)" if lane.data_linked else lane.name
+
+
+def cells_editor(draft: jm.JourneyMap) -> None:
+    if not draft.stages or not draft.lanes:
+        st.info("Add stages and lanes in **Stages & lanes** to get cells to type into.")
+        return
+    grid = jm.to_grid(draft)
+    grid["Lane"] = [lane_label(lane) for lane in draft.lanes]
+    config = {"Lane": st.column_config.TextColumn("Lane", disabled=True, pinned=True, width="medium")}
+    for index, stage in enumerate(draft.stages, start=1):
+        config[stage.id] = st.column_config.TextColumn(f"{index}. {stage.name}", width="medium")
+    edited = st.data_editor(
+        grid, key=f"jm_grid_{ss[NONCE]}", hide_index=True, column_config=config,
+        num_rows="fixed", width="stretch", row_height=44,
+        placeholder="…")
+    commit(jm.apply_grid(draft, edited))
+    st.caption("Click a cell and type; Enter or Tab moves on. Emotion: a number from −2 to +2, "
+               "optionally followed by a word (“-1 anxious”). Lanes marked “from data” are "
+               "rewritten by **Refresh numbers** (Data tab).")
+
+
+def structure_editor(draft: jm.JourneyMap) -> None:
+    left, right = st.columns([2, 3])
+    with left:
+        st.markdown("**Stages** (columns)")
+        stages = st.data_editor(
+            jm.stages_table(draft), key=f"jm_stages_{ss[NONCE]}", hide_index=True,
+            num_rows="dynamic", column_order=["Position", "Stage"], width="stretch",
+            column_config={"Position": st.column_config.NumberColumn("Position", min_value=0,
+                                                                     step=0.5, width="small"),
+                           "Stage": st.column_config.TextColumn("Stage", required=True)})
+    with right:
+        st.markdown("**Lanes** (rows)")
+        lanes = st.data_editor(
+            jm.lanes_table(draft), key=f"jm_lanes_{ss[NONCE]}", hide_index=True,
+            num_rows="dynamic", column_order=["Position", "Lane", "Holds"], width="stretch",
+            column_config={"Position": st.column_config.NumberColumn("Position", min_value=0,
+                                                                     step=0.5, width="small"),
+                           "Lane": st.column_config.TextColumn("Lane", required=True),
+                           "Holds": st.column_config.SelectboxColumn(
+                               "Holds", options=[label for _, _, label in jm.LANE_CHOICES],
+                               width="large")})
+    changed = jm.apply_lanes_table(jm.apply_stages_table(draft, stages), lanes)
+    if changed != draft:
+        commit(changed, reset_editors=True)
+        st.rerun()
+    st.caption("Rename in place; add a row at the bottom; delete with the row's checkbox and "
+               "the bin; reorder by typing a Position (2.5 goes between 2 and 3). A deleted "
+               "stage's cells stay in History.")
+
+
+def persona_editor(draft: jm.JourneyMap) -> None:
+    nonce = ss[NONCE]
+    name = st.text_input("Map name", draft.name, key=f"jm_name_{nonce}")
+    left, right = st.columns(2)
+    with left:
+        p_name = st.text_input("Persona", draft.persona.name, key=f"jm_pname_{nonce}",
+                               placeholder="e.g. Maya, busy parent")
+        p_desc = st.text_area("Who they are", draft.persona.description, key=f"jm_pdesc_{nonce}",
+                              height=90)
+    with right:
+        p_goals = st.text_area("Their goals", draft.persona.goals, key=f"jm_pgoals_{nonce}",
+                               height=68)
+        scenario = st.text_area("Scenario", draft.scenario, key=f"jm_scenario_{nonce}", height=90,
+                                placeholder="What happens in this journey, in one or two sentences")
+    new = jm.JourneyMap(name=(name or "").strip() or draft.name, stages=draft.stages,
+                        lanes=draft.lanes,
+                        persona=jm.Persona(*(jm.clean_text(v) for v in (p_name, p_desc, p_goals))),
+                        scenario=jm.clean_text(scenario), dataset=draft.dataset)
+    commit(new)
+
+
+def data_editor_tab(draft: jm.JourneyMap) -> None:
+    datasets = [d.name for d in get_workspace().list_datasets()]
+    options = ["(none)"] + datasets + ([draft.dataset] if draft.dataset and draft.dataset not in datasets else [])
+    index = options.index(draft.dataset) if draft.dataset in options else 0
+    chosen = st.selectbox("Linked dataset", options, index=index, key=f"jm_ds_{ss[NONCE]}",
+                          help="Data lanes (touchpoints, scores, conversion, drop-off, emotion "
+                               "from a score) are filled from this dataset's stages of the same name.")
+    linked = None if chosen == "(none)" else chosen
+    if linked != draft.dataset:
+        new = jm.JourneyMap(draft.name, draft.stages, draft.lanes, draft.persona, draft.scenario,
+                            linked)
+        commit(new)
+        draft = new
+    data_lanes = [lane.name for lane in draft.lanes if lane.data_linked]
+    if data_lanes:
+        st.write("Lanes filled from data: " + ", ".join(f"**{_md(n)}**" for n in data_lanes))
+    else:
+        st.write("No lane is filled from data yet: add one in **Stages & lanes** (Holds → "
+                 "Metric · …, Touchpoints · Top touchpoints from data, Emotion · From CSAT …).")
+    missing = []
+    if linked and linked in datasets:
+        info = get_workspace().get_dataset(linked)
+        missing = [s for s in draft.stage_names() if s not in set(info.stage_order)]
+        if missing:
+            st.caption("Stages not in the data (left empty): " + ", ".join(missing))
+    if st.button("Refresh numbers from data", icon=":material/refresh:", key="jm_refresh",
+                 disabled=not (linked and linked in datasets and data_lanes)):
+        info = get_workspace().get_dataset(linked)
+        with st.spinner("Computing stage numbers…"):
+            refreshed = jm.refresh_from_data(cursor(), draft, info.table)
+        commit(refreshed, note=f"Numbers refreshed from {linked}", reset_editors=True)
+        notice("success", "Numbers refreshed from the data.")
+        st.rerun()
+
+
+def history_tab(map_id: str) -> None:
+    cur = cursor()
+    versions = ms.list_versions(cur, map_id)
+    rows = [{"Version": v.version, "Saved (UTC)": f"{v.saved_at:%Y-%m-%d %H:%M:%S}",
+             "By": v.author or "—", "Note": v.note or ""} for v in versions]
+    st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 260))
+    numbers = [v.version for v in versions]
+    pick = st.selectbox("View version", numbers, key=f"jm_hist_{map_id}",
+                        format_func=lambda n: next(f"Version {v.version} — {when(v)}, {who(v)}"
+                                                   + (f" · {v.note}" if v.note else "")
+                                                   for v in versions if v.version == n))
+    stored = ms.load_map(cur, map_id, pick)
+    if pick == ss[BASE_VERSION]:
+        st.caption("This is the version you are editing.")
+    else:
+        st.button(f"Restore version {pick}", icon=":material/history:", key="jm_restore",
+                  on_click=restore, args=(pick,),
+                  help="Makes a new version with this content; nothing is deleted.")
+    with st.container(border=True):
+        st.html(mc.map_html(stored.journey_map))
+
+
+def restore(version: int) -> None:
+    try:
+        stored = ms.restore_version(cursor(), ss[MAP_ID], version, author=author(),
+                                    base_version=ss[BASE_VERSION])
+    except ms.SaveConflict as exc:
+        notice("warning", f"{exc} Look at the newest version before restoring.")
+        return
+    adopt(stored)
+    notice("success", f"Version {version} restored as version {stored.version}.")
+
+
+def export_tab(draft: jm.JourneyMap) -> None:
+    stem = file_stem(draft.name)
+    snapshot = jm.from_json_dict(jm.to_json_dict(draft))   # the lambdas run later, elsewhere
+    st.write("Pictures of the canvas (made on this machine, no internet needed):")
+    with st.container(horizontal=True):
+        st.download_button("PNG", data=lambda: mc.map_png(snapshot), file_name=f"{stem}.png",
+                           mime="image/png", icon=":material/image:", on_click="ignore",
+                           key="jm_png")
+        st.download_button("SVG", data=lambda: mc.map_svg(snapshot).encode("utf-8"),
+                           file_name=f"{stem}.svg", mime="image/svg+xml", icon=":material/draw:",
+                           on_click="ignore", key="jm_svg")
+        st.download_button("PDF", data=lambda: mc.map_pdf(snapshot), file_name=f"{stem}.pdf",
+                           mime="application/pdf", icon=":material/picture_as_pdf:",
+                           on_click="ignore", key="jm_pdf")
+    st.write("The map as data:")
+    with st.container(horizontal=True):
+        st.download_button("JSON (re-imports)", data=jm.to_json(draft).encode("utf-8"),
+                           file_name=f"{stem}.json", mime="application/json",
+                           icon=":material/data_object:", on_click="ignore", key="jm_json")
+        st.download_button("CSV", data=("\ufeff" + jm.to_csv(draft)).encode("utf-8"),
+                           file_name=f"{stem}.csv", mime="text/csv", icon=":material/table_view:",
+                           on_click="ignore", key="jm_csv")
+        st.download_button("Markdown", data=jm.to_markdown(draft).encode("utf-8"),
+                           file_name=f"{stem}.md", mime="text/markdown",
+                           icon=":material/description:", on_click="ignore", key="jm_md")
+
+
+# ---------------------------------------------------------------------------------------
+# Presentation mode
+
+_HIDE_CHROME = """<style>
+[data-testid="stSidebar"],[data-testid="stSidebarCollapsedControl"],[data-testid="stSidebarNav"],
+header[data-testid="stHeader"],[data-testid="stToolbar"],[data-testid="stDecoration"]{display:none !important}
+[data-testid="stMainBlockContainer"],.block-container{padding:1rem 1.5rem 1rem 1.5rem !important;max-width:100% !important}
+</style>"""
+
+
+def step(delta: int, count: int) -> None:
+    ss[STAGE] = max(0, min(count, ss.get(STAGE, 0) + delta))
+
+
+def go_to(index: int) -> None:
+    ss[STAGE] = index
+
+
+def exit_presentation() -> None:
+    st.query_params.pop(PRESENT_PARAM, None)
+    ss[STAGE] = 0
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def presentation_watch(map_id: str) -> None:
+    """Follow the facilitator's saves: reload the map when a newer version appears."""
+    try:
+        latest = ms.latest_version(cursor(), map_id)
+    except ms.MapNotFound:
+        return
+    if latest != ss.get("jm_present_version"):
+        st.rerun()
+
+
+def presentation(map_id: str) -> None:
+    st.html(_HIDE_CHROME)
+    try:
+        stored = ms.load_map(cursor(), map_id)
+    except ms.MapNotFound as exc:
+        st.error(str(exc))
+        st.button("Back to editing", on_click=exit_presentation)
+        return
+    ss["jm_present_version"] = stored.version
+    m = stored.journey_map
+    count = len(m.stages)
+    index = min(ss.get(STAGE, 0), count)
+    with st.container(horizontal=True, vertical_alignment="center", key="jm_present_bar"):
+        st.button("Previous", icon=":material/arrow_back:", shortcut="Left", key="jm_prev",
+                  on_click=step, args=(-1, count), disabled=index == 0)
+        st.button("Next", icon=":material/arrow_forward:", shortcut="Right", key="jm_next",
+                  on_click=step, args=(1, count), disabled=index >= count)
+        st.button("Whole map", icon=":material/grid_view:", shortcut="Home", key="jm_whole",
+                  on_click=go_to, args=(0,), disabled=index == 0)
+        label = (f"Stage {index} of {count}: {m.stages[index - 1].name}" if index
+                 else f"Whole map · {count} stages · ← → to step through")
+        st.markdown(f"#### {_md(label)}")
+        st.space("stretch")
+        st.caption(f"Version {stored.version} · updates live")
+        st.button("Exit", icon=":material/close:", shortcut="Esc", key="jm_exit",
+                  on_click=exit_presentation, type="tertiary")
+    focus = m.stages[index - 1].id if index else None
+    # Stepping through stages: the persona line gives its room to the map.
+    with st.container(key="jm_canvas"):
+        st.html(mc.map_html(m, focus_stage_id=focus, present=True, show_context=focus is None))
+    if index:
+        stage_card(m, index - 1)
+    presentation_watch(map_id)
+
+
+def stage_card(m: jm.JourneyMap, position: int) -> None:
+    """The focused stage's lanes, large, for reading aloud."""
+    stage = m.stages[position]
+    items = []
+    for lane in m.lanes:
+        text = lane.cells.get(stage.id, "")
+        if not text:
+            continue
+        style = mc.lane_style(lane)
+        items.append(f'<div class="cxs-item" style="border-color:{style.accent};background:{style.fill}">'
+                     f'<div class="cxs-lane" style="color:{style.accent}">{html.escape(lane.name)}</div>'
+                     f'<div class="cxs-text" style="color:{style.ink}">'
+                     f'{html.escape(text).replace(chr(10), "<br>")}</div></div>')
+    if not items:
+        return
+    st.html("<style>.cxs{display:grid;grid-template-columns:repeat(auto-fill,minmax(22rem,1fr));gap:1rem;"
+            "margin-top:.5rem;font-size:clamp(18px,0.6vw + 12px,32px);line-height:1.3}"
+            ".cxs-item{border-left:.5rem solid;border-radius:.5rem;padding:.6em .9em}"
+            ".cxs-lane{font-weight:800;font-size:.8em;text-transform:uppercase;letter-spacing:.04em}"
+            ".cxs-text{font-weight:600}</style>"
+            f'<div class="cxs">{"".join(items)}</div>')
+
+
+# ---------------------------------------------------------------------------------------
+# Page
+
+def show_notice() -> None:
+    item = ss.pop(NOTICE, None)
+    if item:
+        kind, text = item
+        getattr(st, kind)(text)
+
+
+def editor(maps: list[ms.MapSummary]) -> None:
+    map_id = ss[MAP_ID]
+    ids = [m.map_id for m in maps]
+    names = {m.map_id: m for m in maps}
+    if ss.get(PICKER) not in ids:
+        ss[PICKER] = map_id
+    top = st.container(horizontal=True, vertical_alignment="bottom", key="jm_top")
+    with top:
+        st.selectbox("Journey map", ids, key=PICKER, on_change=lambda: open_map(ss[PICKER]),
+                     format_func=lambda i: names[i].name + (f"  ·  {names[i].dataset}"
+                                                            if names[i].dataset else ""),
+                     width=360)
+        with st.popover("New map", icon=":material/add:"):
+            new_map_panel()
+        st.button("Present", icon=":material/slideshow:", key="jm_present", type="primary",
+                  on_click=lambda: st.query_params.update({PRESENT_PARAM: "1", MAP_PARAM: map_id}),
+                  help="Full screen for the room: no editing controls, ← → steps through stages.")
+        # A query-only link stays on this page whatever its URL path is.
+        st.link_button("Present in a new window", f"?{MAP_PARAM}={map_id}&{PRESENT_PARAM}=1",
+                       icon=":material/open_in_new:",
+                       help="For the projector: it follows your edits live while you type here.")
+    status = st.container(key="jm_status")
+    show_notice()
+    live = st.container()
+    tabs = st.tabs(["Edit cells", "Stages & lanes", "Persona & scenario", "Data", "History",
+                    "Export"], key="jm_tabs")
+    with tabs[0]:
+        cells_editor(ss[DRAFT])
+    with tabs[1]:
+        structure_editor(ss[DRAFT])
+    with tabs[2]:
+        persona_editor(ss[DRAFT])
+    with tabs[3]:
+        data_editor_tab(ss[DRAFT])
+    with tabs[4]:
+        history_tab(map_id)
+    with tabs[5]:
+        export_tab(ss[DRAFT])
+    with st.container(key="jm_canvas"):
+        st.html(mc.map_html(ss[DRAFT]))
+    # Filled last, so they reflect the saves made by the editors above in this run.
+    with status:
+        status_line()
+    with live:
+        live_updates()
+
+
+def status_line() -> None:
+    with st.container(horizontal=True, vertical_alignment="center"):
+        info = ms.version_info(cursor(), ss[MAP_ID], ss[BASE_VERSION])
+        saved = f"Version {info.version} · saved {when(info)}" + (f" by {info.author}" if info.author else "")
+        if has_local_changes():
+            st.markdown(f":orange[**Unsaved changes**] · based on version {info.version}")
+        else:
+            st.markdown(f":green[**All changes saved**] · {_md(saved)}")
+        st.space("stretch")
+        st.text_input("Your name", key=AUTHOR, placeholder="Your name (for the history)",
+                      label_visibility="collapsed", width=220)
+        st.toggle("Autosave", value=True, key=AUTOSAVE,
+                  help="Every change becomes a version at once. Off: use Save.")
+        st.button("Save", icon=":material/save:", key="jm_save", shortcut="Ctrl+Enter",
+                  on_click=manual_save, disabled=not has_local_changes())
+
+
+def manual_save() -> None:
+    if save_draft("Saved"):
+        notice("success", f"Saved as version {ss[BASE_VERSION]}.")
+
+
+def main() -> None:
+    cur = cursor()
+    maps = ms.list_maps(cur)
+    wanted = st.query_params.get(MAP_PARAM)
+    if st.query_params.get(PRESENT_PARAM) == "1":
+        target = wanted or ss.get(MAP_ID) or (maps[0].map_id if maps else None)
+        if target is None:
+            st.info("There is no journey map to present yet.")
+            st.button("Back to editing", on_click=exit_presentation)
+            return
+        presentation(target)
+        return
+    st.title("Journey map")
+    if wanted and wanted != ss.get(MAP_ID) and any(m.map_id == wanted for m in maps):
+        open_map(wanted)
+    if ss.get(MAP_ID) is None or not any(m.map_id == ss[MAP_ID] for m in maps):
+        if maps:
+            open_map(maps[0].map_id)
+        else:
+            show_notice()
+            st.write("Map a customer journey with the room: stages as columns, lanes for goals, "
+                     "touchpoints, emotions, pain points and opportunities, and the real numbers "
+                     "from your data beside each stage. Start from a template or a dataset.")
+            with st.container(border=True, key="jm_first"):
+                new_map_panel()
+            if ms.EXAMPLE_MAPS_DIR.is_dir():
+                st.button("Open the example map (online retail, linked to the sample data)",
+                          icon=":material/auto_awesome:", on_click=install_examples,
+                          key="jm_examples")
+            return
+    editor(maps)
+
+
+main()

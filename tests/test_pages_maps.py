@@ -1,0 +1,237 @@
+"""AppTest of the Journey map and Report pages: create, edit, version, restore, conflict,
+live update, presentation mode, and the report download."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from cxdata import journey_map as jm
+from cxdata import map_store as ms
+from cxdata.bootstrap import SAMPLE_FILE, SAMPLE_NAME
+from cxdata.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_page(name: str = "journey_map.py", **query) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / name), default_timeout=120)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def rerun(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def store():
+    """A cursor on the same workspace file the page uses (another "browser")."""
+    return Workspace().cursor()
+
+
+def create_retail_map(at: AppTest) -> str:
+    at.button(key="jm_create").click()
+    rerun(at)
+    return at.session_state["jm_map_id"]
+
+
+def edit_cell(at: AppTest, lane_index: int, stage_index: int, text: str) -> None:
+    """Type into the cells grid (the editor's edit state, as the browser sends it)."""
+    draft = at.session_state["jm_draft"]
+    key = f"jm_grid_{at.session_state['jm_nonce']}"
+    at.session_state[key] = {"edited_rows": {lane_index: {draft.stages[stage_index].id: text}},
+                             "added_rows": [], "deleted_rows": []}
+    rerun(at)
+
+
+def canvas_html(at: AppTest) -> str:
+    return "".join(h.proto.body for h in at.html)
+
+
+def test_first_start_opens_the_example_map_linked_to_the_sample():
+    at = run_page()
+    draft = at.session_state["jm_draft"]
+    assert draft.name == "Online retail — sample journey" and draft.dataset == SAMPLE_NAME
+    assert "Checkout is hard work" in canvas_html(at)
+    assert [m.name for m in ms.list_maps(store())] == ["Online retail — sample journey"]
+
+
+def test_workspace_without_maps_offers_templates_and_the_example():
+    # A workspace whose sample was installed before example maps existed has no map.
+    ws = Workspace()
+    ws.ingest(SAMPLE_FILE, SAMPLE_NAME, source="test")
+    ws.set_setting("sample_installed", "yes")
+    ws.set_setting("default_dataset", SAMPLE_NAME)
+    assert ms.list_maps(ws.cursor()) == []
+    at = run_page()
+    assert [r.label for r in at.radio] == ["Start from"]
+    assert at.button(key="jm_examples") is not None
+    at.button(key="jm_examples").click()
+    rerun(at)
+    draft = at.session_state["jm_draft"]
+    assert draft.name == "Online retail — sample journey" and draft.dataset == SAMPLE_NAME
+    assert "Checkout is hard work" in canvas_html(at)
+
+
+def test_create_edit_and_every_save_is_a_version():
+    at = run_page()
+    map_id = create_retail_map(at)
+    assert [v.version for v in ms.list_versions(store(), map_id)] == [1]
+    at.text_input(key="jm_author").set_value("Ann")
+    # Pain points (lane 5, index 4) × Purchase (stage 3, index 2).
+    edit_cell(at, 4, 2, "Card declined <twice>")
+    versions = ms.list_versions(store(), map_id)
+    assert [(v.version, v.author) for v in versions][:1] == [(2, "Ann")]
+    saved = ms.load_map(store(), map_id).journey_map
+    assert saved.cell(saved.lanes[4].id, saved.stages[2].id) == "Card declined <twice>"
+    html = canvas_html(at)
+    assert "Card declined &lt;twice&gt;" in html and "<twice>" not in html
+    at.text_input(key=f"jm_pname_{at.session_state['jm_nonce']}").set_value("Leo")
+    rerun(at)
+    assert ms.load_map(store(), map_id).journey_map.persona.name == "Leo"
+    assert ms.latest_version(store(), map_id) == 3
+    assert "All changes saved" in at.markdown[0].value
+
+
+def test_stages_and_lanes_editor_adds_renames_and_reorders():
+    at = run_page()
+    map_id = create_retail_map(at)
+    nonce = at.session_state["jm_nonce"]
+    # Add "Compare" between stages 1 and 2 (Position 1.5); rename stage 6.
+    at.session_state[f"jm_stages_{nonce}"] = {
+        "edited_rows": {5: {"Stage": "Recommend"}},
+        "added_rows": [{"Position": 1.5, "Stage": "Compare"}], "deleted_rows": []}
+    rerun(at)
+    saved = ms.load_map(store(), map_id).journey_map
+    assert saved.stage_names() == ["Aware", "Compare", "Consideration", "Purchase", "Delivery",
+                                   "Retention", "Recommend"]
+    # Delete the "Actions" lane (row 1); the editors were re-created with a new key.
+    nonce = at.session_state["jm_nonce"]
+    at.session_state[f"jm_lanes_{nonce}"] = {"edited_rows": {}, "added_rows": [],
+                                             "deleted_rows": [1]}
+    rerun(at)
+    saved = ms.load_map(store(), map_id).journey_map
+    assert "Actions" not in [lane.name for lane in saved.lanes]
+    assert ms.latest_version(store(), map_id) == 3
+
+
+def test_history_view_and_restore():
+    at = run_page()
+    map_id = create_retail_map(at)
+    original = ms.load_map(store(), map_id, 1).journey_map
+    edit_cell(at, 0, 0, "Something else entirely")
+    assert ms.latest_version(store(), map_id) == 2
+    at.selectbox(key=f"jm_hist_{map_id}").set_value(1)
+    rerun(at)
+    at.button(key="jm_restore").click()
+    rerun(at)
+    latest = ms.load_map(store(), map_id)
+    assert (latest.version, latest.info.restored_from) == (3, 1)
+    assert latest.journey_map == original
+    assert at.session_state["jm_draft"] == original          # the editor shows it too
+    assert [v.version for v in ms.list_versions(store(), map_id)] == [3, 2, 1]
+
+
+def test_a_save_after_someone_elses_is_told_and_merges():
+    at = run_page()
+    map_id = create_retail_map(at)
+    # Bob, in another browser, changes a goal and saves version 2.
+    bob = ms.load_map(store(), map_id).journey_map
+    goals, first = bob.lanes[0].id, bob.stages[0].id
+    ms.save_map(store(), map_id, jm.set_cell(bob, goals, first, "Bob's goal"),
+                base_version=1, author="Bob")
+    # Meanwhile Ann types a pain point, still based on version 1: the save is refused.
+    at.session_state["jm_autosave"] = True
+    edit_cell(at, 4, 5, "Ann's pain point")
+    assert ms.latest_version(store(), map_id) == 2
+    assert any("Bob saved version 2" in w.value for w in at.warning)
+    assert ms.load_map(store(), map_id).journey_map.cell(goals, first) == "Bob's goal"
+    at.button(key="jm_merge").click()
+    rerun(at)
+    merged = ms.load_map(store(), map_id)
+    assert merged.version == 3 and merged.info.note == "Merged with version 2"
+    m = merged.journey_map
+    assert m.cell(goals, first) == "Bob's goal"                               # theirs kept
+    assert m.cell(m.lanes[4].id, m.stages[5].id) == "Ann's pain point"        # mine kept
+
+
+def test_same_cell_conflict_lets_you_pick_theirs():
+    at = run_page()
+    map_id = create_retail_map(at)
+    bob = ms.load_map(store(), map_id).journey_map
+    pain, purchase = bob.lanes[4].id, bob.stages[2].id
+    ms.save_map(store(), map_id, jm.set_cell(bob, pain, purchase, "Bob: fees"), base_version=1,
+                author="Bob")
+    edit_cell(at, 4, 2, "Ann: fees")
+    [choice] = [r for r in at.radio if r.label == "Pain points × Purchase"]
+    assert choice.options == ["Mine: Ann: fees", "Theirs: Bob: fees"]
+    choice.set_value("Theirs: Bob: fees")
+    rerun(at)
+    at.button(key="jm_merge").click()
+    rerun(at)
+    assert ms.load_map(store(), map_id).journey_map.cell(pain, purchase) == "Bob: fees"
+
+
+def test_a_viewer_without_changes_follows_newer_versions():
+    at = run_page()
+    map_id = create_retail_map(at)
+    other = ms.load_map(store(), map_id).journey_map
+    ms.save_map(store(), map_id, jm.rename_stage(other, other.stages[0].id, "Discover"),
+                base_version=1, author="Bob")
+    rerun(at)   # what the page's poll does every few seconds
+    assert at.session_state["jm_base"] == 2
+    assert at.session_state["jm_draft"].stage_names()[0] == "Discover"
+    assert "Discover" in canvas_html(at)
+
+
+def test_presentation_mode_has_no_editing_controls_and_steps_through_stages():
+    at = run_page()
+    map_id = create_retail_map(at)
+    at = run_page(map=map_id, present="1")
+    assert len(at.data_editor) == 0 and len(at.text_input) == 0
+    html = canvas_html(at)
+    assert 'class="cxm cxm-present"' in html and 'class="cxm-stage cxm-focus"' not in html
+    at.button(key="jm_next").click()
+    rerun(at)
+    at.button(key="jm_next").click()
+    rerun(at)
+    html = canvas_html(at)
+    # Stage 2 is focused, the others dimmed.
+    assert 'class="cxm-stage cxm-focus" data-stage="2"' in html
+    assert html.count('class="cxm-stage cxm-dim"') == 5
+    assert any("Stage 2 of 6: Consideration" in m.value.replace("\\", "") for m in at.markdown)
+    at.button(key="jm_exit").click()
+    rerun(at)
+    assert "present" not in at.query_params
+    assert len(at.data_editor) >= 1
+
+
+def test_map_from_the_sample_dataset_fills_data_lanes():
+    at = run_page()
+    at.radio[0].set_value("Dataset")
+    rerun(at)
+    at.button(key="jm_create").click()
+    rerun(at)
+    draft = at.session_state["jm_draft"]
+    assert draft.dataset == SAMPLE_NAME
+    customers = next(lane for lane in draft.lanes if lane.topic == "customers")
+    # Everyone in the sample starts at Aware: 5,000 customers (sample_data/README.md).
+    assert customers.cells[draft.stages[0].id] == "5,000 customers"
+
+
+def test_report_page_builds_a_downloadable_report():
+    at = run_page("report.py")
+    # On first start the example map (linked to the sample) is the one offered.
+    example = ms.list_maps(store())[0]
+    assert at.selectbox(key="report_map").value == example.map_id
+    at.button(key="report_build").click()
+    rerun(at)
+    settings, page = at.session_state["report_html"]
+    assert page.startswith("<!DOCTYPE html>") and "Key figures" in page
+    assert "5,000" in page and "Checkout is hard work" in page
+    assert any(d.label == "Download report (HTML)" for d in at.download_button)
