@@ -8,7 +8,9 @@ with its row number, column, raw value and reason.  The event-level work is one 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
+import re
 import threading
 import time
 import uuid
@@ -118,87 +120,111 @@ def _trimmed(col: str) -> str:
     return f"NULLIF(TRIM({quote_ident(col)}), '')"
 
 
-def _timestamp_sql(col: str) -> str:
-    """SQL turning a VARCHAR column into a UTC TIMESTAMP (NULL when unreadable).
+_NUMBER_PATTERN = "'-?[0-9]+(\\.[0-9]+)?'"
 
-    Order: epoch seconds / milliseconds for plain numbers (≥ 1e11 means milliseconds),
-    then DuckDB's ISO-8601 cast (offsets and zone names such as ``UTC`` honoured, the
-    session time zone being UTC), then :data:`EXTRA_TIMESTAMP_FORMATS`.
+
+def _timestamp_sql(v: str) -> str:
+    """SQL turning trimmed text ``v`` (an SQL expression, NULL when empty) into a UTC
+    TIMESTAMP (NULL when unreadable).
+
+    DuckDB's ISO-8601 cast is tried first (offsets and zone names such as ``UTC``
+    honoured, the session time zone being UTC): it reads almost every real log, and a
+    plain number never casts, so it goes first without changing any result and spares
+    the regular expression on most rows.  Plain numbers are epoch seconds / milliseconds
+    (≥ 1e11 means milliseconds); other text is tried with :data:`EXTRA_TIMESTAMP_FORMATS`.
     """
-    v = _trimmed(col)
     formats = "[" + ", ".join("'" + f + "'" for f in EXTRA_TIMESTAMP_FORMATS) + "]"
-    return f"""CASE
-        WHEN regexp_full_match({v}, '-?[0-9]+(\\.[0-9]+)?') THEN
-            CASE WHEN abs(TRY_CAST({v} AS DOUBLE)) >= 1e11
-                 THEN TRY_CAST(make_timestamp(TRY_CAST(TRY_CAST({v} AS DOUBLE) * 1000 AS BIGINT)) AS TIMESTAMP)
-                 ELSE TRY_CAST(make_timestamp(TRY_CAST(TRY_CAST({v} AS DOUBLE) * 1000000 AS BIGINT)) AS TIMESTAMP) END
-        ELSE COALESCE(TRY_CAST(TRY_CAST({v} AS TIMESTAMPTZ) AS TIMESTAMP),
-                      TRY_CAST(try_strptime({v}, {formats}) AS TIMESTAMP))
-    END"""
+    number = f"TRY_CAST({v} AS DOUBLE)"
+    epoch = f"""CASE WHEN abs({number}) >= 1e11
+                 THEN TRY_CAST(make_timestamp(TRY_CAST({number} * 1000 AS BIGINT)) AS TIMESTAMP)
+                 ELSE TRY_CAST(make_timestamp(TRY_CAST({number} * 1000000 AS BIGINT)) AS TIMESTAMP) END"""
+    return f"""COALESCE(TRY_CAST(TRY_CAST({v} AS TIMESTAMPTZ) AS TIMESTAMP),
+        CASE WHEN regexp_full_match({v}, {_NUMBER_PATTERN}) THEN {epoch}
+             ELSE TRY_CAST(try_strptime({v}, {formats}) AS TIMESTAMP) END)"""
 
 
-def _score_parts(col: str, role: str) -> tuple[str, str]:
-    """(value SQL, problem-reason SQL) for a score column; reason NULL when fine."""
+def _score_reason_sql(number: str, missing: str, role: str) -> str:
+    """Problem reason of a score (NULL when fine) from its parsed number and its
+    "no response" flag (both SQL expressions)."""
     rng = schema.SCORE_RANGES[role]
-    v = f"TRIM({quote_ident(col)})"
-    missing = ", ".join("'" + t + "'" for t in MISSING_SCORE_TOKENS)
-    is_missing = f"({quote_ident(col)} IS NULL OR lower({v}) IN ({missing}))"
-    num = f"TRY_CAST({v} AS DOUBLE)"
     label = role.upper()
-    reason = f"""CASE
-        WHEN {is_missing} THEN NULL
-        WHEN {num} IS NULL OR isnan({num}) OR isinf({num}) THEN '{label} is not a number'
-        WHEN {num} <> floor({num}) THEN '{label} is not a whole number'
-        WHEN {num} < {rng.low} OR {num} > {rng.high} THEN '{label} is outside {rng.low}–{rng.high}'
-        ELSE NULL END"""
-    value = f"CASE WHEN ({reason}) IS NULL AND NOT {is_missing} THEN CAST({num} AS INTEGER) END"
-    return value, reason
+    return f"""CASE
+        WHEN {missing} THEN NULL
+        WHEN {number} IS NULL OR isnan({number}) OR isinf({number}) THEN '{label} is not a number'
+        WHEN {number} <> floor({number}) THEN '{label} is not a whole number'
+        WHEN {number} < {rng.low} OR {number} > {rng.high} THEN '{label} is outside {rng.low}–{rng.high}'
+        END"""
 
 
-def _problem_struct(column: str, value_sql: str, reason_sql: str, action: str) -> str:
-    # The source column name is a constant here but comes from the file: bind-free
-    # literal quoting (single quotes doubled) keeps it inert.
-    col_literal = "'" + column.replace("'", "''") + "'"
-    return (f"CASE WHEN ({reason_sql}) IS NOT NULL THEN "
-            f"{{'column': {col_literal}, 'value': {value_sql}, 'reason': ({reason_sql}), "
-            f"'action': '{action}'}} END")
+def _text_literal(text: str) -> str:
+    # The source column names are constants here but come from the file: bind-free
+    # literal quoting (single quotes doubled) keeps them inert.
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _problem_struct(column: str, reason_sql: str, action: str) -> str:
+    return (f"{{'column': {_text_literal(column)}, 'value': {quote_ident(column)}, "
+            f"'reason': {reason_sql}, 'action': '{action}'}}")
+
+
+def _helper_prefix(columns: list[str]) -> str:
+    """A prefix for the transform's own helper columns that no source column starts with."""
+    prefix = "_cx_"
+    while any(c.startswith(prefix) for c in columns):
+        prefix += "_"
+    return prefix
 
 
 def build_transform_sql(opened: OpenedSource, roles: dict[str, str], score_policy: str,
                         row_sql: str) -> tuple[str, list[str]]:
     """SELECT producing the canonical columns, attributes and a ``_problems`` list.
 
-    Returns ``(sql, attribute_names)``.  ``row_sql`` computes the 1-based data row.
+    Returns ``(sql, attribute_names)``.  ``row_sql`` computes the 1-based data row from
+    the source relation's columns (``src._ord``).  Each value is parsed once, in nested
+    projections (text → number / timestamp → problem reason), and both the canonical
+    column and the problem list read the parsed value: over millions of rows, repeating
+    the casts and the timestamp expression costs more than the file read itself.
     """
     if score_policy not in SCORE_POLICIES:
         raise UnusableInput(f"Unknown score policy {score_policy!r}; use reject or blank.")
-    select: list[str] = [f"{row_sql} AS _row"]
-    problems: list[str] = []
-    cust = roles["customer_id"]
-    select.append(f"{_trimmed(cust)} AS customer_id")
-    problems.append(_problem_struct(cust, quote_ident(cust),
-                                    f"CASE WHEN {_trimmed(cust)} IS NULL THEN 'customer is empty' END",
-                                    "rejected"))
-    tcol = roles["timestamp"]
-    ts_sql = _timestamp_sql(tcol)
-    select.append(f"{ts_sql} AS ts")
-    problems.append(_problem_struct(
-        tcol, quote_ident(tcol),
-        f"CASE WHEN {_trimmed(tcol)} IS NULL THEN 'time is empty' "
-        f"WHEN ({ts_sql}) IS NULL THEN 'time is not a readable date/time' END", "rejected"))
+    q = quote_ident
+    prefix = _helper_prefix(opened.columns)
+
+    def helper(name: str) -> str:
+        return q(prefix + name)
+
+    cust, tcol = roles["customer_id"], roles["timestamp"]
+    scores = [role for role in ("nps", "csat", "ces") if role in roles]
+    missing_pattern = "'(" + "|".join(re.escape(t) for t in MISSING_SCORE_TOKENS) + ")'"
+    # Level 1: trimmed text and parsed numbers, straight from the source columns.
+    parsed = [f"{row_sql} AS {helper('row')}", f"{_trimmed(cust)} AS {helper('customer')}",
+              f"{_trimmed(tcol)} AS {helper('time_text')}"]
+    for role in scores:
+        col = q(roles[role])
+        parsed.append(f"TRY_CAST(TRIM({col}) AS DOUBLE) AS {helper(role + '_number')}")
+        # A regular expression, not IN (…): DuckDB plans an IN list of more than a few
+        # values as a join, and a join in the plan makes CREATE TABLE … AS keep the file
+        # order by writing on one thread.
+        parsed.append(f"({col} IS NULL OR regexp_full_match(lower(TRIM({col})), {missing_pattern})) "
+                      f"AS {helper(role + '_missing')}")
+    # Level 2: the timestamp and the score problems, from level 1.
+    checked = [f"{_timestamp_sql(helper('time_text'))} AS {helper('ts')}"]
+    for role in scores:
+        reason = _score_reason_sql(helper(role + "_number"), helper(role + "_missing"), role)
+        if score_policy == "blank":
+            reason = f"({reason}) || ' (score left blank, row kept)'"
+        checked.append(f"{reason} AS {helper(role + '_reason')}")
+    # Level 3: the dataset columns and the problem list.
+    select = [f"{helper('row')} AS _row", f"{helper('customer')} AS customer_id", f"{helper('ts')} AS ts"]
     for role in ("stage", "event", "touchpoint", "channel"):
         select.append(f"{_trimmed(roles[role])} AS {role}" if role in roles else f"CAST(NULL AS VARCHAR) AS {role}")
     for role in ("nps", "csat", "ces"):
         if role in roles:
-            value, reason = _score_parts(roles[role], role)
-            select.append(f"{value} AS {role}")
-            if score_policy == "blank":
-                reason = f"({reason}) || ' (score left blank, row kept)'"
-            problems.append(_problem_struct(roles[role], quote_ident(roles[role]), reason,
-                                            "rejected" if score_policy == "reject" else "blanked"))
+            select.append(f"CASE WHEN {helper(role + '_reason')} IS NULL AND NOT {helper(role + '_missing')} "
+                          f"THEN CAST({helper(role + '_number')} AS INTEGER) END AS {role}")
         else:
             select.append(f"CAST(NULL AS INTEGER) AS {role}")
-    select.append(f"{quote_ident(roles['comment'])} AS comment" if "comment" in roles
+    select.append(f"{q(roles['comment'])} AS comment" if "comment" in roles
                   else "CAST(NULL AS VARCHAR) AS comment")
     mapped = set(roles.values())
     attributes = []
@@ -207,9 +233,24 @@ def build_transform_sql(opened: OpenedSource, roles: dict[str, str], score_polic
             continue
         name = schema.attribute_name(column)
         attributes.append(name)
-        select.append(f"{quote_ident(column)} AS {quote_ident(name)}")
-    select.append("list_filter([" + ", ".join(problems) + "], lambda p: p IS NOT NULL) AS _problems")
-    sql = f"SELECT {', '.join(select)} FROM ({opened.relation_sql}) AS src"
+        select.append(f"{q(column)} AS {q(name)}")
+    action = "rejected" if score_policy == "reject" else "blanked"
+    problems = [f"CASE WHEN {helper('customer')} IS NULL THEN "
+                f"{_problem_struct(cust, _text_literal('customer is empty'), 'rejected')} END",
+                f"CASE WHEN {helper('time_text')} IS NULL THEN "
+                f"{_problem_struct(tcol, _text_literal('time is empty'), 'rejected')} "
+                f"WHEN {helper('ts')} IS NULL THEN "
+                f"{_problem_struct(tcol, _text_literal('time is not a readable date/time'), 'rejected')} END"]
+    problems += [f"CASE WHEN {helper(role + '_reason')} IS NOT NULL THEN "
+                 f"{_problem_struct(roles[role], helper(role + '_reason'), action)} END" for role in scores]
+    # Almost every row is fine: the list is only built (and filtered) for the others.
+    any_problem = " OR ".join([f"{helper('customer')} IS NULL", f"{helper('ts')} IS NULL"]
+                              + [f"{helper(role + '_reason')} IS NOT NULL" for role in scores])
+    select.append(f"CASE WHEN {any_problem} THEN list_filter([{', '.join(problems)}], "
+                  f"lambda p: p IS NOT NULL) ELSE [] END AS _problems")
+    sql = (f"SELECT {', '.join(select)} FROM ("
+           f"SELECT parsed.*, {', '.join(checked)} FROM ("
+           f"SELECT src.*, {', '.join(parsed)} FROM ({opened.relation_sql}) AS src) AS parsed) AS src")
     return sql, attributes
 
 
@@ -277,10 +318,16 @@ def ingest_file(cur, path: str | os.PathLike, *, table: str, rejects_table: str,
         check_roles(roles, opened.columns)
         notes = list(opened.fmt.notes) + _duplicate_header_notes(path, opened)
         transform, attributes = build_transform_sql(opened, roles, score_policy, "src._ord")
-        staged = table + "_staged"
+        # The dataset table is written once, with its _problems list; rejected rows are
+        # then moved out in place (they are few), which spares a copy of every row.
+        create = f"CREATE OR REPLACE TABLE {quote_ident(table)} AS {transform}"
+        if opened.ord_from_insertion_order and not _keeps_scan_order(cur, create, opened.params):
+            opened = dataclasses.replace(opened, relation_sql=opened.numbered_relation_sql,
+                                         ord_from_insertion_order=False)
+            transform, attributes = build_transform_sql(opened, roles, score_policy, "src._ord")
+            create = f"CREATE OR REPLACE TABLE {quote_ident(table)} AS {transform}"
         try:
-            run_with_progress(cur, f"CREATE OR REPLACE TABLE {quote_ident(staged)} AS {transform}",
-                              opened.params, "Reading and validating rows", on_progress)
+            run_with_progress(cur, create, opened.params, "Reading and validating rows", on_progress)
         except Exception as exc:
             raise UnusableInput(f"The file could not be read: {str(exc).splitlines()[0][:300]}")
         structural: list[tuple[int, str, str]] = []
@@ -288,11 +335,14 @@ def ingest_file(cur, path: str | os.PathLike, *, table: str, rejects_table: str,
             # Lines the reader could not parse are logged during the scan; data rows are
             # then renumbered so that row numbers count them too (rare, so done after).
             structural = collect_csv_rejects(cur, scratch, opened.header_lines)
-            if structural:
-                cur.execute(f"UPDATE {quote_ident(staged)} AS src SET _row = "
-                            + _row_sql([r for r, _, _ in structural], "src._row"))
-        result = _split_staged(cur, staged, table, rejects_table, structural, attributes,
-                               score_policy, on_progress)
+        # A table filled by one CREATE … AS SELECT from one scan keeps the scan's order,
+        # so rowid + 1 is the record's position (DuckDB docs, "Order Preservation").
+        position = "(rowid + 1)" if opened.ord_from_insertion_order else "_row"
+        if structural or opened.ord_from_insertion_order:
+            run_with_progress(cur, f"UPDATE {quote_ident(table)} SET _row = "
+                              + _row_sql([r for r, _, _ in structural], position),
+                              [], "Numbering rows", on_progress)
+        result = _split_problems(cur, table, rejects_table, structural, on_progress)
         rows_read, rows_accepted, rows_rejected = result
         if rows_read == 0:
             raise UnusableInput("The file has a header but no data rows.")
@@ -300,7 +350,6 @@ def ingest_file(cur, path: str | os.PathLike, *, table: str, rejects_table: str,
             apply_stage_mapping(cur, table, stage_mapping)
         order = stage_order or detect_stage_order(cur, table)
         problems, reasons = summarise_problems(cur, rejects_table, problem_limit)
-        cur.execute(f"DROP TABLE IF EXISTS {quote_ident(staged)}")
         return IngestResult(source=source_name, format=opened.fmt.describe(), rows_read=rows_read,
                             rows_accepted=rows_accepted, rows_rejected=rows_rejected, roles=roles,
                             columns=list(opened.columns), attributes=attributes, stage_order=order,
@@ -315,28 +364,35 @@ def ingest_file(cur, path: str | os.PathLike, *, table: str, rejects_table: str,
         opened.close()
 
 
-def _split_staged(cur, staged: str, table: str, rejects_table: str,
-                  structural: list[tuple[int, str, str]], attributes: list[str],
-                  score_policy: str, on_progress) -> tuple[int, int, int]:
-    """Move problems into ``rejects_table`` and accepted rows into ``table``."""
-    s, t, r = quote_ident(staged), quote_ident(table), quote_ident(rejects_table)
+def _keeps_scan_order(cur, create_sql: str, params: list) -> bool:
+    """True when DuckDB plans ``create_sql`` (a CREATE TABLE … AS SELECT) as an
+    order-keeping batch insert, so that the table's rowid follows the scan.
+
+    Any join in the plan makes DuckDB insert in parallel without keeping the order — even
+    one the optimizer made up, such as an IN list of more than a few values
+    (duckdb/duckdb#24398).  Then the rows must be numbered during the scan instead.
+    """
+    plan = " ".join(str(v) for row in cur.execute("EXPLAIN " + create_sql, params).fetchall() for v in row)
+    return "batchcreatetableas" in re.sub(r"[\s_]", "", plan.lower())
+
+
+def _split_problems(cur, table: str, rejects_table: str,
+                    structural: list[tuple[int, str, str]], on_progress) -> tuple[int, int, int]:
+    """Move the problems of ``table`` into ``rejects_table``, delete the rejected rows
+    and drop the ``_problems`` column; returns (rows read, accepted, rejected)."""
+    t, r = quote_ident(table), quote_ident(rejects_table)
     cur.execute(f"CREATE OR REPLACE TABLE {r} (row BIGINT, column_name VARCHAR, value VARCHAR, "
                 "reason VARCHAR, action VARCHAR)")
     for row, raw, reason in structural:
         cur.execute(f"INSERT INTO {r} VALUES (?, ?, ?, ?, 'rejected')", [row, "(whole line)", raw, reason])
     run_with_progress(cur, f"""INSERT INTO {r}
         SELECT _row, p.column, p.value, p.reason, p.action
-        FROM (SELECT _row, unnest(_problems) AS p FROM {s} WHERE len(_problems) > 0)
+        FROM (SELECT _row, unnest(_problems) AS p FROM {t} WHERE len(_problems) > 0)
         ORDER BY _row""", [], "Recording problems", on_progress)
-    canonical = ", ".join(quote_ident(name) for name, _ in schema.CANONICAL_COLUMNS)
-    extra = "".join(", " + quote_ident(a) for a in attributes)
-    rejected_row = "list_bool_or(list_transform(_problems, lambda p: p.action = 'rejected'))"
-    run_with_progress(cur, f"""CREATE OR REPLACE TABLE {t} AS
-        SELECT {canonical}{extra} FROM {s}
-        WHERE len(_problems) = 0 OR NOT coalesce({rejected_row}, false)""",
-                      [], "Saving accepted rows", on_progress)
-    parsed = cur.execute(f"SELECT count(*), count(*) FILTER (WHERE len(_problems) > 0 AND {rejected_row}) "
-                         f"FROM {s}").fetchone()
+    rejected_row = "len(_problems) > 0 AND list_bool_or(list_transform(_problems, lambda p: p.action = 'rejected'))"
+    parsed = cur.execute(f"SELECT count(*), count(*) FILTER (WHERE {rejected_row}) FROM {t}").fetchone()
+    cur.execute(f"DELETE FROM {t} WHERE {rejected_row}")
+    cur.execute(f"ALTER TABLE {t} DROP COLUMN _problems")
     accepted = cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
     rows_read = int(parsed[0]) + len(structural)
     rows_rejected = int(parsed[1]) + len(structural)

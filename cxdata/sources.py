@@ -2,6 +2,9 @@
 
 Every reader yields the same shape: all source columns as VARCHAR plus ``_ord``, the
 1-based position of the record among the records the reader could parse (file order).
+For CSV ``_ord`` is NULL: numbering the records in the scan (``WITH ORDINALITY``) would
+force DuckDB to read on one thread, so the position is taken afterwards from the order
+rows were inserted in (``OpenedSource.ord_from_insertion_order``).
 Large files are read by DuckDB straight from disk; only XLSX (at most about a million
 rows by the format's own limit) goes through openpyxl.
 """
@@ -26,6 +29,10 @@ JSON_SUFFIXES = {".json", ".ndjson", ".jsonl"}
 #: Largest single line DuckDB will read, in bytes (comments can be long; see tests).
 MAX_LINE_BYTES = 64 * 1024 * 1024
 _SNIFF_BYTES = 1 << 20
+#: DuckDB's CSV read buffer, in bytes.  Left to DuckDB it grows with max_line_size (to
+#: 16 × 64 MB, capped by the file size), so a 1 GB file was read into one 1 GB buffer;
+#: one line must still fit, hence exactly MAX_LINE_BYTES.
+CSV_BUFFER_BYTES = MAX_LINE_BYTES
 
 
 @dataclass
@@ -143,6 +150,12 @@ class OpenedSource:
     structural_rejects: list[tuple[int, str, str]]
     header_lines: int = 1
     cleanup: list[str] = field(default_factory=list)
+    #: True when ``_ord`` is NULL and a table filled from ``relation_sql`` (in one
+    #: statement, insertion order preserved) has the records in file order: ``rowid + 1``.
+    ord_from_insertion_order: bool = False
+    #: The same relation with ``_ord`` counted during the scan (one thread), for when
+    #: the insertion order cannot be relied on.
+    numbered_relation_sql: str | None = None
 
     def close(self) -> None:
         for path in self.cleanup:
@@ -235,17 +248,23 @@ def open_csv(cur, path: Path, fmt: SourceFormat, reject_table: str) -> OpenedSou
     if len(columns) == 1 and not has_header:
         raise UnusableInput("The file has a single unnamed column; it needs a header row naming the columns.")
     options = ["header = ?", "delim = ?", "quote = '\"'", "escape = '\"'", "auto_detect = false",
-               "columns = ?", f"max_line_size = {MAX_LINE_BYTES}", "strict_mode = true",
+               "columns = ?", f"max_line_size = {MAX_LINE_BYTES}", f"buffer_size = {CSV_BUFFER_BYTES}",
+               "strict_mode = true",
                "store_rejects = true", f"rejects_table = '{reject_table}'",
                f"rejects_scan = '{reject_table}_scan'", f"encoding = '{read_fmt.encoding}'"]
     if read_fmt.compression == "gzip":
         options.append("compression = 'gzip'")
     params = [str(path), has_header, delimiter, {c: "VARCHAR" for c in columns}]
-    relation = (f"SELECT {_varchar_projection(columns)}, CAST(ordinality AS BIGINT) AS _ord "
-                f"FROM read_csv(?, {', '.join(options)}) WITH ORDINALITY")
+    reader = f"read_csv(?, {', '.join(options)})"
+    # No WITH ORDINALITY by default: it makes the scan single-threaded (see
+    # ord_from_insertion_order); the numbered form is kept as the fallback.
+    relation = f"SELECT {_varchar_projection(columns)}, CAST(NULL AS BIGINT) AS _ord FROM {reader}"
+    numbered = (f"SELECT {_varchar_projection(columns)}, CAST(ordinality AS BIGINT) AS _ord "
+                f"FROM {reader} WITH ORDINALITY")
     names = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
     fmt.notes.append(f"{names[delimiter]}-delimited" + ("" if has_header else ", no header row"))
-    return OpenedSource(fmt, relation, params, columns, [], 1 if has_header else 0, cleanup)
+    return OpenedSource(fmt, relation, params, columns, [], 1 if has_header else 0, cleanup,
+                        ord_from_insertion_order=True, numbered_relation_sql=numbered)
 
 
 def collect_csv_rejects(cur, reject_table: str, header_lines: int) -> list[tuple[int, str, str]]:
