@@ -657,22 +657,28 @@ def transition_heatmap(frame: pd.DataFrame, *, order: Sequence[str] | None = Non
     tooltip = [alt.Tooltip("source:N", title="From"), alt.Tooltip("target:N", title="To"),
                alt.Tooltip("customers:Q", title="Customers", format=",d"),
                alt.Tooltip("events:Q", title="Moves (events)", format=",d")]
+    # Many columns make narrow cells: counts then in short form (1.2k) and smaller type.
+    crowded = len(targets) > 12
+    df["cell_label"] = [(f"{n / 1000:.1f}k" if crowded and n >= 1000 else f"{n:,}")
+                        for n in df[value].astype(int)]
+    # Long row labels are cut at labelLimit; Vega then misplaces a vertical axis title over
+    # them, so the rows' title goes into the subtitle instead ("rows: from …").
     base = alt.Chart(df).encode(
         x=alt.X("target:N", sort=targets, title=f"To {by_title.lower()}",
-                axis=alt.Axis(labelAngle=-30, orient="top")),
-        y=alt.Y("source:N", sort=sources, title=f"From {by_title.lower()}"),
+                axis=alt.Axis(labelAngle=-30, orient="top", labelLimit=220)),
+        y=alt.Y("source:N", sort=sources, title=None, axis=alt.Axis(labelLimit=260)),
         tooltip=tooltip)
     cells = base.mark_rect().encode(
         color=alt.Color(f"{value}:Q", title=value_title,
                         scale=alt.Scale(scheme=SEQUENTIAL_SCHEME),
                         legend=alt.Legend(orient="right", gradientLength=legend_length)))
-    text = base.mark_text(fontSize=11).encode(
-        text=alt.Text(f"{value}:Q", format=",d"),
+    text = base.mark_text(fontSize=9 if crowded else 11).encode(
+        text=alt.Text("cell_label:N"),
         color=alt.condition("datum.text_dark", alt.value(TEXT_DARK), alt.value("white")))
     return (alt.layer(cells, text)
             .properties(title=_title("Where customers go next",
-                                     f"{value_title} moving from one {by_title.lower()} to the "
-                                     "next (start = first event, end = last)"),
+                                     f"{value_title} moving from one {by_title.lower()} (rows) to "
+                                     "the next (columns); start = first event, end = last"),
                         width=width or max(200, 80 * len(targets)), height=alt.Step(30)))
 
 

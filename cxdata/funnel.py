@@ -871,3 +871,55 @@ def dropoff_next_touchpoints(cur, table: str, steps: list[str], after_step: int,
     total = int(frame["customers"].sum())
     frame["share"] = (frame["customers"] / total) if total else 0.0
     return frame[["value", "customers", "share"]]
+
+
+# ---------------------------------------------------------------------------------------
+# A first funnel for logs without stages
+
+def suggest_steps(cur, table: str, column: str, *, max_steps: int = 5, min_share: float = 0.2,
+                  candidates: int = 8, event_filter: EventFilter | None = None) -> list[str]:
+    """Values of ``column`` that make a sensible first funnel for a log without stages:
+    the path most customers follow through the most widespread values.
+
+    Candidates: the ``candidates`` values met by the most customers, each by at least
+    ``min_share`` of them.  Using each customer's first occurrence of each value, the
+    first step is the candidate most customers meet first; each next step is the unused
+    candidate that most customers meet after the current step (at least ``min_share`` of
+    the current step's customers; ties: the value usually met earlier, then more
+    customers, then the name), up to ``max_steps``.  Alternatives met instead of each
+    other (one ad or another) so do not become consecutive steps.  Empty when no two
+    values qualify.
+    """
+    types = _column_types(cur, table)
+    _require_column(types, column, "step")
+    col = quote_ident(column)
+    value = col if str(types[column]).upper().startswith("VARCHAR") else f"CAST({col} AS VARCHAR)"
+    source, params = filtered_events(table, event_filter)
+    ctes = f"""WITH ev AS ({source}),
+        all_firsts AS (SELECT customer_id, {value} AS v, min((ts, _row)) AS seen
+                       FROM ev WHERE {col} IS NOT NULL GROUP BY ALL),
+        cand AS (SELECT v, count(*) AS customers FROM all_firsts GROUP BY v
+                 HAVING count(*) >= ? * (SELECT count(DISTINCT customer_id) FROM ev)
+                 ORDER BY customers DESC, v LIMIT ?),
+        firsts AS (SELECT f.*, rank() OVER (PARTITION BY customer_id ORDER BY seen) AS r
+                   FROM all_firsts f SEMI JOIN cand USING (v))"""
+    params = params + [float(min_share), int(candidates)]
+    stats = {v: (n, r1, mean_rank) for v, n, r1, mean_rank in cur.execute(
+        ctes + " SELECT v, count(*), count(*) FILTER (WHERE r = 1), avg(r) FROM firsts GROUP BY v",
+        params).fetchall()}
+    if len(stats) < 2:
+        return []
+    follows = {(a, b): n for a, b, n in cur.execute(
+        ctes + " SELECT a.v, b.v, count(*) FROM firsts a JOIN firsts b "
+               "ON a.customer_id = b.customer_id AND a.seen < b.seen GROUP BY ALL",
+        params).fetchall()}
+    order = {v: (stats[v][2], -stats[v][0], v) for v in stats}     # usual position, then size
+    path = [min(stats, key=lambda v: (-stats[v][1],) + order[v])]
+    while len(path) < max_steps:
+        current = path[-1]
+        options = [v for v in stats if v not in path
+                   and follows.get((current, v), 0) >= max(1.0, min_share * stats[current][0])]
+        if not options:
+            break
+        path.append(min(options, key=lambda v: (-follows[(current, v)],) + order[v]))
+    return path if len(path) >= 2 else []

@@ -58,7 +58,10 @@ def pick_steps(info, columns) -> tuple[str, list[str]]:
     if by == "stage" and info.stage_order:
         options, default_steps = list(info.stage_order), list(info.stage_order)
     else:
-        options, default_steps = cached.column_values(info, by), []
+        # No stage order to follow: start from the values most customers meet, in the
+        # order they usually meet them, so that the page shows a funnel at once.
+        options = cached.column_values(info, by)
+        default_steps = [v for v in cached.suggest_steps(info, by) if v in options]
     # One widget per column, so that switching the column never keeps foreign values.
     steps = right.multiselect("Steps, in order", options, default=default_steps,
                               key=f"fn_steps_{by}", bind=URL,

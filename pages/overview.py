@@ -30,7 +30,7 @@ def kpi_cards(info, ef, stage_funnel) -> None:
                   border=True,
                   help=f"Overall conversion: share of the {stage_funnel.entered:,} customers "
                        f"who entered at {stage_funnel.steps[0].step} and reached {last.step} "
-                       "(stage funnel, stages in order, no time limit).")
+                       "(the funnel below: steps in order, no time limit).")
     else:
         c3.metric("Overall conversion", "–", border=True,
                   help="Needs a stage column with at least two stages.")
@@ -85,22 +85,35 @@ def main() -> None:
     st.caption(f"Dataset **{plain(info.name)}** · interactions from "
                f"{plain(period_text(info, ef))} · filters: {plain(describe(ef, columns))}")
     stages = list(info.stage_order)
-    stage_funnel = None
+    stage_funnel, funnel_by = None, "stage"
     if info.has_role("stage") and len(stages) >= 2:
         stage_funnel = cached.funnel(info, stages, by="stage", event_filter=ef)
+    else:
+        # A log without stages: a funnel of the events (or touchpoints) most customers
+        # meet, in their usual order, rather than no funnel at all.
+        funnel_by = next((c for c in ("event", "touchpoint") if info.has_role(c)), None)
+        steps = cached.suggest_steps(info, funnel_by, event_filter=ef) if funnel_by else []
+        if len(steps) >= 2:
+            stage_funnel = cached.funnel(info, steps, by=funnel_by, event_filter=ef)
     kpi_cards(info, ef, stage_funnel)
     score_cards(info, ef)
     left, right = st.columns([3, 2], gap="large")
     with left:
         if stage_funnel is None:
-            st.info("A funnel needs a stage column with at least two stages. Map one (or map "
-                    "events to stages) on the **Data** page.")
+            st.info("A funnel needs a stage column with at least two stages, or events or "
+                    "touchpoints that at least a fifth of the customers meet. Map a stage "
+                    "column (or map events to stages) on the **Data** page.")
         else:
             frame = stage_funnel.to_frame()
-            chart = charts.funnel_bars(frame, title="Stage funnel", row_height=34,
-                                       subtitle="Customers reaching each stage, in order "
-                                                "(% of those who entered)")
-            chart_with_downloads(chart, "stage funnel", key="ov_funnel_chart", data=frame)
+            if funnel_by == "stage":
+                title, subtitle = "Stage funnel", ("Customers reaching each stage, in order "
+                                                   "(% of those who entered)")
+            else:
+                title = f"{funnel_by.capitalize()} funnel"
+                subtitle = (f"No stages in this log: the {funnel_by}s most customers meet, in "
+                            "their usual order (% of those who entered)")
+            chart = charts.funnel_bars(frame, title=title, row_height=34, subtitle=subtitle)
+            chart_with_downloads(chart, title.lower(), key="ov_funnel_chart", data=frame)
             st.page_link("pages/funnel.py", label="Explore drop-offs on the Funnel page",
                          icon=":material/filter_alt:")
     with right:

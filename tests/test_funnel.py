@@ -544,3 +544,35 @@ def test_unusable_parameters_raise_a_plain_sentence(con, call, message):
     with pytest.raises(ValueError) as info:
         call(con)
     assert message in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------
+# A first funnel for logs without stages
+
+def test_suggest_steps_follows_the_common_path_not_the_alternatives(con):
+    # Five customers (event column).  First occurrences:
+    #   c1: ad_a → view → cart → pay      c2: ad_b → view → cart
+    #   c3: ad_a → view                   c4: ad_a → help (rare) → view
+    #   c5: ad_b → view → pay (no cart)
+    # Customers per value: view 5, ad_a 3, ad_b 2, cart 2, pay 2, help 1 (all ≥ 20% of 5
+    # = 1, so all are candidates).  Met first: ad_a by 3, ad_b by 2 → ad_a is step 1.
+    # After ad_a: view 3 (c1, c3, c4), cart 1, pay 1, help 1 → view.  ad_b is never met
+    # after ad_a (an alternative), so it is not a step.
+    # After view: cart 2 (c1, c2), pay 2 (c1, c5) → tie: cart is usually met earlier
+    # (mean rank of first occurrence: cart 3, pay (4 + 3) / 2 = 3.5) → cart.
+    # After cart: pay 1 (c1) ≥ 20% of cart's 2 customers → pay.  After pay: nothing.
+    rows = [("c1", 0, None, "ad_a"), ("c1", 10, None, "view"), ("c1", 20, None, "cart"),
+            ("c1", 30, None, "pay"),
+            ("c2", 0, None, "ad_b"), ("c2", 10, None, "view"), ("c2", 20, None, "cart"),
+            ("c3", 0, None, "ad_a"), ("c3", 10, None, "view"), ("c3", 20, None, "ad_a"),
+            ("c4", 0, None, "ad_a"), ("c4", 5, None, "help"), ("c4", 10, None, "view"),
+            ("c5", 0, None, "ad_b"), ("c5", 10, None, "view"), ("c5", 20, None, "pay")]
+    make_events_table(con, rows)
+    assert funnel.suggest_steps(con, "ev", "event") == ["ad_a", "view", "cart", "pay"]
+    assert funnel.suggest_steps(con, "ev", "event", max_steps=2) == ["ad_a", "view"]
+    # Values met by at least 70% of the customers (≥ 3.5): view alone → no funnel.
+    assert funnel.suggest_steps(con, "ev", "event", min_share=0.7) == []
+    # The event filter applies first.  With c2 and c5 only: ad_b → view; after view cart
+    # (c2) and pay (c5) tie on 1 customer and on usual position (rank 3) → by name: cart.
+    only_b = EventFilter.build(equals={"customer_id": ["c2", "c5"]})
+    assert funnel.suggest_steps(con, "ev", "event", event_filter=only_b) == ["ad_b", "view", "cart"]

@@ -26,6 +26,19 @@ TINY = "Tiny"
 # Four customers (hand-made): c1 goes Aware → Consideration → Purchase, c2 Aware →
 # Consideration, c3 only Aware, c4 only Consideration (never enters the stage funnel).
 # Channels: c1, c2 Web; c3, c4 Store.  No score columns.
+EVENTS = "Events"
+# A log without stages (hand-made): u1 signup → verify → order, u2 signup → verify, u3
+# signup, u4 browse.  Suggested first funnel (cxdata.funnel.suggest_steps): signup (met
+# first by 3), then verify (2 of them go on to it), then order (1): 3 → 2 → 1.
+EVENTS_CSV = """user_id,event_time,event_type
+u1,2025-02-01 10:00:00 UTC,signup
+u1,2025-02-01 11:00:00 UTC,verify
+u1,2025-02-01 12:00:00 UTC,order
+u2,2025-02-02 10:00:00 UTC,signup
+u2,2025-02-03 10:00:00 UTC,verify
+u3,2025-02-03 10:00:00 UTC,signup
+u4,2025-02-04 10:00:00 UTC,browse
+"""
 TINY_CSV = """customer_id,timestamp,stage,touchpoint,channel
 c1,2025-01-01T10:00:00Z,Aware,Search ad,Web
 c1,2025-01-02T10:00:00Z,Consideration,Product page,Web
@@ -46,6 +59,9 @@ def workspace_file(tmp_path_factory):
     ws = Workspace(path)
     install_sample_once(ws)
     ws.ingest(csv, TINY)
+    events = path.parent / "events.csv"
+    events.write_text(EVENTS_CSV, encoding="utf-8")
+    ws.ingest(events, EVENTS)
     ws.close()
     return path
 
@@ -115,6 +131,16 @@ def test_overview_tiny_log_figures_by_hand(workspace):
     assert "No score column mapped." in [c.value for c in at.caption]
     funnel_data = charts_by_title(at)["Stage funnel"]
     assert funnel_data["bar_label"].tolist() == ["3 (100.0%)", "2 (66.7%)", "1 (33.3%)"]
+
+
+def test_overview_of_a_log_without_stages_shows_the_suggested_event_funnel(workspace):
+    at = open_page("overview", EVENTS)
+    shown = metrics(at)
+    assert (shown["Customers"], shown["Interactions"]) == ("4", "7")
+    # signup → verify → order: 3 → 2 → 1; 1 of the 3 who entered reached order.
+    assert shown["Reached order"] == "33.3%"
+    drawn = charts_by_title(at)["Event funnel"]
+    assert drawn["bar_label"].tolist() == ["3 (100.0%)", "2 (66.7%)", "1 (33.3%)"]
 
 
 def test_overview_follows_the_channel_filter_from_the_url(workspace):
@@ -255,11 +281,24 @@ def test_funnel_breakdown_time_and_trend_tabs(workspace):
 
 def test_funnel_needs_two_steps_and_says_so(workspace):
     at = open_page("funnel", TINY, fn_by="Touchpoint")
-    assert at.multiselect(key="fn_steps_touchpoint").value == []
+    # Touchpoints have no stage order: the page starts from the suggested path.  Search ad
+    # is met first (c1, c2); after it Product page (c1), Reviews (c2) and Checkout (c1)
+    # tie on one customer; Product page and Reviews are usually met earlier (2nd) than
+    # Checkout (3rd), and Product page comes first by name; after Product page: Checkout.
+    assert at.multiselect(key="fn_steps_touchpoint").value == ["Search ad", "Product page", "Checkout"]
+    assert funnel_frame_on_page(at)["customers"].tolist() == [2, 1, 1]
+    at.multiselect(key="fn_steps_touchpoint").set_value(["Search ad"]).run()
     assert "Pick at least two steps to see a funnel." in info_texts(at)
     at.multiselect(key="fn_steps_touchpoint").set_value(["Search ad", "Reviews"]).run()
     # c1 and c2 saw the Search ad; only c2 then read Reviews: 2 -> 1 (50.0%).
     assert funnel_frame_on_page(at)["bar_label"].tolist() == ["2 (100.0%)", "1 (50.0%)"]
+
+
+def test_funnel_of_a_log_without_stages_starts_from_the_suggested_steps(workspace):
+    at = open_page("funnel", EVENTS)
+    assert at.selectbox(key="fn_by").value == "event"
+    assert at.multiselect(key="fn_steps_event").value == ["signup", "verify", "order"]
+    assert funnel_frame_on_page(at)["customers"].tolist() == [3, 2, 1]
 
 
 def test_funnel_bad_custom_window_is_a_plain_warning(workspace):

@@ -82,6 +82,11 @@ def funnel(info: DatasetInfo, steps: Sequence[str], **options):
     return call(info, "funnel", "compute_funnel", list(steps), **options)
 
 
+def suggest_steps(info: DatasetInfo, column: str, **options) -> list[str]:
+    """``cxdata.funnel.suggest_steps``: a first funnel's steps for a log without stages."""
+    return call(info, "funnel", "suggest_steps", column, **options)
+
+
 def funnel_breakdown(info: DatasetInfo, steps: Sequence[str], breakdown: str, **options):
     """``cxdata.funnel.funnel_breakdown`` -> list of (group, FunnelResult)."""
     return call(info, "funnel", "funnel_breakdown", list(steps), breakdown, **options)
