@@ -154,8 +154,8 @@ def _next_touchpoint_column(cur, table: str, event_filter: EventFilter | None) -
 # Drop-off
 
 def _dropoff_insight(cur, table: str, stages: list[str],
-                     event_filter: EventFilter | None) -> Insight | None:
-    result = funnel.compute_funnel(cur, table, stages, by="stage", event_filter=event_filter)
+                     event_filter: EventFilter | None, by: str = "stage") -> Insight | None:
+    result = funnel.compute_funnel(cur, table, stages, by=by, event_filter=event_filter)
     # The largest drop-off is the most customers lost (FunnelStep.dropped), as in the
     # funnel view and the report; ties go to the earlier stage.
     candidates = [(step.dropped, -index) for index, step in enumerate(result.steps[:-1])
@@ -168,7 +168,7 @@ def _dropoff_insight(cur, table: str, stages: list[str],
     share_lost = dropped / step.customers
     column = _next_touchpoint_column(cur, table, event_filter)
     next_frame = funnel.dropoff_next_touchpoints(cur, table, stages, index + 1, column=column,
-                                                 by="stage", event_filter=event_filter)
+                                                 by=by, event_filter=event_filter)
     next_values = [
         {"value": str(r["value"]), "customers": int(r["customers"]), "share": _num(r["share"])}
         for _, r in next_frame.sort_values("customers", ascending=False).head(3).iterrows()
@@ -177,7 +177,8 @@ def _dropoff_insight(cur, table: str, stages: list[str],
              f"never reach {following.step}")
     detail = (f"Of {_count(step.customers)} customers who reached {step.step}, "
               f"{_count(dropped)} ({_percent(share_lost)}) did not go on to {following.step}"
-              f" — the most customers lost between two consecutive stages.")
+              f" — the most customers lost between two consecutive "
+              f"{'stages' if by == 'stage' else by + 's of the most common path'}.")
     if next_values:
         top = next_values[0]
         if top["value"] == funnel.NO_FURTHER_EVENTS:
@@ -193,7 +194,7 @@ def _dropoff_insight(cur, table: str, stages: list[str],
         "reached": int(step.customers), "continued": int(following.customers),
         "dropped": int(dropped), "share_lost": share_lost,
         "next_column": column, "next_values": next_values,
-        "stage_order": list(stages),
+        "stage_order": list(stages), "steps_by": by,
     }
     return Insight("dropoff", title, detail, evidence)
 
@@ -397,11 +398,11 @@ def _trend_text(change: _Change, tests: int, threshold: float) -> Insight:
 # Channel
 
 def _channel_insight(cur, table: str, stages: list[str],
-                     event_filter: EventFilter | None) -> Insight | None:
+                     event_filter: EventFilter | None, by: str = "stage") -> Insight | None:
     if not _non_empty(cur, table, "channel", event_filter):
         return None
     groups = []
-    for name, result in funnel.funnel_breakdown(cur, table, stages, "channel", by="stage",
+    for name, result in funnel.funnel_breakdown(cur, table, stages, "channel", by=by,
                                                 event_filter=event_filter):
         if name == MISSING_GROUP or result.entered < MIN_GROUP:
             continue
@@ -444,15 +445,24 @@ def dataset_insights(cur, table: str, stage_order: list[str], *,
     channel, best touchpoint.  A finding appears only when the data supports it."""
     stages = (_present_stages(cur, table, list(stage_order), event_filter)
               if _non_empty(cur, table, "stage", event_filter) else [])
+    by = "stage"
+    if len(stages) < 2:
+        # No stages: the drop-off and channel findings follow the most common path of
+        # events (or touchpoints), the funnel the overview shows for such logs.
+        for column in ("event", "touchpoint"):
+            if _non_empty(cur, table, column, event_filter):
+                stages = funnel.suggest_steps(cur, table, column, event_filter=event_filter)
+                by = column
+                break
     metrics = [m for m in METRICS if _non_empty(cur, table, m, event_filter)]
     extremes = ({"worst": [], "best": []} if not _non_empty(cur, table, "touchpoint",
                                                             event_filter)
                 else _touchpoint_candidates(cur, table, metrics, event_filter))
     findings = [
-        _dropoff_insight(cur, table, stages, event_filter) if len(stages) >= 2 else None,
+        _dropoff_insight(cur, table, stages, event_filter, by) if len(stages) >= 2 else None,
         _best_of(extremes["worst"], "worst_touchpoint"),
         _trend_insight(cur, table, metrics, event_filter) if metrics else None,
-        _channel_insight(cur, table, stages, event_filter) if len(stages) >= 2 else None,
+        _channel_insight(cur, table, stages, event_filter, by) if len(stages) >= 2 else None,
         _best_of(extremes["best"], "best_touchpoint"),
     ]
     return [f for f in findings if f is not None][:MAX_INSIGHTS]

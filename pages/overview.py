@@ -110,8 +110,7 @@ def main() -> None:
                                                    "(% of those who entered)")
             else:
                 title = f"{funnel_by.capitalize()} funnel"
-                subtitle = (f"No stages in this log: the {funnel_by}s most customers meet, in "
-                            "their usual order (% of those who entered)")
+                subtitle = f"No stages in this log: its most common {funnel_by} path (% entered)"
             chart = charts.funnel_bars(frame, title=title, row_height=34, subtitle=subtitle)
             chart_with_downloads(chart, title.lower(), key="ov_funnel_chart", data=frame)
             st.page_link("pages/funnel.py", label="Explore drop-offs on the Funnel page",

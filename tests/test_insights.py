@@ -79,6 +79,22 @@ def test_dropoff_and_channel_findings(con):
     assert channel.evidence["p_value"] == pytest.approx(7.8e-9, rel=0.05)
 
 
+def test_a_log_without_stages_gets_funnel_findings_on_its_most_common_event_path(con):
+    # The same journeys with the steps in the event column and no stage column values.
+    rows = [dict(r, event=r["stage"], stage=None) for r in funnel_rows()]
+    make_table(con, rows)
+    insights = dataset_insights(con.cursor(), "ev", [])
+    assert _kinds(insights) == ["dropoff", "channel"]
+    dropoff, channel = insights
+    # suggest_steps: Aware is met first by all 200; after it Consideration (160) beats
+    # Purchase (80); after Consideration, Purchase (80 ≥ 20% of 160).  So the figures of
+    # the stage version above: 80 of 160 lost between Consideration and Purchase.
+    assert dropoff.evidence["stage_order"] == STAGES and dropoff.evidence["steps_by"] == "event"
+    assert dropoff.title == "50% of customers who reach Consideration never reach Purchase"
+    assert "consecutive events of the most common path" in dropoff.detail
+    assert channel.evidence["best_converted"] == 60 and channel.evidence["worst_converted"] == 20
+
+
 def test_no_channel_finding_without_a_significant_difference(con):
     # Web 60/100 vs Phone 55/100: pooled 0.575, se = sqrt(0.575*0.425*0.02) = 0.069911,
     # z = 0.05/0.069911 = 0.72, p = 0.47 -> not significant, no channel finding.
