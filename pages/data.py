@@ -42,7 +42,8 @@ def import_one(upload, index: int) -> None:
         st.error(f"{upload.name}: {exc}")
         return
     st.caption(f"Read as {inspected.format}" + (f" ({'; '.join(inspected.notes)})" if inspected.notes else ""))
-    st.dataframe(inspected.preview, hide_index=True, height=220)
+    # The preview is the file's text: an empty cell shows empty, not as "None".
+    st.dataframe(inspected.preview.fillna(""), hide_index=True, height=220)
     key = f"up{index}_{staged.token}"
     st.markdown("**Columns → roles** (guessed from the names; required roles are marked ✱)")
     options = [NONE] + inspected.columns

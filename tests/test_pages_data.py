@@ -40,6 +40,9 @@ def test_upload_guesses_roles_and_import_shows_the_summary():
     assert roles["Customer ✱"] == "customer_id" and roles["Touchpoint"] == "touchpoint"
     assert roles["NPS (0–10)"] == "nps" and roles["Event"] == "— none —"
     assert at.text_input[0].value == "checkout scores"
+    # The preview shows the file's text: c2's empty CSAT cell is empty, not "None".
+    preview = at.dataframe[0].value
+    assert list(preview.iloc[1]) == ["c2", "2024-03-01", "Checkout", "11", "", ""]
     button(at, "_import").click()
     at.run()
     assert not at.exception
