@@ -42,16 +42,16 @@ DEFAULT_WIDTH = 640
 FONT = "'Source Sans Pro', 'Segoe UI', Helvetica, Arial, sans-serif"
 
 #: Display facts per score metric: label, axis title (with unit), scale domain, neutral
-#: midpoint for diverging colours, number format for labels.
+#: midpoint for diverging colours (number formats: cxdata.formatting).
 METRIC_DISPLAY: dict[str, dict] = {
     "nps": {"label": "NPS", "title": "NPS (−100 to 100)", "domain": (-100, 100),
-            "mid": 0.0, "min_spread": 20.0, "fmt": "{:+.0f}", "vl_format": "+.0f",
+            "mid": 0.0, "min_spread": 20.0,
             "secondary": None},
     "csat": {"label": "CSAT", "title": "CSAT (% satisfied, 4–5 of 5)", "domain": (0, 100),
-             "mid": 50.0, "min_spread": 10.0, "fmt": "{:.0f}%", "vl_format": ".0f",
+             "mid": 50.0, "min_spread": 10.0,
              "secondary": "Mean rating (1–5)"},
     "ces": {"label": "CES", "title": "CES (mean, 1–7, higher = easier)", "domain": (1, 7),
-            "mid": 4.0, "min_spread": 0.5, "fmt": "{:.2f}", "vl_format": ".2f",
+            "mid": 4.0, "min_spread": 0.5,
             "secondary": "% easy (5–7)"},
 }
 
