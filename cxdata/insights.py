@@ -143,11 +143,23 @@ def _present_stages(cur, table: str, stage_order: list[str],
     return [stage for stage in stage_order if stage in present]
 
 
-def _next_touchpoint_column(cur, table: str, event_filter: EventFilter | None) -> str:
+def next_step_column(cur, table: str, event_filter: EventFilter | None = None) -> str:
+    """The column that best says what a customer did next: touchpoint, else event, else
+    stage (the first with values after the filter)."""
     for column in ("touchpoint", "event", "stage"):
         if _non_empty(cur, table, column, event_filter):
             return column
     return "stage"
+
+
+def path_without_stages(cur, table: str, event_filter: EventFilter | None = None
+                        ) -> tuple[str, list[str]]:
+    """For a log without (two) stages: ``(column, steps)`` of its most common path of
+    events, else touchpoints (:func:`cxdata.funnel.suggest_steps`); steps empty if none."""
+    for column in ("event", "touchpoint"):
+        if _non_empty(cur, table, column, event_filter):
+            return column, funnel.suggest_steps(cur, table, column, event_filter=event_filter)
+    return "stage", []
 
 
 # ---------------------------------------------------------------------------------------
@@ -166,7 +178,7 @@ def _dropoff_insight(cur, table: str, stages: list[str],
     index = -index
     step, following = result.steps[index], result.steps[index + 1]
     share_lost = dropped / step.customers
-    column = _next_touchpoint_column(cur, table, event_filter)
+    column = next_step_column(cur, table, event_filter)
     next_frame = funnel.dropoff_next_touchpoints(cur, table, stages, index + 1, column=column,
                                                  by=by, event_filter=event_filter)
     next_values = [
@@ -449,11 +461,7 @@ def dataset_insights(cur, table: str, stage_order: list[str], *,
     if len(stages) < 2:
         # No stages: the drop-off and channel findings follow the most common path of
         # events (or touchpoints), the funnel the overview shows for such logs.
-        for column in ("event", "touchpoint"):
-            if _non_empty(cur, table, column, event_filter):
-                stages = funnel.suggest_steps(cur, table, column, event_filter=event_filter)
-                by = column
-                break
+        by, stages = path_without_stages(cur, table, event_filter)
     metrics = [m for m in METRICS if _non_empty(cur, table, m, event_filter)]
     extremes = ({"worst": [], "best": []} if not _non_empty(cur, table, "touchpoint",
                                                             event_filter)

@@ -227,7 +227,12 @@ def build_report_html(cur, dataset, stage_order=None, *, roles: dict | None = No
 
     # -- key figures ---------------------------------------------------------------
     stages = present_stages(cur, table, stage_order, event_filter) if stage_order else []
-    result = funnel.compute_funnel(cur, table, stages, by="stage",
+    by = "stage"
+    if len(stages) < 2:
+        # A log without stages: its most common path of events, as the app shows it.
+        by, stages = insights.path_without_stages(cur, table, event_filter)
+    step_word = "stage" if by == "stage" else by
+    result = funnel.compute_funnel(cur, table, stages, by=by,
                                    event_filter=event_filter) if stages else None
     metrics = [m for m in scores.METRICS if roles is None or m in roles]
     summaries = {m: scores.score_summary(cur, table, m, event_filter=event_filter)
@@ -253,8 +258,10 @@ def build_report_html(cur, dataset, stage_order=None, *, roles: dict | None = No
     if result is not None and result.steps:
         frame = result.to_frame()
         chart = charts.funnel_bars(frame, title="Journey funnel",
-                                   subtitle="Customers reaching each stage, in stage order "
-                                            "(% of those who entered)")
+                                   subtitle=(f"Customers reaching each stage, in stage order "
+                                             if by == "stage" else
+                                             f"No stages in this log: its most common {by} path ")
+                                            + "(% of those who entered)")
         rows = [[f"{s.step}", _count(s.customers), _pct(s.conversion_from_start, 1),
                  _pct(s.conversion_from_previous, 1), _count(s.dropped),
                  charts.format_duration(s.median_seconds_from_previous)]
@@ -262,10 +269,12 @@ def build_report_html(cur, dataset, stage_order=None, *, roles: dict | None = No
         sections.append(
             '<section class="funnel"><h2>Funnel</h2>'
             f'<div class="chart-wrap">{_chart_svg(chart, "Journey funnel")}</div>'
-            + _table(["Stage", "Customers", "From start", "From previous", "Dropped before next",
-                      "Median time from previous"], rows, numeric={1, 2, 3, 4, 5})
-            + '<p class="note">A customer counts at a stage when they reached every earlier '
-              "stage first, in order (ordered funnel, no time window).</p></section>")
+            + _table([step_word.capitalize(), "Customers", "From start", "From previous",
+                      "Dropped before next", "Median time from previous"], rows,
+                     numeric={1, 2, 3, 4, 5})
+            + f'<p class="note">A customer counts at {"an" if step_word[0] in "aeiou" else "a"} '
+              f'{step_word} when they reached every '
+              f"earlier {step_word} first, in order (ordered funnel, no time window).</p></section>")
 
         # -- drop-off ----------------------------------------------------------------
         candidates = [(s.dropped, i) for i, s in enumerate(result.steps[:-1], start=1)
@@ -275,15 +284,16 @@ def build_report_html(cur, dataset, stage_order=None, *, roles: dict | None = No
             step = result.steps[after - 1]
             nxt = result.steps[after]
             share = dropped / step.customers if step.customers else float("nan")
+            next_column = insights.next_step_column(cur, table, event_filter)
             next_frame = funnel.dropoff_next_touchpoints(cur, table, stages, after,
-                                                         column="touchpoint", by="stage",
+                                                         column=next_column, by=by,
                                                          event_filter=event_filter)
             chart = charts.share_bars(next_frame, title=f"Where customers who left after {step.step} went next",
                                       subtitle="First interaction after their last "
-                                               f"{step.step} step, by touchpoint")
+                                               f"{step.step} step, by {next_column}")
             sections.append(
                 '<section class="dropoff"><h2>Biggest drop-off</h2>'
-                f"<p><strong>{_count(dropped)}</strong> customers ({_pct(share)}) reached "
+                f"<p><strong>{_count(dropped)}</strong> customer{'' if dropped == 1 else 's'} ({_pct(share)}) reached "
                 f"<strong>{_esc(step.step)}</strong> but never <strong>{_esc(nxt.step)}</strong>.</p>"
                 f'<div class="chart-wrap">{_chart_svg(chart, "Where drop-outs went next")}</div>'
                 "</section>")

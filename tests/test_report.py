@@ -137,3 +137,27 @@ def test_table_name_form_and_roles_limit_the_scores():
     # NPS and CES are not mapped in this log's roles: no sections, no KPI cards for them.
     assert "NPS by touchpoint" not in page and "CES by touchpoint" not in page
     assert not re.search(r"\+33 NPS", text)
+
+
+def test_a_log_without_stages_reports_its_most_common_event_path():
+    from tests.helpers_events import make_events_table
+    cur = memory_cursor()
+    # u1, u4 signup → verify → order; u2 signup → verify → help; u3 signup only.  The
+    # suggested path: signup (met first by 4), verify (3 go on to it), order (2, beating
+    # help's 1): 4 → 3 → 2.  One customer is lost after signup (u3) and one after verify
+    # (u2): a tie goes to the earlier step, and u3 did nothing more.
+    make_events_table(cur, [("u1", 0, None, "signup"), ("u1", 60, None, "verify"),
+                            ("u1", 120, None, "order"), ("u2", 0, None, "signup"),
+                            ("u2", 30, None, "verify"), ("u2", 90, None, "help"),
+                            ("u3", 10, None, "signup"), ("u4", 0, None, "signup"),
+                            ("u4", 40, None, "verify"), ("u4", 70, None, "order")], table="evlog")
+    page = build_report_html(cur, "evlog", [], dataset_name="Event log")
+    text = text_of(page)
+    assert "No stages in this log: its most common event path" in page
+    # verify: u1 after 60 s, u2 30 s, u4 40 s -> median 40 s; order: u1 60 s, u4 30 s -> 45 s.
+    assert ("Event Customers From start From previous Dropped before next Median time from "
+            "previous signup 4 100.0% 100.0% 1 – verify 3 75.0% 75.0% 1 40 s "
+            "order 2 50.0% 66.7% 0 45 s") in text
+    assert "1 customer (25%) reached signup but never verify" in text
+    assert "A customer counts at an event" in text
+    assert "(no further events) 1 (100.0%)" in text
