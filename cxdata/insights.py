@@ -38,7 +38,7 @@ from cxdata.scores import (
     compare_counts, counts_of, response_counts, score_summary, scores_by, summarise,
     two_proportion_test,
 )
-from cxdata.sql import EventFilter, filtered_events, quote_ident
+from cxdata.sql import EventFilter, filtered_events, present_stages, quote_ident
 
 ALPHA = 0.05
 MIN_GROUP = LOW_SAMPLE_DEFAULT
@@ -131,16 +131,6 @@ def _non_empty(cur, table: str, column: str, event_filter: EventFilter | None) -
     source, params = filtered_events(table, event_filter)
     cur.execute(f"WITH ev AS ({source}) SELECT count({quote_ident(column)}) FROM ev", params)
     return int(cur.fetchone()[0])
-
-
-def _present_stages(cur, table: str, stage_order: list[str],
-                    event_filter: EventFilter | None) -> list[str]:
-    """The stages of ``stage_order`` that occur in the (filtered) data, in that order."""
-    source, params = filtered_events(table, event_filter)
-    cur.execute(f"WITH ev AS ({source}) SELECT DISTINCT CAST(stage AS VARCHAR) FROM ev "
-                "WHERE stage IS NOT NULL", params)
-    present = {row[0] for row in cur.fetchall()}
-    return [stage for stage in stage_order if stage in present]
 
 
 def next_step_column(cur, table: str, event_filter: EventFilter | None = None) -> str:
@@ -455,7 +445,7 @@ def dataset_insights(cur, table: str, stage_order: list[str], *,
                      event_filter: EventFilter | None = None) -> list[Insight]:
     """0 to 5 findings for a dataset, in this order: drop-off, worst touchpoint, trend,
     channel, best touchpoint.  A finding appears only when the data supports it."""
-    stages = (_present_stages(cur, table, list(stage_order), event_filter)
+    stages = (present_stages(cur, table, list(stage_order), event_filter)
               if _non_empty(cur, table, "stage", event_filter) else [])
     by = "stage"
     if len(stages) < 2:

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 
 from cxdata.journey_map import JourneyMap
-from cxdata.sql import EventFilter, filtered_events, quote_ident
+from cxdata.sql import EventFilter, event_counts, present_stages
 
 
 @dataclass(frozen=True)
@@ -73,32 +73,6 @@ def _count(value) -> str:
 
 # ---------------------------------------------------------------------------------------
 # Data gathering (all via the analytics modules; event-level work stays in DuckDB)
-
-@dataclass(frozen=True)
-class Overview:
-    """Dataset-wide counts after the filter: customers (distinct), interactions (rows),
-    first / last interaction time (UTC)."""
-    customers: int
-    interactions: int
-    first: dt.datetime | None
-    last: dt.datetime | None
-
-
-def overview(cur, table: str, event_filter: EventFilter | None = None) -> Overview:
-    events_sql, params = filtered_events(table, event_filter)
-    row = cur.execute(f"WITH ev AS ({events_sql}) SELECT COUNT(DISTINCT {quote_ident('customer_id')}), "
-                      "COUNT(*), MIN(ts), MAX(ts) FROM ev", params).fetchone()
-    return Overview(int(row[0]), int(row[1]), row[2], row[3])
-
-
-def present_stages(cur, table: str, stage_order, event_filter: EventFilter | None = None) -> list[str]:
-    """The dataset's stage order restricted to stages that have events after the filter."""
-    events_sql, params = filtered_events(table, event_filter)
-    rows = cur.execute(f"WITH ev AS ({events_sql}) SELECT DISTINCT stage FROM ev "
-                       "WHERE stage IS NOT NULL", params).fetchall()
-    found = {r[0] for r in rows}
-    return [s for s in stage_order if s in found]
-
 
 # ---------------------------------------------------------------------------------------
 # HTML pieces
@@ -222,7 +196,7 @@ def build_report_html(cur, dataset, stage_order=None, *, roles: dict | None = No
     stage_order = list(dataset.stage_order or ())
     generated_at = generated_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     title = title or f"Customer journey report: {dataset.name}"
-    info = overview(cur, table, event_filter)
+    counts = event_counts(cur, table, event_filter)
     sections: list[str] = []
 
     # -- key figures ---------------------------------------------------------------
@@ -237,8 +211,8 @@ def build_report_html(cur, dataset, stage_order=None, *, roles: dict | None = No
     metrics = [m for m in scores.METRICS if roles is None or m in roles]
     summaries = {m: scores.score_summary(cur, table, m, event_filter=event_filter)
                  for m in metrics}
-    kpis = [_kpi(_count(info.customers), "customers"),
-            _kpi(_count(info.interactions), "interactions")]
+    kpis = [_kpi(_count(counts["customers"]), "customers"),
+            _kpi(_count(counts["events"]), "interactions")]
     if result is not None and result.steps and len(result.steps) > 1:
         last = result.steps[-1]
         kpis.append(_kpi(_pct(last.conversion_from_start, 1), f"reach {last.step}",
@@ -249,8 +223,8 @@ def build_report_html(cur, dataset, stage_order=None, *, roles: dict | None = No
                              f"n={summary.n:,}; 95% interval {_score_text(metric, summary.ci_low)}"
                              f" … {_score_text(metric, summary.ci_high)}"))
     period = ""
-    if info.first is not None:
-        period = f"{info.first:%d %b %Y} – {info.last:%d %b %Y} (UTC)"
+    if counts["first"] is not None:
+        period = f"{counts['first']:%d %b %Y} – {counts['last']:%d %b %Y} (UTC)"
     sections.append('<section class="kpis-section"><h2>Key figures</h2>'
                     f'<div class="kpis">{"".join(kpis)}</div></section>')
 
