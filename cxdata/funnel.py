@@ -895,24 +895,28 @@ def suggest_steps(cur, table: str, column: str, *, max_steps: int = 5, min_share
     col = quote_ident(column)
     value = col if str(types[column]).upper().startswith("VARCHAR") else f"CAST({col} AS VARCHAR)"
     source, params = filtered_events(table, event_filter)
-    ctes = f"""WITH ev AS ({source}),
+    # One pass over the events: the first occurrences are computed once (MATERIALIZED)
+    # and feed both the per-value figures and the "b met after a" pair counts.
+    rows = cur.execute(f"""WITH ev AS ({source}),
         all_firsts AS (SELECT customer_id, {value} AS v, min((ts, _row)) AS seen
                        FROM ev WHERE {col} IS NOT NULL GROUP BY ALL),
         cand AS (SELECT v, count(*) AS customers FROM all_firsts GROUP BY v
                  HAVING count(*) >= ? * (SELECT count(DISTINCT customer_id) FROM ev)
                  ORDER BY customers DESC, v LIMIT ?),
-        firsts AS (SELECT f.*, rank() OVER (PARTITION BY customer_id ORDER BY seen) AS r
-                   FROM all_firsts f SEMI JOIN cand USING (v))"""
-    params = params + [float(min_share), int(candidates)]
-    stats = {v: (n, r1, mean_rank) for v, n, r1, mean_rank in cur.execute(
-        ctes + " SELECT v, count(*), count(*) FILTER (WHERE r = 1), avg(r) FROM firsts GROUP BY v",
-        params).fetchall()}
+        firsts AS MATERIALIZED (
+            SELECT f.*, rank() OVER (PARTITION BY customer_id ORDER BY seen) AS r
+            FROM all_firsts f SEMI JOIN cand USING (v))
+        SELECT v, NULL AS later, count(*), count(*) FILTER (WHERE r = 1), avg(r)
+        FROM firsts GROUP BY v
+        UNION ALL
+        SELECT a.v, b.v, count(*), NULL, NULL FROM firsts a JOIN firsts b
+            ON a.customer_id = b.customer_id AND a.seen < b.seen GROUP BY ALL""",
+                       params + [float(min_share), int(candidates)]).fetchall()
+    # (customers, customers meeting it first, mean rank of its first occurrence)
+    stats = {v: (n, r1, mean_rank) for v, later, n, r1, mean_rank in rows if later is None}
     if len(stats) < 2:
         return []
-    follows = {(a, b): n for a, b, n in cur.execute(
-        ctes + " SELECT a.v, b.v, count(*) FROM firsts a JOIN firsts b "
-               "ON a.customer_id = b.customer_id AND a.seen < b.seen GROUP BY ALL",
-        params).fetchall()}
+    follows = {(v, later): n for v, later, n, _, _ in rows if later is not None}
     order = {v: (stats[v][2], -stats[v][0], v) for v in stats}     # usual position, then size
     path = [min(stats, key=lambda v: (-stats[v][1],) + order[v])]
     while len(path) < max_steps:
