@@ -17,19 +17,19 @@ METRICS = (("nps", "NPS", "% promoters (9–10) − % detractors (0–6), −100
            ("ces", "CES", "mean effort 1–7, higher = easier"))
 
 
-def kpi_cards(info, ef, stage_funnel) -> None:
+def kpi_cards(info, ef, journey_funnel) -> None:
     counts = cached.dataset_counts(info, ef)
     c1, c2, c3 = st.columns(3)
     c1.metric("Customers", f"{counts['customers']:,}", border=True,
               help="Distinct customers with at least one interaction in the filters.")
     c2.metric("Interactions", f"{counts['events']:,}", border=True,
               help="Rows of the log kept by the filters.")
-    if stage_funnel is not None and stage_funnel.entered:
-        last = stage_funnel.steps[-1]
+    if journey_funnel is not None and journey_funnel.entered:
+        last = journey_funnel.steps[-1]
         c3.metric(f"Reached {last.step}", charts.format_percent(last.conversion_from_start),
                   border=True,
-                  help=f"Overall conversion: share of the {stage_funnel.entered:,} customers "
-                       f"who entered at {stage_funnel.steps[0].step} and reached {last.step} "
+                  help=f"Overall conversion: share of the {journey_funnel.entered:,} customers "
+                       f"who entered at {journey_funnel.steps[0].step} and reached {last.step} "
                        "(the funnel below: steps in order, no time limit).")
     else:
         c3.metric("Overall conversion", "–", border=True,
@@ -85,26 +85,25 @@ def main() -> None:
     st.caption(f"Dataset **{plain(info.name)}** · interactions from "
                f"{plain(period_text(info, ef))} · filters: {plain(describe(ef, columns))}")
     stages = list(info.stage_order)
-    stage_funnel, funnel_by = None, "stage"
+    journey_funnel, funnel_by = None, "stage"
     if info.has_role("stage") and len(stages) >= 2:
-        stage_funnel = cached.funnel(info, stages, by="stage", event_filter=ef)
+        journey_funnel = cached.funnel(info, stages, by="stage", event_filter=ef)
     else:
-        # A log without stages: a funnel of the events (or touchpoints) most customers
-        # meet, in their usual order, rather than no funnel at all.
-        funnel_by = next((c for c in ("event", "touchpoint") if info.has_role(c)), None)
-        steps = cached.suggest_steps(info, funnel_by, event_filter=ef) if funnel_by else []
+        # A log without stages: a funnel of its most common event (or touchpoint) path,
+        # the same one the insights and the report follow, rather than no funnel at all.
+        funnel_by, steps = cached.path_without_stages(info, event_filter=ef)
         if len(steps) >= 2:
-            stage_funnel = cached.funnel(info, steps, by=funnel_by, event_filter=ef)
-    kpi_cards(info, ef, stage_funnel)
+            journey_funnel = cached.funnel(info, steps, by=funnel_by, event_filter=ef)
+    kpi_cards(info, ef, journey_funnel)
     score_cards(info, ef)
     left, right = st.columns([3, 2], gap="large")
     with left:
-        if stage_funnel is None:
+        if journey_funnel is None:
             st.info("A funnel needs a stage column with at least two stages, or events or "
                     "touchpoints that at least a fifth of the customers meet. Map a stage "
                     "column (or map events to stages) on the **Data** page.")
         else:
-            frame = stage_funnel.to_frame()
+            frame = journey_funnel.to_frame()
             if funnel_by == "stage":
                 title, subtitle = "Stage funnel", ("Customers reaching each stage, in order "
                                                    "(% of those who entered)")

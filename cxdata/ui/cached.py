@@ -87,6 +87,11 @@ def suggest_steps(info: DatasetInfo, column: str, **options) -> list[str]:
     return call(info, "funnel", "suggest_steps", column, **options)
 
 
+def path_without_stages(info: DatasetInfo, **options) -> tuple[str, list[str]]:
+    """``cxdata.insights.path_without_stages``: (column, steps) of the most common path."""
+    return call(info, "insights", "path_without_stages", **options)
+
+
 def funnel_breakdown(info: DatasetInfo, steps: Sequence[str], breakdown: str, **options):
     """``cxdata.funnel.funnel_breakdown`` -> list of (group, FunnelResult)."""
     return call(info, "funnel", "funnel_breakdown", list(steps), breakdown, **options)
