@@ -207,12 +207,16 @@ def rename_stage(jmap: JourneyMap, stage_id: str, name: str) -> JourneyMap:
     return out
 
 
+def _move(items: list, item, position: int) -> None:
+    """Move ``item`` within ``items`` to ``position`` (0-based, clamped to the ends)."""
+    items.remove(item)
+    items.insert(max(0, min(position, len(items))), item)
+
+
 def move_stage(jmap: JourneyMap, stage_id: str, position: int) -> JourneyMap:
     """Move a stage to ``position`` (0-based, clamped to the ends)."""
     out = _copy(jmap)
-    stage = out.stage_by_id(stage_id)
-    out.stages.remove(stage)
-    out.stages.insert(max(0, min(position, len(out.stages))), stage)
+    _move(out.stages, out.stage_by_id(stage_id), position)
     return out
 
 
@@ -252,9 +256,7 @@ def change_lane(jmap: JourneyMap, lane_id: str, kind: str, topic: str) -> Journe
 
 def move_lane(jmap: JourneyMap, lane_id: str, position: int) -> JourneyMap:
     out = _copy(jmap)
-    lane = out.lane_by_id(lane_id)
-    out.lanes.remove(lane)
-    out.lanes.insert(max(0, min(position, len(out.lanes))), lane)
+    _move(out.lanes, out.lane_by_id(lane_id), position)
     return out
 
 

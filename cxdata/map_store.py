@@ -396,6 +396,14 @@ def _label(key: tuple, maps: list[JourneyMap]) -> str:
     return key[0].capitalize()
 
 
+def _insert_after_predecessor(order: list[str], ids: list[str], index: int) -> None:
+    """Insert ``ids[index]`` into ``order`` right after its nearest predecessor in ``ids``
+    that ``order`` holds (at the start when there is none)."""
+    position = next((order.index(before) + 1 for before in reversed(ids[:index])
+                     if before in order), 0)
+    order.insert(position, ids[index])
+
+
 def _merge_order(base: list[str], mine: list[str], theirs: list[str]) -> tuple[list[str], bool]:
     """Merge two reorderings of ``base``.  Returns (order, conflict): conflict when both
     sides put the ids they share in different relative orders (mine then wins)."""
@@ -405,15 +413,8 @@ def _merge_order(base: list[str], mine: list[str], theirs: list[str]) -> tuple[l
         return list(theirs), False
     order = list(mine)
     for index, item in enumerate(theirs):
-        if item in order:
-            continue
-        # An id only theirs has goes right after its nearest predecessor in their order.
-        position = 0
-        for before in reversed(theirs[:index]):
-            if before in order:
-                position = order.index(before) + 1
-                break
-        order.insert(position, item)
+        if item not in order:
+            _insert_after_predecessor(order, theirs, index)
     shared = [x for x in mine if x in theirs]
     theirs_shared = [x for x in theirs if x in mine]
     base_shared = [x for x in base if x in shared]
@@ -568,12 +569,6 @@ def _complete_order(order: list[str], present: set[str], *sources) -> list[str]:
     for source in sources:
         ids = [item.id for item in source]
         for index, item_id in enumerate(ids):
-            if item_id not in present or item_id in out:
-                continue
-            position = 0
-            for before in reversed(ids[:index]):
-                if before in out:
-                    position = out.index(before) + 1
-                    break
-            out.insert(position, item_id)
+            if item_id in present and item_id not in out:
+                _insert_after_predecessor(out, ids, index)
     return out
