@@ -7,19 +7,26 @@ Usage (from the repository root)::
 The log is generated once with DuckDB SQL (deterministic: customers progress through
 the five stages at their own pace, with 15% of events in a random stage and gaps of up
 to 10 days, so many customers need several attempts to fit the window) into
-``benchmarks/_data/bench_funnel_<events>_<customers>.duckdb`` (gitignored) and reused.
+``benchmarks/_data/bench_funnel_<events>_<customers>.duckdb`` (gitignored) and reused,
+with the stage column's per-customer timeline that the workspace builds at ingest
+(:mod:`cxdata.timelines`).
 
 Timed, each in its own child process so that each peak RSS belongs to that work only:
 
-(a) ``cxdata.funnel.compute_funnel`` (ordered, 30 days);
+(a) ``cxdata.funnel.compute_funnel`` (ordered, 30 days), as the app and ``ws:NAME`` run
+    it: from the stored timeline;
+(a') the same without the timeline, aggregating the events (a filter on another column,
+    or a table that has none);
+(a0) building the timeline, once per dataset at ingest;
 (b) a straightforward pandas implementation of the same definition (group by customer,
     greedy chain from every step-1 event, earliest deepest attempt) on a subset of the
     customers holding about ``--pandas-events`` events, extrapolated linearly to the
     whole log; its counts are checked against compute_funnel on the same subset;
 (c) the floor: one DuckDB query taking each customer's first time per stage (shown in
     two spellings: GROUP BY customer and stage, and one row per customer with a FILTERed
-    min per stage);
-(d) ``cxdata.scores.scores_by`` NPS per touchpoint, when cxdata/scores.py exists.
+    min per stage).  The first times are consumed (their maximum), else DuckDB prunes
+    the min() away and only counts the groups;
+(d) ``cxdata.scores.scores_by`` NPS per touchpoint.
 
 Prints the median wall time over ``--rounds`` × ``--runs`` runs (each round measures every
 query in turn, after a warm-up run), CPU seconds, ratios and peak RSS; no asserts.
@@ -100,6 +107,8 @@ def generate(events: int, customers: int) -> None:
         FROM ev
         ORDER BY _row
     """, [customers, events])
+    from cxdata.timelines import build_timeline
+    build_timeline(con, TABLE, "stage")
     con.close()
     partial.rename(path)
 
@@ -167,11 +176,14 @@ def _timed(runs, work):
 
 
 def child(kind: str, path: Path, runs: int, pandas_events: int) -> dict:
-    con = duckdb.connect(str(path), read_only=True)
+    con = duckdb.connect(str(path), read_only=kind != "timeline")
     con.execute("SET TimeZone='UTC'")
     report = {"kind": kind}
-    if kind == "funnel":
+    if kind in ("funnel", "funnel_events"):
+        from cxdata import funnel
         from cxdata.funnel import compute_funnel
+        if kind == "funnel_events":
+            funnel.find_timeline = lambda *args: None
 
         def work():
             cur = con.cursor()
@@ -181,17 +193,31 @@ def child(kind: str, path: Path, runs: int, pandas_events: int) -> dict:
                 cur.close()
         timings, cpu, result = _timed(runs, work)
         report["detail"] = [s.customers for s in result.steps]
+    elif kind == "timeline":
+        from cxdata.timelines import build_timeline
+
+        def work():
+            cur = con.cursor()
+            try:
+                return build_timeline(cur, TABLE, "stage").code_bits
+            finally:
+                cur.close()
+        timings, cpu, bits = _timed(runs, work)
+        report["detail"] = bits
     elif kind in ("floor", "floor_pivot"):
         placeholders = ", ".join("?" * len(STAGES))
         if kind == "floor":
             sql = (f"SELECT customer_id, stage, min(ts) AS first_ts FROM {TABLE} "
                    f"WHERE stage IN ({placeholders}) GROUP BY customer_id, stage")
+            consumed = "max(first_ts)"
         else:
             sql = ("SELECT customer_id, " + ", ".join(
                 f"min(ts) FILTER (WHERE stage = ?) AS first_{i}" for i in range(len(STAGES)))
                 + f" FROM {TABLE} GROUP BY customer_id")
-        # aggregate the result so that the query is not pruned and nothing big reaches Python
-        outer = f"SELECT count(*) FROM ({sql})"
+            consumed = ", ".join(f"max(first_{i})" for i in range(len(STAGES)))
+        # aggregate the result so that nothing big reaches Python, and use the first times
+        # so that they are computed (DuckDB drops unused aggregates)
+        outer = f"SELECT count(*), {consumed} FROM ({sql})"
 
         def work():
             return con.execute(outer, STAGES).fetchone()[0]
@@ -273,9 +299,8 @@ def main() -> None:
           f"ordered, window 30 days; DuckDB {duckdb.__version__}, {os.cpu_count()} CPUs; "
           f"median of {args.rounds} rounds × {args.runs} runs, each round after a warm-up run")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    kinds = ["funnel", "floor", "floor_pivot"]
-    if (ROOT / "cxdata" / "scores.py").exists():
-        kinds.append("scores")
+    # the timeline is (re)built first in every round: (a) reads it
+    kinds = ["timeline", "funnel", "funnel_events", "floor", "floor_pivot", "scores"]
     reports = {}
     for round_ in range(1, args.rounds + 1):
         for kind in kinds:
@@ -297,12 +322,14 @@ def main() -> None:
     funnel_s = median("funnel")
     labels = {
         "funnel": "(a) compute_funnel",
+        "funnel_events": "(a') compute_funnel, no timeline",
+        "timeline": "(a0) timeline build, once at ingest",
         "floor": "(c) floor: GROUP BY customer, stage",
         "floor_pivot": "(c') floor: one row per customer",
         "scores": "(d) scores_by NPS per touchpoint",
     }
     print()
-    for kind in ("funnel", "floor", "floor_pivot", "scores"):
+    for kind in ("funnel", "funnel_events", "timeline", "floor", "floor_pivot", "scores"):
         if kind in reports:
             r = reports[kind]
             print(f"{labels[kind]:38s} median {median(kind):6.3f} s (min {min(r['timings']):.3f}, "
@@ -316,14 +343,18 @@ def main() -> None:
           f"{pandas['peak_rss_mib']:.0f} MiB (same counts as compute_funnel on that subset: "
           f"{'yes' if pandas['agrees_with_sql'] else 'NO'})")
     print()
-    print(f"funnel counts: {reports['funnel']['detail']}")
+    print(f"funnel counts: {reports['funnel']['detail']} "
+          f"(without the timeline: {'the same' if reports['funnel_events']['detail'] == reports['funnel']['detail'] else 'DIFFERENT'})")
     print(f"(a) vs target 1.0 s: {funnel_s:.3f} s")
     print(f"(b)/(a): {pandas_s / funnel_s:.0f}× faster than pandas (target ≥ 10×)")
     cpu_ratio = statistics.median(reports["funnel"]["cpu"]) / statistics.median(reports["floor"]["cpu"])
     print(f"(a)/(c): {funnel_s / median('floor'):.2f}× the GROUP BY floor, "
           f"{funnel_s / median('floor_pivot'):.2f}× the one-row-per-customer floor (target ≤ 1.5×); "
           f"in CPU seconds {cpu_ratio:.2f}× the GROUP BY floor")
-    print(f"peak RSS of (a): {reports['funnel']['peak_rss_mib']:.0f} MiB (target ≤ 2048 MiB)")
+    print(f"(a')/(c): {median('funnel_events') / median('floor'):.2f}× the GROUP BY floor without the timeline")
+    print(f"peak RSS of (a): {reports['funnel']['peak_rss_mib']:.0f} MiB, (a'): "
+          f"{reports['funnel_events']['peak_rss_mib']:.0f} MiB, (a0): {reports['timeline']['peak_rss_mib']:.0f} MiB "
+          "(target ≤ 2048 MiB)")
 
 
 if __name__ == "__main__":

@@ -52,11 +52,13 @@ How the SPEC is read here
 
 How it is computed
 ------------------
-* Ordered and unordered: one list aggregate per customer of packed keys (time, value
-  index), then list functions (:func:`_packed_ctes`).  Ordered uses the latest-start
-  recurrence when the step values are distinct (a pass per step), and evaluates every
-  attempt at once when a value repeats (:func:`_ordered_ctes`).  Ordered is the hot
-  path (benchmarks/bench_funnel.py).
+* Ordered and unordered: each customer's step events as one list of packed keys (time,
+  value), then list functions.  The lists come from the step column's stored timeline
+  (:mod:`cxdata.timelines`, built at ingest) when there is one and no filter on another
+  column, else from one list aggregate over the events (:func:`_packed_ctes`) — the
+  same lists either way.  Ordered uses the latest-start recurrence when the step values
+  are distinct (a pass per step), and evaluates every attempt at once when a value
+  repeats (:func:`_ordered_ctes`).  Ordered is the hot path (benchmarks/bench_funnel.py).
 * Strict: ``lead`` over the customer's (ts, _row)-ordered events.
 * Exclusions, breakdown and drop-off join the counted relation back to the events by
   ``_row``; plain counts never touch the events twice.
@@ -67,11 +69,12 @@ import datetime as dt
 import math
 import re
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pandas as pd
 
 from cxdata.sql import EventFilter, filtered_events, quote_ident
+from cxdata.timelines import Timeline, find_timeline
 
 ORDER_MODES = ("ordered", "strict", "unordered")
 TREND_GRAINS = ("week", "month")
@@ -79,6 +82,8 @@ NO_VALUE = "(none)"
 NO_FURTHER_EVENTS = "(no further events)"
 
 _US_PER_SECOND = 1_000_000
+#: A condition on one event, given the SQL of its time (epoch µs) and value index.
+_Condition = Callable[[str, str], tuple[str, list]]
 _EPOCH = dt.datetime(1970, 1, 1)
 
 
@@ -175,6 +180,9 @@ class _Spec:
     column_types: dict
     #: earliest event time of the table (epoch µs); ordered/unordered pack times after it
     time_min_us: int = 0
+    #: the stored per-customer timeline of the step column, when it can stand in for
+    #: the events (ordered / unordered, no filter on other columns)
+    timeline: Timeline | None = None
 
     @property
     def k(self) -> int:
@@ -263,6 +271,10 @@ def _spec(cur, table: str, steps, *, by: str = "stage", window_seconds=None,
         if (high - low) >> (62 - spec.value_bits) > 0:
             raise ValueError("The funnel has too many different steps for the time span of this data.")
         spec = replace(spec, time_min_us=low)
+        if event_filter is None or not event_filter.equals:
+            timeline = find_timeline(cur, table, by)
+            if timeline is not None and timeline.time_min_us == low:
+                spec = replace(spec, timeline=timeline)
     return spec
 
 
@@ -339,44 +351,73 @@ def _ordered_ctes(spec: _Spec, sql: _Sql, reused: bool) -> None:
     q is the rank (by _row) of the chosen event among the same-value events at its
     instant (1 = the first in the file).
 
-    The customer's events come as one packed list (:func:`_packed_ctes`); the per-value
-    lists are filtered out of it.
+    The customer's events come as one packed list (:func:`_packed_ctes`) or straight from
+    the step column's stored timeline; the per-value lists are filtered out of it.
     """
-    bits, mask = spec.value_bits, (1 << spec.value_bits) - 1
-    distinct = len(spec.values) == spec.k
-    where, params = "TRUE", []
-    if distinct and (spec.start_us is not None or spec.end_us is not None):
-        # values are distinct, so step-1 events only ever start attempts: drop those
-        # outside the entry range right away
-        entry, params = _entry_condition(spec, "t")
-        where = f"vi <> 1 OR ({entry})"
-    having = "min(vi) = 1" if distinct else f"bool_or(vi = {spec.value_index(1)})"
-    _packed_ctes(spec, sql, where, params, having, sort=not distinct)
-    if distinct:
-        _ordered_distinct_ctes(spec, sql, mask, reused)
+    if len(spec.values) == spec.k:
+        _ordered_distinct_ctes(spec, sql, reused)
+        return
+    mask = (1 << spec.value_bits) - 1
+    v1 = spec.value_index(1)
+    _packed_ctes(spec, sql, lambda t, vi: (f"{vi} = {v1}", []), sort=True)
+    _ordered_repeated_ctes(spec, sql, mask, reused)
+
+
+def _step_lists_cte(spec: _Spec, sql: _Sql) -> int:
+    """CTE ``per``: for each customer with a step-1 event in the entry range, ``L1 … Lk``,
+    the packed keys of each step's events (step 1: only those in the entry range; steps
+    are distinct values).  Returns the number of low bits of the keys below the time (µs
+    after t_min): keys of different lists compare by time only through ``key >> bits``.
+
+    From the stored timeline when there is one (its keys filtered by value code: no
+    aggregate over the events), else from :func:`_packed_ctes`.
+    """
+    timeline = spec.timeline
+    if timeline is None:
+        _packed_ctes(spec, sql, lambda t, vi: (f"{vi} = 1", []))
+        bits, mask, source, keys = spec.value_bits, (1 << spec.value_bits) - 1, "packed", "P"
+        codes = list(range(1, spec.k + 1))
     else:
-        _ordered_repeated_ctes(spec, sql, mask, reused)
+        bits, mask, source, keys = timeline.code_bits, timeline.code_mask, quote_ident(timeline.table), "K"
+        codes = [timeline.codes.get(step) for step in spec.steps]
+    time_of = f"((x >> {bits}) + {int(spec.time_min_us)})"   # epoch µs
+    kept, kept_params = _timeline_time_filter(spec, time_of) if timeline is not None else ([], [])
+    lists, params = [], []
+    for i, code in enumerate(codes, start=1):
+        if code is None:       # a step value the column never has
+            lists.append(f"[]::BIGINT[] AS L{i}")
+            continue
+        parts = kept + [f"(x & {mask}) = {code}"]
+        params += kept_params
+        if i == 1 and (spec.start_us is not None or spec.end_us is not None):
+            # step-1 events only ever start attempts: those outside the entry range go
+            entry, entry_params = _entry_condition(spec, time_of)
+            parts.append(f"({entry})")
+            params += entry_params
+        lists.append(f"list_filter({keys}, lambda x: {' AND '.join(parts)}) AS L{i}")
+    sql.cte("per", f"SELECT * FROM (SELECT customer_id, {', '.join(lists)} FROM {source}) WHERE len(L1) > 0",
+            params)
+    return bits
 
 
-def _ordered_distinct_ctes(spec: _Spec, sql: _Sql, mask: int, reused: bool) -> None:
+def _ordered_distinct_ctes(spec: _Spec, sql: _Sql, reused: bool) -> None:
     """Ordered mode when every step is a different value (the usual case): for each step
     a pass over the customer's events of that step and the previous one.
 
-    ``L<i>``: the customer's packed step-i keys (step 1: only those in the entry range).
-    Keys of different steps compare like their times, a tie going to the lower step —
-    exactly "ts(e_i) ≤ ts(e_i+1)" — so nothing needs sorting: only minima and maxima
-    are taken.  Latest-start recurrence: for a step-i event e, ``LS<i>`` = the latest
-    start s of a chain of steps 1…i ending at e with t(e) − s ≤ W, NULL if none: the
-    largest ``LS<i-1>`` among the step-(i−1) events before e that is ≥ t(e) − W (a chain
+    ``L<i>`` (:func:`_step_lists_cte`): the customer's packed step-i keys (step 1: only
+    those in the entry range).  Only minima and maxima are taken, so nothing needs
+    sorting; "before" between steps compares times, ``ts(e_i) ≤ ts(e_i+1)``.
+    Latest-start recurrence: for a step-i event e, ``LS<i>`` = the latest start s of a
+    chain of steps 1…i ending at e with t(e) − s ≤ W, NULL if none: the largest
+    ``LS<i-1>`` among the step-(i−1) events at or before e that is ≥ t(e) − W (a chain
     start valid for e is valid for every earlier event too).  The depth D is the last
     step with a non-NULL ``LS``; ``f`` its first event with one.  Every start s with
     t(f) − W ≤ s ≤ LS(f) chains to f within W, so the earliest attempt reaching D starts
     at the first start ≥ t(f) − W (without a window: the first start); its step times are
-    the greedy chain, the first step-i event after the step-(i−1) one.
+    the greedy chain, the first step-i event at or after the step-(i−1) one.
     """
-    k, w, bits = spec.k, spec.window_us, spec.value_bits
-    lists = ", ".join(f"list_filter(P, lambda x: (x & {mask}) = {i}) AS L{i}" for i in range(1, k + 1))
-    sql.cte("per", f"SELECT customer_id, {lists} FROM packed")
+    k, w = spec.k, spec.window_us
+    bits = _step_lists_cte(spec, sql)
     prev = "per"
     for i in range(2, k + 1):
         in_window, params = "", []
@@ -384,9 +425,10 @@ def _ordered_distinct_ctes(spec: _Spec, sql: _Sql, mask: int, reused: bool) -> N
             # the predecessor's latest start must still be within W of this event
             in_window, params = f" AND ({'x' if i == 2 else 'v'} >> {bits}) >= (t >> {bits}) - ?", [w]
         if i == 2:
-            latest = f"list_max(list_filter(L1, lambda x: x < t{in_window}))"
+            latest = f"list_max(list_filter(L1, lambda x: (x >> {bits}) <= (t >> {bits}){in_window}))"
         else:
-            latest = f"list_max(list_filter(LS{i - 1}, lambda v, j: L{i - 1}[j] < t{in_window}))"
+            latest = (f"list_max(list_filter(LS{i - 1}, lambda v, j: (L{i - 1}[j] >> {bits}) <= (t >> {bits})"
+                      f"{in_window}))")
         sql.cte(f"ls{i}", f"SELECT *, list_transform(L{i}, lambda t: {latest}) AS LS{i} FROM {prev}",
                 params)
         prev = f"ls{i}"
@@ -404,8 +446,8 @@ def _ordered_distinct_ctes(spec: _Spec, sql: _Sql, mask: int, reused: bool) -> N
                       f"lambda x: (x >> {bits}) >= (f >> {bits}) - ?)) END AS t1 FROM fd", [w])
     prev = "c1"
     for i in range(2, k + 1):
-        sql.cte(f"c{i}", f"SELECT *, CASE WHEN depth >= {i} THEN "
-                         f"list_min(list_filter(L{i}, lambda x: x > t{i - 1})) END AS t{i} FROM {prev}")
+        sql.cte(f"c{i}", f"SELECT *, CASE WHEN depth >= {i} THEN list_min(list_filter(L{i}, "
+                         f"lambda x: (x >> {bits}) >= (t{i - 1} >> {bits}))) END AS t{i} FROM {prev}")
         prev = f"c{i}"
     times = ", ".join(f"(t{i} >> {bits}) + ? AS t{i}" for i in range(1, k + 1))
     ranks = ", ".join(f"CASE WHEN depth >= {i} THEN 1 END AS q{i}" for i in range(1, k + 1))
@@ -545,23 +587,69 @@ def _strict_ctes(spec: _Spec, sql: _Sql) -> None:
                            "(PARTITION BY customer_id ORDER BY depth DESC, t1, r1) = 1")
 
 
-def _packed_ctes(spec: _Spec, sql: _Sql, where: str, where_params: Sequence, having: str,
-                 having_params: Sequence = (), sort: bool = False) -> None:
+def _packed_ctes(spec: _Spec, sql: _Sql, having: _Condition, sort: bool = False) -> None:
     """CTE ``packed``: per customer ONE list ``P`` of the step-matching events' packed keys
-    ``(t − t_min) << bits | value index`` (sorted when ``sort``).
+    ``(t − t_min) << bits | value index`` (sorted when ``sort``), for the customers with
+    at least one event meeting ``having`` (given the SQL of an event's time, epoch µs,
+    and value index).
 
     One list per customer costs far less than one per value (FILTERed list aggregates
-    were ~3× slower on 10M events), and the keys order like (time, value index).  This
-    aggregate is most of the cost of an ordered or unordered funnel.  Feeding it in
-    customer order (by hash: a cheap sort key) keeps each customer's list in cache while
-    it grows — measured ~10–20% faster than scan order.
+    were ~3× slower on 10M events), and the keys order like (time, value index).
+    Gathering the lists is most of the cost of an ordered or unordered funnel, so a
+    stored timeline of the step column (:mod:`cxdata.timelines`) is used when there is
+    one: its keys only need their value code turned into the value index.  Otherwise the
+    events are aggregated here, fed in customer order (by hash: a cheap sort key), which
+    keeps each customer's list in cache while it grows — measured ~10–20% faster than
+    scan order.
     """
+    if spec.timeline is not None:
+        _packed_from_timeline(spec, sql, having, sort)
+        return
+    having_sql, having_params = having("t", "vi")
     gathered = "list_sort(list(key))" if sort else "list(key)"
     sql.cte("packed", f"SELECT customer_id, {gathered} AS P\n"
                       f"FROM (SELECT customer_id, t, vi, ((t - ?) << {spec.value_bits}) | vi AS key "
-                      f"FROM m WHERE {where} ORDER BY hash(customer_id))\n"
-                      f"GROUP BY customer_id HAVING {having}",
-            [spec.time_min_us] + list(where_params) + list(having_params))
+                      f"FROM m ORDER BY hash(customer_id))\n"
+                      f"GROUP BY customer_id HAVING bool_or({having_sql})",
+            [spec.time_min_us] + list(having_params))
+
+
+def _timeline_time_filter(spec: _Spec, t: str) -> tuple[list[str], list]:
+    """Conditions on a timeline key's time ``t`` (epoch µs SQL) for the event filter's
+    time range: without a timeline the events were filtered before being gathered."""
+    parts, params = [], []
+    if spec.event_filter is not None:
+        for bound, op in ((spec.event_filter.start, ">="), (spec.event_filter.end, "<")):
+            if bound is not None:
+                parts.append(f"{t} {op} ?")
+                params.append(_to_us(bound))
+    return parts, params
+
+
+def _packed_from_timeline(spec: _Spec, sql: _Sql, having: _Condition, sort: bool) -> None:
+    """``packed`` read from the step column's stored timeline (same keys, same rows as
+    the aggregate of :func:`_packed_ctes`): each key's value code becomes the value index
+    (0 for the values that are not steps, then dropped), and the event filter's time
+    range and the pruning of :func:`_relevant_time` become list filters."""
+    timeline, bits = spec.timeline, spec.value_bits
+    cases = " ".join(f"WHEN {timeline.codes[value]} THEN {index}"
+                     for index, value in enumerate(spec.values, start=1) if value in timeline.codes)
+    index = f"CASE x & {timeline.code_mask} {cases} ELSE 0 END" if cases else "0"
+    remap = f"((x >> {timeline.code_bits}) << {bits}) | {index}"
+    # times in the timeline's keys count from its t_min, which _spec checked is the table's
+    t, vi = f"((y >> {bits}) + {int(spec.time_min_us)})", f"(y & {(1 << bits) - 1})"
+    parts, params = _timeline_time_filter(spec, t)
+    relevant, relevant_params = _relevant_time(spec, t)
+    parts += [f"{vi} > 0", f"({relevant})"]
+    params += relevant_params
+    having_sql, having_params = having(t, vi)
+    listed = f"list_filter(list_transform(K, lambda x: {remap}), lambda y: {' AND '.join(parts)})"
+    if sort:
+        listed = f"list_sort({listed})"
+    sql.cte("packed", f"SELECT customer_id, P FROM (SELECT customer_id, {listed} AS P "
+                      f"FROM {quote_ident(timeline.table)})\n"
+                      f"WHERE len(list_filter(P, lambda y: {having_sql})) > 0",
+            params + list(having_params))
 
 
 def _unordered_ctes(spec: _Spec, sql: _Sql, rows_needed: bool) -> None:
@@ -580,8 +668,7 @@ def _unordered_ctes(spec: _Spec, sql: _Sql, rows_needed: bool) -> None:
     mask = (1 << bits) - 1
     n_values = len(spec.values)
     multiplicity = {v: spec.steps.count(spec.values[v - 1]) for v in range(1, n_values + 1)}
-    entry, entry_params = _entry_condition(spec, "t")
-    _packed_ctes(spec, sql, "TRUE", [], f"bool_or({entry})", entry_params)
+    _packed_ctes(spec, sql, lambda t, vi: _entry_condition(spec, t))
     shifted = replace(spec, start_us=None if spec.start_us is None else spec.start_us - spec.time_min_us,
                       end_us=None if spec.end_us is None else spec.end_us - spec.time_min_us)
     entry_x, entry_x_params = _entry_condition(shifted, f"(x >> {bits})")

@@ -22,6 +22,7 @@ from cxdata import schema
 from cxdata.errors import UnusableInput
 from cxdata.sources import OpenedSource, collect_csv_rejects, open_source
 from cxdata.sql import quote_ident
+from cxdata.timelines import drop_timelines
 
 #: Called with (what is happening, fraction done 0…1 or -1 when unknown).
 ProgressCallback = Callable[[str, float], None]
@@ -310,6 +311,7 @@ def ingest_file(cur, path: str | os.PathLike, *, table: str, rejects_table: str,
     """
     source_name = Path(path).name
     scratch = "cx_rej_" + uuid.uuid4().hex[:10]
+    drop_timelines(cur, table)     # the table is about to be replaced
     if on_progress:
         on_progress("Reading the file's layout", -1)
     opened = open_source(cur, path, scratch, sheet=sheet)
@@ -425,6 +427,7 @@ def apply_stage_mapping(cur, table: str, mapping: StageMapping) -> int:
     """Fill ``stage`` from the event or touchpoint value; returns rows given a stage."""
     t = quote_ident(table)
     source = quote_ident(mapping.source_role)
+    drop_timelines(cur, table)     # the stage timeline would no longer match
     cur.execute(f"UPDATE {t} SET stage = NULL")
     if not mapping.mapping:
         return 0

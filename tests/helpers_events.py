@@ -13,6 +13,10 @@ Rows are dicts or tuples:
 ``ts`` may be a ``datetime`` (naive = UTC), an ISO text ``"2024-03-01 10:00:00"``, or a
 number of **seconds after 2024-01-01 00:00:00 UTC** (handy for windows and ties).
 ``_row`` defaults to the row's position + 1 (file order).
+
+With ``timelines`` (default :data:`TIMELINE_COLUMNS`), the stored per-customer timelines
+of those columns are built too (:mod:`cxdata.timelines`), as the workspace does at
+ingest: funnel tests run once on the events and once on the timelines.
 """
 from __future__ import annotations
 
@@ -21,9 +25,12 @@ from typing import Iterable, Sequence
 
 from cxdata.schema import CANONICAL_COLUMNS
 from cxdata.sql import quote_ident
+from cxdata.timelines import build_timeline, drop_timelines
 
 #: The instant that numeric ``ts`` values count from.
 BASE_TIME = dt.datetime(2024, 1, 1)
+#: Columns whose timelines make_events_table builds when not told (tests switch it on).
+TIMELINE_COLUMNS: tuple[str, ...] = ()
 POSITIONAL = ("customer_id", "ts", "stage", "event", "touchpoint", "channel", "nps", "csat",
               "ces", "comment")
 
@@ -42,7 +49,7 @@ def _timestamp(value):
 
 
 def make_events_table(con, rows: Iterable, table: str = "ev",
-                      attributes: Sequence[str] = ()) -> str:
+                      attributes: Sequence[str] = (), timelines: Sequence[str] | None = None) -> str:
     """Create (or replace) ``table`` in ``con`` with the canonical columns plus VARCHAR
     ``attributes``, filled with ``rows``; sets the session time zone to UTC.  Returns
     the table name."""
@@ -50,6 +57,7 @@ def make_events_table(con, rows: Iterable, table: str = "ev",
     names = [name for name, _ in CANONICAL_COLUMNS] + list(attributes)
     types = [kind for _, kind in CANONICAL_COLUMNS] + ["VARCHAR"] * len(attributes)
     columns_sql = ", ".join(f"{quote_ident(n)} {t}" for n, t in zip(names, types))
+    drop_timelines(con, table)
     con.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} ({columns_sql})")
     positional = list(POSITIONAL) + list(attributes)
     records = []
@@ -72,4 +80,6 @@ def make_events_table(con, rows: Iterable, table: str = "ev",
         chunk = records[start:start + 500]
         con.execute(f"INSERT INTO {quote_ident(table)} VALUES " + ", ".join([one_row] * len(chunk)),
                     [value for record in chunk for value in record])
+    for column in (TIMELINE_COLUMNS if timelines is None else timelines):
+        build_timeline(con, table, column)
     return table

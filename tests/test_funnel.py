@@ -14,13 +14,18 @@ import pytest
 from cxdata import funnel
 from cxdata.funnel import Exclusion, compute_funnel, parse_duration
 from cxdata.sql import EventFilter
+from tests import helpers_events
 from tests.helpers_events import at, make_events_table
 
 HOUR, DAY = 3600, 86400
 
 
-@pytest.fixture
-def con():
+@pytest.fixture(params=["events", "timelines"])
+def con(request, monkeypatch):
+    """An in-memory database; every funnel test runs twice: on the events, and with the
+    stored per-customer timelines the workspace builds at ingest (same answers)."""
+    if request.param == "timelines":
+        monkeypatch.setattr(helpers_events, "TIMELINE_COLUMNS", ("stage", "event", "touchpoint", "channel"))
     connection = duckdb.connect()
     yield connection
     connection.close()

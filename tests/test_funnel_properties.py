@@ -15,6 +15,7 @@ import duckdb
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cxdata import funnel
+from cxdata.timelines import build_timeline
 from tests.helpers_events import at, make_events_table
 
 STEP_VALUES = ("A", "B", "C")
@@ -283,10 +284,17 @@ def _check_against_reference(data, order):
     window = data.draw(window_strategy)
     entry = data.draw(entry_ranges())
     exclusions = data.draw(exclusion_lists(len(steps)))
-    con = _table(events)
     options = _options(order, window, entry, exclusions)
     counted = reference_counted(events, steps, order, window, entry, exclusions)
     attempts = list(counted.values())
+    con = _table(events)
+    _assert_agrees(con, events, steps, options, counted, attempts)
+    # the same answers from the stored per-customer timeline of the step column
+    build_timeline(con, "ev", "stage")
+    _assert_agrees(con, events, steps, options, counted, attempts)
+
+
+def _assert_agrees(con, events, steps, options, counted, attempts):
 
     result = funnel.compute_funnel(con, "ev", steps, **options)
     assert result.entered == len(attempts)
