@@ -1,6 +1,7 @@
 """The CLI's funnel on a real public event log agrees with the independent pure-Python
 reading of SPEC §2 in tests/test_funnel_properties.py (all three order modes, with a
-window, with repeated activities and same-second events as the real log has them)."""
+window, with repeated activities and same-second events as the real log has them), read
+from the file and from a workspace dataset (whose funnels use the stored timeline)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,6 +11,8 @@ import duckdb
 import pytest
 
 from cxdata.ingest import ingest_file
+from cxdata.timelines import find_timeline
+from cxdata.workspace import Workspace
 from tests.helpers_events import BASE_TIME
 from tests.test_cli import RECEIPT, run
 from tests.test_funnel_properties import Ev, reference_counted, reference_steps
@@ -36,10 +39,25 @@ def receipt_events() -> list[Ev]:
     return events
 
 
+@pytest.fixture(scope="module")
+def receipt_workspace(tmp_path_factory):
+    """A workspace holding the log as dataset "receipt", stored as the app stores it."""
+    path = tmp_path_factory.mktemp("receipt") / "workspace.duckdb"
+    ws = Workspace(path)
+    _, info = ws.ingest(RECEIPT, "receipt")
+    # no stage column: the workspace gathered the customers' activities
+    assert find_timeline(ws.cursor(), info.table, "event") is not None
+    ws.close()
+    return path
+
+
+@pytest.mark.parametrize("source", ["file", "workspace"])
 @pytest.mark.parametrize("order, window", [("ordered", 7 * 86400), ("ordered", None),
                                            ("strict", None), ("unordered", 3 * 86400)])
-def test_cli_funnel_on_the_receipt_log_agrees_with_the_reference(receipt_events, order, window):
-    args = ["funnel", RECEIPT, "--by", "event", "--order", order,
+def test_cli_funnel_on_the_receipt_log_agrees_with_the_reference(receipt_events, receipt_workspace,
+                                                                 source, order, window):
+    target = RECEIPT if source == "file" else "ws:receipt"
+    args = ["funnel", target, "--workspace", receipt_workspace, "--by", "event", "--order", order,
             "--window", "none" if window is None else f"{window}s", "--format", "json"]
     for step in STEPS:
         args += ["--step", step]
