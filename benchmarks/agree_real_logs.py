@@ -11,7 +11,8 @@ breakdown by channel when the log has one), ``scores`` (every score the log has,
 month and by channel or touchpoint) and ``paths`` are checked against code that shares
 nothing with ``cxdata`` but the accepted rows it reads:
 
-* funnels: the pure-Python reading of SPEC §2 in ``tests/test_funnel_properties.py``
+* funnels, from the file and from a workspace dataset (whose funnels read the timeline
+  stored at ingest): the pure-Python reading of SPEC §2 in ``tests/test_funnel_properties.py``
   (brute-force ordered depth, strict on the (time, file row) sequence, unordered windows);
 * scores: SPEC §4's formulas written out again below in plain Python (NPS with the
   adjusted-Wald interval, CSAT top-2-box with the Wilson interval, CES mean with the
@@ -48,6 +49,7 @@ from cxdata.ingest import ingest_file  # noqa: E402
 from tests.helpers_events import BASE_TIME  # noqa: E402
 from tests.test_funnel_properties import Ev, reference_counted, reference_steps  # noqa: E402
 
+DATASET = "agreement"
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 #: The SPEC's "1.96", unrounded (as cxdata uses it): the standard normal 0.975 quantile.
 #: Rounded, the NPS interval ends move by less than 0.001 points.
@@ -137,8 +139,9 @@ def _text(value) -> str | None:
 
 # -- funnels ---------------------------------------------------------------------------
 
-def funnel_checks(checks: Checks, log_args: list[str], rows: list[dict], by: str,
+def funnel_checks(checks: Checks, source: str, log_args: list[str], rows: list[dict], by: str,
                   steps: list[str], windows: list[str], has_channel: bool) -> None:
+    """Every order mode and window, from ``log_args`` (the file, or ``ws:NAME``)."""
     events = [Ev(customer=r["customer"], t=r["t"], row=r["row"], stage=_text(r.get(by)),
                  channel=_text(r.get("channel")), touchpoint=None) for r in rows]
     settings = [("ordered", w) for w in windows] + [("strict", "none"), ("unordered", windows[0])]
@@ -147,7 +150,7 @@ def funnel_checks(checks: Checks, log_args: list[str], rows: list[dict], by: str
         got = cli("funnel", *log_args, "--by", by, "--order", order, "--window", window, *step_args)
         counted = reference_counted(events, steps, order, seconds_of(window), (None, None))
         expected = reference_steps(list(counted.values()), len(steps))
-        label = f"funnel {order}, window {window}"
+        label = f"funnel ({source}) {order}, window {window}"
         checks.check(f"{label}: customers per step", [s["customers"] for s in got["steps"]],
                      [e[0] for e in expected])
         checks.check(f"{label}: median seconds from previous step",
@@ -289,7 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     windows = args.windows.split(",")
     if len(steps) >= 2:
         print(f"       funnel by {by}: {' → '.join(steps)}")
-        funnel_checks(checks, log_args, rows, by, steps, windows, "channel" in roles)
+        funnel_checks(checks, "file", log_args, rows, by, steps, windows, "channel" in roles)
+        # stored as the app stores it: the funnels then read the dataset's timeline
+        cli("ingest", *log_args, "--name", DATASET)
+        funnel_checks(checks, "ws", [f"ws:{DATASET}"], rows, by, steps, windows, "channel" in roles)
     else:
         print(f"       no funnel: fewer than two steps on {by}")
     for metric in ("nps", "csat", "ces"):
@@ -303,6 +309,6 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as scratch:
-        # the CLI's workspace is never written by these subcommands; keep it out of $HOME
-        os.environ.setdefault("CXDATA_WORKSPACE", str(Path(scratch) / "workspace.duckdb"))
+        # the log is stored in a workspace of its own, never in the user's
+        os.environ["CXDATA_WORKSPACE"] = str(Path(scratch) / "workspace.duckdb")
         sys.exit(main())

@@ -20,16 +20,18 @@ def agree(*args):
 def test_receipt_log_agrees_in_funnels_breakdown_and_paths():
     code, lines = agree(RECEIPT, "--map", "channel=case:channel")
     assert code == 0, "\n".join(lines)
-    # 2 validate checks, 5 funnels × (counts, medians), 1 breakdown, 3 paths checks
-    assert lines[-1] == "16 passed, 0 failed"
+    # 2 validate checks; from the file and from a workspace dataset, 5 funnels × (counts,
+    # medians) and 1 breakdown; 3 paths checks
+    assert lines[-1] == "27 passed, 0 failed"
+    assert any("funnel (ws) strict" in line for line in lines)
     assert any("customers per step per entry channel" in line for line in lines)
 
 
 def test_sample_log_agrees_in_scores_too():
     code, lines = agree(ROOT / "sample_data" / "interactions.csv", "--top", "300")
     assert code == 0, "\n".join(line for line in lines if "FAIL" in line)
-    # 16 as above, plus 3 metrics × 3 groupings (month, channel, touchpoint) × 4 checks
-    assert lines[-1] == "52 passed, 0 failed"
+    # 27 as above, plus 3 metrics × 3 groupings (month, channel, touchpoint) × 4 checks
+    assert lines[-1] == "63 passed, 0 failed"
 
 
 def test_a_disagreement_is_reported(capsys):
