@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", default="none", help="conversion window: 90s, 30m, 12h, 14d, 2w, seconds or none")
     p.add_argument("--order", choices=("ordered", "strict", "unordered"), default="ordered")
     p.add_argument("--breakdown", default=None, metavar="COLUMN")
+    p.add_argument("--exclude", action="append", default=[], metavar="VALUE[@I-J]",
+                   help="leave out customers who had VALUE between steps I and J of their "
+                        "counted attempt (default: between the first and the last step); repeatable")
+    p.add_argument("--exclude-by", default=None, metavar="COLUMN",
+                   help="the column of the --exclude values (default: the steps' column)")
     _common(p)
 
     p = sub.add_parser("scores", help="NPS / CSAT / CES per group (SPEC §4)")
@@ -326,6 +332,27 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f}d"
 
 
+_EXCLUSION_STEPS = re.compile(r"^(?P<value>.*)@(?P<after>\d+)-(?P<before>\d+)$", re.DOTALL)
+
+
+def parse_exclusions(items: list[str], column: str, k: int) -> list:
+    """``["Support call", "Complaint@2-4"]`` -> funnel exclusions on ``column`` of a
+    ``k``-step funnel; without ``@I-J`` an exclusion spans step 1 to step k."""
+    from cxdata.funnel import Exclusion
+    exclusions = []
+    for item in items:
+        found = _EXCLUSION_STEPS.match(item)
+        value, after, before = ((found["value"], int(found["after"]), int(found["before"]))
+                                if found else (item, 1, k))
+        if not value:
+            raise UsageError(f"--exclude needs a value, got {item!r}.")
+        if not 1 <= after < before <= k:
+            raise UsageError(f"--exclude {item!r}: the steps must be two of 1…{k} in order, "
+                             f"such as @1-{k}.")
+        exclusions.append(Exclusion(value=value, column=column, after_step=after, before_step=before))
+    return exclusions
+
+
 def cmd_funnel(args) -> int:
     from cxdata import funnel
     try:
@@ -339,6 +366,9 @@ def cmd_funnel(args) -> int:
     if len(steps) < 1:
         raise UsageError("Name the funnel steps with --step VALUE (repeat, in order).")
     kwargs = dict(by=by, window_seconds=window, order=args.order)
+    if args.exclude:
+        column = resolve_column(data, args.exclude_by) if args.exclude_by else by
+        kwargs["exclusions"] = parse_exclusions(args.exclude, column, len(steps))
     if args.breakdown:
         column = resolve_column(data, args.breakdown)
         overall = funnel.compute_funnel(data.cur, data.table, steps, **kwargs)

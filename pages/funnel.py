@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cxdata import charts
-from cxdata.funnel import parse_duration
+from cxdata.funnel import Exclusion, parse_duration
 from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads, csv_button
 from cxdata.ui.filters import (build_event_filter, describe, filter_bar, grouping_columns,
@@ -83,6 +83,49 @@ def entry_range(info) -> tuple:
                                "later steps may come after the last day.")
     bounds = build_event_filter(dates, span)
     return bounds.start, bounds.end
+
+
+def pick_exclusions(info, columns, by: str, steps: list[str]) -> tuple[Exclusion, ...]:
+    """Optional exclusions (SPEC §2): customers who had one of the picked values between
+    two steps of their counted attempt leave the whole funnel."""
+    names = list(columns)
+    # Closed by default; the caption under it says what an active exclusion removed.
+    with st.expander("Exclude customers who…", icon=":material/block:"):
+        c1, c2, c3, c4 = st.columns([2, 3, 2, 2])
+        column = c1.selectbox("had an interaction on", names, index=names.index(by),
+                              key="fn_ex_by", bind=URL, format_func=lambda c: columns[c].lower())
+        # One widget per column, as for the steps: switching never keeps foreign values.
+        values = c2.multiselect("with the value", cached.column_values(info, column),
+                                key=f"fn_ex_values_{column}", bind=URL,
+                                placeholder="e.g. a support call or a complaint",
+                                help="Any of these removes the customer from the whole funnel.")
+        labels = {i: f"{i}. {step}" for i, step in enumerate(steps, start=1)}
+        after = c3.selectbox("after step", list(labels)[:-1], index=0, key="fn_ex_after",
+                             bind=URL, format_func=labels.get)
+        before = c4.selectbox("and before step", list(labels)[1:], index=len(steps) - 2,
+                              key="fn_ex_before", bind=URL, format_func=labels.get,
+                              help="For customers who never reached this step: before "
+                                   "their conversion window ended.")
+        if not values:
+            return ()
+        if before <= after:
+            st.warning(f"Pick a later step than {labels[after]} to end the exclusion; "
+                       "no one is excluded until then.")
+            return ()
+    return tuple(Exclusion(value=v, column=column, after_step=after, before_step=before)
+                 for v in values)
+
+
+def show_excluded(info, steps, options, result, exclusions) -> int:
+    """Say how many customers the exclusions removed, and which; returns how many entered
+    the funnel before the exclusions."""
+    without = cached.funnel(info, steps, **{k: v for k, v in options.items() if k != "exclusions"})
+    first = exclusions[0]
+    values = " or ".join(f"'{plain(e.value)}'" for e in exclusions)
+    st.caption(f"Excluded: {without.entered - result.entered:,} of {without.entered:,} "
+               f"customers, who had {values} between {plain(steps[first.after_step - 1])} "
+               f"and {plain(steps[first.before_step - 1])}.")
+    return without.entered
 
 
 def on_step_click(steps: list[str]) -> None:
@@ -245,15 +288,21 @@ def main() -> None:
     if len(steps) < 2:
         st.info("Pick at least two steps to see a funnel.")
         return
+    exclusions = pick_exclusions(info, columns, by, steps)
     options = dict(by=by, window_seconds=window, order=order, event_filter=ef,
                    entry_start=entry_start, entry_end=entry_end)
+    if exclusions:
+        options["exclusions"] = exclusions
     try:
         result = cached.funnel(info, steps, **options)
     except ValueError as exc:
         st.warning(str(exc))
         return
+    entered = show_excluded(info, steps, options, result, exclusions) if exclusions else result.entered
     if not result.entered:
-        st.info(f"Nobody had a {steps[0]} interaction with these filters and dates. Widen the "
+        st.info("Every customer who entered the funnel is excluded. Remove an exclusion value "
+                "or narrow its steps." if entered else
+                f"Nobody had a {steps[0]} interaction with these filters and dates. Widen the "
                 "dates or clear a filter in the sidebar.")
         return
     selected = pick_dropout_step(result, st.columns([1, 2])[0])

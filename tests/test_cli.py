@@ -161,3 +161,49 @@ def test_paths_json_transitions_and_variants():
     variants = {tuple(v["path"]): (v["customers"], v["share"]) for v in data["variants"]}
     assert variants == {("Aware", "Consideration", "Purchase"): (1, 0.25), ("Aware", "Consideration"): (1, 0.25),
                         ("Aware",): (1, 0.25), ("Consideration",): (1, 0.25)}
+
+
+EXCLUSION_LOG = """customer_id,timestamp,stage,touchpoint
+a,2025-01-01T10:00:00Z,Aware,Ad
+a,2025-01-02T10:00:00Z,Consideration,Support call
+a,2025-01-03T10:00:00Z,Purchase,Checkout
+b,2025-01-01T10:00:00Z,Aware,Ad
+b,2025-01-01T12:00:00Z,Aware,Support call
+b,2025-01-02T10:00:00Z,Consideration,Web
+b,2025-01-04T10:00:00Z,Purchase,Checkout
+c,2025-01-01T10:00:00Z,Aware,Ad
+c,2025-01-05T10:00:00Z,Consideration,Web
+c,2025-01-06T10:00:00Z,Purchase,Support call
+"""
+
+
+@pytest.mark.parametrize("exclude, expected", [
+    # a's support call is its Consideration event, b's a second Aware event at 12:00, c's
+    # its Purchase event.  Steps 1-3: a's and b's lie after Aware and before Purchase;
+    # c's is the Purchase event itself, not before it -> only c stays.
+    ("Support call", [1, 1, 1]),
+    ("Support call@1-3", [1, 1, 1]),
+    # 1-2: only b's comes before its Consideration event (a's is that event).
+    ("Support call@1-2", [2, 2, 2]),
+    # 2-3: nobody's comes after their Consideration event and before their Purchase.
+    ("Support call@2-3", [3, 3, 3]),
+])
+def test_funnel_exclusions_by_hand(tmp_path, exclude, expected):
+    log = tmp_path / "log.csv"
+    log.write_text(EXCLUSION_LOG, encoding="utf-8")
+    code, out, err = run("funnel", log, "--exclude", exclude, "--exclude-by", "touchpoint",
+                         "--format", "json")
+    assert code == 0, err
+    assert [s["customers"] for s in json.loads(out)["steps"]] == expected
+
+
+@pytest.mark.parametrize("args, sentence", [
+    (["--exclude", "Web@3-1"], "--exclude 'Web@3-1': the steps must be two of 1…3 in order, such as @1-3."),
+    (["--exclude", "@1-2"], "--exclude needs a value, got '@1-2'."),
+    (["--exclude", "Web", "--exclude-by", "nosuch"], "Unknown column 'nosuch'"),
+])
+def test_funnel_bad_exclusions_are_one_sentence(tmp_path, args, sentence):
+    log = tmp_path / "log.csv"
+    log.write_text(EXCLUSION_LOG, encoding="utf-8")
+    code, out, err = run("funnel", log, *args)
+    assert code == 2 and out == "" and err.startswith(sentence) and "Traceback" not in err

@@ -294,6 +294,39 @@ def test_funnel_needs_two_steps_and_says_so(workspace):
     assert funnel_frame_on_page(at)["bar_label"].tolist() == ["2 (100.0%)", "1 (50.0%)"]
 
 
+def test_funnel_exclusions_remove_customers_and_say_how_many(workspace):
+    at = open_page("funnel", TINY)
+    assert funnel_frame_on_page(at)["customers"].tolist() == [3, 2, 1]
+    at.selectbox(key="fn_ex_by").set_value("touchpoint").run()
+    at.multiselect(key="fn_ex_values_touchpoint").set_value(["Reviews"]).run()
+    assert not at.exception, at.exception
+    # Between Aware and Purchase (the defaults): c2 read Reviews on 5 Jan after their Aware
+    # of 1 Jan and never reached Purchase (no window: until the end) -> excluded.  c1 and
+    # c3 had no Reviews: Aware 2 (c1, c3), Consideration 1, Purchase 1.
+    assert funnel_frame_on_page(at)["customers"].tolist() == [2, 1, 1]
+    assert "Excluded: 1 of 3 customers, who had 'Reviews' between Aware and Purchase." in [
+        c.value for c in at.caption]
+    # Product page is c1's Consideration event itself, not an interaction after it: from
+    # step 2 to step 3 nobody is excluded.
+    at.multiselect(key="fn_ex_values_touchpoint").set_value(["Product page"]).run()
+    at.selectbox(key="fn_ex_after").set_value(2).run()
+    assert funnel_frame_on_page(at)["customers"].tolist() == [3, 2, 1]
+    # An end before the start is a plain warning, and excludes nobody.
+    at.selectbox(key="fn_ex_before").set_value(2).run()
+    assert "Pick a later step than 2. Consideration to end the exclusion" in at.warning[0].value
+    assert funnel_frame_on_page(at)["customers"].tolist() == [3, 2, 1]
+    # Values of another column, here both channels: only the customers who had a further
+    # interaction after Aware leave.
+    at.selectbox(key="fn_ex_after").set_value(1).run()
+    at.selectbox(key="fn_ex_before").set_value(3).run()
+    at.selectbox(key="fn_ex_by").set_value("channel").run()
+    at.multiselect(key="fn_ex_values_channel").set_value(["Web", "Store"]).run()
+    # c1 and c2 had Web interactions after Aware; c3 had none after theirs: c3 stays.
+    assert funnel_frame_on_page(at)["customers"].tolist() == [1, 0, 0]
+    assert "Excluded: 2 of 3 customers, who had 'Web' or 'Store' between Aware and Purchase." in [
+        c.value for c in at.caption]
+
+
 def test_funnel_of_a_log_without_stages_starts_from_the_suggested_steps(workspace):
     at = open_page("funnel", EVENTS)
     assert at.selectbox(key="fn_by").value == "event"
