@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cxdata import funnel
@@ -190,6 +191,18 @@ def reference_steps(attempts, k):
         gaps = [a.times[j - 1] - a.times[j - 2] for a in reached]
         out.append((len(reached), _quantile(gaps, 0.5), _quantile(gaps, 0.9), sum(gaps) / len(gaps)))
     return out
+
+
+def assert_cli_steps_agree(result: dict, expected: list) -> None:
+    """A CLI funnel's JSON (SPEC §6 shape) agrees with :func:`reference_steps`: entered and
+    customers per step exactly, the median seconds from the previous step to 1 ms."""
+    assert result["entered"] == expected[0][0]
+    assert [s["customers"] for s in result["steps"]] == [e[0] for e in expected]
+    for step, (_, median, _, _) in zip(result["steps"], expected):
+        if median is None:
+            assert step["median_seconds_from_previous"] is None
+        else:
+            assert step["median_seconds_from_previous"] == pytest.approx(median, abs=1e-3)
 
 
 # ---------------------------------------------------------------------------------------

@@ -64,7 +64,8 @@ import pytest
 
 from tests.helpers_events import BASE_TIME
 from tests.test_cli import run
-from tests.test_funnel_properties import Ev, reference_counted, reference_steps
+from tests.test_funnel_properties import (Ev, assert_cli_steps_agree, reference_counted,
+                                          reference_steps)
 
 ORDERS = ("ordered", "strict", "unordered")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -116,14 +117,7 @@ def _reference_events(rows):
 
 
 def _assert_same_as_reference(result, attempts, k):
-    expected = reference_steps(attempts, k)
-    assert result["entered"] == expected[0][0]
-    assert [s["customers"] for s in result["steps"]] == [e[0] for e in expected]
-    for step, (_, median, _, _) in zip(result["steps"], expected):
-        if median is None:
-            assert step["median_seconds_from_previous"] is None
-        else:
-            assert step["median_seconds_from_previous"] == pytest.approx(median, abs=1e-3)
+    assert_cli_steps_agree(result, reference_steps(attempts, k))
 
 
 def funnel(tmp_path, rows, steps, order="ordered", window="none", breakdown=None):
