@@ -16,6 +16,7 @@ from cxdata.ui.downloads import chart_with_downloads, csv_button
 from cxdata.ui.filters import (build_event_filter, describe, filter_bar, grouping_columns,
                                plain)
 from cxdata.ui.state import require_dataset
+from cxdata.ui.steps import step_choices
 
 URL = "query-params"
 CHART_KEY = "fn_chart"
@@ -62,13 +63,16 @@ def pick_steps(info, columns) -> tuple[str, list[str]]:
         # order they usually meet them, so that the page shows a funnel at once.
         options = cached.column_values(info, by)
         default_steps = [v for v in cached.suggest_steps(info, by) if v in options]
+    choices = step_choices(options)
     # One widget per column, so that switching the column never keeps foreign values.
-    steps = right.multiselect("Steps, in order", options, default=default_steps,
-                              key=f"fn_steps_{by}", bind=URL,
-                              placeholder="Pick the steps in the order customers take them",
-                              help="The order you pick them in is the funnel order. The same "
-                                   "value can only be picked once here.")
-    return by, steps
+    picked = right.multiselect("Steps, in order", list(choices), default=default_steps,
+                               key=f"fn_steps_{by}", bind=URL,
+                               placeholder="Pick the steps in the order customers take them",
+                               help="The order you pick them in is the funnel order. To count "
+                                    "a value again as a later step (a second purchase, say), "
+                                    "pick its '2nd time' entry: each step needs its own "
+                                    "interaction.")
+    return by, [choices[label] for label in picked]
 
 
 def entry_range(info) -> tuple:

@@ -294,6 +294,30 @@ def test_funnel_needs_two_steps_and_says_so(workspace):
     assert funnel_frame_on_page(at)["bar_label"].tolist() == ["2 (100.0%)", "1 (50.0%)"]
 
 
+def test_funnel_can_count_a_value_again_as_a_later_step(workspace):
+    at = open_page("funnel", TINY, fn_by="Touchpoint")
+    assert "Search ad · 2nd time" in at.multiselect(key="fn_steps_touchpoint").options
+    at.multiselect(key="fn_steps_touchpoint").set_value(["Search ad", "Product page",
+                                                         "Search ad · 2nd time"]).run()
+    assert not at.exception, at.exception
+    # c1 and c2 saw one Search ad each; c1 then the Product page; nobody saw a second ad.
+    shown = funnel_frame_on_page(at)
+    assert shown["step"].tolist() == ["Search ad", "Product page", "Search ad"]
+    assert shown["customers"].tolist() == [2, 1, 0]
+    cur = workspace.cursor()
+    expected = funnel.compute_funnel(cur, table(workspace, TINY), ["Search ad", "Product page", "Search ad"],
+                                     by="touchpoint")
+    assert shown["customers"].tolist() == [s.customers for s in expected.steps]
+
+
+def test_step_choices_offer_repeats_after_the_values():
+    from cxdata.ui.steps import step_choices
+    assert step_choices(["A", "B"]) == {"A": "A", "B": "B", "A · 2nd time": "A", "B · 2nd time": "B",
+                                        "A · 3rd time": "A", "B · 3rd time": "B"}
+    # a real value that looks like a repeat keeps its own meaning
+    assert step_choices(["A", "A · 2nd time"])["A · 2nd time"] == "A · 2nd time"
+
+
 def test_funnel_exclusions_remove_customers_and_say_how_many(workspace):
     at = open_page("funnel", TINY)
     assert funnel_frame_on_page(at)["customers"].tolist() == [3, 2, 1]

@@ -1,0 +1,18 @@
+"""Funnel steps as the Funnel page offers them: every value of the step column, and each
+value again as a repeat, because SPEC §2 lets one value be several steps (a second
+purchase), each needing its own interaction, while a multiselect holds each label once."""
+from __future__ import annotations
+
+#: Labels of a value picked again as a later step.
+REPEATS = ("2nd time", "3rd time")
+
+
+def step_choices(values: list[str]) -> dict[str, str]:
+    """Multiselect label -> step value: each value, then each value again as a repeat
+    ("Purchase · 2nd time"), listed after all values.  A real value always keeps its own
+    label."""
+    choices = {v: v for v in values}
+    for repeat in REPEATS:
+        for v in values:
+            choices.setdefault(f"{v} · {repeat}", v)
+    return choices
