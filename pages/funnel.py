@@ -16,7 +16,7 @@ from cxdata.ui.downloads import chart_with_downloads, csv_button
 from cxdata.ui.filters import (build_event_filter, describe, filter_bar, grouping_columns,
                                plain)
 from cxdata.ui.state import require_dataset
-from cxdata.ui.steps import step_choices
+from cxdata.ui.steps import relabelled, step_choices
 
 URL = "query-params"
 CHART_KEY = "fn_chart"
@@ -49,8 +49,9 @@ def window_seconds() -> float | None:
         return None
 
 
-def pick_steps(info, columns) -> tuple[str, list[str]]:
-    """The column whose values are steps, and the steps in funnel order."""
+def pick_steps(info, columns) -> tuple[str, list[str], list[str]]:
+    """The column whose values are steps, the steps in funnel order, and their labels
+    (a repeated value's label says which time it is)."""
     names = [c for c in columns if c != "channel"] + (["channel"] if "channel" in columns else [])
     default = "stage" if "stage" in names else names[0]
     left, right = st.columns([1, 3])
@@ -72,7 +73,7 @@ def pick_steps(info, columns) -> tuple[str, list[str]]:
                                     "a value again as a later step (a second purchase, say), "
                                     "pick its '2nd time' entry: each step needs its own "
                                     "interaction.")
-    return by, [choices[label] for label in picked]
+    return by, [choices[label] for label in picked], picked
 
 
 def entry_range(info) -> tuple:
@@ -91,7 +92,7 @@ def entry_range(info) -> tuple:
 
 def pick_exclusions(info, columns, by: str, steps: list[str]) -> tuple[Exclusion, ...]:
     """Optional exclusions (SPEC §2): customers who had one of the picked values between
-    two steps of their counted attempt leave the whole funnel."""
+    two steps of their counted attempt leave the whole funnel (``steps``: their labels)."""
     names = list(columns)
     # Closed by default; the caption under it says what an active exclusion removed.
     with st.expander("Exclude customers who…", icon=":material/block:"):
@@ -120,15 +121,15 @@ def pick_exclusions(info, columns, by: str, steps: list[str]) -> tuple[Exclusion
                  for v in values)
 
 
-def show_excluded(info, steps, options, result, exclusions) -> int:
-    """Say how many customers the exclusions removed, and which; returns how many entered
-    the funnel before the exclusions."""
+def show_excluded(info, steps, labels, options, result, exclusions) -> int:
+    """Say how many customers the exclusions removed, and which (``labels``: the steps as
+    picked); returns how many entered the funnel before the exclusions."""
     without = cached.funnel(info, steps, **{k: v for k, v in options.items() if k != "exclusions"})
     first = exclusions[0]
     values = " or ".join(f"'{plain(e.value)}'" for e in exclusions)
     st.caption(f"Excluded: {without.entered - result.entered:,} of {without.entered:,} "
-               f"customers, who had {values} between {plain(steps[first.after_step - 1])} "
-               f"and {plain(steps[first.before_step - 1])}.")
+               f"customers, who had {values} between {plain(labels[first.after_step - 1])} "
+               f"and {plain(labels[first.before_step - 1])}.")
     return without.entered
 
 
@@ -198,7 +199,7 @@ def dropouts_tab(info, result, steps, after, options, columns):
                label="Download the list (CSV)")
 
 
-def breakdown_tab(info, steps, options, columns):
+def breakdown_tab(info, steps, options, columns, step_labels):
     names = [c for c in columns if c != options["by"]]
     if not names:
         st.info("No other column to break the funnel down by.")
@@ -209,6 +210,8 @@ def breakdown_tab(info, steps, options, columns):
                              help="Each customer counts in the group of their first step's "
                                   "interaction (e.g. their entry channel).")
     groups = cached.funnel_breakdown(info, steps, breakdown, **options)
+    if step_labels:
+        groups = [(group, relabelled(result, step_labels)) for group, result in groups]
     long = charts.frame_from_breakdown(groups)
     if long.empty:
         st.info("Nobody entered the funnel with these filters.")
@@ -280,7 +283,7 @@ def main() -> None:
     if not columns:
         st.info("The dataset has no stage, event or touchpoint column to build steps from.")
         return
-    by, steps = pick_steps(info, columns)
+    by, steps, labels = pick_steps(info, columns)
     c1, c2, c3 = st.columns([2, 3, 2])
     with c1:
         window = window_seconds()
@@ -292,23 +295,27 @@ def main() -> None:
     if len(steps) < 2:
         st.info("Pick at least two steps to see a funnel.")
         return
-    exclusions = pick_exclusions(info, columns, by, steps)
+    exclusions = pick_exclusions(info, columns, by, labels)
     options = dict(by=by, window_seconds=window, order=order, event_filter=ef,
                    entry_start=entry_start, entry_end=entry_end)
     if exclusions:
         options["exclusions"] = exclusions
+    # An unordered funnel's rows are counts of steps, not the steps: they keep their names.
+    step_labels = None if order == "unordered" else labels
     try:
         result = cached.funnel(info, steps, **options)
     except ValueError as exc:
         st.warning(str(exc))
         return
-    entered = show_excluded(info, steps, options, result, exclusions) if exclusions else result.entered
+    entered = show_excluded(info, steps, labels, options, result, exclusions) if exclusions else result.entered
     if not result.entered:
         st.info("Every customer who entered the funnel is excluded. Remove an exclusion value "
                 "or narrow its steps." if entered else
                 f"Nobody had a {steps[0]} interaction with these filters and dates. Widen the "
                 "dates or clear a filter in the sidebar.")
         return
+    if step_labels:
+        result = relabelled(result, step_labels)
     selected = pick_dropout_step(result, st.columns([1, 2])[0])
     chart = charts.funnel_bars(result.to_frame(), selectable=True, selected_step=selected,
                                subtitle="Customers reaching each step (% of those who "
@@ -324,7 +331,7 @@ def main() -> None:
                 dropouts_tab(info, result, steps, selected, options, columns)
         if tabs[1].open:
             with tabs[1]:
-                breakdown_tab(info, steps, options, columns)
+                breakdown_tab(info, steps, options, columns, step_labels)
         if tabs[2].open:
             with tabs[2]:
                 time_tab(info, result, steps, options)

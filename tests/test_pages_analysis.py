@@ -302,12 +302,32 @@ def test_funnel_can_count_a_value_again_as_a_later_step(workspace):
     assert not at.exception, at.exception
     # c1 and c2 saw one Search ad each; c1 then the Product page; nobody saw a second ad.
     shown = funnel_frame_on_page(at)
-    assert shown["step"].tolist() == ["Search ad", "Product page", "Search ad"]
+    assert shown["step"].tolist() == ["Search ad", "Product page", "Search ad · 2nd time"]
     assert shown["customers"].tolist() == [2, 1, 0]
+    at.selectbox(key="fn_drop").set_value(2).run()
+    assert metrics(at)["Did not reach Search ad · 2nd time"] == "1"
+    # The breakdown names the steps the same way: c1 and c2 entered on the Web channel.
+    at = open_page("funnel", TINY, fn_by="Touchpoint", fn_tab="Breakdown",
+                   fn_steps_touchpoint=["Search ad", "Product page", "Search ad · 2nd time"])
+    drawn = charts_by_title(at)["Funnel by channel"]
+    assert sorted(zip(drawn["group"], drawn["step"], drawn["customers"])) == [
+        ("Web", "Product page", 1), ("Web", "Search ad", 2), ("Web", "Search ad · 2nd time", 0)]
     cur = workspace.cursor()
     expected = funnel.compute_funnel(cur, table(workspace, TINY), ["Search ad", "Product page", "Search ad"],
                                      by="touchpoint")
     assert shown["customers"].tolist() == [s.customers for s in expected.steps]
+
+
+def test_relabelled_names_steps_by_their_labels():
+    from cxdata.ui.steps import relabelled
+    result = funnel.FunnelResult(entered=2, steps=[
+        funnel.FunnelStep("A", 2, 1.0, 1.0, 1, None, None, None),
+        funnel.FunnelStep("A", 1, 0.5, 0.5, 1, 60.0, 60.0, 60.0)])
+    renamed = relabelled(result, ["A", "A · 2nd time"])
+    assert [s.step for s in renamed.steps] == ["A", "A · 2nd time"]
+    assert [s.customers for s in renamed.steps] == [2, 1]
+    assert relabelled(result, ["A", "A"]) is result
+    assert relabelled(result, ["only one"]) is result
 
 
 def test_step_choices_offer_repeats_after_the_values():

@@ -3,6 +3,8 @@ value again as a repeat, because SPEC §2 lets one value be several steps (a sec
 purchase), each needing its own interaction, while a multiselect holds each label once."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 #: Labels of a value picked again as a later step.
 REPEATS = ("2nd time", "3rd time")
 
@@ -16,3 +18,13 @@ def step_choices(values: list[str]) -> dict[str, str]:
         for v in values:
             choices.setdefault(f"{v} · {repeat}", v)
     return choices
+
+
+def relabelled(result, labels: list[str]):
+    """``result`` (a :class:`cxdata.funnel.FunnelResult` of an ordered or strict funnel)
+    with its steps named by the picker's labels, so that a repeated value reads
+    "Purchase · 2nd time" on the chart and in the figures; unchanged when the labels are
+    the step values already or do not fit."""
+    if len(labels) != len(result.steps) or all(s.step == l for s, l in zip(result.steps, labels)):
+        return result
+    return replace(result, steps=[replace(s, step=l) for s, l in zip(result.steps, labels)])
