@@ -47,10 +47,10 @@ from cxdata import funnel  # noqa: E402
 from cxdata.cli import parse_maps  # noqa: E402
 from cxdata.ingest import ingest_file  # noqa: E402
 from tests.helpers_events import BASE_TIME  # noqa: E402
-from tests.test_funnel_properties import Ev, reference_counted, reference_steps  # noqa: E402
+from tests.test_funnel_properties import (Ev, reference_counted, reference_steps,  # noqa: E402
+                                          reference_window)
 
 DATASET = "agreement"
-SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 #: The SPEC's "1.96", unrounded (as cxdata uses it): the standard normal 0.975 quantile.
 #: Rounded, the NPS interval ends move by less than 0.001 points.
 Z = statistics.NormalDist().inv_cdf(0.975)
@@ -92,13 +92,6 @@ def _close(a, b) -> bool:
 def _short(value, limit: int = 160) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def seconds_of(window: str) -> float | None:
-    """``7d`` -> 604800.0; ``none`` -> None (independent of cxdata's parser)."""
-    if window == "none":
-        return None
-    return float(window[:-1]) * SECONDS[window[-1]]
 
 
 # -- the accepted rows, read once --------------------------------------------------------
@@ -148,7 +141,7 @@ def funnel_checks(checks: Checks, source: str, log_args: list[str], rows: list[d
     step_args = [a for s in steps for a in ("--step", s)]
     for order, window in settings:
         got = cli("funnel", *log_args, "--by", by, "--order", order, "--window", window, *step_args)
-        counted = reference_counted(events, steps, order, seconds_of(window), (None, None))
+        counted = reference_counted(events, steps, order, reference_window(window), (None, None))
         expected = reference_steps(list(counted.values()), len(steps))
         label = f"funnel ({source}) {order}, window {window}"
         checks.check(f"{label}: customers per step", [s["customers"] for s in got["steps"]],
@@ -184,10 +177,9 @@ def csat_reference(values: list[int]) -> tuple[float, float, float]:
     """Top-2-box percent and its Wilson 95% interval."""
     n = len(values)
     k = sum(v >= 4 for v in values)
-    z = Z
     phat = k / n
-    centre = (phat + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    centre = (phat + Z * Z / (2 * n)) / (1 + Z * Z / n)
+    half = Z * math.sqrt(phat * (1 - phat) / n + Z * Z / (4 * n * n)) / (1 + Z * Z / n)
     return 100 * phat, 100 * (centre - half), 100 * (centre + half)
 
 
@@ -208,11 +200,10 @@ REFERENCE = {"nps": nps_reference, "csat": csat_reference, "ces": ces_reference}
 def score_checks(checks: Checks, log_args: list[str], rows: list[dict], metric: str,
                  by: str, low_sample: int = 30) -> None:
     got = cli("scores", *log_args, "--metric", metric, "--by", by)
-    key = "month" if by == "month" else by
     grouped = collections.defaultdict(list)
     for r in rows:
         if r.get(metric) is not None:
-            grouped[_text(r.get(key)) or "(none)"].append(int(r[metric]))
+            grouped[_text(r.get(by)) or "(none)"].append(int(r[metric]))
     ours = {g["group"]: (g["n"], g["score"], g["ci_low"], g["ci_high"], g["low_sample"])
             for g in got["groups"]}
     checks.check(f"scores {metric} by {by}: groups", sorted(ours), sorted(grouped))

@@ -157,6 +157,17 @@ def _excluded(seq, attempt, exclusions, window):
     return False
 
 
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def reference_window(text: str) -> float | None:
+    """A CLI window (``90s``, ``30m``, ``12h``, ``14d``, ``2w`` or ``none``) in seconds, read
+    independently of :func:`cxdata.funnel.parse_duration`; None for ``none``."""
+    if text == "none":
+        return None
+    return float(text[:-1]) * _UNIT_SECONDS[text[-1]]
+
+
 def reference_counted(events, steps, order, window, entry, exclusions=()):
     """customer -> Attempt (the counted attempt), customers outside the funnel absent."""
     by_customer = {}

@@ -65,10 +65,9 @@ import pytest
 from tests.helpers_events import BASE_TIME
 from tests.test_cli import run
 from tests.test_funnel_properties import (Ev, assert_cli_steps_agree, reference_counted,
-                                          reference_steps)
+                                          reference_steps, reference_window)
 
 ORDERS = ("ordered", "strict", "unordered")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 # ---------------------------------------------------------------------------------------
@@ -92,12 +91,6 @@ def write_log(tmp_path, rows, name="log.csv"):
             channel = rest[0] if rest else None
             writer.writerow([customer, ts, event, "" if channel is None else channel])
     return path
-
-
-def _window_seconds(window):
-    if window == "none":
-        return None
-    return float(window[:-1]) * _UNIT_SECONDS[window[-1]]
 
 
 def _seconds_after_base(ts_text):
@@ -133,7 +126,7 @@ def funnel(tmp_path, rows, steps, order="ordered", window="none", breakdown=None
     assert code == 0, err
     result = json.loads(out)
 
-    counted = reference_counted(_reference_events(rows), steps, order, _window_seconds(window), (None, None))
+    counted = reference_counted(_reference_events(rows), steps, order, reference_window(window), (None, None))
     _assert_same_as_reference(result, list(counted.values()), len(steps))
     if breakdown:
         by_group = {}
