@@ -170,15 +170,28 @@ def dropouts_tab(info, result, steps, after, options, columns):
         return
     next_columns = [c for c in ("touchpoint", "event", "stage", "channel") if c in columns]
     column = st.columns([1, 2])[0].selectbox(
-        "What they did next, by", next_columns, index=0, key="fn_next", bind=URL,
-        format_func=lambda c: columns[c].lower())
-    nexts = cached.dropoff_next_touchpoints(info, steps, after, column=column, **options)
-    chart = charts.share_bars(nexts, title=f"What customers did after dropping out at "
-                                           f"{step.step}", label_title=columns[column],
-                              subtitle="Their first interaction afterwards, share of the "
-                                       "drop-outs")
-    chart_with_downloads(chart, f"after dropping out at {step.step}", key="fn_next_chart",
-                         data=nexts)
+        "Show where they left and what they did next, by", next_columns, index=0,
+        key="fn_next", bind=URL, format_func=lambda c: columns[c].lower())
+    summary = cached.dropoff_summary(info, steps, after, column=column, **options)
+    if summary.in_progress:
+        st.caption(f"{summary.in_progress:,} of the {summary.customers:,} entered so recently "
+                   "that their conversion window was still open when the log ends: they are "
+                   "counted as dropped, as their peers, but may still go on.")
+    left, right = st.columns(2)
+    with left:
+        chart = charts.share_bars(summary.left_at, title=f"Where they left {step.step}",
+                                  label_title=columns[column],
+                                  subtitle=f"Their last {step.step} interaction, share of the "
+                                           "drop-outs", width=360)
+        chart_with_downloads(chart, f"where they left {step.step}", key="fn_left_chart",
+                             data=summary.left_at)
+    with right:
+        chart = charts.share_bars(summary.next, title="What they did next",
+                                  label_title=columns[column],
+                                  subtitle=f"Their first interaction after that last "
+                                           f"{step.step} one", width=360)
+        chart_with_downloads(chart, f"what they did after leaving {step.step}",
+                             key="fn_next_chart", data=summary.next)
     # The list is a query of its own over every drop-out: only on request, so that a
     # filter change redraws the funnel without waiting for it.
     if not st.toggle(f"List the {step.dropped:,} customers who dropped out", value=False,
@@ -188,12 +201,16 @@ def dropouts_tab(info, result, steps, after, options, columns):
                                    **options)
     shown = (f"the first {len(who):,} of {step.dropped:,}" if step.dropped > len(who)
              else f"all {len(who):,}")
-    st.markdown(f"**Who dropped out after {plain(step.step)}** ({shown}, with their next "
-                f"three {plain(columns[column].lower())} values)")
+    st.markdown(f"**Who dropped out after {plain(step.step)}** ({shown}: where they left, and "
+                f"their next three {plain(columns[column].lower())} values)")
     st.dataframe(who, hide_index=True, height=260, column_config={
         "customer_id": "Customer",
-        "step_time": st.column_config.DatetimeColumn(f"At {step.step} (UTC)",
+        "step_time": st.column_config.DatetimeColumn(f"Reached {step.step} (UTC)",
                                                      format="YYYY-MM-DD HH:mm"),
+        "left_at": "Left at",
+        "left_time": st.column_config.DatetimeColumn("Left (UTC)", format="YYYY-MM-DD HH:mm"),
+        "in_progress": st.column_config.CheckboxColumn(
+            "In progress", help="Their conversion window was still open when the log ends."),
         "next_1": "Next", "next_2": "Then", "next_3": "Then"})
     csv_button(who, f"dropped after {step.step}", key="fn_who_csv",
                label="Download the list (CSV)")
@@ -247,6 +264,14 @@ def trend_tab(info, steps, options):
     frame = cached.funnel_trend(info, steps, grain, **options)
     chart = charts.conversion_trend(frame, grain=grain)
     chart_with_downloads(chart, f"conversion per {grain}", key="fn_trend_chart", data=frame)
+    open_periods = int(frame["incomplete"].sum()) if not frame.empty else 0
+    if open_periods:
+        window = ("their conversion window" if options.get("window_seconds") is not None
+                  else "the log")
+        st.caption(f"The last {open_periods:,} {grain}{'s are' if open_periods > 1 else ' is'} "
+                   f"incomplete: some of {'their' if open_periods > 1 else 'its'} entrants were "
+                   f"still inside {window} when the log ends, so the conversion can still "
+                   "rise. Read it as a floor, not a drop.")
 
 
 def table_tab(result):

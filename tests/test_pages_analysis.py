@@ -212,11 +212,14 @@ def test_funnel_window_order_and_dropout_step_change_the_figures(workspace):
     result = funnel.compute_funnel(cur, info.table, steps, **options)
     assert funnel_frame_on_page(at)["customers"].tolist() == [s.customers for s in result.steps]
     assert metrics(at)[f"Reached {steps[2]}"] == f"{result.steps[2].customers:,}"
-    nexts = funnel.dropoff_next_touchpoints(cur, info.table, steps, 3, column="touchpoint",
-                                            **options)
-    drawn = charts_by_title(at)[f"What customers did after dropping out at {steps[2]}"]
-    assert dict(zip(drawn["label"], drawn["customers"])) == dict(
-        zip(nexts["value"].head(15), nexts["customers"].head(15)))
+    summary = funnel.dropoff_summary(cur, info.table, steps, 3, column="touchpoint", **options)
+    drawn = charts_by_title(at)
+    left = drawn[f"Where they left {steps[2]}"]
+    assert dict(zip(left["label"], left["customers"])) == dict(
+        zip(summary.left_at["value"].head(15), summary.left_at["customers"].head(15)))
+    nexts = drawn["What they did next"]
+    assert dict(zip(nexts["label"], nexts["customers"])) == dict(
+        zip(summary.next["value"].head(15), summary.next["customers"].head(15)))
     assert not at.dataframe                      # the customer list is on request
     at.toggle(key="fn_list").set_value(True).run()
     who = [d.value for d in at.dataframe][0]
@@ -485,9 +488,11 @@ def test_paths_tabs_equal_cxdata(workspace):
     at = open_page("paths", pa_tab="After drop-off")
     steps = list(info.stage_order)
     after = paths.after_dropoff(cur, info.table, steps, 1)
-    drawn = charts_by_title(at)[f"Where customers went after dropping out at {steps[0]}"]
-    assert dict(zip(drawn["label"], drawn["customers"])) == dict(
-        zip(after["value"].head(15), after["customers"].head(15)))
+    drawn = charts_by_title(at)
+    for title, frame in ((f"Where they left {steps[0]}", after.left_at),
+                         ("What they did next", after.next)):
+        assert dict(zip(drawn[title]["label"], drawn[title]["customers"])) == dict(
+            zip(frame["value"].head(15), frame["customers"].head(15)))
 
 
 def test_paths_tiny_transitions_by_hand(workspace):
