@@ -261,10 +261,16 @@ def test_funnel_breakdown_time_and_trend_tabs(workspace):
     at = open_page("funnel", fn_tab="Breakdown")
     drawn = charts_by_title(at)["Funnel by channel"]
     groups = funnel.funnel_breakdown(cur, info.table, steps, "channel")
-    expected = charts.frame_from_breakdown(groups)
+    # every group is named with its n (customers entered), a small one marked *
+    expected = charts.frame_from_breakdown(
+        [(f"{g} (n = {r.entered:,})" + (" *" if r.entered < 30 else ""), r) for g, r in groups])
     expected = expected[expected["group"].isin(drawn["group"].unique())]
     assert sorted(zip(drawn["group"], drawn["step_index"], drawn["customers"])) == sorted(
         zip(expected["group"], expected["step_index"], expected["customers"]))
+    table_shown = at.dataframe[0].value
+    assert table_shown["group"].tolist() == [g for g, _ in groups]
+    assert table_shown["entered"].tolist() == [r.entered for _, r in groups]
+    assert table_shown["low_sample"].tolist() == [r.entered < 30 for _, r in groups]
 
     at = open_page("funnel", fn_tab="Time to convert")
     result = funnel.compute_funnel(cur, info.table, steps)
@@ -313,8 +319,12 @@ def test_funnel_can_count_a_value_again_as_a_later_step(workspace):
     at = open_page("funnel", TINY, fn_by="Touchpoint", fn_tab="Breakdown",
                    fn_steps_touchpoint=["Search ad", "Product page", "Search ad · 2nd time"])
     drawn = charts_by_title(at)["Funnel by channel"]
+    # two entrants: a low sample, marked *
     assert sorted(zip(drawn["group"], drawn["step"], drawn["customers"])) == [
-        ("Web", "Product page", 1), ("Web", "Search ad", 2), ("Web", "Search ad · 2nd time", 0)]
+        ("Web (n = 2) *", "Product page", 1), ("Web (n = 2) *", "Search ad", 2),
+        ("Web (n = 2) *", "Search ad · 2nd time", 0)]
+    assert "1 group with fewer than 30 entrants (marked *, low sample)" in " ".join(
+        c.value for c in at.caption)
     cur = workspace.cursor()
     expected = funnel.compute_funnel(cur, table(workspace, TINY), ["Search ad", "Product page", "Search ad"],
                                      by="touchpoint")
