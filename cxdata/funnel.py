@@ -76,8 +76,9 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
+from cxdata.engines import Engine, as_engine
 from cxdata.sql import EventFilter, filtered_events, quote_ident
-from cxdata.timelines import Timeline, find_timeline
+from cxdata.timelines import Timeline
 
 ORDER_MODES = ("ordered", "strict", "unordered")
 TREND_GRAINS = ("week", "month")
@@ -232,17 +233,12 @@ def _to_us(moment) -> int | None:
     return (moment - _EPOCH) // dt.timedelta(microseconds=1)
 
 
-def _column_types(cur, table: str) -> dict:
-    rows = cur.execute(f"DESCRIBE {quote_ident(table)}").fetchall()
-    return {row[0]: row[1] for row in rows}
-
-
 def _require_column(types: dict, column: str, what: str) -> None:
     if column not in types:
         raise ValueError(f"The {what} column '{column}' is not in the dataset.")
 
 
-def _spec(cur, table: str, steps, *, by: str = "stage", window_seconds=None,
+def _spec(engine: Engine, steps, *, by: str = "stage", window_seconds=None,
           order: str = "ordered", event_filter: EventFilter | None = None,
           entry_start=None, entry_end=None, exclusions: Sequence[Exclusion] = ()) -> _Spec:
     steps = tuple("" if s is None else str(s) for s in (steps or ()))
@@ -253,7 +249,7 @@ def _spec(cur, table: str, steps, *, by: str = "stage", window_seconds=None,
     if window_seconds is not None:
         if not math.isfinite(float(window_seconds)) or float(window_seconds) < 0:
             raise ValueError("The conversion window must be zero or a positive number of seconds.")
-    types = _column_types(cur, table)
+    types = engine.column_types()
     _require_column(types, by, "step")
     exclusions = tuple(exclusions or ())
     for ex in exclusions:
@@ -263,19 +259,18 @@ def _spec(cur, table: str, steps, *, by: str = "stage", window_seconds=None,
                              f"(got {ex.after_step} and {ex.before_step}).")
     start_us, end_us = _to_us(entry_start), _to_us(entry_end)
     window_us = None if window_seconds is None else int(round(float(window_seconds) * _US_PER_SECOND))
-    spec = _Spec(table=table, steps=steps, by=by, window_us=window_us, order=order,
+    spec = _Spec(table=engine.table, steps=steps, by=by, window_us=window_us, order=order,
                  event_filter=event_filter, start_us=start_us, end_us=end_us,
                  exclusions=exclusions, column_types=types)
     if order in ("ordered", "unordered"):
-        low, high = cur.execute(f"SELECT epoch_us(min(ts)), epoch_us(max(ts)) "
-                                f"FROM {quote_ident(table)}").fetchone()
+        low, high = engine.time_range_us()
         low, high = (low or 0), (high or 0)
         # packed keys (t − t_min) << bits | index must stay below 2**63
         if (high - low) >> (62 - spec.value_bits) > 0:
             raise ValueError("The funnel has too many different steps for the time span of this data.")
         spec = replace(spec, time_min_us=low)
         if event_filter is None or not event_filter.equals:
-            timeline = find_timeline(cur, table, by)
+            timeline = engine.timeline(by)
             if timeline is not None and timeline.time_min_us == low:
                 spec = replace(spec, timeline=timeline)
     return spec
@@ -307,6 +302,13 @@ class _Sql:
 
     def query(self, select: str, params: Sequence = ()) -> tuple[str, list]:
         return "WITH " + ",\n".join(self.ctes) + "\n" + select, self.params + list(params)
+
+    def run(self, engine: Engine, kernel_select: str, then: str | None = None,
+            then_params: Sequence = (), kernel_params: Sequence = ()) -> list[tuple]:
+        """Rows of ``then`` over the kernel ``kernel_select`` (a SELECT over these CTEs,
+        one or more rows per customer: see :mod:`cxdata.engines`)."""
+        kernel, params = self.query(kernel_select, kernel_params)
+        return engine.rows(kernel, params, then, then_params)
 
 
 def _entry_condition(spec: _Spec, t: str) -> tuple[str, list]:
@@ -822,11 +824,12 @@ def compute_funnel(cur, table: str, steps: list[str], *, by: str = "stage",
     (inclusive) / ``entry_end`` (exclusive) select attempts by their step-1 time (UTC).
     Raises ValueError (plain sentence) for unusable parameters.
     """
-    spec = _spec(cur, table, steps, by=by, window_seconds=window_seconds, order=order,
+    spec = _spec(as_engine(cur, table), steps, by=by, window_seconds=window_seconds, order=order,
                  event_filter=event_filter, entry_start=entry_start, entry_end=entry_end,
                  exclusions=exclusions)
-    query, params = _counted(spec).query(f"SELECT {_step_aggregates(spec.k)} FROM counted")
-    return _result_from_row(spec.labels(), cur.execute(query, params).fetchone())
+    rows = _counted(spec).run(as_engine(cur, table), "SELECT * FROM counted",
+                              f"SELECT {_step_aggregates(spec.k)} FROM kernel")
+    return _result_from_row(spec.labels(), rows[0])
 
 
 def funnel_breakdown(cur, table: str, steps: list[str], breakdown: str,
@@ -834,24 +837,24 @@ def funnel_breakdown(cur, table: str, steps: list[str], breakdown: str,
     """The funnel per value of column ``breakdown`` on the counted attempt's step-1 event
     (missing -> ``"(none)"``).  Groups sorted by customers entered (desc), then name.
     ``options`` are those of :func:`compute_funnel`."""
-    spec = _spec(cur, table, steps, **options)
+    engine = as_engine(cur, table)
+    spec = _spec(engine, steps, **options)
     _require_column(spec.column_types, breakdown, "breakdown")
     sql = _counted(spec, rows=[1])
     sql.cte("grouped", f"SELECT c.*, coalesce({spec.text(breakdown, 'e')}, ?) AS grp "
                        "FROM counted c JOIN ev e ON e._row = c.r1 AND e.customer_id = c.customer_id",
             [NO_VALUE])
-    query, params = sql.query(f"SELECT grp, {_step_aggregates(spec.k)} FROM grouped GROUP BY grp "
-                              "ORDER BY n1 DESC, grp")
+    rows = sql.run(engine, "SELECT * FROM grouped",
+                   f"SELECT grp, {_step_aggregates(spec.k)} FROM kernel GROUP BY grp ORDER BY n1 DESC, grp")
     labels = spec.labels()
-    return [(str(row[0]), _result_from_row(labels, row[1:]))
-            for row in cur.execute(query, params).fetchall()]
+    return [(str(row[0]), _result_from_row(labels, row[1:])) for row in rows]
 
 
 def log_end_us(cur, table: str, event_filter: EventFilter | None = None) -> int | None:
     """The instant the log ends, as the analyses see it (epoch µs, UTC): the table's last
     event time, or the event filter's end when that comes first (the view stops there).
     None for an empty table.  Windows still open at this instant are "in progress"."""
-    last = cur.execute(f"SELECT epoch_us(max(ts)) FROM {quote_ident(table)}").fetchone()[0]
+    last = as_engine(cur, table).time_range_us()[1]
     if last is None:
         return None
     if event_filter is not None and event_filter.end is not None:
@@ -873,13 +876,16 @@ def funnel_trend(cur, table: str, steps: list[str], grain: str = "week",
     entries are absent."""
     if grain not in TREND_GRAINS:
         raise ValueError(f"The grain '{grain}' is not one of {', '.join(TREND_GRAINS)}.")
-    spec = _spec(cur, table, steps, **options)
-    end_us = log_end_us(cur, table, spec.event_filter)
-    query, params = _counted(spec).query(
+    engine = as_engine(cur, table)
+    spec = _spec(engine, steps, **options)
+    end_us = log_end_us(engine, None, spec.event_filter)
+    rows = _counted(spec).run(
+        engine, "SELECT * FROM counted",
         "SELECT date_trunc(?, make_timestamp(t1)) AS period, count(*) AS entered, "
-        f"count(*) FILTER (WHERE depth = {spec.k}) AS converted FROM counted "
+        f"count(*) FILTER (WHERE depth = {spec.k}) AS converted FROM kernel "
         "GROUP BY period ORDER BY period", [grain])
-    frame = cur.execute(query, params).df()
+    frame = pd.DataFrame(rows, columns=["period", "entered", "converted"])
+    frame["period"] = pd.to_datetime(frame["period"]).astype("datetime64[us]")
     frame["entered"] = frame["entered"].astype("int64")
     frame["converted"] = frame["converted"].astype("int64")
     frame["conversion"] = (frame["converted"] / frame["entered"]).astype("float64")
@@ -904,7 +910,8 @@ def step_durations_histogram(cur, table: str, steps: list[str], step_index: int,
     """Histogram of the time from step ``step_index − 1`` to ``step_index`` (2…k) for the
     customers reaching it: ``bins`` equal-width bins from the shortest to the longest time.
     Columns: bin_start_seconds, bin_end_seconds, customers (the last bin includes its end)."""
-    spec = _spec(cur, table, steps, **options)
+    engine = as_engine(cur, table)
+    spec = _spec(engine, steps, **options)
     if not (2 <= step_index <= spec.k):
         raise ValueError(f"Times between steps exist for steps 2…{spec.k}, not {step_index}.")
     if int(bins) < 1:
@@ -912,13 +919,12 @@ def step_durations_histogram(cur, table: str, steps: list[str], step_index: int,
     bins = int(bins)
     j = step_index
     sql = _counted(spec)
-    sql.cte("dur", f"SELECT (t{j} - t{j - 1}) / {_US_PER_SECOND}.0 AS d FROM counted WHERE depth >= {j}")
-    sql.cte("span", "SELECT min(d) AS lo, max(d) AS hi FROM dur")
-    query, params = sql.query(
+    rows = sql.run(
+        engine, f"SELECT (t{j} - t{j - 1}) / {_US_PER_SECOND}.0 AS d FROM counted WHERE depth >= {j}",
+        "WITH span AS (SELECT min(d) AS lo, max(d) AS hi FROM kernel) "
         "SELECT any_value(lo), any_value(hi), "
         "CASE WHEN hi = lo THEN 0 ELSE least(floor((d - lo) / (hi - lo) * ?)::BIGINT, ? - 1) END AS bin, "
-        "count(*) FROM dur, span GROUP BY bin ORDER BY bin", [bins, bins])
-    rows = cur.execute(query, params).fetchall()
+        "count(*) FROM kernel, span GROUP BY bin ORDER BY bin", [bins, bins])
     columns = ["bin_start_seconds", "bin_end_seconds", "customers"]
     if not rows:
         return pd.DataFrame({"bin_start_seconds": pd.Series(dtype="float64"),
@@ -1017,18 +1023,22 @@ def dropoff_summary(cur, table: str, steps: list[str], after_step: int,
     they did next, and how many are still in progress (:class:`DropoffSummary`).
     ``column`` names the values shown ("(none)" when empty); ``options`` are those of
     :func:`compute_funnel`."""
-    spec = _spec(cur, table, steps, **options)
+    engine = as_engine(cur, table)
+    spec = _spec(engine, steps, **options)
     sql = _dropoff_sql(spec, after_step, column, 1)
-    progress, progress_params = _in_progress_sql(spec, log_end_us(cur, table, spec.event_filter))
-    query, params = sql.query(
-        "SELECT 'left' AS kind, coalesce(left_value, ?) AS value, count(*) AS customers "
-        "FROM left_ev GROUP BY ALL\n"
-        "UNION ALL SELECT 'next', CASE WHEN x.customer_id IS NULL THEN ? ELSE coalesce(x.value, ?) END, "
-        "count(*) FROM left_ev l LEFT JOIN nexts x ON x.customer_id = l.customer_id GROUP BY ALL\n"
-        f"UNION ALL SELECT 'in progress', NULL, count(*) FILTER (WHERE {progress}) FROM dropped\n"
-        "ORDER BY kind, customers DESC, value",
-        [NO_VALUE, NO_FURTHER_EVENTS, NO_VALUE] + progress_params)
-    frame = cur.execute(query, params).df()
+    progress, progress_params = _in_progress_sql(spec, log_end_us(engine, None, spec.event_filter))
+    kernel = ("SELECT l.customer_id, l.t1, l.left_value, x.value AS next_value, "
+              "x.customer_id IS NOT NULL AS has_next FROM left_ev l "
+              "LEFT JOIN nexts x ON x.customer_id = l.customer_id")
+    rows = sql.run(engine, kernel,
+                   "SELECT 'left' AS kind, coalesce(left_value, ?) AS value, count(*) AS customers "
+                   "FROM kernel GROUP BY ALL\n"
+                   "UNION ALL SELECT 'next', CASE WHEN has_next THEN coalesce(next_value, ?) ELSE ? END, "
+                   "count(*) FROM kernel GROUP BY ALL\n"
+                   f"UNION ALL SELECT 'in progress', NULL, count(*) FILTER (WHERE {progress}) FROM kernel\n"
+                   "ORDER BY kind, customers DESC, value",
+                   [NO_VALUE, NO_VALUE, NO_FURTHER_EVENTS] + progress_params)
+    frame = pd.DataFrame(rows, columns=["kind", "value", "customers"])
     left = frame[frame["kind"] == "left"]
     nexts = frame[frame["kind"] == "next"]
     total = int(left["customers"].sum())
@@ -1049,28 +1059,31 @@ def dropoff_customers(cur, table: str, steps: list[str], after_step: int, next_e
     (``column`` values of their next events after where they left; "(none)" for an
     empty value, None when there was no further event).  ``column`` defaults to the
     step column.  Sorted by customer_id; ``limit`` caps the rows."""
-    spec = _spec(cur, table, steps, **options)
+    engine = as_engine(cur, table)
+    spec = _spec(engine, steps, **options)
     column = column or spec.by
     next_events = max(0, int(next_events))
     sql = _dropoff_sql(spec, after_step, column, max(next_events, 1))
-    progress, progress_params = _in_progress_sql(spec, log_end_us(cur, table, spec.event_filter))
+    progress, progress_params = _in_progress_sql(spec, log_end_us(engine, None, spec.event_filter))
     nexts = ", ".join(f"any_value(coalesce(x.value, ?)) FILTER (WHERE x.n = {n}) AS next_{n}"
                       for n in range(1, next_events + 1))
-    limit_sql, limit_params = ("", []) if limit is None else (" LIMIT ?", [int(limit)])
-    select = ("SELECT d.customer_id, make_timestamp(any_value(d.tj)) AS step_time, "
+    kernel = ("SELECT d.customer_id, make_timestamp(any_value(d.tj)) AS step_time, "
               "any_value(coalesce(l.left_value, ?)) AS left_at, "
               "make_timestamp(any_value(l.lt)) AS left_time, "
               f"any_value({progress.replace('t1', 'd.t1')}) AS in_progress"
               + (", " + nexts if nexts else "")
               + " FROM dropped d JOIN left_ev l ON l.customer_id = d.customer_id "
-              "LEFT JOIN nexts x ON x.customer_id = d.customer_id "
-              "GROUP BY d.customer_id ORDER BY d.customer_id" + limit_sql)
-    query, params = sql.query(select, [NO_VALUE] + progress_params + [NO_VALUE] * next_events
-                              + limit_params)
-    frame = cur.execute(query, params).df()
+              "LEFT JOIN nexts x ON x.customer_id = d.customer_id GROUP BY d.customer_id")
+    limit_sql, limit_params = ("", []) if limit is None else (" LIMIT ?", [int(limit)])
+    names = (["customer_id", "step_time", "left_at", "left_time", "in_progress"]
+             + [f"next_{n}" for n in range(1, next_events + 1)])
+    rows = sql.run(engine, kernel, "SELECT * FROM kernel ORDER BY customer_id" + limit_sql,
+                   limit_params, kernel_params=[NO_VALUE] + progress_params + [NO_VALUE] * next_events)
+    frame = pd.DataFrame(rows, columns=names)
+    for name in ("step_time", "left_time"):
+        frame[name] = pd.to_datetime(frame[name]).astype("datetime64[us]")
     frame["in_progress"] = frame["in_progress"].astype(bool)
-    return frame[["customer_id", "step_time", "left_at", "left_time", "in_progress"]
-                 + [f"next_{n}" for n in range(1, next_events + 1)]]
+    return frame
 
 
 # ---------------------------------------------------------------------------------------
@@ -1090,28 +1103,39 @@ def suggest_steps(cur, table: str, column: str, *, max_steps: int = 5, min_share
     other (one ad or another) so do not become consecutive steps.  Empty when no two
     values qualify.
     """
-    types = _column_types(cur, table)
+    engine = as_engine(cur, table)
+    types = engine.column_types()
     _require_column(types, column, "step")
     col = quote_ident(column)
     value = col if str(types[column]).upper().startswith("VARCHAR") else f"CAST({col} AS VARCHAR)"
-    source, params = filtered_events(table, event_filter)
-    # One pass over the events: the first occurrences are computed once (MATERIALIZED)
-    # and feed both the per-value figures and the "b met after a" pair counts.
-    rows = cur.execute(f"""WITH ev AS ({source}),
-        all_firsts AS (SELECT customer_id, {value} AS v, min((ts, _row)) AS seen
-                       FROM ev WHERE {col} IS NOT NULL GROUP BY ALL),
-        cand AS (SELECT v, count(*) AS customers FROM all_firsts GROUP BY v
-                 HAVING count(*) >= ? * (SELECT count(DISTINCT customer_id) FROM ev)
-                 ORDER BY customers DESC, v LIMIT ?),
-        firsts AS MATERIALIZED (
-            SELECT f.*, rank() OVER (PARTITION BY customer_id ORDER BY seen) AS r
-            FROM all_firsts f SEMI JOIN cand USING (v))
-        SELECT v, NULL AS later, count(*), count(*) FILTER (WHERE r = 1), avg(r)
-        FROM firsts GROUP BY v
-        UNION ALL
-        SELECT a.v, b.v, count(*), NULL, NULL FROM firsts a JOIN firsts b
-            ON a.customer_id = b.customer_id AND a.seen < b.seen GROUP BY ALL""",
-                       params + [float(min_share), int(candidates)]).fetchall()
+    source, params = filtered_events(engine.table, event_filter)
+    # Each customer's first occurrence of each value: per-customer work (the kernel).
+    firsts = (f"WITH ev AS ({source}) SELECT customer_id, {value} AS v, min((ts, _row)) AS seen "
+              f"FROM ev WHERE {col} IS NOT NULL GROUP BY ALL")
+    # The candidates need every customer at once: a first query over those firsts.
+    candidates = [row[0] for row in engine.rows(
+        firsts, params,
+        "SELECT v, count(*) AS customers FROM kernel GROUP BY v "
+        "HAVING count(*) >= ? * (SELECT count(DISTINCT customer_id) FROM kernel) "
+        "ORDER BY customers DESC, v LIMIT ?", [float(min_share), int(candidates)])]
+    if len(candidates) < 2:
+        return []
+    # Then, per customer, the rank of each candidate's first occurrence and the pairs
+    # "b met after a"; aggregated into per-value figures and pair counts.
+    placeholders = ", ".join("?" * len(candidates))
+    pairs = (f"WITH ev AS ({source}), "
+             f"firsts AS (SELECT customer_id, {value} AS v, min((ts, _row)) AS seen FROM ev "
+             f"WHERE {value} IN ({placeholders}) GROUP BY ALL), "
+             "ranked AS MATERIALIZED (SELECT f.*, rank() OVER (PARTITION BY customer_id ORDER BY seen) AS r "
+             "FROM firsts f) "
+             "SELECT v, NULL AS later, r FROM ranked "
+             "UNION ALL SELECT a.v, b.v, NULL FROM ranked a JOIN ranked b "
+             "ON a.customer_id = b.customer_id AND a.seen < b.seen")
+    rows = engine.rows(pairs, params + candidates,
+                       "SELECT v, later, count(*), count(*) FILTER (WHERE r = 1), avg(r) "
+                       "FROM kernel GROUP BY ALL")
+    rows = [(v, later, n, None if later is not None else r1, None if later is not None else mean_rank)
+            for v, later, n, r1, mean_rank in rows]
     # (customers, customers meeting it first, mean rank of its first occurrence)
     stats = {v: (n, r1, mean_rank) for v, later, n, r1, mean_rank in rows if later is None}
     if len(stats) < 2:

@@ -1,0 +1,51 @@
+"""The default engine: a table of the embedded DuckDB workspace (or any DuckDB table)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+
+from cxdata.engines.base import Engine
+from cxdata.sql import quote_ident
+
+
+def with_kernel(kernel: str, then: str) -> str:
+    """One query: ``then`` reading the kernel's rows as CTE ``kernel`` (``then`` may start
+    with CTEs of its own)."""
+    head = then.lstrip()
+    if head[:4].upper() == "WITH" and head[4:5].isspace():
+        return f"WITH kernel AS (\n{kernel}\n),\n{head[5:]}"
+    return f"WITH kernel AS (\n{kernel}\n)\n{then}"
+
+
+class DuckDBEngine(Engine):
+    """Events in table ``table`` of a DuckDB connection or cursor ``cur``; ``kernel`` and
+    ``then`` run as one query, so DuckDB plans them together."""
+
+    def __init__(self, cur, table: str):
+        self.cur = cur
+        self.table = table
+
+    def column_types(self) -> dict[str, str]:
+        rows = self.cur.execute(f"DESCRIBE {quote_ident(self.table)}").fetchall()
+        return {row[0]: row[1] for row in rows}
+
+    def time_range_us(self) -> tuple[int | None, int | None]:
+        low, high = self.cur.execute(f"SELECT epoch_us(min(ts)), epoch_us(max(ts)) "
+                                     f"FROM {quote_ident(self.table)}").fetchone()
+        return low, high
+
+    def timeline(self, column: str):
+        from cxdata.timelines import find_timeline
+        return find_timeline(self.cur, self.table, column)
+
+    def _sql(self, kernel: str, then: str | None) -> str:
+        return kernel if then is None else with_kernel(kernel, then)
+
+    def run(self, kernel: str, params: Sequence = (), then: str | None = None,
+            then_params: Sequence = ()) -> pd.DataFrame:
+        return self.cur.execute(self._sql(kernel, then), list(params) + list(then_params)).df()
+
+    def rows(self, kernel: str, params: Sequence = (), then: str | None = None,
+             then_params: Sequence = ()) -> list[tuple]:
+        return self.cur.execute(self._sql(kernel, then), list(params) + list(then_params)).fetchall()
