@@ -18,7 +18,12 @@ from collections.abc import Sequence
 import altair as alt
 import pandas as pd
 
-from cxdata.formatting import format_duration, format_score  # noqa: F401  (re-exported)
+# Re-exported: pages and the report call ``charts.format_…``; the definitions live in
+# cxdata.formatting, the one formatter.
+from cxdata.formatting import (duration_unit, format_count,  # noqa: F401
+                               format_difference, format_difference_interval,
+                               format_duration, format_interval, format_p, format_percent,
+                               format_period, format_score, format_secondary)
 
 THEME_NAME = "cxlab"
 
@@ -93,31 +98,6 @@ def cxlab_theme() -> alt.theme.ThemeConfig:
 
 def _title(text: str, subtitle: str | None = None) -> alt.TitleParams:
     return alt.TitleParams(text=text, subtitle=subtitle) if subtitle else alt.TitleParams(text)
-
-
-def format_count(value) -> str:
-    """``1234`` -> ``"1,234"``; missing -> ``"–"``."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{int(value):,}"
-
-
-def format_percent(fraction, digits: int = 1) -> str:
-    """A fraction 0…1 as a percent label: ``0.456`` -> ``"45.6%"``; missing -> ``"–"``."""
-    if fraction is None or pd.isna(fraction):
-        return "–"
-    return f"{100.0 * float(fraction):.{digits}f}%"
-
-
-def duration_unit(max_seconds: float | None) -> tuple[str, float]:
-    """Pick a readable unit for durations up to ``max_seconds``: ``(name, seconds per unit)``."""
-    if max_seconds is None or pd.isna(max_seconds) or max_seconds < 120:
-        return "seconds", 1.0
-    if max_seconds < 2 * 3600:
-        return "minutes", 60.0
-    if max_seconds < 3 * 86400:
-        return "hours", 3600.0
-    return "days", 86400.0
 
 
 def _utc_iso(series: pd.Series) -> pd.Series:
@@ -422,7 +402,7 @@ def share_bars(frame: pd.DataFrame, *, label_column: str = "value",
 def _score_labels(df: pd.DataFrame, metric: str, low_sample_threshold: int | None) -> pd.DataFrame:
     df = df.copy()
     df["score_label"] = [format_score(metric, v) for v in df["score"]]
-    df["interval_label"] = [f"{format_score(metric, a)} … {format_score(metric, b)}"
+    df["interval_label"] = [format_interval(metric, a, b)
                             for a, b in zip(df["ci_low"], df["ci_high"])]
     note = (f"fewer than {low_sample_threshold} responses" if low_sample_threshold
             else "few responses")
@@ -478,9 +458,7 @@ def score_bars(frame: pd.DataFrame, metric: str, *, group_title: str = "Touchpoi
                alt.Tooltip("n:Q", title="Responses (n)", format=",d"),
                alt.Tooltip("sample_label:N", title="Sample")]
     if "secondary" in df.columns and info["secondary"]:
-        df["secondary_label"] = [("–" if pd.isna(v) else
-                                  (f"{v:.2f}" if metric == "csat" else f"{v:.0f}%"))
-                                 for v in df["secondary"]]
+        df["secondary_label"] = [format_secondary(metric, v) for v in df["secondary"]]
         tooltip.append(alt.Tooltip("secondary_label:N", title=info["secondary"]))
     x_scale = alt.Scale(domain=[low, high], nice=False, clamp=True)
     colour = alt.condition("datum.low_sample", alt.value("#8C8C8C"), alt.value(PRIMARY))

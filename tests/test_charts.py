@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 import pytest
 
-from cxdata import charts
+from cxdata import charts, formatting
 
 
 # ---------------------------------------------------------------------------------------
@@ -108,32 +108,14 @@ def test_theme_is_registered_enabled_and_colour_blind_safe():
     assert config["range"]["diverging"] == {"scheme": "blueorange"}
 
 
-@pytest.mark.parametrize("seconds, expected", [
-    (None, ("seconds", 1.0)), (90, ("seconds", 1.0)),
-    (120, ("minutes", 60.0)),            # 2 minutes is the first "minutes" value
-    (7199, ("minutes", 60.0)), (7200, ("hours", 3600.0)),
-    (3 * 86400 - 1, ("hours", 3600.0)), (3 * 86400, ("days", 86400.0)),
-])
-def test_duration_unit_boundaries(seconds, expected):
-    assert charts.duration_unit(seconds) == expected
-
-
-def test_formatting_helpers():
-    assert charts.format_count(1234567) == "1,234,567"
-    assert charts.format_percent(0.456) == "45.6%"
-    assert charts.format_percent(float("nan")) == "–"
-    assert charts.format_duration(90) == "90 s"
-    assert charts.format_duration(5400) == "90.0 min"     # 5400 s / 60
-    assert charts.format_duration(7200) == "2.0 h"
-    assert charts.format_duration(4 * 86400) == "4.0 days"
-    assert charts.format_score("nps", 12.4) == "+12"
-    assert charts.format_score("nps", -3.6) == "-4"
-    assert charts.format_score("csat", 84.2) == "84%"
-    assert charts.format_score("ces", 5.2) == "5.20"
-    # A score that rounds to zero has no minus sign (-0.3 is shown as "+0", not "-0").
-    assert charts.format_score("nps", -0.3) == "+0"
-    assert charts.format_score("ces", -0.001) == "0.00"
-    assert charts.format_score("nps", None) == "–"
+def test_chart_labels_and_the_tables_use_one_formatter():
+    # Labels drawn in charts come from cxdata.formatting (tests/test_formatting.py has the
+    # rules): the same rounding and the typographic minus as the numbers beside them.
+    spec = charts.score_bars(score_frame(), "nps").to_dict()
+    rows = rows_of(spec, [u for u in unit_specs(spec) if mark_type(u) == "point"][0])
+    assert [r["score_label"] for r in rows] == [formatting.format_score("nps", v)
+                                                for v in (-10.0, 20.0, 45.0)]
+    assert rows[0]["score_label"] == "\u221210"
 
 
 def test_every_chart_has_tooltips_on_every_mark_and_a_title():
@@ -272,8 +254,8 @@ def test_score_bars_worst_first_with_n_and_low_sample_in_the_label():
     # Scores -10 (Web) < 20 (App) < 45 (Store): worst first.
     assert [r["row_label"] for r in rows] == ["Web (n=120)", "App (n=300)",
                                               "Store (n=12, low sample)"]
-    assert [r["score_label"] for r in rows] == ["-10", "+20", "+45"]
-    assert rows[0]["interval_label"] == "-25 … +5"
+    assert [r["score_label"] for r in rows] == ["−10", "+20", "+45"]
+    assert rows[0]["interval_label"] == "−25 … +5"
     # The axis zooms to the intervals: lowest -25, highest 70 (0 inside, as NPS wants);
     # padding max(8% of 95, 2% of 200) = 7.6 -> -32.6 … 77.6, out to tens: -40 … 80.
     assert dots["encoding"]["x"]["scale"]["domain"] == [-40, 80]
@@ -312,7 +294,7 @@ def test_score_heatmap_diverges_around_the_reference_and_marks_low_samples():
     assert rect["encoding"]["color"]["scale"]["domain"] == [-20.0, 40.0]
     assert rect["encoding"]["x"]["sort"] == ["Aware", "Purchase"]
     rows = {(r["row"], r["col"]): r for r in rows_of(spec)}
-    assert rows[("App", "Aware")]["cell_label"] == "-20*"
+    assert rows[("App", "Aware")]["cell_label"] == "−20*"
     # Text colour: 40 is 30/30 = 100% of the way to the end -> white text; 12 is 2/30 ->
     # dark; 10 is at the midpoint -> dark.  Low-sample cells are faded: dark text.
     assert rows[("Web", "Purchase")]["text_dark"] is False
