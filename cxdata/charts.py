@@ -9,6 +9,13 @@ conversion for display); every number shown is one that the analytics computed.
 Importing this module registers and enables the ``cxlab`` Altair theme, so charts look the
 same in the app (``st.altair_chart(chart, theme=None)``), in PNG/SVG/PDF exports and in
 the HTML report.
+
+Time axes (trends per week or month) are ordinal: one band per period, named here in UTC
+by ``cxdata.formatting.format_period``, every period present (gaps stay visible), the
+axis writing a readable subset.  No date reaches the browser or vl-convert, so neither
+the viewer's time zone nor d3's tick choice (Sunday weeks, ticks between our period
+starts) can put a point under another period's label.  Numbers are written by
+``cxdata.formatting``, the one formatter.
 """
 from __future__ import annotations
 
@@ -18,7 +25,12 @@ from collections.abc import Sequence
 import altair as alt
 import pandas as pd
 
-from cxdata.formatting import format_duration, format_score  # noqa: F401  (re-exported)
+# Re-exported: pages and the report call ``charts.format_…``; the definitions live in
+# cxdata.formatting, the one formatter.
+from cxdata.formatting import (PERIOD_GRAINS, duration_unit, format_count,  # noqa: F401
+                               format_difference, format_difference_interval,
+                               format_duration, format_interval, format_p, format_percent,
+                               format_period, format_score, format_secondary)
 
 THEME_NAME = "cxlab"
 
@@ -74,7 +86,9 @@ def cxlab_theme() -> alt.theme.ThemeConfig:
             "header": {"labelFontSize": 12, "titleFontSize": 13},
             "text": {"fontSize": 12, "color": TEXT_DARK},
             "bar": {"color": PRIMARY},
-            "line": {"color": PRIMARY, "strokeWidth": 2},
+            # Round joins: a sharp weekly peak would otherwise grow a miter spike that reads
+            # as a higher value than the point.
+            "line": {"color": PRIMARY, "strokeWidth": 2, "strokeJoin": "round"},
             "point": {"color": PRIMARY, "filled": True, "size": 50},
             "area": {"color": PRIMARY},
             "rect": {"stroke": "white", "strokeWidth": 1},
@@ -95,52 +109,110 @@ def _title(text: str, subtitle: str | None = None) -> alt.TitleParams:
     return alt.TitleParams(text=text, subtitle=subtitle) if subtitle else alt.TitleParams(text)
 
 
-def format_count(value) -> str:
-    """``1234`` -> ``"1,234"``; missing -> ``"–"``."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{int(value):,}"
+#: Most period labels on a time axis; more are thinned (weeks: the first week of each
+#: month; then every k-th label) so that 52 weekly points stay readable.
+MAX_PERIOD_LABELS = 24
+#: Grey of incomplete periods (their conversion can still rise).
+INCOMPLETE_GREY = "#8C8C8C"
+#: Grey of the bars showing how many customers entered each period.
+COUNT_BAR_GREY = "#D5D5D5"
+#: How a conversion trend names its incomplete periods (subtitle).
+INCOMPLETE_NOTE = ("Grey dashed line, hollow grey points = incomplete: customers who entered "
+                   "then may still convert")
+#: Share of a conversion trend's height that the bars of n fill (the bottom strip) …
+TREND_STRIP_SHARE = 0.2
+#: … and how far the conversion domain reaches below 0, as a fraction of its top: 0 sits
+#: at 0.4 / 1.4 ≈ 29% of the height, just above the strip.
+TREND_STRIP_BELOW_ZERO = 0.4
 
 
-def format_percent(fraction, digits: int = 1) -> str:
-    """A fraction 0…1 as a percent label: ``0.456`` -> ``"45.6%"``; missing -> ``"–"``."""
-    if fraction is None or pd.isna(fraction):
-        return "–"
-    return f"{100.0 * float(fraction):.{digits}f}%"
-
-
-def duration_unit(max_seconds: float | None) -> tuple[str, float]:
-    """Pick a readable unit for durations up to ``max_seconds``: ``(name, seconds per unit)``."""
-    if max_seconds is None or pd.isna(max_seconds) or max_seconds < 120:
-        return "seconds", 1.0
-    if max_seconds < 2 * 3600:
-        return "minutes", 60.0
-    if max_seconds < 3 * 86400:
-        return "hours", 3600.0
-    return "days", 86400.0
-
-
-def _utc_iso(series: pd.Series) -> pd.Series:
-    """Timestamps (naive = UTC) as ISO strings ending in ``Z``.
-
-    Vega parses ISO strings without a zone as *browser-local* time; the ``Z`` plus a
-    ``utc`` scale keeps a week starting Monday 00:00 UTC on Monday for every viewer.
-    """
+def _utc_naive(series: pd.Series) -> pd.Series:
+    """Timestamps as naive UTC (naive input is UTC already, as the workspace stores it)."""
     ts = pd.to_datetime(series)
     if getattr(ts.dt, "tz", None) is not None:
         ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
-    return ts.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return ts
 
 
-def _period_label(series: pd.Series, grain: str) -> pd.Series:
-    ts = pd.to_datetime(series)
-    if getattr(ts.dt, "tz", None) is not None:
-        ts = ts.dt.tz_convert("UTC")
+def _period_range(first: pd.Timestamp, last: pd.Timestamp, grain: str) -> list[pd.Timestamp]:
+    """Every period start from ``first`` to ``last`` (both period starts, naive UTC)."""
     if grain == "month":
-        return ts.dt.strftime("%B %Y")
-    if grain == "day":
-        return ts.dt.strftime("%d %b %Y")
-    return "Week of " + ts.dt.strftime("%d %b %Y")
+        return list(pd.date_range(first.to_period("M").start_time, last, freq="MS"))
+    return list(pd.date_range(first, last, freq="7D" if grain == "week" else "D"))
+
+
+def _with_every_period(frame: pd.DataFrame, grain: str, fill: dict,
+                       group: str | None = None) -> pd.DataFrame:
+    """``frame`` sorted by period, with a row for every period between its first and last
+    (per group when ``group`` is given; groups keep their order of appearance), so that a
+    period nobody entered stays visible as a gap.  New rows take the values in ``fill``.
+    Adds ``period_start`` (ISO date of the period's first day, UTC), ``period_label``
+    (its name, as the axis shows it) and ``period_tooltip`` ("Week of 6 Jan 2025")."""
+    if grain not in PERIOD_GRAINS:
+        raise ValueError(f"The period '{grain}' is not one of {', '.join(PERIOD_GRAINS)}.")
+    df = frame.copy()
+    df["period"] = _utc_naive(df["period"])
+    starts = sorted(set(_period_range(df["period"].min(), df["period"].max(), grain))
+                    | set(df["period"]))
+    keys = ["period"] + ([group] if group else [])
+    if group:
+        df[group] = df[group].astype(str)
+        groups = list(dict.fromkeys(df[group]))
+        index = pd.MultiIndex.from_product([starts, groups], names=keys)
+    else:
+        index = pd.Index(starts, name="period")
+    # Reindexing on every (period[, group]) also sorts: by period, then group order.
+    df = df.set_index(keys).reindex(index).reset_index()
+    for column, value in fill.items():
+        if column in df.columns:
+            df[column] = df[column].fillna(value).infer_objects()
+    df["period_start"] = df["period"].dt.strftime("%Y-%m-%d")
+    df["period_label"] = [format_period(t, grain) for t in df["period"]]
+    df["period_tooltip"] = [("Week of " + label) if grain == "week" else label
+                            for label in df["period_label"]]
+    df = df.drop(columns=["period"])
+    return df
+
+
+def _axis_periods(frame: pd.DataFrame, grain: str) -> tuple[list[str], list[str]]:
+    """``(every period label in time order, the labels the axis writes)``.
+
+    Weeks: every week up to 14, else the first week of each month (Mondays 1st…7th);
+    days: Mondays beyond 14.  More than ``MAX_PERIOD_LABELS`` left: every k-th, at most 12.
+    """
+    periods = frame.drop_duplicates("period_start")
+    order = periods["period_label"].tolist()
+    starts = pd.to_datetime(periods["period_start"])
+    chosen = list(zip(starts, order))
+    if grain == "week" and len(chosen) > 14:
+        chosen = [(s, label) for s, label in chosen if s.day <= 7]
+    elif grain == "day" and len(chosen) > 14:
+        chosen = [(s, label) for s, label in chosen if s.weekday() == 0]
+    if len(chosen) > MAX_PERIOD_LABELS:
+        chosen = chosen[::math.ceil(len(chosen) / 12)]
+    return order, [label for _, label in chosen]
+
+
+def _period_title(grain: str, what: str) -> str:
+    """Title of a time axis: "Month of entry (UTC)", "Week of entry (from Monday, UTC)"."""
+    if grain == "week":
+        return f"Week of {what} (from Monday, UTC)"
+    return f"{grain.capitalize()} of {what} (UTC)"
+
+
+def _period_x(frame: pd.DataFrame, grain: str, title: str) -> alt.X:
+    """The x channel of a time axis: one band per period (every period, in time order),
+    labelled with names computed here in UTC.
+
+    Nothing about time is left to the browser: an ordinal axis of period names cannot
+    put a label in the viewer's time zone, and has no d3 ticks that start weeks on
+    Sunday or fall between our period starts.
+    """
+    order, shown = _axis_periods(frame, grain)
+    return alt.X("period_label:O", title=title,
+                 scale=alt.Scale(domain=order, paddingInner=0.25, paddingOuter=0.15),
+                 axis=alt.Axis(values=shown, labelAngle=0, labelOverlap=True, labelPadding=4,
+                               ticks=True, grid=False))
 
 
 def _metric(metric: str) -> dict:
@@ -349,36 +421,122 @@ def duration_histogram(frame: pd.DataFrame, *, from_step: str = "previous step",
                         width=width, height=260))
 
 
-def conversion_trend(frame: pd.DataFrame, *, grain: str = "week",
-                     width: int = DEFAULT_WIDTH) -> alt.Chart | alt.LayerChart:
-    """Conversion over time: share of each period's entrants who reached the last step.
+def _nice_ticks(largest: float, count: int = 5) -> tuple[list[float], str]:
+    """Axis ticks for fractions 0…1 and their d3 percent format: 0, step, … up to the first
+    multiple of a 1-2-5 step at or above ``largest``, about ``count`` of them, written with
+    as many decimals as the step needs (0.116 -> 0, 0.05, 0.1, 0.15 as ".0%"; 0.004 ->
+    0, 0.001 … 0.004 as ".1%")."""
+    largest = float(largest) if pd.notna(largest) and largest > 0 else 0.01
+    raw = largest / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
+    steps = math.ceil(round(largest / step, 9))
+    decimals = max(0, math.ceil(round(-math.log10(step * 100), 9)))
+    return [round(i * step, 12) for i in range(steps + 1)], f".{decimals}%"
 
-    ``frame``: ``funnel_trend`` output (period = start of week/month UTC, entered,
-    converted, conversion 0…1).
+
+def _neighbour_of(flags: pd.Series) -> pd.Series:
+    """True where the row or the row just before/after it is flagged: the points a dashed
+    segment joins (the last complete period before an incomplete one, and so on)."""
+    flags = flags.astype(bool)
+    return flags | flags.shift(1, fill_value=False) | flags.shift(-1, fill_value=False)
+
+
+def conversion_trend(frame: pd.DataFrame, *, grain: str = "week",
+                     width: int = DEFAULT_WIDTH, height: int = 340) -> alt.LayerChart | alt.Chart:
+    """Conversion over time: share of each period's entrants who reached the last step,
+    with the number who entered (n) as bars along the bottom.
+
+    ``frame``: ``funnel_trend`` output (period = start of the week (Monday) or month,
+    naive UTC; entered and converted, customers; conversion, fraction 0…1; optional
+    ``incomplete``, bool: some entrants' windows were still open at the log's end, so the
+    period's conversion can still rise — missing means none is).  Periods nobody entered
+    are drawn as gaps.  Incomplete periods are drawn apart: a grey dashed segment and a
+    hollow grey point, named in the subtitle and the tooltip, so that they are never read
+    as a drop.  ``height``: pixels; the bottom fifth of the view holds the bars of n.
     """
     _require(frame, ("period", "entered", "converted", "conversion"), "conversion_trend")
     if frame.empty:
         return empty_chart("No entries in this date range.", width=width)
-    df = frame.sort_values("period").copy()
-    df["period_label"] = _period_label(df["period"], grain)
-    df["period"] = _utc_iso(df["period"])
+    df = frame.copy()
+    df["incomplete"] = (df["incomplete"].fillna(False).astype(bool) if "incomplete" in df
+                        else False)
+    df = _with_every_period(df, grain, {"entered": 0, "converted": 0, "incomplete": False})
+    df["entered"] = df["entered"].astype("int64")
+    df["converted"] = df["converted"].astype("int64")
+    df["incomplete"] = df["incomplete"].astype(bool)
+    df["conversion"] = df["conversion"].astype("float64")
     df["conversion_label"] = [format_percent(v) for v in df["conversion"]]
-    tooltip = [alt.Tooltip("period_label:N", title="Entered in"),
-               alt.Tooltip("entered:Q", title="Entered", format=",d"),
+    df["entered_label"] = [format_count(v) for v in df["entered"]]
+    df["status"] = [("Incomplete: some entrants' windows were still open when the log ends; "
+                     "this share can still rise") if inc else
+                    ("Nobody entered" if n == 0 else "Complete")
+                    for inc, n in zip(df["incomplete"], df["entered"])]
+    # Two line layers: solid through complete periods, dashed grey into incomplete ones.
+    # A missing value breaks a line, so each layer draws only its own segments.
+    df["complete_conversion"] = df["conversion"].where(~df["incomplete"])
+    df["incomplete_conversion"] = df["conversion"].where(_neighbour_of(df["incomplete"]))
+    any_incomplete = bool(df["incomplete"].any())
+
+    x = _period_x(df, grain, _period_title(grain, "entry"))
+    tooltip = [alt.Tooltip("period_tooltip:N", title="Entered in"),
+               alt.Tooltip("entered_label:N", title="Entered (n)"),
                alt.Tooltip("converted:Q", title="Reached last step", format=",d"),
-               alt.Tooltip("conversion_label:N", title="Conversion")]
-    base = alt.Chart(df).encode(
-        x=alt.X("period:T", title=f"{'Month' if grain == 'month' else 'Week'} of entry (UTC)",
-                scale=alt.Scale(type="utc"), axis=alt.Axis(format="%d %b %Y" if grain != "month"
-                                                           else "%b %Y")),
-        # Zero-based but not stretched to 100%: a 5% → 8% change must stay visible.
-        y=alt.Y("conversion:Q", title="Conversion (%)", axis=alt.Axis(format=".0%"),
-                scale=alt.Scale(zero=True, nice=True)),
-        tooltip=tooltip)
-    return (alt.layer(base.mark_line(), base.mark_point(size=60))
-            .properties(title=_title("Conversion over time",
-                                     f"Share of each {grain}'s entrants who reached the last step"),
-                        width=width, height=260))
+               alt.Tooltip("conversion_label:N", title="Conversion"),
+               alt.Tooltip("status:N", title="Status")]
+    # One view, two bands: the conversion lines above, the bars of n in the bottom strip.
+    # Done with domains, not pixel ranges, so it holds whatever height Streamlit fits the
+    # chart into: conversion's domain reaches below 0 so that its 0 sits above the strip,
+    # and n's domain is stretched so that the tallest bar fills only the strip.
+    conversion_ticks, conversion_format = _nice_ticks(df["conversion"].max())
+    top = conversion_ticks[-1]
+    conversion_domain = [-top * TREND_STRIP_BELOW_ZERO, top]
+    n_max = int(df["entered"].max())
+    n_domain = [0, max(n_max, 1) / TREND_STRIP_SHARE]
+
+    def conversion_y(field: str) -> alt.Y:
+        # The same axis and scale on every conversion layer, so that they merge into one.
+        # Zero-based, but not stretched to 100%: a 5% → 8% change must stay visible.
+        return alt.Y(f"{field}:Q", title="Conversion (%)",
+                     scale=alt.Scale(domain=conversion_domain, nice=False, zero=False),
+                     axis=alt.Axis(format=conversion_format, values=conversion_ticks,
+                                   domain=False))
+
+    base = alt.Chart(df).encode(x=x, tooltip=tooltip)
+
+    def count_y() -> alt.Y:
+        # No axis title: the subtitle names the bars, the right axis marks 0 and the most.
+        return alt.Y("entered:Q", title=None,
+                     scale=alt.Scale(domain=n_domain, nice=False, zero=True),
+                     axis=alt.Axis(values=[0, n_max], format=",d", grid=False, domain=False,
+                                   orient="right", labelFontSize=10))
+
+    bars = base.mark_bar(color=COUNT_BAR_GREY).encode(
+        y=count_y(), opacity=alt.condition("datum.incomplete", alt.value(0.55), alt.value(1.0)))
+    layers = [bars]
+    if len(df) <= 16:
+        # Few periods: n written on each bar too (52 weekly labels would collide).
+        layers.append(base.mark_text(baseline="bottom", dy=-2, fontSize=10, color="#555555")
+                      .encode(y=count_y(), text="entered_label:N"))
+    solid = base.mark_line(invalid="break-paths-show-domains").encode(
+        y=conversion_y("complete_conversion"))
+    dashed = base.mark_line(color=INCOMPLETE_GREY, strokeDash=[5, 4],
+                            invalid="break-paths-show-domains").encode(
+        y=conversion_y("incomplete_conversion"))
+    points = base.transform_filter("!datum.incomplete && isValid(datum.conversion)").mark_point(
+        size=60, filled=True, color=PRIMARY).encode(y=conversion_y("conversion"))
+    open_points = base.transform_filter("datum.incomplete && isValid(datum.conversion)").mark_point(
+        size=70, filled=False, strokeWidth=2, color=INCOMPLETE_GREY, fill="white").encode(
+        y=conversion_y("conversion"))
+    lines = [f"Share of each {grain}'s entrants who reached the last step; grey bars: "
+             "customers who entered (n)"]
+    if any_incomplete:
+        lines.append(INCOMPLETE_NOTE)
+    # Two groups of layers, each sharing its own y scale: the bars of n (bottom strip)
+    # and the conversion lines and points (above).
+    return (alt.layer(alt.layer(*layers), alt.layer(solid, dashed, points, open_points))
+            .resolve_scale(y="independent")
+            .properties(title=_title("Conversion over time", lines), width=width, height=height))
 
 
 def share_bars(frame: pd.DataFrame, *, label_column: str = "value",
@@ -422,7 +580,7 @@ def share_bars(frame: pd.DataFrame, *, label_column: str = "value",
 def _score_labels(df: pd.DataFrame, metric: str, low_sample_threshold: int | None) -> pd.DataFrame:
     df = df.copy()
     df["score_label"] = [format_score(metric, v) for v in df["score"]]
-    df["interval_label"] = [f"{format_score(metric, a)} … {format_score(metric, b)}"
+    df["interval_label"] = [format_interval(metric, a, b)
                             for a, b in zip(df["ci_low"], df["ci_high"])]
     note = (f"fewer than {low_sample_threshold} responses" if low_sample_threshold
             else "few responses")
@@ -478,9 +636,7 @@ def score_bars(frame: pd.DataFrame, metric: str, *, group_title: str = "Touchpoi
                alt.Tooltip("n:Q", title="Responses (n)", format=",d"),
                alt.Tooltip("sample_label:N", title="Sample")]
     if "secondary" in df.columns and info["secondary"]:
-        df["secondary_label"] = [("–" if pd.isna(v) else
-                                  (f"{v:.2f}" if metric == "csat" else f"{v:.0f}%"))
-                                 for v in df["secondary"]]
+        df["secondary_label"] = [format_secondary(metric, v) for v in df["secondary"]]
         tooltip.append(alt.Tooltip("secondary_label:N", title=info["secondary"]))
     x_scale = alt.Scale(domain=[low, high], nice=False, clamp=True)
     colour = alt.condition("datum.low_sample", alt.value("#8C8C8C"), alt.value(PRIMARY))
@@ -576,36 +732,39 @@ def score_trend(frame: pd.DataFrame, metric: str, *, grain: str = "week",
                 group_title: str = "Group", width: int = DEFAULT_WIDTH) -> alt.LayerChart | alt.Chart:
     """Score over time with its 95% interval as a band.
 
-    ``frame``: ``scores_trend`` output (period, [group], n, score, ci_low, ci_high,
-    low_sample).  Low-sample periods are drawn as hollow points.
+    ``frame``: ``scores_trend`` output (period = start of the week (Monday) or month,
+    naive UTC; [group]; n, responses; score, ci_low, ci_high in the metric's unit;
+    low_sample).  Low-sample periods are drawn as hollow points; periods without
+    responses (per group) as gaps.
     """
     info = _metric(metric)
     _require(frame, ("period", "n", "score", "ci_low", "ci_high", "low_sample"), "score_trend")
     if frame.empty:
         return empty_chart(f"No {info['label']} responses in this date range.", width=width)
-    df = _score_labels(frame.sort_values("period"), metric, None)
-    df["period_label"] = _period_label(df["period"], grain)
-    df["period"] = _utc_iso(df["period"])
-    grouped = "group" in df.columns
-    tooltip = [alt.Tooltip("period_label:N", title="Period"),
+    grouped = "group" in frame.columns
+    df = _with_every_period(frame, grain, {"n": 0, "low_sample": False},
+                            group="group" if grouped else None)
+    df["n"] = df["n"].astype("int64")
+    df = _score_labels(df, metric, None)
+    df["sample_label"] = [("No responses" if n == 0 else label)
+                          for n, label in zip(df["n"], df["sample_label"])]
+    tooltip = [alt.Tooltip("period_tooltip:N", title="Period"),
                alt.Tooltip("score_label:N", title=info["label"]),
                alt.Tooltip("interval_label:N", title="95% interval"),
                alt.Tooltip("n:Q", title="Responses (n)", format=",d"),
                alt.Tooltip("sample_label:N", title="Sample")]
     if grouped:
-        df["group"] = df["group"].astype(str)
         tooltip.insert(0, alt.Tooltip("group:N", title=group_title))
     low, high = _zoomed_domain(df, metric)
     y_scale = alt.Scale(domain=[low, high], nice=False, clamp=True)
-    base = alt.Chart(df).encode(
-        x=alt.X("period:T", title=f"{'Month' if grain == 'month' else 'Week'} (UTC)",
-                scale=alt.Scale(type="utc"),
-                axis=alt.Axis(format="%b %Y" if grain == "month" else "%d %b %Y")),
-        tooltip=tooltip)
-    colour = (alt.Color("group:N", title=group_title) if grouped else alt.value(PRIMARY))
-    band = base.mark_area(opacity=0.18).encode(
+    x = _period_x(df, grain, _period_title(grain, "response"))
+    base = alt.Chart(df).encode(x=x, tooltip=tooltip)
+    colour = (alt.Color("group:N", title=group_title, sort=list(dict.fromkeys(df["group"])))
+              if grouped else alt.value(PRIMARY))
+    band = base.mark_area(opacity=0.18, invalid="break-paths-show-domains").encode(
         y=alt.Y("ci_low:Q", scale=y_scale, title=info["title"]), y2="ci_high:Q", color=colour)
-    line = base.mark_line().encode(y=alt.Y("score:Q", scale=y_scale), color=colour)
+    line = base.mark_line(invalid="break-paths-show-domains").encode(
+        y=alt.Y("score:Q", scale=y_scale), color=colour)
     points = base.mark_point(size=55, strokeWidth=2, filled=False).encode(
         y=alt.Y("score:Q", scale=y_scale), color=colour,
         fill=alt.condition("datum.low_sample", alt.value("white"),

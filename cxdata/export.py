@@ -100,6 +100,32 @@ def neutralise_text(value: str) -> str:
     return value
 
 
+def utc_iso(value) -> str:
+    """An instant as ISO 8601 in UTC with a ``Z``: ``2025-03-01T08:30:00Z`` (fractions of a
+    second only when there are some).  Naive values are UTC already (as stored); aware
+    ones are converted.  Without the ``Z`` a spreadsheet or script would read the time as
+    its own local time."""
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts.isoformat(timespec="microseconds" if ts.microsecond or ts.nanosecond
+                        else "seconds") + "Z"
+
+
+def _datetime_column(series: pd.Series) -> pd.Series:
+    """A datetime column as text: ISO dates (``2025-03-01``, the UTC day) when every value
+    is a midnight UTC — period starts, dates — else :func:`utc_iso` instants.  Missing
+    values stay missing."""
+    ts = series
+    if getattr(ts.dt, "tz", None) is not None:
+        ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+    present = ts.dropna()
+    if (present == present.dt.normalize()).all():
+        return ts.dt.strftime("%Y-%m-%d").astype(object).where(ts.notna(), None)
+    return pd.Series([utc_iso(v) if pd.notna(v) else None for v in ts], index=ts.index,
+                     dtype=object)
+
+
 def _cell(value) -> object:
     """One cell for the CSV writer: text neutralised, numbers kept as numbers."""
     if isinstance(value, str):
@@ -122,8 +148,10 @@ def _cell(value) -> object:
     if isinstance(value, float):
         # repr keeps every digit (str() would too, but repr is explicit about it).
         return "" if math.isnan(value) else repr(float(value))
-    if isinstance(value, (pd.Timestamp, dt.datetime, dt.date)):
-        return "" if pd.isna(value) else value.isoformat()
+    if isinstance(value, (pd.Timestamp, dt.datetime)):
+        return "" if pd.isna(value) else utc_iso(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
     try:
         if pd.isna(value):
             return ""
@@ -140,10 +168,18 @@ def csv_bytes(frame: pd.DataFrame, *, columns: Sequence[str] | None = None,
     with ``=``, ``+``, ``-``, ``@``, tab or carriage return get a leading ``'`` so that a
     spreadsheet shows them as text instead of running them as formulas.  Numbers
     (including negative numbers) stay numbers.  Sequences (e.g. a path) are written as
-    their items joined by " → ".  ``excel_bom`` starts the file with a byte-order mark so
+    their items joined by " → ".  Times are UTC and say so: a column of period starts
+    (every value a midnight UTC, e.g. a trend's ``period``) is written as ISO dates
+    (``2025-03-01``), any other time as ``2025-03-01T08:30:00Z``.  ``excel_bom`` starts the file with a byte-order mark so
     that Excel reads non-ASCII text (é, →) correctly.
     """
     df = frame if columns is None else frame.loc[:, list(columns)]
+    dates = [name for name, dtype in df.dtypes.items()
+             if pd.api.types.is_datetime64_any_dtype(dtype)]
+    if dates:
+        df = df.copy()
+        for name in dates:
+            df[name] = _datetime_column(df[name])
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([_cell(str(c)) for c in df.columns])

@@ -127,11 +127,11 @@ def compare_tab(info, metric, by, by_label, columns, ef, low_sample):
     c1.caption(f"n = {result.n_a:,}")
     c2.metric(f"B: {b}", charts.format_score(metric, result.score_b), border=True)
     c2.caption(f"n = {result.n_b:,}")
-    # NPS and CSAT differences are in points (of −100…100 or of percent), CES in scale steps.
-    digits, unit = (2, "") if metric == "ces" else (1, " points")
-    c3.metric("Difference A − B", f"{result.difference:+.{digits}f}{unit}", border=True)
-    c3.caption(f"95% interval {result.ci_low:+.{digits}f} … {result.ci_high:+.{digits}f} · "
-               f"p = {result.p_value:.3f}")
+    c3.metric("Difference A − B", charts.format_difference(metric, result.difference),
+              border=True)
+    c3.caption(f"95% interval "
+               f"{charts.format_difference_interval(metric, result.ci_low, result.ci_high)} · "
+               f"{charts.format_p(result.p_value)}")
     if pd.isna(result.p_value):
         st.info("One of the segments has no responses, so they cannot be compared.")
     elif result.p_value < 0.05:

@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 import pytest
 
-from cxdata import charts
+from cxdata import charts, formatting
 
 
 # ---------------------------------------------------------------------------------------
@@ -108,32 +108,14 @@ def test_theme_is_registered_enabled_and_colour_blind_safe():
     assert config["range"]["diverging"] == {"scheme": "blueorange"}
 
 
-@pytest.mark.parametrize("seconds, expected", [
-    (None, ("seconds", 1.0)), (90, ("seconds", 1.0)),
-    (120, ("minutes", 60.0)),            # 2 minutes is the first "minutes" value
-    (7199, ("minutes", 60.0)), (7200, ("hours", 3600.0)),
-    (3 * 86400 - 1, ("hours", 3600.0)), (3 * 86400, ("days", 86400.0)),
-])
-def test_duration_unit_boundaries(seconds, expected):
-    assert charts.duration_unit(seconds) == expected
-
-
-def test_formatting_helpers():
-    assert charts.format_count(1234567) == "1,234,567"
-    assert charts.format_percent(0.456) == "45.6%"
-    assert charts.format_percent(float("nan")) == "–"
-    assert charts.format_duration(90) == "90 s"
-    assert charts.format_duration(5400) == "90.0 min"     # 5400 s / 60
-    assert charts.format_duration(7200) == "2.0 h"
-    assert charts.format_duration(4 * 86400) == "4.0 days"
-    assert charts.format_score("nps", 12.4) == "+12"
-    assert charts.format_score("nps", -3.6) == "-4"
-    assert charts.format_score("csat", 84.2) == "84%"
-    assert charts.format_score("ces", 5.2) == "5.20"
-    # A score that rounds to zero has no minus sign (-0.3 is shown as "+0", not "-0").
-    assert charts.format_score("nps", -0.3) == "+0"
-    assert charts.format_score("ces", -0.001) == "0.00"
-    assert charts.format_score("nps", None) == "–"
+def test_chart_labels_and_the_tables_use_one_formatter():
+    # Labels drawn in charts come from cxdata.formatting (tests/test_formatting.py has the
+    # rules): the same rounding and the typographic minus as the numbers beside them.
+    spec = charts.score_bars(score_frame(), "nps").to_dict()
+    rows = rows_of(spec, [u for u in unit_specs(spec) if mark_type(u) == "point"][0])
+    assert [r["score_label"] for r in rows] == [formatting.format_score("nps", v)
+                                                for v in (-10.0, 20.0, 45.0)]
+    assert rows[0]["score_label"] == "\u221210"
 
 
 def test_every_chart_has_tooltips_on_every_mark_and_a_title():
@@ -237,15 +219,147 @@ def test_histogram_converts_bins_to_a_readable_unit():
                                             .to_dict())[0]["message"]
 
 
-def test_conversion_trend_sends_utc_instants_and_labels():
-    frame = pd.DataFrame({"period": pd.to_datetime(["2024-01-08", "2024-01-01"]),
-                          "entered": [20, 10], "converted": [5, 5], "conversion": [0.25, 0.5]})
-    spec = charts.conversion_trend(frame).to_dict()
+def encodings(spec: dict) -> list[dict]:
+    """Every channel definition of every view of a spec."""
+    return [enc for unit in unit_specs(spec) for enc in unit.get("encoding", {}).values()
+            if isinstance(enc, dict)]
+
+
+def layer_with(spec: dict, mark: str, y_field: str | None = None) -> dict:
+    """The one view drawing ``mark`` (with y ``y_field`` when given)."""
+    found = [u for u in unit_specs(spec) if mark_type(u) == mark
+             and (y_field is None or u["encoding"]["y"]["field"] == y_field)]
+    assert len(found) == 1, (mark, y_field, len(found))
+    return found[0]
+
+
+def monthly_trend() -> pd.DataFrame:
+    # Jan 40/400 = 10%, Feb 24/300 = 8%, Apr 5/200 = 2.5%; nobody entered in March.
+    # Rows out of order on purpose.
+    return pd.DataFrame({"period": pd.to_datetime(["2025-04-01", "2025-01-01", "2025-02-01"]),
+                         "entered": [200, 400, 300], "converted": [5, 40, 24],
+                         "conversion": [0.025, 0.1, 0.08]})
+
+
+def test_conversion_trend_puts_each_period_under_its_own_label():
+    spec = charts.conversion_trend(monthly_trend(), grain="month").to_dict()
+    # Nothing temporal reaches the browser: the x axis is the period names, worked out in
+    # UTC here, so no viewer's time zone and no d3 tick (Sunday weeks) can move a label.
+    assert all(enc.get("type") != "temporal" for enc in encodings(spec))
+    months = ["Jan 2025", "Feb 2025", "Mar 2025", "Apr 2025"]
+    xs = [u["encoding"]["x"] for u in unit_specs(spec)]
+    assert all(x["field"] == "period_label" and x["type"] == "ordinal" for x in xs)
+    assert {tuple(x["scale"]["domain"]) for x in xs} == {tuple(months)}
+    assert {tuple(x["axis"]["values"]) for x in xs if "axis" in x} == {tuple(months)}
     rows = rows_of(spec)
-    # Sorted by period; the "Z" keeps Vega from reading the instant as browser-local time.
-    assert [r["period"] for r in rows] == ["2024-01-01T00:00:00Z", "2024-01-08T00:00:00Z"]
-    assert [r["period_label"] for r in rows] == ["Week of 01 Jan 2024", "Week of 08 Jan 2024"]
-    assert [r["conversion_label"] for r in rows] == ["50.0%", "25.0%"]
+    # Sorted by period; the missing March is a row of its own (a gap, not a bridge).
+    assert [r["period_start"] for r in rows] == ["2025-01-01", "2025-02-01", "2025-03-01",
+                                                 "2025-04-01"]
+    assert [r["period_label"] for r in rows] == months
+    assert [r["entered"] for r in rows] == [400, 300, 0, 200]
+    assert [r["conversion"] for r in rows] == [0.1, 0.08, None, 0.025]
+    assert [r["conversion_label"] for r in rows] == ["10.0%", "8.0%", "–", "2.5%"]
+    assert [r["status"] for r in rows] == ["Complete", "Complete", "Nobody entered",
+                                           "Complete"]
+    # The solid line breaks at the gap instead of joining February to April.
+    solid = layer_with(spec, "line", "complete_conversion")
+    assert solid["mark"]["invalid"] == "break-paths-show-domains"
+    assert {x["title"] for x in xs} == {"Month of entry (UTC)"}
+
+
+def test_conversion_trend_shows_n_under_every_point():
+    spec = charts.conversion_trend(monthly_trend(), grain="month").to_dict()
+    rows = rows_of(spec)
+    assert [r["entered_label"] for r in rows] == ["400", "300", "0", "200"]
+    bars = layer_with(spec, "bar")
+    assert bars["encoding"]["y"]["field"] == "entered"
+    # The bars fill the bottom fifth: n's domain is the largest n (400) / 0.2 = 2000.
+    assert bars["encoding"]["y"]["scale"]["domain"] == [0, 2000.0]
+    assert bars["encoding"]["y"]["axis"]["values"] == [0, 400]
+    # Four periods: n is also written on each bar.
+    text = layer_with(spec, "text")
+    assert text["encoding"]["text"]["field"] == "entered_label"
+    titles = [t["title"] for t in bars["encoding"]["tooltip"]]
+    assert titles[:2] == ["Entered in", "Entered (n)"]
+    # Conversion: largest 10% -> step 2% (10% / 5 = 2%), ticks 0 … 10%, written ".0%";
+    # the domain reaches 0.4 × 10% below 0 so that 0 sits above the bars.
+    y = [u for u in unit_specs(spec) if mark_type(u) == "point"][0]["encoding"]["y"]
+    assert y["axis"]["values"] == [0.0, 0.02, 0.04, 0.06, 0.08, 0.1]
+    assert y["axis"]["format"] == ".0%"
+    assert y["scale"]["domain"] == pytest.approx([-0.04, 0.1])
+    assert "customers who entered (n)" in spec["title"]["subtitle"][0]
+
+
+def weekly_trend(incomplete) -> pd.DataFrame:
+    # 20 weeks from Monday 30 Dec 2024 (aware, UTC) to Monday 12 May 2025; 10% each,
+    # except the last two weeks: 2% and 0%.
+    periods = pd.date_range("2024-12-30", periods=20, freq="7D", tz="UTC")
+    frame = pd.DataFrame({"period": periods, "entered": [100] * 20,
+                          "converted": [10] * 18 + [2, 0],
+                          "conversion": [0.1] * 18 + [0.02, 0.0]})
+    if incomplete is not None:
+        frame["incomplete"] = incomplete
+    return frame
+
+
+def test_weekly_axis_labels_the_first_week_of_each_month():
+    spec = charts.conversion_trend(weekly_trend(None), grain="week").to_dict()
+    x = layer_with(spec, "bar")["encoding"]["x"]
+    # Every week is a band, in order; the axis writes the first Monday of each month
+    # (day 1…7): 6 Jan, 3 Feb, 3 Mar, 7 Apr, 5 May 2025 (30 Dec 2024 is not one).
+    assert len(x["scale"]["domain"]) == 20
+    assert x["scale"]["domain"][:3] == ["30 Dec 2024", "6 Jan 2025", "13 Jan 2025"]
+    assert x["scale"]["domain"][-1] == "12 May 2025"
+    assert x["axis"]["values"] == ["6 Jan 2025", "3 Feb 2025", "3 Mar 2025", "7 Apr 2025",
+                                   "5 May 2025"]
+    assert x["title"] == "Week of entry (from Monday, UTC)"
+    rows = rows_of(spec)
+    assert rows[0]["period_tooltip"] == "Week of 30 Dec 2024"
+    assert rows[0]["period_start"] == "2024-12-30"
+    # 20 periods: too many to write n on each bar (tooltip and bars only).
+    assert not [u for u in unit_specs(spec) if mark_type(u) == "text"]
+    # No "incomplete" column: no period is incomplete, no note, no dashed segment.
+    assert not any(r["incomplete"] for r in rows)
+    assert all(r["incomplete_conversion"] is None for r in rows)
+    assert len(spec["title"]["subtitle"]) == 1
+
+
+def test_incomplete_periods_are_drawn_apart_and_named():
+    # Week 18 unknown (NA = not incomplete), weeks 19 and 20 incomplete.
+    flags = pd.array([False] * 17 + [None, True, True], dtype="boolean")
+    spec = charts.conversion_trend(weekly_trend(flags), grain="week").to_dict()
+    rows = rows_of(spec)
+    assert [r["incomplete"] for r in rows] == [False] * 18 + [True, True]
+    # Solid line: complete weeks only.  Dashed grey: from the last complete week (18)
+    # into the incomplete ones, so the fall to 2% and 0% is not drawn as a drop.
+    assert [r["complete_conversion"] for r in rows] == [0.1] * 18 + [None, None]
+    assert [r["incomplete_conversion"] for r in rows] == [None] * 17 + [0.1, 0.02, 0.0]
+    dashed = layer_with(spec, "line", "incomplete_conversion")
+    assert dashed["mark"]["strokeDash"] == [5, 4]
+    assert dashed["mark"]["color"] == charts.INCOMPLETE_GREY
+    hollow = [u for u in unit_specs(spec) if mark_type(u) == "point"
+              and u["mark"].get("filled") is False]
+    assert len(hollow) == 1
+    assert hollow[0]["mark"]["color"] == charts.INCOMPLETE_GREY
+    assert hollow[0]["transform"] == [{"filter": "datum.incomplete && isValid(datum.conversion)"}]
+    filled = [u for u in unit_specs(spec) if mark_type(u) == "point" and u is not hollow[0]]
+    assert filled[0]["transform"] == [
+        {"filter": "!datum.incomplete && isValid(datum.conversion)"}]
+    assert spec["title"]["subtitle"][1] == charts.INCOMPLETE_NOTE
+    assert "may still convert" in charts.INCOMPLETE_NOTE
+    assert rows[19]["status"].startswith("Incomplete") and "can still rise" in rows[19]["status"]
+    assert rows[17]["status"] == "Complete"
+
+
+def test_trend_labels_are_utc_whatever_the_input_zone():
+    # 1 Mar 05:30 in Kolkata and 1 Apr 00:00 UTC are month starts in UTC; the labels
+    # follow UTC, not the zone the instants were written in.
+    frame = pd.DataFrame({"period": pd.to_datetime(["2025-03-01 05:30", "2025-04-01 05:30"])
+                          .tz_localize("Asia/Kolkata"),
+                          "entered": [10, 20], "converted": [1, 2], "conversion": [0.1, 0.1]})
+    rows = rows_of(charts.conversion_trend(frame, grain="month").to_dict())
+    assert [r["period_label"] for r in rows] == ["Mar 2025", "Apr 2025"]
+    assert [r["period_start"] for r in rows] == ["2025-03-01", "2025-04-01"]
 
 
 def test_share_bars_keep_the_largest_and_label_shares():
@@ -272,8 +386,8 @@ def test_score_bars_worst_first_with_n_and_low_sample_in_the_label():
     # Scores -10 (Web) < 20 (App) < 45 (Store): worst first.
     assert [r["row_label"] for r in rows] == ["Web (n=120)", "App (n=300)",
                                               "Store (n=12, low sample)"]
-    assert [r["score_label"] for r in rows] == ["-10", "+20", "+45"]
-    assert rows[0]["interval_label"] == "-25 … +5"
+    assert [r["score_label"] for r in rows] == ["−10", "+20", "+45"]
+    assert rows[0]["interval_label"] == "−25 … +5"
     # The axis zooms to the intervals: lowest -25, highest 70 (0 inside, as NPS wants);
     # padding max(8% of 95, 2% of 200) = 7.6 -> -32.6 … 77.6, out to tens: -40 … 80.
     assert dots["encoding"]["x"]["scale"]["domain"] == [-40, 80]
@@ -312,7 +426,7 @@ def test_score_heatmap_diverges_around_the_reference_and_marks_low_samples():
     assert rect["encoding"]["color"]["scale"]["domain"] == [-20.0, 40.0]
     assert rect["encoding"]["x"]["sort"] == ["Aware", "Purchase"]
     rows = {(r["row"], r["col"]): r for r in rows_of(spec)}
-    assert rows[("App", "Aware")]["cell_label"] == "-20*"
+    assert rows[("App", "Aware")]["cell_label"] == "−20*"
     # Text colour: 40 is 30/30 = 100% of the way to the end -> white text; 12 is 2/30 ->
     # dark; 10 is at the midpoint -> dark.  Low-sample cells are faded: dark text.
     assert rows[("Web", "Purchase")]["text_dark"] is False
@@ -327,20 +441,32 @@ def test_score_heatmap_diverges_around_the_reference_and_marks_low_samples():
     assert "overall score (+10)" in spec["title"]["subtitle"]
 
 
-def test_score_trend_band_and_groups():
-    frame = pd.DataFrame({"period": pd.to_datetime(["2024-02-01", "2024-01-01"] * 2),
-                          "group": ["Web", "Web", "App", "App"], "n": [40, 10, 50, 60],
-                          "score": [5.0, 4.0, 6.0, 5.5], "ci_low": [4.5, 3.0, 5.5, 5.0],
-                          "ci_high": [5.5, 5.0, 6.5, 6.0],
-                          "low_sample": [False, True, False, False]})
+def test_score_trend_band_groups_and_gaps():
+    # Web answered in January and March only; App in all three months.
+    frame = pd.DataFrame({"period": pd.to_datetime(["2024-03-01", "2024-01-01", "2024-01-01",
+                                                    "2024-02-01", "2024-03-01"]),
+                          "group": ["Web", "Web", "App", "App", "App"], "n": [40, 10, 50, 60, 55],
+                          "score": [5.0, 4.0, 6.0, 5.5, 5.25], "ci_low": [4.5, 3.0, 5.5, 5.0, 5.0],
+                          "ci_high": [5.5, 5.0, 6.5, 6.0, 5.5],
+                          "low_sample": [False, True, False, False, False]})
     spec = charts.score_trend(frame, "ces", grain="month", group_title="Channel").to_dict()
-    units = unit_specs(spec)
-    area = [u for u in units if mark_type(u) == "area"][0]
+    area = layer_with(spec, "area")
     assert area["encoding"]["y"]["field"] == "ci_low" and area["encoding"]["y2"]["field"] == "ci_high"
     assert area["encoding"]["color"]["field"] == "group"
+    assert all(enc.get("type") != "temporal" for enc in encodings(spec))
+    x = area["encoding"]["x"]
+    assert x["scale"]["domain"] == ["Jan 2024", "Feb 2024", "Mar 2024"]
+    assert x["title"] == "Month of response (UTC)"
     rows = rows_of(spec)
-    assert rows[0]["period"] == "2024-01-01T00:00:00Z"
-    assert rows[0]["period_label"] == "January 2024"
+    # By period, then group in order of appearance (Web first); Web's February is a gap.
+    assert [(r["period_label"], r["group"]) for r in rows] == [
+        ("Jan 2024", "Web"), ("Jan 2024", "App"), ("Feb 2024", "Web"), ("Feb 2024", "App"),
+        ("Mar 2024", "Web"), ("Mar 2024", "App")]
+    web_feb = rows[2]
+    assert (web_feb["n"], web_feb["score"], web_feb["score_label"]) == (0, None, "–")
+    assert web_feb["sample_label"] == "No responses"
+    assert rows[0]["interval_label"] == "3.00 … 5.00"
+    assert [t["title"] for t in area["encoding"]["tooltip"]][:2] == ["Channel", "Period"]
 
 
 # ---------------------------------------------------------------------------------------

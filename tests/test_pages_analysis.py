@@ -434,8 +434,8 @@ def test_touchpoints_compare_segments_shows_cxdata_difference(workspace):
     result = scores.compare_groups(workspace.cursor(), info.table, "nps", "channel", a, b)
     shown = metrics(at)
     assert shown[f"A: {a}"] == charts.format_score("nps", result.score_a)
-    assert shown["Difference A − B"] == f"{result.difference:+.1f} points"
-    assert any(f"p = {result.p_value:.3f}" in c.value for c in at.caption)
+    assert shown["Difference A − B"] == charts.format_difference("nps", result.difference)
+    assert any(charts.format_p(result.p_value) in c.value for c in at.caption)
     # Customer segments on one touchpoint only (Review request is all Email, so a channel
     # comparison there says there is nothing to compare).
     at.selectbox(key="tp_at").set_value("Review request").run()
@@ -445,7 +445,7 @@ def test_touchpoints_compare_segments_shows_cxdata_difference(workspace):
     ef = EventFilter.build(equals={"touchpoint": ["Review request"]})
     result = scores.compare_groups(workspace.cursor(), info.table, "nps", "segment", a, b,
                                    event_filter=ef)
-    assert metrics(at)["Difference A − B"] == f"{result.difference:+.1f} points"
+    assert metrics(at)["Difference A − B"] == charts.format_difference("nps", result.difference)
     assert metrics(at)[f"B: {b}"] == charts.format_score("nps", result.score_b)
 
 
