@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from cxdata import funnel
+from cxdata.formatting import format_count as _count
+from cxdata.formatting import format_number, format_p, format_percent, format_score
 from cxdata.scores import (
     LOW_SAMPLE_DEFAULT, METRIC_LABELS, METRICS, MISSING_GROUP, Comparison, ResponseCounts,
     compare_counts, counts_of, response_counts, score_summary, scores_by, summarise,
@@ -61,22 +63,14 @@ class Insight:
 # Formatting
 
 def _percent(fraction: float, digits: int = 0) -> str:
-    """0.384 -> "38%"."""
-    return f"{100.0 * fraction:.{digits}f}%"
-
-
-def _count(value: int) -> str:
-    return f"{int(value):,}"
+    """0.384 -> "38%" (the app's one percent format, whole percents in sentences)."""
+    return format_percent(fraction, digits)
 
 
 def _value_text(metric: str, score: float) -> str:
-    """A score as shown in titles: NPS "+25" / "−12", CSAT "78%", CES "4.6"."""
-    if metric == "nps":
-        rounded = round(score)
-        return f"{'+' if rounded > 0 else '−' if rounded < 0 else ''}{abs(rounded)}"
-    if metric == "csat":
-        return f"{score:.0f}%"
-    return f"{score:.1f}"
+    """A score as shown in titles: NPS "+25" / "−12", CSAT "78%", CES "4.60" — as the
+    charts and cards beside the finding show it."""
+    return format_score(metric, score)
 
 
 #: What the score means, for detail sentences.
@@ -89,13 +83,18 @@ _SCALE_NOTE = {
 _TITLE_UNIT = {"nps": "", "csat": "", "ces": " (1–7, higher = easier)"}
 
 
+def _signed(value: float) -> str:
+    """A difference's bound with its sign: "+2.1", "−0.4"."""
+    return format_number(value, 1, signed=True)
+
+
 def _score_points(metric: str, difference: float) -> str:
     """Size of a score difference with its unit."""
     if metric == "nps":
         return f"{abs(difference):.0f} NPS points"
     if metric == "csat":
         return f"{abs(difference):.0f} percentage points"
-    return f"{abs(difference):.1f} points on the 1–7 effort scale"
+    return f"{abs(difference):.2f} points on the 1–7 effort scale"
 
 
 def _month(period) -> str:
@@ -276,8 +275,9 @@ def _touchpoint_insight(kind: str, metric: str, row, overall) -> Insight:
     side = "below" if worst else "above"
     detail = (f"{name} is {_score_points(metric, row['score'] - overall.score)} {side} the "
               f"overall score ({_SCALE_NOTE[metric]}; {_count(row['n'])} responses, 95% "
-              f"interval {row['ci_low']:.1f} to {row['ci_high']:.1f}, entirely {side} the "
-              f"overall {overall.score:.1f} from {_count(overall.n)} responses).")
+              f"interval {_value_text(metric, row['ci_low'])} to {_value_text(metric, row['ci_high'])}, "
+              f"entirely {side} the overall {_value_text(metric, overall.score)} from "
+              f"{_count(overall.n)} responses).")
     evidence = {
         "metric": metric, "touchpoint": name, "n": int(row["n"]),
         "score": _num(row["score"]), "ci_low": _num(row["ci_low"]),
@@ -403,7 +403,7 @@ def _trend_text(change: _Change, tests: int, threshold: float) -> Insight:
         detail = (f"{c.a} is {_score_points(metric, c.difference)} below the other months "
                   f"({_SCALE_NOTE[metric]}; {_count(c.n_a)} responses in {c.a}, "
                   f"{_count(c.n_b)} in the other months; 95% interval of the difference "
-                  f"{c.ci_low:+.1f} to {c.ci_high:+.1f}, p = {c.p_value:.2g}).")
+                  f"{_signed(c.ci_low)} to {_signed(c.ci_high)}, {format_p(c.p_value)}).")
     else:
         verb = "rose" if c.difference > 0 else "fell"  # higher is better for all three
         title = (f"{subject} {verb} from {_value_text(metric, c.score_b)} to "
@@ -411,8 +411,8 @@ def _trend_text(change: _Change, tests: int, threshold: float) -> Insight:
         detail = (f"{'An improvement' if c.difference > 0 else 'A decline'} of "
                   f"{_score_points(metric, c.difference)} ({_SCALE_NOTE[metric]}; "
                   f"{_count(c.n_b)} responses in {c.b}, {_count(c.n_a)} in {c.a}; 95% "
-                  f"interval of the change {c.ci_low:+.1f} to {c.ci_high:+.1f}, "
-                  f"p = {c.p_value:.2g}).")
+                  f"interval of the change {_signed(c.ci_low)} to {_signed(c.ci_high)}, "
+                  f"{format_p(c.p_value)}).")
     evidence = {
         "metric": metric, "touchpoint": change.touchpoint, "pattern": change.pattern,
         "months_a": [_month(m) for m in change.months_a],
@@ -454,9 +454,9 @@ def _channel_insight(cur, table: str, stages: list[str],
              + f" ({_percent(best[0])} vs {_percent(worst[0])})")
     detail = (f"{_count(best[3])} of {_count(best[2])} customers who entered at {stages[0]} "
               f"via {best[1]} reached {stages[-1]}, against {_count(worst[3])} of "
-              f"{_count(worst[2])} via {worst[1]} (difference {100 * difference:.1f} "
-              f"percentage points, 95% interval {100 * ci_low:.1f} to {100 * ci_high:.1f}; "
-              f"p = {p_value:.2g}).")
+              f"{_count(worst[2])} via {worst[1]} (difference {format_number(100 * difference, 1)} "
+              f"percentage points, 95% interval {format_number(100 * ci_low, 1)} to "
+              f"{format_number(100 * ci_high, 1)}; {format_p(p_value)}).")
     evidence = {
         "best_channel": best[1], "best_entered": best[2], "best_converted": best[3],
         "best_conversion": best[0],

@@ -269,12 +269,13 @@ def test_worst_and_best_across_metrics(con):
     insights = dataset_insights(con.cursor(), "ev", ["Aware"])
     assert _kinds(insights) == ["worst_touchpoint", "best_touchpoint"]
     worst, best = insights
-    assert worst.title == ("Sign-up form takes the most effort: CES 1.2 vs 4.0 overall "
+    # CES with two decimals, as the score cards and charts show it
+    assert worst.title == ("Sign-up form takes the most effort: CES 1.25 vs 4.00 overall "
                            "(1–7, higher = easier)")
     assert worst.evidence["metric"] == "ces"
     assert worst.evidence["ci_low"] == pytest.approx(1.11, abs=0.01)
     assert worst.evidence["ci_high"] == pytest.approx(1.39, abs=0.01)
-    assert best.title == ("Payment takes the least effort: CES 6.8 vs 4.0 overall "
+    assert best.title == ("Payment takes the least effort: CES 6.75 vs 4.00 overall "
                           "(1–7, higher = easier)")
 
 
@@ -302,6 +303,6 @@ def test_evidence_is_json_ready(con):
 def test_value_text_units():
     assert _value_text("nps", 12.4) == "+12"
     assert _value_text("nps", -7.6) == "−8"
-    assert _value_text("nps", 0.2) == "0"
+    assert _value_text("nps", 0.2) == "+0"          # as the score cards write it
     assert _value_text("csat", 68.6) == "69%"
-    assert _value_text("ces", 4.56) == "4.6"
+    assert _value_text("ces", 4.564) == "4.56"
