@@ -12,8 +12,8 @@ metric      ``score``                                       ``secondary``
 ==========  ==============================================  ===========================
 
 Intervals: NPS adjusted Wald (clipped to ±100), CSAT Wilson score interval, CES
-mean ± t(0.975, n−1)·s/√n.  Undefined values (no responses; a CES interval from one
-response) are ``NaN``.
+mean ± t(0.975, n−1)·s/√n.  A group of one response has no interval, whatever the metric
+(SPEC §6).  Undefined values (no responses; the interval of a group of one) are ``NaN``.
 
 Event-level work (counting promoters, sums, sums of squares per group) happens in DuckDB;
 the statistics are computed in Python on the small aggregated result.  The t distribution
@@ -254,7 +254,11 @@ def _sample_variance(counts: ResponseCounts) -> float:
 
 def summarise(metric: str, counts: ResponseCounts, group: str = "All",
               low_sample: int = LOW_SAMPLE_DEFAULT) -> ScoreSummary:
-    """Score, 95% interval and secondary figure of one group from its counts."""
+    """Score, 95% interval and secondary figure of one group from its counts.
+
+    A group of one response has no interval (``ci_low``/``ci_high`` NaN) for every
+    metric (SPEC §6): one answer says nothing about how answers vary.
+    """
     _check_metric(metric)
     n = counts.n
     flagged = n < low_sample
@@ -263,10 +267,10 @@ def summarise(metric: str, counts: ResponseCounts, group: str = "All",
                             None if metric == "nps" else math.nan)
     if metric == "nps":
         score = 100.0 * (counts.high - counts.low) / n
-        low, high = nps_interval(counts.high, counts.low, n)
+        low, high = nps_interval(counts.high, counts.low, n) if n >= 2 else (math.nan, math.nan)
         return ScoreSummary(group, n, score, low, high, flagged, None)
     if metric == "csat":
-        low, high = wilson_interval(counts.high, n)
+        low, high = wilson_interval(counts.high, n) if n >= 2 else (math.nan, math.nan)
         return ScoreSummary(group, n, 100.0 * counts.high / n, low, high, flagged,
                             counts.total / n)
     mean = counts.total / n

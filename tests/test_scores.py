@@ -364,3 +364,17 @@ def test_comments_worst_first(con):
     limited = comments(con.cursor(), "ev", column="touchpoint", value="Web", limit=2)
     # Newest first: "no score" (Apr 5), "awful" (Apr 4).
     assert list(limited["comment"]) == ["no score", "awful"]
+
+
+def test_a_group_of_one_response_has_no_interval_for_any_metric():
+    # SPEC §6: one answer has no interval, whatever the metric; the score itself stands.
+    nps = summarise("nps", ResponseCounts(n=1, high=1, low=0))
+    csat = summarise("csat", ResponseCounts(n=1, high=0, total=2, total_sq=4))
+    ces = summarise("ces", ResponseCounts(n=1, high=0, total=3, total_sq=9))
+    assert (nps.score, csat.score, csat.secondary, ces.score) == (100.0, 0.0, 2.0, 3.0)
+    for one in (nps, csat, ces):
+        assert one.n == 1 and one.low_sample is True
+        assert math.isnan(one.ci_low) and math.isnan(one.ci_high)
+    # Two responses do get one (NPS 10 and 3: adjusted Wald ±73.3, as in test_cli).
+    two = summarise("nps", ResponseCounts(n=2, high=1, low=1))
+    assert two.ci_low == pytest.approx(-73.335, abs=1e-3)
