@@ -580,28 +580,53 @@ def compare_groups(cur, table: str, metric: str, column: str, a: str, b: str, *,
                           found.get(str(b), empty))
 
 
+def _comments_source(cur, table: str, column: str, value: str,
+                     event_filter: EventFilter | None) -> tuple[str, str, list]:
+    """``(head, tail, params)``: ``head + "SELECT …" + tail`` selects from the comments of
+    one selection, the rows whose ``column`` is ``value`` ("(none)" = missing) with a
+    non-blank comment.  The one definition :func:`comments` and :func:`comment_count`
+    share."""
+    key = _key_for(table_columns(cur, table), column)
+    if key.grain:
+        raise ValueError("Comments are selected by a column value, not a time bucket.")
+    source, params = filtered_events(table, event_filter)
+    tail = f" FROM ev WHERE {key.sql()} = ? AND comment IS NOT NULL AND trim(comment) <> ''"
+    return f"WITH ev AS ({source}) ", tail, params + [str(value)]
+
+
+def comment_count(cur, table: str, *, column: str, value: str,
+                  event_filter: EventFilter | None = None) -> int:
+    """How many comments :func:`comments` would list without a limit."""
+    head, tail, params = _comments_source(cur, table, column, value, event_filter)
+    return int(cur.execute(head + "SELECT count(*)" + tail, params).fetchone()[0])
+
+
 def comments(cur, table: str, *, column: str, value: str, metric: str | None = None,
-             event_filter: EventFilter | None = None, limit: int = 200) -> pd.DataFrame:
+             event_filter: EventFilter | None = None, limit: int | None = 200,
+             offset: int = 0) -> pd.DataFrame:
     """Comments of the rows whose ``column`` is ``value`` ("(none)" = missing).
 
     Columns: ts, customer_id, score, comment.  With ``metric``, ``score`` is that
     metric's response (NA when the row has none) and rows are sorted worst score first
     (lowest; for CES too), then newest; without it ``score`` is NA and rows are newest
-    first.  Empty comments are skipped; at most ``limit`` rows.
+    first (ties in file order).  Empty comments are skipped.  ``offset`` skips that many
+    rows of this order and ``limit`` keeps at most that many (None: all), so that pages
+    of a long list never overlap; :func:`comment_count` gives the total.
     """
     if metric is not None:
         _check_metric(metric)
-    key = _key_for(table_columns(cur, table), column)
-    if key.grain:
-        raise ValueError("Comments are selected by a column value, not a time bucket.")
-    source, params = filtered_events(table, event_filter)
+    head, tail, params = _comments_source(cur, table, column, value, event_filter)
     score_sql = quote_ident(metric) if metric else "CAST(NULL AS INTEGER)"
     order = (f"{score_sql} ASC NULLS LAST, ts DESC, _row" if metric else "ts DESC, _row")
-    sql = (f"WITH ev AS ({source}) "
-           f"SELECT ts, customer_id, {score_sql} AS score, comment FROM ev "
-           f"WHERE {key.sql()} = ? AND comment IS NOT NULL AND trim(comment) <> '' "
-           f"ORDER BY {order} LIMIT ?")
-    cur.execute(sql, params + [str(value), int(limit)])
+    sql = (head + f"SELECT ts, customer_id, {score_sql} AS score, comment" + tail
+           + f" ORDER BY {order}")
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    if offset:
+        sql += " OFFSET ?"
+        params.append(int(offset))
+    cur.execute(sql, params)
     frame = cur.fetchdf()
     frame["score"] = frame["score"].astype("Int64")
     return frame

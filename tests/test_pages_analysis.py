@@ -454,8 +454,87 @@ def test_touchpoints_heatmap_trend_and_comments(workspace):
     at = open_page("touchpoints", tp_tab="Comments")
     worst = scores.scores_by(cur, info.table, "nps", "touchpoint")["group"].iloc[0]
     assert at.selectbox(key="tp_comments_of").value == worst
-    expected = scores.comments(cur, info.table, column="touchpoint", value=worst, metric="nps")
+    # The first page of 50 comments (see test_touchpoints_comments_true_count_pages_and_csv).
+    expected = scores.comments(cur, info.table, column="touchpoint", value=worst, metric="nps",
+                               limit=50)
     assert at.dataframe[0].value["comment"].tolist() == expected["comment"].tolist()
+
+
+def deferred_downloads(monkeypatch) -> dict:
+    """file id -> the callable of each deferred ``st.download_button`` the app registers
+    (AppTest's media manager is gone after a run; this keeps the callables)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    found = {}
+    original = MediaFileManager.add_deferred
+
+    def keep(self, data_callable, *args, **kwargs):
+        file_id = original(self, data_callable, *args, **kwargs)
+        found[file_id] = data_callable
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", keep)
+    return found
+
+
+def test_touchpoints_comments_true_count_pages_and_csv(workspace, monkeypatch):
+    downloads = deferred_downloads(monkeypatch)
+    info = workspace.get_dataset(SAMPLE_NAME)
+    cur = workspace.cursor()
+    at = open_page("touchpoints", tp_tab="Comments")
+    at.segmented_control(key="tp_metric").set_value("csat").run()    # Delivery is rated by CSAT
+    at.selectbox(key="tp_comments_of").set_value("Delivery").run()
+    assert not at.exception, at.exception
+    # The sample has 337 non-blank comments on Delivery (counted in the CSV by hand with
+    # DuckDB: count(*) where touchpoint = 'Delivery' and trim(comment) <> '').
+    every = scores.comments(cur, info.table, column="touchpoint", value="Delivery",
+                            metric="csat", limit=None)
+    assert len(every) == 337
+    captions = [c.value for c in at.caption]
+    assert "337 comments on Delivery, lowest CSAT first · showing 1–50." in captions
+    assert not any("at most 200" in c for c in captions)
+    # 337 comments in pages of 50: 7 pages, the last holds 301–337.
+    page = at.number_input(key="tp_comments_page")
+    assert (page.value, page.max, page.label) == (1, 7, "Page (of 7)")
+    shown = at.dataframe[0].value
+    assert shown["comment"].tolist() == every["comment"].head(50).tolist()
+    assert "_row" not in shown.columns
+    page.set_value(7).run()
+    assert not at.exception, at.exception
+    assert "337 comments on Delivery, lowest CSAT first · showing 301–337." in [
+        c.value for c in at.caption]
+    assert at.dataframe[0].value["comment"].tolist() == every["comment"].iloc[300:].tolist()
+    # The download holds all 337 comments of the selection, not only the page shown.
+    [button] = [b for b in at.get("download_button") if b.proto.id.endswith("tp_comments_csv")]
+    assert button.proto.label == "Download all 337 comments (CSV)"
+    data = downloads[button.proto.deferred_file_id]()
+    csv = pd.read_csv(__import__("io").BytesIO(data), encoding="utf-8-sig")
+    assert list(csv.columns) == ["Touchpoint", "Time (UTC)", "Customer", "CSAT", "Comment"]
+    assert len(csv) == 337 and set(csv["Touchpoint"]) == {"Delivery"}
+    assert csv["Comment"].tolist() == every["comment"].tolist()
+    # Another touchpoint starts again on page 1.
+    at.selectbox(key="tp_comments_of").set_value("Returns").run()
+    assert at.number_input(key="tp_comments_page").value == 1
+    assert "11 comments on Returns, lowest CSAT first · showing 1–11." in [
+        c.value for c in at.caption]
+
+
+def test_touchpoints_comments_are_plain_text(workspace, tmp_path):
+    from cxdata.ui.filters import plain
+    # A comment and a touchpoint that look like Markdown / HTML are shown as typed.
+    log = tmp_path / "markup.csv"
+    log.write_text("customer_id,timestamp,touchpoint,nps,comment\n"
+                   "m1,2025-01-01T10:00:00Z,**Bold** <b>desk</b>,3,"
+                   "\"<script>alert(1)</script> **not bold** [link](http://x)\"\n",
+                   encoding="utf-8")
+    workspace.ingest(log, "Markup", replace=True)
+    at = open_page("touchpoints", "Markup", tp_tab="Comments")
+    assert at.dataframe[0].value["comment"].tolist() == [
+        "<script>alert(1)</script> **not bold** [link](http://x)"]
+    caption = next(c.value for c in at.caption if "comment on" in c.value)
+    # The touchpoint's name is escaped for Markdown, so it shows as typed.
+    assert caption.startswith("1 comment on " + plain("**Bold** <b>desk</b>") + ", lowest NPS")
+    assert plain("**Bold** <b>desk</b>") == "\\*\\*Bold\\*\\* \\<b\\>desk\\</b\\>"
+    assert not at.markdown or all("<script>" not in m.value for m in at.markdown)
 
 
 def test_touchpoints_without_scores_is_an_empty_state(workspace):
