@@ -616,15 +616,68 @@ def score_trend(frame: pd.DataFrame, metric: str, *, grain: str = "week",
                         width=width, height=280))
 
 
-def comparison_chart(scores: pd.DataFrame, metric: str, *, width: int = DEFAULT_WIDTH
-                     ) -> alt.LayerChart | alt.Chart:
-    """Two groups side by side (dot + 95% interval), for the segment comparison.
+#: Colours of segment A and segment B in a comparison (blue, orange: the first two of the
+#: palette; the page marks its cards with the same two).
+COMPARISON_COLOURS: tuple[str, str] = (OKABE_ITO[0], OKABE_ITO[1])
+
+
+def comparison_chart(scores: pd.DataFrame, metric: str, *, order: Sequence[str] | None = None,
+                     width: int = DEFAULT_WIDTH) -> alt.LayerChart | alt.Chart:
+    """Two groups, one row each (dot + 95% interval), for the segment comparison.
 
     ``scores``: the two groups' rows of ``scores_by`` output (same columns as
-    :func:`score_bars`).
+    :func:`score_bars`).  ``order``: the groups as the page shows them, A first; row i is
+    labelled "A: …"/"B: …" and drawn in :data:`COMPARISON_COLOURS` [i], so that the chart
+    reads like the cards above it (default: the frame's order).  A low-sample group is
+    hollow.
     """
-    return score_bars(scores, metric, group_title="Segment",
-                      title=f"{_metric(metric)['label']}: the two segments", width=width)
+    info = _metric(metric)
+    _require(scores, ("group", "n", "score", "ci_low", "ci_high", "low_sample"),
+             "comparison_chart")
+    if scores.empty:
+        return empty_chart(f"No {info['label']} responses with the current filters.", width=width)
+    df = _score_labels(scores, metric, None)
+    df["group"] = df["group"].astype(str)
+    wanted = [str(g) for g in order] if order is not None else df["group"].tolist()
+    df = df[df["group"].isin(wanted)].copy()
+    df["position"] = [wanted.index(g) for g in df["group"]]
+    df = df.sort_values("position").reset_index(drop=True)
+    letters = "AB"
+    df["side"] = [letters[i] if i < 2 else str(i + 1) for i in df["position"]]
+    df["row_label"] = [f"{side}: {g} (n={format_count(n)}" + (", low sample)" if low else ")")
+                       for side, g, n, low in zip(df["side"], df["group"], df["n"],
+                                                  df["low_sample"])]
+    rows = df["row_label"].tolist()
+    colours = [COMPARISON_COLOURS[i % 2] for i in range(len(rows))]
+    low, high = _zoomed_domain(df, metric)
+    x_scale = alt.Scale(domain=[low, high], nice=False, clamp=True)
+    colour = alt.Color("row_label:N", scale=alt.Scale(domain=rows, range=colours), legend=None)
+    tooltip = [alt.Tooltip("side:N", title="Segment"), alt.Tooltip("group:N", title="Value"),
+               alt.Tooltip("score_label:N", title=info["label"]),
+               alt.Tooltip("interval_label:N", title="95% interval"),
+               alt.Tooltip("n:Q", title="Responses (n)", format=",d"),
+               alt.Tooltip("sample_label:N", title="Sample")]
+    base = alt.Chart(df).encode(y=alt.Y("row_label:N", sort=rows, title=None), tooltip=tooltip)
+    interval = base.mark_rule(strokeWidth=4, opacity=0.6).encode(
+        x=alt.X("ci_low:Q", scale=x_scale, title=info["title"]), x2="ci_high:Q", color=colour)
+    dots = base.mark_point(size=130, strokeWidth=2.5, filled=False).encode(
+        x=alt.X("score:Q", scale=x_scale), color=colour,
+        fill=alt.condition("datum.low_sample", alt.value("white"), colour))
+    values = base.mark_text(dy=-13, fontSize=12, fontWeight=600).encode(
+        x=alt.X("score:Q", scale=x_scale), text="score_label:N")
+    layers = [interval, dots, values]
+    if metric == "nps":
+        zero = alt.Chart(pd.DataFrame({"zero": [0], "note": [
+            "NPS 0: as many promoters (9–10) as detractors (0–6)"]})).mark_rule(
+            color="#888888", strokeDash=[4, 3]).encode(
+            x=alt.X("zero:Q", scale=x_scale), tooltip=alt.Tooltip("note:N", title="Reference"))
+        layers.insert(0, zero)
+    subtitle = "Dot = score, line = 95% interval, n = responses"
+    if df["low_sample"].any():
+        subtitle += "; hollow = low sample, read with care"
+    return (alt.layer(*layers)
+            .properties(title=_title(f"{info['label']}: segment A and segment B", subtitle),
+                        width=width, height=alt.Step(40)))
 
 
 # ---------------------------------------------------------------------------------------

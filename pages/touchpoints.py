@@ -124,10 +124,11 @@ def compare_tab(info, metric, by, by_label, columns, ef, low_sample):
         return
     result = cached.compare_groups(info, metric, column, a, b, event_filter=ef)
     c1, c2, c3 = st.columns(3)
-    c1.metric(f"A: {a}", charts.format_score(metric, result.score_a), border=True)
-    c1.caption(f"n = {result.n_a:,}")
-    c2.metric(f"B: {b}", charts.format_score(metric, result.score_b), border=True)
-    c2.caption(f"n = {result.n_b:,}")
+    # The cards' colour marks are the chart's colours for A and B (blue, orange).
+    c1.metric(f"A: {plain(a)}", charts.format_score(metric, result.score_a), border=True)
+    c1.caption(f":blue[■] n = {result.n_a:,}")
+    c2.metric(f"B: {plain(b)}", charts.format_score(metric, result.score_b), border=True)
+    c2.caption(f":orange[■] n = {result.n_b:,}")
     # NPS and CSAT differences are in points (of −100…100 or of percent), CES in scale steps.
     digits, unit = (2, "") if metric == "ces" else (1, " points")
     c3.metric("Difference A − B", f"{result.difference:+.{digits}f}{unit}", border=True)
@@ -142,8 +143,8 @@ def compare_tab(info, metric, by, by_label, columns, ef, low_sample):
         st.warning(f"The difference is not statistically significant (p ≥ 0.05): it may be "
                    "chance. More responses would tell.")
     pair = groups[groups["group"].astype(str).isin([a, b])]
-    chart_with_downloads(charts.comparison_chart(pair, metric), f"{metric} {a} vs {b}",
-                         key="tp_compare_chart", data=pair)
+    chart_with_downloads(charts.comparison_chart(pair, metric, order=[a, b]),
+                         f"{metric} {a} vs {b}", key="tp_compare_chart", data=pair)
 
 
 #: Comments listed per page of the Comments tab.

@@ -460,6 +460,42 @@ def test_touchpoints_heatmap_trend_and_comments(workspace):
     assert at.dataframe[0].value["comment"].tolist() == expected["comment"].tolist()
 
 
+def chart_spec(at: AppTest, title: str) -> dict:
+    for element in at.get("vega_lite_chart"):
+        spec = json.loads(element.proto.spec)
+        shown = spec.get("title")
+        if (shown.get("text") if isinstance(shown, dict) else shown) == title:
+            return spec
+    raise AssertionError(f"no chart titled {title!r}")
+
+
+def test_touchpoints_compare_chart_follows_the_cards_order_and_colours(workspace):
+    at = open_page("touchpoints", tp_tab="Compare segments")
+    # Segment values are offered sorted: A = Email, B = Mobile app.  Email scores higher,
+    # so a worst-first chart would draw Mobile app first; the chart follows the cards.
+    a, b = at.selectbox(key="tp_a").value, at.selectbox(key="tp_b").value
+    assert (a, b) == ("Email", "Mobile app")
+    assert [m.label for m in at.metric][1:3] == ["A: Email", "B: Mobile app"]
+    captions = [c.value for c in at.caption]
+    info = workspace.get_dataset(SAMPLE_NAME)
+    result = scores.compare_groups(workspace.cursor(), info.table, "nps", "channel", a, b)
+    assert f":blue[■] n = {result.n_a:,}" in captions
+    assert f":orange[■] n = {result.n_b:,}" in captions
+    title = "NPS: segment A and segment B"
+    drawn = charts_by_title(at)[title]
+    expected = [f"A: Email (n={result.n_a:,})", f"B: Mobile app (n={result.n_b:,})"]
+    assert drawn["row_label"].tolist() == expected
+    spec = json.dumps(chart_spec(at, title))
+    assert json.dumps({"domain": expected, "range": ["#0072B2", "#E69F00"]}) in spec
+    assert f'"sort": {json.dumps(expected)}' in spec
+    # Swapped: the chart swaps too.
+    at.selectbox(key="tp_a").set_value("Mobile app").run()
+    at.selectbox(key="tp_b").set_value("Email").run()
+    assert not at.exception, at.exception
+    assert charts_by_title(at)[title]["row_label"].tolist() == [
+        f"A: Mobile app (n={result.n_b:,})", f"B: Email (n={result.n_a:,})"]
+
+
 def deferred_downloads(monkeypatch) -> dict:
     """file id -> the callable of each deferred ``st.download_button`` the app registers
     (AppTest's media manager is gone after a run; this keeps the callables)."""
