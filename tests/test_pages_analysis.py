@@ -618,6 +618,69 @@ def test_paths_tiny_transitions_by_hand(workspace):
     assert sum(v for (src, dst), v in moves.items() if dst == "end") == 4
 
 
+def test_paths_of_events_follow_the_process_order_by_hand(workspace):
+    at = open_page("paths", EVENTS)
+    assert at.selectbox(key="pa_by").value == "event"
+    spec = chart_spec(at, "Where customers go next")
+    rect = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "rect")
+    # First-occurrence ranks: signup 1 (u1, u2, u3), browse 1 (u4), verify 2 (u1, u2),
+    # order 3 (u1).  Median rank, then more customers first: signup, browse, verify, order
+    # (alphabetical would be browse, order, signup, verify).
+    assert rect["encoding"]["y"]["sort"] == ["start", "signup", "browse", "verify", "order"]
+    assert rect["encoding"]["x"]["sort"] == ["signup", "browse", "verify", "order", "end"]
+    assert rect["encoding"]["x"]["title"] == "To event"
+    assert "from one event (rows)" in spec["title"]["subtitle"]
+    [caption] = [c.value for c in at.caption if "process order" in c.value]
+    assert "each event where it typically comes" in caption and "stage" not in caption
+
+    at = open_page("paths", EVENTS, pa_tab="Common journeys")
+    drawn = charts_by_title(at)["Most common journeys"]
+    # u1 signup → verify → order, u2 signup → verify, u3 signup, u4 browse: one each.
+    assert sorted(drawn["path_label"]) == ["browse", "signup", "signup → verify",
+                                           "signup → verify → order"]
+    assert chart_spec(at, "Most common journeys")["title"]["subtitle"].startswith(
+        "Event sequences")
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["#", "Customers", "Share of customers", "Events",
+                                   "Median duration", "Journey"]
+    assert table["Journey"].tolist() == drawn["path_label"].tolist()
+    assert table["#"].tolist() == [1, 2, 3, 4]
+
+
+RECEIPT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "receipt.csv.gz"
+
+
+@pytest.mark.skipif(not RECEIPT.exists(), reason="the shared receipt log is not here")
+def test_paths_of_the_receipt_process_log(workspace):
+    if "Receipt" not in [d.name for d in workspace.list_datasets()]:
+        workspace.ingest(RECEIPT, "Receipt")
+    info = workspace.get_dataset("Receipt")
+    cur = workspace.cursor()
+    at = open_page("paths", "Receipt")
+    spec = chart_spec(at, "Where customers go next")
+    rect = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "rect")
+    order = paths.value_order(cur, info.table, "event")["value"].tolist()
+    targets = rect["encoding"]["x"]["sort"]
+    assert targets == [v for v in order if v in targets] + ["end"]
+    # Process order, not alphabetical: T04 (typically 3rd) before T03 (an occasional
+    # correction that comes later).
+    assert targets.index("T04 Determine confirmation of receipt") < targets.index(
+        "T03 Adjust confirmation of receipt")
+    assert rect["encoding"]["x"]["axis"]["labelAngle"] == -90       # 28 columns: upright
+
+    at = open_page("paths", "Receipt", pa_tab="Common journeys")
+    drawn = charts_by_title(at)["Most common journeys"]
+    variants = paths.variants(cur, info.table, "event", top=15)
+    assert drawn["path_label"].tolist() == variants["path_label"].tolist()
+    # The journeys share long starts: cut where the axis cut them (about 70 characters),
+    # the 15 labels read as 5 or fewer different ones; now each reads differently even
+    # without its number.
+    assert len({label[:70] for label in variants["path_label"]}) < 8
+    bare = [label.split(" · ", 1)[1] for label in drawn["bar_label"]]
+    assert len(set(bare)) == 15
+    assert at.dataframe[0].value["Journey"].tolist() == variants["path_label"].tolist()
+
+
 # ---------------------------------------------------------------------------------------
 # Across pages
 
