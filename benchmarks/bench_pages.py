@@ -108,7 +108,7 @@ def time_funnel_calls(path: Path, dataset: str) -> list[tuple[str, float]]:
     calls = [
         ("funnel.compute_funnel", lambda: funnel.compute_funnel(cur, info.table, steps,
                                                                 event_filter=ef)),
-        ("funnel.dropoff_next_touchpoints", lambda: funnel.dropoff_next_touchpoints(
+        ("funnel.dropoff_summary", lambda: funnel.dropoff_summary(
             cur, info.table, steps, 2, event_filter=ef)),
         ("funnel.dropoff_customers (on request)", lambda: funnel.dropoff_customers(
             cur, info.table, steps, 2, column="touchpoint", limit=10_000, event_filter=ef)),

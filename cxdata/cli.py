@@ -100,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "counted attempt (default: between the first and the last step); repeatable")
     p.add_argument("--exclude-by", default=None, metavar="COLUMN",
                    help="the column of the --exclude values (default: the steps' column)")
+    p.add_argument("--dropoffs-after", type=int, default=None, metavar="J",
+                   help="add the customers who reached step J (1-based) but not the next: where "
+                        "they left, what they did next, how many are still in progress")
+    p.add_argument("--dropoff-column", default=None, metavar="COLUMN",
+                   help="the column of --dropoffs-after's values (default: touchpoint)")
+    p.add_argument("--every", choices=("week", "month"), default=None,
+                   help="add conversion over time per week (from Monday, UTC) or month of entry, "
+                        "incomplete periods marked")
     _common(p)
 
     p = sub.add_parser("scores", help="NPS / CSAT / CES per group (SPEC §4)")
@@ -386,8 +394,49 @@ def cmd_funnel(args) -> int:
     else:
         overall = funnel.compute_funnel(data.cur, data.table, steps, **kwargs)
         payload, table, text = overall.to_json_dict(), _steps_frame(overall), _funnel_text(overall, "Funnel")
+    # --format csv writes one table: the latest one asked for.
+    if args.dropoffs_after is not None:
+        if not 1 <= args.dropoffs_after < len(steps):
+            raise UsageError(f"--dropoffs-after takes a step 1…{len(steps) - 1} (the last step has "
+                             "no next step to miss).")
+        column = resolve_column(data, args.dropoff_column or "touchpoint")
+        summary = funnel.dropoff_summary(data.cur, data.table, steps, args.dropoffs_after,
+                                         column=column, **kwargs)
+        payload["dropoffs"] = summary.to_json_dict()
+        table = pd.concat([frame.assign(kind=kind)[["kind", "value", "customers", "share"]]
+                           for kind, frame in (("left_at", summary.left_at), ("next", summary.next))],
+                          ignore_index=True)
+        text += "\n\n" + _dropoff_text(summary, overall.steps[args.dropoffs_after - 1].step)
+    if args.every:
+        trend = funnel.funnel_trend(data.cur, data.table, steps, args.every, **kwargs)
+        rows = [{"start": period.strftime("%Y-%m-%d"), "entered": int(entered),
+                 "converted": int(converted), "conversion": float(conversion),
+                 "incomplete": bool(incomplete)}
+                for period, entered, converted, conversion, incomplete in trend.itertuples(index=False)]
+        payload["over_time"] = rows
+        table = pd.DataFrame(rows, columns=["start", "entered", "converted", "conversion", "incomplete"])
+        text += "\n\n" + _over_time_text(rows, args.every)
     emit(args, payload, table, text)
     return EXIT_OK
+
+
+def _dropoff_text(summary, step: str) -> str:
+    lines = [f"Dropped out after step {summary.after_step} ({step}): {summary.customers:,} customers"
+             + (f", {summary.in_progress:,} of them still in progress (window open at the log's end)"
+                if summary.in_progress else "")]
+    for title, frame in ((f"where they left (their last {step} {summary.column})", summary.left_at),
+                         (f"what they did next ({summary.column})", summary.next)):
+        lines.append(f"  {title}:")
+        lines += [f"    {r.value:<28} {r.customers:>9,}  {_pct(r.share):>7}" for r in frame.itertuples()]
+    return "\n".join(lines)
+
+
+def _over_time_text(rows: list[dict], every: str) -> str:
+    lines = [f"Conversion per {every} of entry (UTC)"]
+    for r in rows:
+        lines.append(f"  {r['start']}  entered {r['entered']:>9,}  converted {r['converted']:>9,}  "
+                     f"{_pct(r['conversion']):>7}" + ("  incomplete: may still rise" if r["incomplete"] else ""))
+    return "\n".join(lines)
 
 
 def cmd_scores(args) -> int:

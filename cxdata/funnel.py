@@ -46,7 +46,10 @@ How the SPEC is read here
   counting events of the counted window.)
 * The events of the counted attempt: step 1 is the first step-1 event (by _row) at the
   attempt's instant (its values give the breakdown group); each later step is the greedy
-  choice above.  The drop-off list's "next events" follow that event in (ts, _row) order.
+  choice above.  The drop-off list: where a drop-out after step j *left* is the last
+  step-j event at or after the attempt's step-j event and within its window (a stage's
+  last touchpoint, not its first); what they did *next* follows that event in (ts, _row)
+  order; they are *in progress* when t1 + W lies after the log's end (:func:`log_end_us`).
 * Times are reported in **seconds**; median and p90 are interpolated quantiles
   (``quantile_cont``); conversions are fractions 0…1 (0.0 when the denominator is 0).
 
@@ -844,15 +847,34 @@ def funnel_breakdown(cur, table: str, steps: list[str], breakdown: str,
             for row in cur.execute(query, params).fetchall()]
 
 
+def log_end_us(cur, table: str, event_filter: EventFilter | None = None) -> int | None:
+    """The instant the log ends, as the analyses see it (epoch µs, UTC): the table's last
+    event time, or the event filter's end when that comes first (the view stops there).
+    None for an empty table.  Windows still open at this instant are "in progress"."""
+    last = cur.execute(f"SELECT epoch_us(max(ts)) FROM {quote_ident(table)}").fetchone()[0]
+    if last is None:
+        return None
+    if event_filter is not None and event_filter.end is not None:
+        # the filter's end is exclusive: the last instant it keeps is 1 µs before it
+        last = min(int(last), _to_us(event_filter.end) - 1)
+    return int(last)
+
+
 def funnel_trend(cur, table: str, steps: list[str], grain: str = "week",
                  **options) -> pd.DataFrame:
     """Conversion over time: customers grouped by the ``grain`` ("week", starting Monday,
-    or "month") of their counted attempt's step 1.  Columns: period (Timestamp, start of
-    the period, naive UTC), entered, converted (reached the last step), conversion
-    (fraction 0…1).  Periods without entries are absent."""
+    or "month") of their counted attempt's step 1, in UTC.
+
+    Columns: period (Timestamp, start of the period, naive UTC), entered, converted
+    (reached the last step), conversion (fraction 0…1), incomplete (bool: some of the
+    period's entrants may still convert — the period's end plus the window lies after the
+    log's end, :func:`log_end_us`; with no window, the period that holds the log's end).
+    An incomplete period's conversion can still rise: it is not a drop.  Periods without
+    entries are absent."""
     if grain not in TREND_GRAINS:
         raise ValueError(f"The grain '{grain}' is not one of {', '.join(TREND_GRAINS)}.")
     spec = _spec(cur, table, steps, **options)
+    end_us = log_end_us(cur, table, spec.event_filter)
     query, params = _counted(spec).query(
         "SELECT date_trunc(?, make_timestamp(t1)) AS period, count(*) AS entered, "
         f"count(*) FILTER (WHERE depth = {spec.k}) AS converted FROM counted "
@@ -861,7 +883,20 @@ def funnel_trend(cur, table: str, steps: list[str], grain: str = "week",
     frame["entered"] = frame["entered"].astype("int64")
     frame["converted"] = frame["converted"].astype("int64")
     frame["conversion"] = (frame["converted"] / frame["entered"]).astype("float64")
-    return frame[["period", "entered", "converted", "conversion"]]
+    frame["incomplete"] = [_period_open(period, grain, spec.window_us, end_us)
+                           for period in frame["period"]]
+    return frame[["period", "entered", "converted", "conversion", "incomplete"]]
+
+
+def _period_open(period, grain: str, window_us: int | None, end_us: int | None) -> bool:
+    """SPEC §2: a period is incomplete when its end + W lies after the log's end (no
+    window: W = 0, i.e. the period holding the log's end)."""
+    if end_us is None:
+        return False
+    start = pd.Timestamp(period)
+    period_end = start + (pd.DateOffset(months=1) if grain == "month" else pd.Timedelta(days=7))
+    end_of_period_us = _to_us(period_end)
+    return end_of_period_us + (window_us or 0) > end_us
 
 
 def step_durations_histogram(cur, table: str, steps: list[str], step_index: int, bins: int = 20,
@@ -899,65 +934,143 @@ def step_durations_histogram(cur, table: str, steps: list[str], step_index: int,
     return pd.DataFrame(data, columns=columns)
 
 
+@dataclass(frozen=True)
+class DropoffSummary:
+    """The drop-outs after one step (SPEC §2 drop-off list, aggregated).
+
+    ``customers``: reached step ``after_step`` (1-based) but not the next; ``in_progress``:
+    of them, those whose counted attempt's window was still open when the log ended
+    (counted among the drop-outs, as their peers, but they may still go on; 0 with no
+    window).  ``left_at``: where they left — the ``column`` value of their last step event
+    in the attempt; ``next``: what they did next — the ``column`` value of their first
+    event after it ("(no further events)" when none).  Both frames: value, customers,
+    share (fraction 0…1 of ``customers``), most customers first."""
+    after_step: int
+    column: str
+    customers: int
+    in_progress: int
+    left_at: pd.DataFrame
+    next: pd.DataFrame
+
+    def to_json_dict(self) -> dict:
+        def rows(frame):
+            return [{"value": r.value, "customers": int(r.customers), "share": float(r.share)}
+                    for r in frame.itertuples()]
+        return {"after_step": self.after_step, "customers": self.customers,
+                "in_progress": self.in_progress, "left_at": rows(self.left_at),
+                "next": rows(self.next)}
+
+
 def _dropoff_sql(spec: _Spec, after_step: int, column: str, next_events: int) -> _Sql:
-    """CTEs: ``dropped`` (customer_id, t, r of step j's event, for depth = j) and ``nexts``
-    (their next ``next_events`` events after it, n = 1…, value of ``column``)."""
+    """CTEs for the drop-outs after step j (SPEC §2):
+
+    ``dropped`` (customer_id, t1, tj, rj: their counted attempt's step-1 time and step-j
+    event), ``left`` (+ lt, lr, left_value: their LAST step-j event at or after the
+    step-j event and within the attempt's window — for a stage funnel the last
+    touchpoint of that stage — and its ``column`` value) and ``nexts`` (their first
+    ``next_events`` events after that last event, n = 1…, value of ``column``).
+    Unordered funnels have no "step j value": the last step-matching event counts.
+    """
     if not (1 <= after_step < spec.k):
         raise ValueError(f"Customers can drop out after steps 1…{spec.k - 1}, not {after_step}.")
-    _require_column(spec.column_types, column, "next-event")
-    j = after_step
+    _require_column(spec.column_types, column, "drop-off")
+    j, w = after_step, spec.window_us
     sql = _counted(spec, rows=[j])
-    sql.cte("dropped", f"SELECT customer_id, t{j} AS t, r{j} AS r FROM counted WHERE depth = {j}",
+    sql.cte("dropped", f"SELECT customer_id, t1, t{j} AS tj, r{j} AS rj FROM counted WHERE depth = {j}",
             materialized=True)
-    sql.cte("nexts", f"SELECT d.customer_id, {spec.text(column, 'e')} AS value,\n"
-                     "  row_number() OVER (PARTITION BY d.customer_id ORDER BY e.ts, e._row) AS n\n"
-                     "FROM dropped d JOIN ev e ON e.customer_id = d.customer_id\n"
-                     "  AND (epoch_us(e.ts) > d.t OR (epoch_us(e.ts) = d.t AND e._row > d.r))\n"
+    matches = "m.vi IS NOT NULL" if spec.order == "unordered" else f"m.vi = {spec.value_index(j)}"
+    until = "TRUE" if w is None else "m.t <= d.t1 + ?"
+    sql.cte("last_j", "SELECT d.customer_id, any_value(d.t1) AS t1, max({'t': m.t, 'r': m.r}) AS last\n"
+                      f"FROM dropped d JOIN m ON m.customer_id = d.customer_id AND {matches}\n"
+                      f"  AND (m.t > d.tj OR (m.t = d.tj AND m.r >= d.rj)) AND {until}\n"
+                      "GROUP BY d.customer_id", [] if w is None else [w])
+    sql.cte("left_ev", f"SELECT l.customer_id, l.t1, l.last.t AS lt, l.last.r AS lr, "
+                       f"{spec.text(column, 'e')} AS left_value\n"
+                       "FROM last_j l JOIN ev e ON e._row = l.last.r AND e.customer_id = l.customer_id",
+            materialized=True)
+    sql.cte("nexts", f"SELECT l.customer_id, {spec.text(column, 'e')} AS value,\n"
+                     "  row_number() OVER (PARTITION BY l.customer_id ORDER BY e.ts, e._row) AS n\n"
+                     "FROM left_ev l JOIN ev e ON e.customer_id = l.customer_id\n"
+                     "  AND (epoch_us(e.ts) > l.lt OR (epoch_us(e.ts) = l.lt AND e._row > l.lr))\n"
                      "QUALIFY n <= ?", [next_events])
     return sql
+
+
+def _in_progress_sql(spec: _Spec, end_us: int | None) -> tuple[str, list]:
+    """SQL condition on ``t1`` (epoch µs): the attempt's window is still open at the log's
+    end (SPEC §2 "in progress"; never with no window)."""
+    if spec.window_us is None or end_us is None:
+        return "FALSE", []
+    return "t1 + ? > ?", [spec.window_us, end_us]
+
+
+def _shares(frame: pd.DataFrame, total: int) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["customers"] = frame["customers"].astype("int64")
+    frame["share"] = (frame["customers"] / total).astype("float64") if total else 0.0
+    return frame[["value", "customers", "share"]].reset_index(drop=True)
+
+
+def dropoff_summary(cur, table: str, steps: list[str], after_step: int,
+                    column: str = "touchpoint", **options) -> DropoffSummary:
+    """Where the customers who dropped out after step ``after_step`` (1-based) left, what
+    they did next, and how many are still in progress (:class:`DropoffSummary`).
+    ``column`` names the values shown ("(none)" when empty); ``options`` are those of
+    :func:`compute_funnel`."""
+    spec = _spec(cur, table, steps, **options)
+    sql = _dropoff_sql(spec, after_step, column, 1)
+    progress, progress_params = _in_progress_sql(spec, log_end_us(cur, table, spec.event_filter))
+    query, params = sql.query(
+        "SELECT 'left' AS kind, coalesce(left_value, ?) AS value, count(*) AS customers "
+        "FROM left_ev GROUP BY ALL\n"
+        "UNION ALL SELECT 'next', CASE WHEN x.customer_id IS NULL THEN ? ELSE coalesce(x.value, ?) END, "
+        "count(*) FROM left_ev l LEFT JOIN nexts x ON x.customer_id = l.customer_id GROUP BY ALL\n"
+        f"UNION ALL SELECT 'in progress', NULL, count(*) FILTER (WHERE {progress}) FROM dropped\n"
+        "ORDER BY kind, customers DESC, value",
+        [NO_VALUE, NO_FURTHER_EVENTS, NO_VALUE] + progress_params)
+    frame = cur.execute(query, params).df()
+    left = frame[frame["kind"] == "left"]
+    nexts = frame[frame["kind"] == "next"]
+    total = int(left["customers"].sum())
+    in_progress = int(frame.loc[frame["kind"] == "in progress", "customers"].sum())
+    return DropoffSummary(after_step=int(after_step), column=column, customers=total,
+                          in_progress=in_progress, left_at=_shares(left, total),
+                          next=_shares(nexts, total))
 
 
 def dropoff_customers(cur, table: str, steps: list[str], after_step: int, next_events: int = 3,
                       *, column: str | None = None, limit: int | None = None,
                       **options) -> pd.DataFrame:
-    """The customers who reached step ``after_step`` (1-based) but not the next one, with
-    what they did next.  Columns: customer_id, step_time (Timestamp of their step event,
-    naive UTC), next_1 … next_<next_events>: the ``column`` values (default: the step
-    column) of their next events after that event, "(none)" for an empty value, None when
-    there was no further event.  Sorted by customer_id; ``limit`` caps the rows."""
+    """The customers who reached step ``after_step`` (1-based) but not the next one
+    (SPEC §2 drop-off list).  Columns: customer_id, step_time (their counted attempt's
+    step event, Timestamp naive UTC), left_at (``column`` value of their last step event
+    in the attempt: where they left; "(none)" when empty), left_time, in_progress (bool:
+    the attempt's window was still open at the log's end), next_1 … next_<next_events>
+    (``column`` values of their next events after where they left; "(none)" for an
+    empty value, None when there was no further event).  ``column`` defaults to the
+    step column.  Sorted by customer_id; ``limit`` caps the rows."""
     spec = _spec(cur, table, steps, **options)
     column = column or spec.by
     next_events = max(0, int(next_events))
     sql = _dropoff_sql(spec, after_step, column, max(next_events, 1))
+    progress, progress_params = _in_progress_sql(spec, log_end_us(cur, table, spec.event_filter))
     nexts = ", ".join(f"any_value(coalesce(x.value, ?)) FILTER (WHERE x.n = {n}) AS next_{n}"
                       for n in range(1, next_events + 1))
     limit_sql, limit_params = ("", []) if limit is None else (" LIMIT ?", [int(limit)])
-    select = ("SELECT d.customer_id, make_timestamp(any_value(d.t)) AS step_time"
+    select = ("SELECT d.customer_id, make_timestamp(any_value(d.tj)) AS step_time, "
+              "any_value(coalesce(l.left_value, ?)) AS left_at, "
+              "make_timestamp(any_value(l.lt)) AS left_time, "
+              f"any_value({progress.replace('t1', 'd.t1')}) AS in_progress"
               + (", " + nexts if nexts else "")
-              + " FROM dropped d LEFT JOIN nexts x ON x.customer_id = d.customer_id "
+              + " FROM dropped d JOIN left_ev l ON l.customer_id = d.customer_id "
+              "LEFT JOIN nexts x ON x.customer_id = d.customer_id "
               "GROUP BY d.customer_id ORDER BY d.customer_id" + limit_sql)
-    query, params = sql.query(select, [NO_VALUE] * next_events + limit_params)
+    query, params = sql.query(select, [NO_VALUE] + progress_params + [NO_VALUE] * next_events
+                              + limit_params)
     frame = cur.execute(query, params).df()
-    return frame[["customer_id", "step_time"] + [f"next_{n}" for n in range(1, next_events + 1)]]
-
-
-def dropoff_next_touchpoints(cur, table: str, steps: list[str], after_step: int,
-                            column: str = "touchpoint", **options) -> pd.DataFrame:
-    """Where the customers who dropped out after step ``after_step`` went next: the value
-    of ``column`` on their first event after their step event ("(none)" when empty, "(no
-    further events)" when there was none).  Columns: value, customers, share (fraction
-    0…1 of the drop-outs); most customers first."""
-    spec = _spec(cur, table, steps, **options)
-    sql = _dropoff_sql(spec, after_step, column, 1)
-    query, params = sql.query(
-        "SELECT CASE WHEN x.customer_id IS NULL THEN ? ELSE coalesce(x.value, ?) END AS value, "
-        "count(*) AS customers FROM dropped d LEFT JOIN nexts x ON x.customer_id = d.customer_id "
-        "GROUP BY 1 ORDER BY customers DESC, value", [NO_FURTHER_EVENTS, NO_VALUE])
-    frame = cur.execute(query, params).df()
-    frame["customers"] = frame["customers"].astype("int64")
-    total = int(frame["customers"].sum())
-    frame["share"] = (frame["customers"] / total) if total else 0.0
-    return frame[["value", "customers", "share"]]
+    frame["in_progress"] = frame["in_progress"].astype(bool)
+    return frame[["customer_id", "step_time", "left_at", "left_time", "in_progress"]
+                 + [f"next_{n}" for n in range(1, next_events + 1)]]
 
 
 # ---------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from cxdata.scores import (
     compare_counts, counts_of, response_counts, score_summary, scores_by, summarise,
     two_proportion_test,
 )
-from cxdata.sql import EventFilter, filtered_events, present_stages, quote_ident
+from cxdata.sql import EventFilter, filtered_events, quote_ident
 
 ALPHA = 0.05
 MIN_GROUP = LOW_SAMPLE_DEFAULT
@@ -152,8 +152,43 @@ def path_without_stages(cur, table: str, event_filter: EventFilter | None = None
     return "stage", []
 
 
+def journey_funnel_steps(cur, table: str, stage_order, event_filter: EventFilter | None = None
+                         ) -> tuple[str, list[str]]:
+    """``(column, steps)`` of THE journey funnel of a dataset: the one the Overview draws,
+    its findings quote and the report prints, so that they can never disagree.
+
+    The dataset's stage order when it has a stage column and at least two stages — all
+    of them, whatever the filter (a stage without interactions under the filter shows as
+    0, as on the Funnel page) — else its most common path (:func:`path_without_stages`).
+    """
+    stages = list(stage_order or ())
+    if len(stages) >= 2 and _non_empty(cur, table, "stage", None):
+        return "stage", stages
+    return path_without_stages(cur, table, event_filter)
+
+
 # ---------------------------------------------------------------------------------------
 # Drop-off
+
+def _share_sentence(summary: funnel.DropoffSummary, column: str, by: str) -> str:
+    """Where the drop-outs left and what they did next, in words (top value of each)."""
+    text = ""
+    if column != by and not summary.left_at.empty:
+        top = summary.left_at.iloc[0]
+        where = (f"an interaction without a {column}" if top["value"] == funnel.NO_VALUE
+                 else str(top["value"]))
+        text += f" Most left at {where} ({_percent(top['share'])} of them)"
+    if not summary.next.empty:
+        top = summary.next.iloc[0]
+        if top["value"] == funnel.NO_FURTHER_EVENTS:
+            after = f"{_percent(top['share'])} had no further interaction"
+        elif top["value"] == funnel.NO_VALUE:
+            after = f"{_percent(top['share'])} next had an interaction without a {column}"
+        else:
+            after = f"their most common next {column} was {top['value']} ({_percent(top['share'])})"
+        text += ("; afterwards " if text else " Afterwards ") + after
+    return text + ("." if text else "")
+
 
 def _dropoff_insight(cur, table: str, stages: list[str],
                      event_filter: EventFilter | None, by: str = "stage") -> Insight | None:
@@ -169,34 +204,28 @@ def _dropoff_insight(cur, table: str, stages: list[str],
     step, following = result.steps[index], result.steps[index + 1]
     share_lost = dropped / step.customers
     column = next_step_column(cur, table, event_filter)
-    next_frame = funnel.dropoff_next_touchpoints(cur, table, stages, index + 1, column=column,
-                                                 by=by, event_filter=event_filter)
-    next_values = [
-        {"value": str(r["value"]), "customers": int(r["customers"]), "share": _num(r["share"])}
-        for _, r in next_frame.sort_values("customers", ascending=False).head(3).iterrows()
-    ]
+    summary = funnel.dropoff_summary(cur, table, stages, index + 1, column=column, by=by,
+                                     event_filter=event_filter)
+
+    def top3(frame):
+        return [{"value": str(r.value), "customers": int(r.customers), "share": _num(r.share)}
+                for r in frame.head(3).itertuples()]
+
     title = (f"{_percent(share_lost)} of customers who reach {step.step} "
              f"never reach {following.step}")
     detail = (f"Of {_count(step.customers)} customers who reached {step.step}, "
               f"{_count(dropped)} ({_percent(share_lost)}) did not go on to {following.step}"
               f" — the most customers lost between two consecutive "
               f"{'stages' if by == 'stage' else by + 's of the most common path'}.")
-    if next_values:
-        top = next_values[0]
-        if top["value"] == funnel.NO_FURTHER_EVENTS:
-            detail += f" {_percent(top['share'])} of them had no further interaction."
-        elif top["value"] == funnel.NO_VALUE:
-            detail += (f" {_percent(top['share'])} of them next had an interaction without "
-                       f"a {column}.")
-        else:
-            detail += (f" Their most common next {column} was {top['value']} "
-                       f"({_percent(top['share'])} of them).")
+    detail += _share_sentence(summary, column, by)
+    if event_filter is not None and event_filter.equals:
+        detail += " Only the interactions the filters keep count as steps."
     evidence = {
         "from_stage": step.step, "to_stage": following.step,
         "reached": int(step.customers), "continued": int(following.customers),
-        "dropped": int(dropped), "share_lost": share_lost,
-        "next_column": column, "next_values": next_values,
-        "stage_order": list(stages), "steps_by": by,
+        "dropped": int(dropped), "share_lost": share_lost, "in_progress": summary.in_progress,
+        "next_column": column, "left_values": top3(summary.left_at),
+        "next_values": top3(summary.next), "stage_order": list(stages), "steps_by": by,
     }
     return Insight("dropoff", title, detail, evidence)
 
@@ -445,13 +474,8 @@ def dataset_insights(cur, table: str, stage_order: list[str], *,
                      event_filter: EventFilter | None = None) -> list[Insight]:
     """0 to 5 findings for a dataset, in this order: drop-off, worst touchpoint, trend,
     channel, best touchpoint.  A finding appears only when the data supports it."""
-    stages = (present_stages(cur, table, list(stage_order), event_filter)
-              if _non_empty(cur, table, "stage", event_filter) else [])
-    by = "stage"
-    if len(stages) < 2:
-        # No stages: the drop-off and channel findings follow the most common path of
-        # events (or touchpoints), the funnel the overview shows for such logs.
-        by, stages = path_without_stages(cur, table, event_filter)
+    # The drop-off and channel findings quote the funnel the Overview draws beside them.
+    by, stages = journey_funnel_steps(cur, table, stage_order, event_filter)
     metrics = [m for m in METRICS if _non_empty(cur, table, m, event_filter)]
     extremes = ({"worst": [], "best": []} if not _non_empty(cur, table, "touchpoint",
                                                             event_filter)

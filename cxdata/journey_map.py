@@ -713,8 +713,8 @@ def stage_numbers(cur, table: str, stages: list[str], *, event_filter=None,
         dropoff_next = None
         if not is_last and step.dropped > 0:
             dropoff_next = _biggest_next_touchpoint(
-                funnel.dropoff_next_touchpoints(cur, table, steps, index, column="touchpoint",
-                                                by="stage", event_filter=event_filter))
+                funnel.dropoff_summary(cur, table, steps, index, column="touchpoint",
+                                       by="stage", event_filter=event_filter).next)
         out[step_name] = StageNumbers(
             stage=step_name, step_index=index, is_last=is_last, customers=int(step.customers),
             conversion_from_previous=float(step.conversion_from_previous),

@@ -195,14 +195,12 @@ def value_order(cur, table: str, by: str = "stage", *,
 
 
 def after_dropoff(cur, table: str, steps: list[str], after_step: int,
-                  column: str = "touchpoint", **funnel_options) -> pd.DataFrame:
-    """Where customers who dropped out after funnel step ``after_step`` (1-based) went next.
+                  column: str = "touchpoint", **funnel_options) -> funnel.DropoffSummary:
+    """SPEC §3 "after drop-off": for the customers who dropped out after funnel step
+    ``after_step`` (1-based), where they left and what they did next, by ``column``.
 
-    The distribution of the first next event's ``column`` value; columns value,
-    customers, share (fraction 0…1).  ``funnel_options`` are those of
-    :func:`cxdata.funnel.compute_funnel` (by, window_seconds, order, event_filter, …).
-    Delegates to :func:`cxdata.funnel.dropoff_next_touchpoints` so that the drop-out
-    definition is the funnel's own.
+    ``funnel_options`` are those of :func:`cxdata.funnel.compute_funnel` (by,
+    window_seconds, order, event_filter, …).  It is the funnel's own drop-off list
+    (:func:`cxdata.funnel.dropoff_summary`), so the two pages can never disagree.
     """
-    return funnel.dropoff_next_touchpoints(cur, table, steps, after_step, column=column,
-                                           **funnel_options)
+    return funnel.dropoff_summary(cur, table, steps, after_step, column=column, **funnel_options)

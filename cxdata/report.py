@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 
 from cxdata.journey_map import JourneyMap
-from cxdata.sql import EventFilter, event_counts, present_stages
+from cxdata.sql import EventFilter, event_counts
 
 
 @dataclass(frozen=True)
@@ -200,11 +200,8 @@ def build_report_html(cur, dataset, stage_order=None, *, roles: dict | None = No
     sections: list[str] = []
 
     # -- key figures ---------------------------------------------------------------
-    stages = present_stages(cur, table, stage_order, event_filter) if stage_order else []
-    by = "stage"
-    if len(stages) < 2:
-        # A log without stages: its most common path of events, as the app shows it.
-        by, stages = insights.path_without_stages(cur, table, event_filter)
+    # The journey funnel the Overview shows and the findings below quote.
+    by, stages = insights.journey_funnel_steps(cur, table, stage_order, event_filter)
     step_word = "stage" if by == "stage" else by
     result = funnel.compute_funnel(cur, table, stages, by=by,
                                    event_filter=event_filter) if stages else None
@@ -259,17 +256,23 @@ def build_report_html(cur, dataset, stage_order=None, *, roles: dict | None = No
             nxt = result.steps[after]
             share = dropped / step.customers if step.customers else float("nan")
             next_column = insights.next_step_column(cur, table, event_filter)
-            next_frame = funnel.dropoff_next_touchpoints(cur, table, stages, after,
-                                                         column=next_column, by=by,
-                                                         event_filter=event_filter)
-            chart = charts.share_bars(next_frame, title=f"Where customers who left after {step.step} went next",
-                                      subtitle="First interaction after their last "
-                                               f"{step.step} step, by {next_column}")
+            summary = funnel.dropoff_summary(cur, table, stages, after, column=next_column,
+                                             by=by, event_filter=event_filter)
+            left_chart = charts.share_bars(
+                summary.left_at, title=f"Where customers who dropped out after {step.step} left",
+                label_title=next_column.capitalize(),
+                subtitle=f"Their last {step.step} interaction, by {next_column}")
+            next_chart = charts.share_bars(
+                summary.next, title="What they did next", label_title=next_column.capitalize(),
+                subtitle=f"Their first interaction after that last {step.step} one, by {next_column}")
+            left_part = ("" if next_column == by else
+                         f'<div class="chart-wrap">{_chart_svg(left_chart, "Where drop-outs left")}</div>')
             sections.append(
                 '<section class="dropoff"><h2>Biggest drop-off</h2>'
                 f"<p><strong>{_count(dropped)}</strong> customer{'' if dropped == 1 else 's'} ({_pct(share)}) reached "
                 f"<strong>{_esc(step.step)}</strong> but never <strong>{_esc(nxt.step)}</strong>.</p>"
-                f'<div class="chart-wrap">{_chart_svg(chart, "Where drop-outs went next")}</div>'
+                + left_part
+                + f'<div class="chart-wrap">{_chart_svg(next_chart, "What drop-outs did next")}</div>'
                 "</section>")
 
     # -- touchpoint scores ----------------------------------------------------------

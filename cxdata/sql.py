@@ -81,11 +81,3 @@ def event_counts(cur, table: str, event_filter: EventFilter | None = None) -> di
                       f"min(ts), max(ts) FROM ev", params).fetchone()
     return {"customers": int(row[0]), "events": int(row[1]), "first": row[2], "last": row[3]}
 
-
-def present_stages(cur, table: str, stage_order, event_filter: EventFilter | None = None) -> list[str]:
-    """The stages of ``stage_order`` (in that order) that still have events after the filter."""
-    source, params = filtered_events(table, event_filter)
-    rows = cur.execute(f"WITH ev AS ({source}) SELECT DISTINCT CAST(stage AS VARCHAR) FROM ev "
-                       "WHERE stage IS NOT NULL", params).fetchall()
-    found = {r[0] for r in rows}
-    return [s for s in stage_order if s in found]

@@ -7,10 +7,12 @@ bar (or use "Drop-outs after") to see who dropped there.  Every figure comes fro
 """
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from cxdata import charts
 from cxdata.funnel import Exclusion, parse_duration
+from cxdata.scores import LOW_SAMPLE_DEFAULT as LOW_SAMPLE
 from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads, csv_button
 from cxdata.ui.filters import (build_event_filter, describe, filter_bar, grouping_columns,
@@ -151,8 +153,12 @@ def pick_dropout_step(result, container) -> int:
     """
     frame = result.to_frame()
     biggest = int(frame.iloc[:-1]["dropped"].idxmax()) + 1 if len(frame) > 1 else 1
-    return container.selectbox("Drop-outs after", list(range(1, len(result.steps))),
-                               index=biggest - 1, key=DROP_KEY, bind=URL,
+    options = list(range(1, len(result.steps)))
+    # A click on a bar sets the value through Session State (on_step_click); a default
+    # index as well would make Streamlit warn about two sources of one value.
+    index = None if st.session_state.get(DROP_KEY) in options else biggest - 1
+    kwargs = {} if index is None else {"index": index}
+    return container.selectbox("Drop-outs after", options, key=DROP_KEY, bind=URL, **kwargs,
                                format_func=lambda i: f"{i}. {result.steps[i - 1].step}",
                                help="Or click a bar of the funnel. Preselected: the step "
                                     "where most customers drop out.")
@@ -170,15 +176,28 @@ def dropouts_tab(info, result, steps, after, options, columns):
         return
     next_columns = [c for c in ("touchpoint", "event", "stage", "channel") if c in columns]
     column = st.columns([1, 2])[0].selectbox(
-        "What they did next, by", next_columns, index=0, key="fn_next", bind=URL,
-        format_func=lambda c: columns[c].lower())
-    nexts = cached.dropoff_next_touchpoints(info, steps, after, column=column, **options)
-    chart = charts.share_bars(nexts, title=f"What customers did after dropping out at "
-                                           f"{step.step}", label_title=columns[column],
-                              subtitle="Their first interaction afterwards, share of the "
-                                       "drop-outs")
-    chart_with_downloads(chart, f"after dropping out at {step.step}", key="fn_next_chart",
-                         data=nexts)
+        "Show where they left and what they did next, by", next_columns, index=0,
+        key="fn_next", bind=URL, format_func=lambda c: columns[c].lower())
+    summary = cached.dropoff_summary(info, steps, after, column=column, **options)
+    if summary.in_progress:
+        st.caption(f"{summary.in_progress:,} of the {summary.customers:,} entered so recently "
+                   "that their conversion window was still open when the log ends: they are "
+                   "counted as dropped, as their peers, but may still go on.")
+    left, right = st.columns(2)
+    with left:
+        chart = charts.share_bars(summary.left_at, title=f"Where they left {step.step}",
+                                  label_title=columns[column],
+                                  subtitle=f"Their last {step.step} interaction, share of the "
+                                           "drop-outs", width=360)
+        chart_with_downloads(chart, f"where they left {step.step}", key="fn_left_chart",
+                             data=summary.left_at)
+    with right:
+        chart = charts.share_bars(summary.next, title="What they did next",
+                                  label_title=columns[column],
+                                  subtitle=f"Their first interaction after that last "
+                                           f"{step.step} one", width=360)
+        chart_with_downloads(chart, f"what they did after leaving {step.step}",
+                             key="fn_next_chart", data=summary.next)
     # The list is a query of its own over every drop-out: only on request, so that a
     # filter change redraws the funnel without waiting for it.
     if not st.toggle(f"List the {step.dropped:,} customers who dropped out", value=False,
@@ -188,12 +207,16 @@ def dropouts_tab(info, result, steps, after, options, columns):
                                    **options)
     shown = (f"the first {len(who):,} of {step.dropped:,}" if step.dropped > len(who)
              else f"all {len(who):,}")
-    st.markdown(f"**Who dropped out after {plain(step.step)}** ({shown}, with their next "
-                f"three {plain(columns[column].lower())} values)")
+    st.markdown(f"**Who dropped out after {plain(step.step)}** ({shown}: where they left, and "
+                f"their next three {plain(columns[column].lower())} values)")
     st.dataframe(who, hide_index=True, height=260, column_config={
         "customer_id": "Customer",
-        "step_time": st.column_config.DatetimeColumn(f"At {step.step} (UTC)",
+        "step_time": st.column_config.DatetimeColumn(f"Reached {step.step} (UTC)",
                                                      format="YYYY-MM-DD HH:mm"),
+        "left_at": "Left at",
+        "left_time": st.column_config.DatetimeColumn("Left (UTC)", format="YYYY-MM-DD HH:mm"),
+        "in_progress": st.column_config.CheckboxColumn(
+            "In progress", help="Their conversion window was still open when the log ends."),
         "next_1": "Next", "next_2": "Then", "next_3": "Then"})
     csv_button(who, f"dropped after {step.step}", key="fn_who_csv",
                label="Download the list (CSV)")
@@ -212,14 +235,48 @@ def breakdown_tab(info, steps, options, columns, step_labels):
     groups = cached.funnel_breakdown(info, steps, breakdown, **options)
     if step_labels:
         groups = [(group, relabelled(result, step_labels)) for group, result in groups]
-    long = charts.frame_from_breakdown(groups)
-    if long.empty:
+    if not groups:
         st.info("Nobody entered the funnel with these filters.")
         return
+    # Each group is named with its n, and a small one is marked, on the chart and below.
+    named = [(group_label(group, result.entered), result) for group, result in groups]
+    long = charts.frame_from_breakdown(named)
     chart = charts.breakdown_bars(long, breakdown_title=columns[breakdown],
                                   title=f"Funnel by {columns[breakdown].lower()}")
     chart_with_downloads(chart, f"funnel by {columns[breakdown]}", key="fn_breakdown_chart",
-                         data=long)
+                         data=charts.frame_from_breakdown(groups))
+    small = sum(1 for _, result in groups if result.entered < LOW_SAMPLE)
+    summary = breakdown_summary(groups)
+    st.caption(f"n = customers who entered the funnel in the group. "
+               + (f"{small:,} group{'s' if small > 1 else ''} with fewer than {LOW_SAMPLE} "
+                  "entrants (marked *, low sample): their conversion can move a lot with a few "
+                  "more customers." if small else "Every group has at least "
+                                                    f"{LOW_SAMPLE} entrants."))
+    st.dataframe(summary, hide_index=True, column_config={
+        "group": columns[breakdown],
+        "entered": st.column_config.NumberColumn("Entered (n)", format="localized"),
+        "converted": st.column_config.NumberColumn(f"Reached {steps_last_label(groups)}",
+                                                   format="localized"),
+        "conversion": st.column_config.NumberColumn("Conversion", format="percent"),
+        "low_sample": st.column_config.CheckboxColumn(f"Low sample (n < {LOW_SAMPLE})")})
+
+
+def group_label(group: str, entered: int) -> str:
+    """"Email (n = 2,157)", with a * when the group is a low sample."""
+    return f"{group} (n = {entered:,})" + (" *" if entered < LOW_SAMPLE else "")
+
+
+def steps_last_label(groups) -> str:
+    return groups[0][1].steps[-1].step if groups and groups[0][1].steps else "last step"
+
+
+def breakdown_summary(groups) -> pd.DataFrame:
+    """One row per group: entered, reached the last step, conversion (0…1), low sample."""
+    return pd.DataFrame([{"group": group, "entered": result.entered,
+                          "converted": result.steps[-1].customers,
+                          "conversion": result.steps[-1].conversion_from_start,
+                          "low_sample": result.entered < LOW_SAMPLE}
+                         for group, result in groups])
 
 
 def time_tab(info, result, steps, options):
@@ -247,6 +304,14 @@ def trend_tab(info, steps, options):
     frame = cached.funnel_trend(info, steps, grain, **options)
     chart = charts.conversion_trend(frame, grain=grain)
     chart_with_downloads(chart, f"conversion per {grain}", key="fn_trend_chart", data=frame)
+    open_periods = int(frame["incomplete"].sum()) if not frame.empty else 0
+    if open_periods:
+        window = ("their conversion window" if options.get("window_seconds") is not None
+                  else "the log")
+        st.caption(f"The last {open_periods:,} {grain}{'s are' if open_periods > 1 else ' is'} "
+                   f"incomplete: some of {'their' if open_periods > 1 else 'its'} entrants were "
+                   f"still inside {window} when the log ends, so the conversion can still "
+                   "rise. Read it as a floor, not a drop.")
 
 
 def table_tab(result):

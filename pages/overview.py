@@ -84,16 +84,10 @@ def main() -> None:
     st.title("Overview")
     st.caption(f"Dataset **{plain(info.name)}** · interactions from "
                f"{plain(period_text(info, ef))} · filters: {plain(describe(ef, columns))}")
-    stages = list(info.stage_order)
-    journey_funnel, funnel_by = None, "stage"
-    if info.has_role("stage") and len(stages) >= 2:
-        journey_funnel = cached.funnel(info, stages, by="stage", event_filter=ef)
-    else:
-        # A log without stages: a funnel of its most common event (or touchpoint) path,
-        # the same one the insights and the report follow, rather than no funnel at all.
-        funnel_by, steps = cached.path_without_stages(info, event_filter=ef)
-        if len(steps) >= 2:
-            journey_funnel = cached.funnel(info, steps, by=funnel_by, event_filter=ef)
+    # The same funnel the findings beside it quote (cxdata.insights.journey_funnel_steps).
+    funnel_by, steps = cached.journey_funnel_steps(info, event_filter=ef)
+    journey_funnel = (cached.funnel(info, steps, by=funnel_by, event_filter=ef)
+                      if len(steps) >= 2 else None)
     kpi_cards(info, ef, journey_funnel)
     score_cards(info, ef)
     left, right = st.columns([3, 2], gap="large")

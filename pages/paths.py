@@ -91,34 +91,47 @@ def journeys_table(frame, by_label: str):
 
 
 def after_dropoff_tab(info, columns, ef):
-    stages = list(info.stage_order)
-    if not info.has_role("stage") or len(stages) < 2:
-        st.info("Drop-offs are measured along the stage funnel; this dataset has fewer than "
-                "two stages. Map events to stages on the **Data** page.")
+    # The journey funnel the Overview and the Funnel page open on: the stages, or for a
+    # log without stages its most common path of events.
+    by, steps = cached.journey_funnel_steps(info, event_filter=ef)
+    if len(steps) < 2:
+        st.info("Drop-offs are measured along a funnel: this dataset has neither two stages "
+                "nor a path of events that a fifth of its customers follow. Map events to "
+                "stages on the **Data** page.")
         return
-    next_columns = [c for c in ("touchpoint", "event", "channel", "stage") if c in columns]
+    step_word = "stage" if by == "stage" else by
+    shown_columns = [c for c in ("touchpoint", "event", "channel", "stage") if c in columns]
+    # where someone left by the steps' own column only repeats the step: prefer another
+    default = next((c for c in shown_columns if c != by), shown_columns[0])
     left, right = st.columns(2)
-    after = left.selectbox("Dropped out after", list(range(1, len(stages))), index=0,
-                           key="pa_after", bind=URL,
-                           format_func=lambda i: f"{i}. {stages[i - 1]} (did not reach "
-                                                 f"{stages[i]})")
-    column = right.selectbox("Show their next", next_columns, index=0, key="pa_next", bind=URL,
-                             format_func=lambda c: columns[c].lower())
-    frame = cached.dropoff_next_touchpoints(info, stages, after, column=column,
-                                            event_filter=ef)
-    if frame.empty:
-        st.info(f"Nobody dropped out after {stages[after - 1]} with these filters.")
+    after = left.selectbox(f"Dropped out after {step_word}", list(range(1, len(steps))),
+                           index=0, key="pa_after", bind=URL,
+                           format_func=lambda i: f"{i}. {steps[i - 1]} (did not reach "
+                                                 f"{steps[i]})")
+    column = right.selectbox("Show by", shown_columns, index=shown_columns.index(default),
+                             key="pa_next", bind=URL, format_func=lambda c: columns[c].lower())
+    summary = cached.dropoff_summary(info, steps, after, column=column, by=by, event_filter=ef)
+    if not summary.customers:
+        st.info(f"Nobody dropped out after {steps[after - 1]} with these filters.")
         return
-    chart = charts.share_bars(frame, title=f"Where customers went after dropping out at "
-                                           f"{stages[after - 1]}",
-                              label_title=columns[column],
-                              subtitle=f"Their first interaction after {stages[after - 1]}, "
-                                       "share of the drop-outs")
-    chart_with_downloads(chart, f"after dropping out at {stages[after - 1]}",
-                         key="pa_after_chart", data=frame)
+    st.caption(f"{summary.customers:,} customers reached {steps[after - 1]} but not "
+               f"{steps[after]} (the funnel in {step_word} order, no time limit).")
+    c1, c2 = st.columns(2)
+    with c1:
+        chart = charts.share_bars(summary.left_at, title=f"Where they left {steps[after - 1]}",
+                                  label_title=columns[column], width=360,
+                                  subtitle=f"Their last {steps[after - 1]} interaction")
+        chart_with_downloads(chart, f"where they left {steps[after - 1]}",
+                             key="pa_left_chart", data=summary.left_at)
+    with c2:
+        chart = charts.share_bars(summary.next, title="What they did next",
+                                  label_title=columns[column], width=360,
+                                  subtitle=f"Their first interaction after that last "
+                                           f"{steps[after - 1]} one")
+        chart_with_downloads(chart, f"after dropping out at {steps[after - 1]}",
+                             key="pa_after_chart", data=summary.next)
     st.page_link("pages/funnel.py", label="See who dropped out on the Funnel page",
                  icon=":material/filter_alt:")
-
 
 def main() -> None:
     info = require_dataset()

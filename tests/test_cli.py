@@ -277,3 +277,56 @@ def test_scores_group_of_one_response_has_no_interval_in_every_format(tmp_path, 
     assert "[— … —]" in app_line and "n=      1" in app_line
     [web_line] = [line for line in out.splitlines() if line.strip().startswith("Web")]
     assert f"[{low:.1f} … {high:.1f}]" in web_line
+
+
+DROPOFF_LOG = """customer_id,timestamp,stage,touchpoint
+a,2025-01-06T10:00:00Z,Aware,Ad
+a,2025-01-06T11:00:00Z,Aware,Web
+a,2025-01-07T10:00:00Z,,Support call
+b,2025-01-06T10:00:00Z,Aware,Ad
+b,2025-01-08T10:00:00Z,Consideration,Web
+c,2025-01-13T10:00:00Z,Aware,Email
+e,2025-01-19T10:00:00Z,Aware,Ad
+d,2025-01-20T09:00:00Z,Aware,Ad
+d,2025-01-20T10:00:00Z,Consideration,Web
+"""
+
+
+def test_funnel_dropoffs_after_and_over_time_by_hand(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text(DROPOFF_LOG, encoding="utf-8")
+    code, out, err = run("funnel", log, "--step", "Aware", "--step", "Consideration", "--window", "3d",
+                         "--dropoffs-after", "1", "--every", "week", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    # a, c and e never reach Consideration within 3 days.  a left at its LAST Aware touchpoint
+    # (Web, 11:00), then called support; c and e did nothing more.  The log ends Jan 20 10:00:
+    # e's window (Jan 19 10:00 + 3 d) is still open then, a's and c's closed long before.
+    assert data["dropoffs"] == {
+        "after_step": 1, "customers": 3, "in_progress": 1,
+        "left_at": [{"value": "Ad", "customers": 1, "share": 1 / 3},
+                    {"value": "Email", "customers": 1, "share": 1 / 3},
+                    {"value": "Web", "customers": 1, "share": 1 / 3}],
+        "next": [{"value": "(no further events)", "customers": 2, "share": 2 / 3},
+                 {"value": "Support call", "customers": 1, "share": 1 / 3}]}
+    # Weeks from Monday: Jan 6 (a, b: b converts), Jan 13 (c, and e on Sunday 19th: none),
+    # Jan 20 (d converts).  Jan 13's week ends Jan 20 00:00, + 3 d = Jan 23, after the log's
+    # end: incomplete; Jan 6's closes on Jan 16: complete.
+    assert data["over_time"] == [
+        {"start": "2025-01-06", "entered": 2, "converted": 1, "conversion": 0.5, "incomplete": False},
+        {"start": "2025-01-13", "entered": 2, "converted": 0, "conversion": 0.0, "incomplete": True},
+        {"start": "2025-01-20", "entered": 1, "converted": 1, "conversion": 1.0, "incomplete": True}]
+    code, out, _ = run("funnel", log, "--step", "Aware", "--step", "Consideration", "--window", "3d",
+                       "--dropoffs-after", "1", "--every", "week")
+    assert "Dropped out after step 1 (Aware): 3 customers, 1 of them still in progress" in out
+    assert "2025-01-13  entered         2  converted         0     0.0%  incomplete: may still rise" in out
+    code, out, _ = run("funnel", log, "--step", "Aware", "--step", "Consideration",
+                       "--dropoffs-after", "1", "--dropoff-column", "stage", "--format", "csv")
+    # no window: nobody is in progress; by stage everyone left at Aware
+    assert out.splitlines()[:2] == ["kind,value,customers,share", "left_at,Aware,3,1.0"]
+
+
+def test_funnel_dropoffs_after_the_last_step_is_one_sentence():
+    code, out, err = run("funnel", SMALL, "--dropoffs-after", "3")
+    assert code == 2 and out == ""
+    assert err.startswith("--dropoffs-after takes a step 1…2 (the last step has no next step to miss).")

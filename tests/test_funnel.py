@@ -404,7 +404,7 @@ def test_trend_by_week_and_month(con):
         ("c4", dt.datetime(2024, 2, 1, 9), "A"), ("c4", dt.datetime(2024, 2, 1, 9, 5), "B"),  # Thu Feb 1
     ])
     weekly = funnel.funnel_trend(con, "ev", ["A", "B"], "week")
-    assert list(weekly.columns) == ["period", "entered", "converted", "conversion"]
+    assert list(weekly.columns) == ["period", "entered", "converted", "conversion", "incomplete"]
     # weeks start on Monday: Feb 1 2024 (Thursday) is in the week of Jan 29
     assert list(weekly["period"]) == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-08"),
                                       pd.Timestamp("2024-01-29")]
@@ -415,6 +415,28 @@ def test_trend_by_week_and_month(con):
     assert list(monthly["period"]) == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-02-01")]
     assert list(monthly["entered"]) == [3, 1]
     assert monthly["conversion"].tolist() == pytest.approx([2 / 3, 1.0])
+    # No window: only the period holding the log's last instant (Feb 1, 09:05) is incomplete.
+    assert weekly["incomplete"].tolist() == [False, False, True]
+    assert monthly["incomplete"].tolist() == [False, True]
+    # W = 21 days: the week of Jan 1 ends Jan 8, + 21 d = Jan 29, before the end: complete;
+    # the week of Jan 8 ends Jan 15, + 21 d = Feb 5, after it: incomplete.  January ends
+    # Feb 1 00:00, + 21 d = Feb 22: incomplete.
+    weekly = funnel.funnel_trend(con, "ev", ["A", "B"], "week", window_seconds=21 * DAY)
+    assert weekly["incomplete"].tolist() == [False, True, True]
+    monthly = funnel.funnel_trend(con, "ev", ["A", "B"], "month", window_seconds=21 * DAY)
+    assert monthly["incomplete"].tolist() == [True, True]
+
+
+def test_a_period_whose_window_closes_exactly_at_the_end_is_complete(con):
+    # The log ends at Jan 29 00:00 (a non-step event).  Week of Jan 1 ends Jan 8; with
+    # W = 21 d its last entrant's window closes exactly at the end: complete.  One second
+    # more and it could still convert: incomplete.
+    make_events_table(con, [("c1", dt.datetime(2024, 1, 1, 9), "A"),
+                            ("c9", dt.datetime(2024, 1, 29), "X")])
+    exact = funnel.funnel_trend(con, "ev", ["A", "B"], "week", window_seconds=21 * DAY)
+    assert exact[["entered", "converted", "incomplete"]].values.tolist() == [[1, 0, False]]
+    later = funnel.funnel_trend(con, "ev", ["A", "B"], "week", window_seconds=21 * DAY + 1)
+    assert later["incomplete"].tolist() == [True]
 
 
 def test_trend_groups_by_the_counted_attempt_start(con):
@@ -453,11 +475,14 @@ def test_step_duration_histogram_with_one_value_and_with_none(con):
 
 def _dropoff_log(con):
     make_events_table(con, [
-        {"customer_id": "c1", "ts": 0, "stage": "A"}, {"customer_id": "c1", "ts": 10, "stage": "B"},
+        # c1 has two B touchpoints (10 s: b-web, 15 s: b-app), then three more events
+        {"customer_id": "c1", "ts": 0, "stage": "A"},
+        {"customer_id": "c1", "ts": 10, "stage": "B", "touchpoint": "b-web"},
+        {"customer_id": "c1", "ts": 15, "stage": "B", "touchpoint": "b-app"},
         {"customer_id": "c1", "ts": 20, "touchpoint": "faq"},
         {"customer_id": "c1", "ts": 30, "touchpoint": "call"},
         {"customer_id": "c1", "ts": 40, "touchpoint": "web"},
-        {"customer_id": "c1", "ts": 50, "touchpoint": "shop"},
+        {"customer_id": "c1", "ts": 50, "touchpoint": "shop"},     # the log's last instant
         {"customer_id": "c2", "ts": 0, "stage": "A"}, {"customer_id": "c2", "ts": 10, "stage": "B"},
         {"customer_id": "c2", "ts": 20, "stage": "C"},
         {"customer_id": "c3", "ts": 0, "stage": "A"}, {"customer_id": "c3", "ts": 10, "stage": "B"},
@@ -471,30 +496,80 @@ def _dropoff_log(con):
     ])
 
 
-def test_dropoff_customers_lists_what_they_did_next(con):
+def _rows(frame):
+    return frame.astype(object).where(frame.notna(), None).values.tolist()
+
+
+def test_dropoff_customers_list_where_they_left_and_what_they_did_next(con):
     _dropoff_log(con)
     frame = funnel.dropoff_customers(con, "ev", ["A", "B", "C"], 2, column="touchpoint")
-    assert list(frame.columns) == ["customer_id", "step_time", "next_1", "next_2", "next_3"]
-    rows = frame.astype(object).where(frame.notna(), None).values.tolist()
-    assert rows == [
-        ["c1", pd.Timestamp(at(10)), "faq", "call", "web"],      # three next events only
-        ["c3", pd.Timestamp(at(10)), None, None, None],          # nothing after B
-        ["c4", pd.Timestamp(at(10)), "chat", "(none)", None],    # the empty touchpoint shows as "(none)"
+    assert list(frame.columns) == ["customer_id", "step_time", "left_at", "left_time",
+                                   "in_progress", "next_1", "next_2", "next_3"]
+    t10, t15 = pd.Timestamp(at(10)), pd.Timestamp(at(15))
+    assert _rows(frame) == [
+        # c1 entered B at b-web but LEFT at b-app, its last B event; next: three events
+        ["c1", t10, "b-app", t15, False, "faq", "call", "web"],
+        ["c3", t10, "(none)", t10, False, None, None, None],        # nothing after B
+        ["c4", t10, "(none)", t10, False, "chat", "(none)", None],  # empty touchpoint: "(none)"
     ]
     # default column = the step column; a limit caps the rows
     short = funnel.dropoff_customers(con, "ev", ["A", "B", "C"], 2, next_events=1, limit=1)
-    assert short.values.tolist() == [["c1", pd.Timestamp(at(10)), "(none)"]]
+    assert _rows(short) == [["c1", t10, "B", t15, False, "(none)"]]
 
 
-def test_dropoff_next_touchpoints_shares(con):
+def test_where_they_left_stays_inside_the_window(con):
     _dropoff_log(con)
-    frame = funnel.dropoff_next_touchpoints(con, "ev", ["A", "B", "C"], 2)
-    # three drop-outs: c1 -> faq, c4 -> chat, c3 -> nothing; a third each
-    assert frame.values.tolist() == [["(no further events)", 1, pytest.approx(1 / 3)],
-                                     ["chat", 1, pytest.approx(1 / 3)],
-                                     ["faq", 1, pytest.approx(1 / 3)]]
-    # after step 1 nobody dropped (all reached B): an empty table
-    assert funnel.dropoff_next_touchpoints(con, "ev", ["A", "B", "C"], 1).empty
+    # W = 12 s: c1's b-app (15 s) lies outside its attempt (0 + 12): it left at b-web and
+    # b-app is what it did next.  c2's C (20 s) is too late too: c2 drops out after B.
+    frame = funnel.dropoff_customers(con, "ev", ["A", "B", "C"], 2, column="touchpoint",
+                                     window_seconds=12)
+    t10 = pd.Timestamp(at(10))
+    assert _rows(frame) == [
+        ["c1", t10, "b-web", t10, False, "b-app", "faq", "call"],
+        ["c2", t10, "(none)", t10, False, "(none)", None, None],
+        ["c3", t10, "(none)", t10, False, None, None, None],
+        ["c4", t10, "(none)", t10, False, "chat", "(none)", None],
+    ]
+    summary = funnel.dropoff_summary(con, "ev", ["A", "B", "C"], 2, window_seconds=12)
+    assert (summary.after_step, summary.customers, summary.in_progress) == (2, 4, 0)
+    assert summary.left_at.values.tolist() == [["(none)", 3, 0.75], ["b-web", 1, 0.25]]
+    assert summary.next.values.tolist() == [["(no further events)", 1, 0.25], ["(none)", 1, 0.25],
+                                            ["b-app", 1, 0.25], ["chat", 1, 0.25]]
+
+
+def test_dropouts_whose_window_is_still_open_are_in_progress(con):
+    _dropoff_log(con)
+    # The log ends at 50 s.  W = 50: every attempt started at 0 and 0 + 50 is not after
+    # the end: nobody in progress.  W = 51: all three drop-outs are (c2 converted).
+    closed = funnel.dropoff_summary(con, "ev", ["A", "B", "C"], 2, window_seconds=50)
+    assert (closed.customers, closed.in_progress) == (3, 0)
+    open_ = funnel.dropoff_summary(con, "ev", ["A", "B", "C"], 2, window_seconds=51)
+    assert (open_.customers, open_.in_progress) == (3, 3)
+    listed = funnel.dropoff_customers(con, "ev", ["A", "B", "C"], 2, window_seconds=51)
+    assert listed["in_progress"].tolist() == [True, True, True]
+    # A date filter ending at 40 s ends the log there (the view stops): W = 45 is open.
+    ends_early = EventFilter(end=at(40))
+    cut = funnel.dropoff_summary(con, "ev", ["A", "B", "C"], 2, window_seconds=45,
+                                 event_filter=ends_early)
+    assert (cut.customers, cut.in_progress) == (3, 3)
+
+
+def test_dropoff_summary_shares_and_json(con):
+    _dropoff_log(con)
+    summary = funnel.dropoff_summary(con, "ev", ["A", "B", "C"], 2)
+    # three drop-outs: c1 left at b-app then faq; c3 and c4 left at an empty touchpoint,
+    # then nothing / chat
+    assert summary.left_at.values.tolist() == [["(none)", 2, pytest.approx(2 / 3)],
+                                               ["b-app", 1, pytest.approx(1 / 3)]]
+    assert summary.next.values.tolist() == [["(no further events)", 1, pytest.approx(1 / 3)],
+                                            ["chat", 1, pytest.approx(1 / 3)],
+                                            ["faq", 1, pytest.approx(1 / 3)]]
+    assert summary.to_json_dict()["left_at"][1] == {"value": "b-app", "customers": 1,
+                                                    "share": pytest.approx(1 / 3)}
+    # after step 1 nobody dropped (all reached B): empty tables, no error
+    nobody = funnel.dropoff_summary(con, "ev", ["A", "B", "C"], 1)
+    assert (nobody.customers, nobody.in_progress) == (0, 0)
+    assert nobody.left_at.empty and nobody.next.empty
 
 
 # ---------------------------------------------------------------------------------------
@@ -543,6 +618,7 @@ def test_single_step_funnel(con):
     (lambda c: funnel.funnel_trend(c, "ev", ["A"], "day"), "day"),
     (lambda c: funnel.step_durations_histogram(c, "ev", ["A", "B"], 1), "steps 2"),
     (lambda c: funnel.dropoff_customers(c, "ev", ["A", "B"], 2), "after steps 1"),
+    (lambda c: funnel.dropoff_summary(c, "ev", ["A", "B"], 0), "after steps 1"),
 ])
 def test_unusable_parameters_raise_a_plain_sentence(con, call, message):
     make_events_table(con, [("c1", 0, "A")])

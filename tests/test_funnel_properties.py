@@ -333,21 +333,32 @@ def _assert_agrees(con, events, steps, options, counted, attempts):
     for name, members in expected_groups.items():
         _assert_steps_match(groups[name], reference_steps(members, len(steps)))
 
-    # drop-off lists: who stopped at step j, when, and their next events (touchpoints)
+    # drop-off lists: who stopped at step j, when, where they left (their last step-j
+    # event in the attempt's window), whether the window is still open at the log's end,
+    # and their next events after where they left (touchpoints)
     by_customer = {}
     for e in sorted(events, key=lambda e: e.key):
         by_customer.setdefault(e.customer, []).append(e)
+    window, log_end = options["window_seconds"], max((e.t for e in events), default=0)
     for j in range(1, len(steps)):
         frame = funnel.dropoff_customers(con, "ev", steps, j, column="touchpoint", **options)
         expected = []
         for customer, a in sorted(counted.items()):
             if a.depth != j:
                 continue
-            later = [e for e in by_customer[customer] if e.key > (a.times[j - 1], a.rows[j - 1])]
+            matches = ((lambda e: e.stage in steps) if options["order"] == "unordered"
+                       else (lambda e: e.stage == steps[j - 1]))
+            left = [e for e in by_customer[customer] if matches(e)
+                    and e.key >= (a.times[j - 1], a.rows[j - 1]) and _within(e.t, a.times[0], window)][-1]
+            later = [e for e in by_customer[customer] if e.key > left.key]
             nexts = [(e.touchpoint or "(none)") for e in later[:3]] + [None] * 3
-            expected.append([customer, at(a.times[j - 1])] + nexts[:3])
-        got = [[r.customer_id, r.step_time.to_pydatetime()] + [None if v is None or v != v else v
-               for v in (r.next_1, r.next_2, r.next_3)] for r in frame.itertuples()]
+            in_progress = window is not None and a.times[0] + window > log_end
+            expected.append([customer, at(a.times[j - 1]), left.touchpoint or "(none)", at(left.t),
+                             in_progress] + nexts[:3])
+        got = [[r.customer_id, r.step_time.to_pydatetime(), r.left_at, r.left_time.to_pydatetime(),
+                bool(r.in_progress)] + [None if v is None or v != v else v
+                                        for v in (r.next_1, r.next_2, r.next_3)]
+               for r in frame.itertuples()]
         assert got == expected
 
 

@@ -34,7 +34,8 @@ def ev(customer, day, stage=None, touchpoint=None, month=1, **extra):
 def funnel_rows(web_purchases=60, phone_purchases=20):
     """100 Web and 100 Phone customers, all Aware (day 1); the first 80 of each reach
     Consideration (day 2); the first ``web_purchases`` / ``phone_purchases`` reach Purchase
-    (day 3).  Phone customers who stop at Consideration call support (day 4, no stage)."""
+    (day 3).  Phone customers who stop at Consideration also visit a store later that day
+    (a second Consideration touchpoint), then call support (day 4, no stage)."""
     rows = []
     for channel, purchases in (("Web", web_purchases), ("Phone", phone_purchases)):
         for i in range(100):
@@ -45,6 +46,8 @@ def funnel_rows(web_purchases=60, phone_purchases=20):
             if i < purchases:
                 rows.append(ev(cid, 3, "Purchase", "Checkout", channel=channel))
             elif i < 80 and channel == "Phone":
+                rows.append(dict(ev(cid, 2, "Consideration", "Store visit", channel=channel),
+                                 ts=dt.datetime(2024, 1, 2, 15)))
                 rows.append(ev(cid, 4, None, "Support call", channel=channel))
     return rows
 
@@ -65,12 +68,18 @@ def test_dropoff_and_channel_findings(con):
     assert dropoff.evidence["reached"] == 160
     assert dropoff.evidence["dropped"] == 80
     assert dropoff.evidence["share_lost"] == pytest.approx(0.5)
-    # Of the 80 drop-outs, the 60 Phone ones called support next (75%), the 20 Web ones
-    # did nothing more.
+    # Of the 80 drop-outs, the 60 Phone ones left at their LAST Consideration touchpoint,
+    # the store visit (not the web page they entered the stage with), and called support
+    # next (75%); the 20 Web ones left at the web page and did nothing more.
+    assert dropoff.evidence["left_values"] == [
+        {"value": "Store visit", "customers": 60, "share": 0.75},
+        {"value": "Web page", "customers": 20, "share": 0.25}]
     first_next = dropoff.evidence["next_values"][0]
     assert (first_next["value"], first_next["customers"]) == ("Support call", 60)
     assert first_next["share"] == pytest.approx(0.75)
-    assert "Support call (75% of them)" in dropoff.detail
+    assert ("Most left at Store visit (75% of them); afterwards their most common next "
+            "touchpoint was Support call (75%).") in dropoff.detail
+    assert dropoff.evidence["in_progress"] == 0    # no window: nobody is marked
     # Web converts 60/100, Phone 20/100: pooled 0.4, se = sqrt(0.4*0.6*(2/100)) = 0.069282,
     # z = 0.4/0.069282 = 5.77, p ≈ 8e-9.  Ratio 0.6/0.2 = 3.0.
     assert channel.title == ("Customers entering via Web reach Purchase 3.0× as often as via "
@@ -122,7 +131,8 @@ def test_largest_dropoff_counts_customers_not_percent(con):
     assert insights[0].title == "50% of customers who reach Aware never reach Consideration"
     assert insights[0].evidence["next_values"] == [
         {"value": "(no further events)", "customers": 100, "share": 1.0}]
-    assert "100% of them had no further interaction" in insights[0].detail
+    assert ("Most left at Ad (100% of them); afterwards 100% had no further interaction."
+            in insights[0].detail)
 
 
 def touchpoint_rows(support_responses=60, support_top=15):

@@ -224,10 +224,11 @@ def test_map_from_dataset_fills_lanes_from_the_data():
     # Consideration -> Purchase 2h, 1h, 6h: median 2 h (n=3).
     assert by_name["Time to next stage"] == ["Median 3.0 h to next stage (n=5)",
                                              "Median 2.0 h to next stage (n=3)", "— (last stage)"]
-    # After Aware only c3 dropped, with no later event; after Consideration c2 (next: Live
-    # chat) and c6 (nothing) dropped: Live chat is where half of them went.
+    # After Aware only c3 dropped, with no later event; after Consideration c2 and c6
+    # dropped.  c2's Live chat is its LAST Consideration touchpoint (where it left), not
+    # what it did next: neither did anything after leaving.
     assert by_name["Biggest drop-off"] == ["1 dropped out; no further events",
-                                           "2 dropped out; 50% went next to Live chat",
+                                           "2 dropped out; no further events",
                                            "— (last stage)"]
     assert by_name["Pain points"] == ["", "", ""]
 

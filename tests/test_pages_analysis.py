@@ -212,11 +212,14 @@ def test_funnel_window_order_and_dropout_step_change_the_figures(workspace):
     result = funnel.compute_funnel(cur, info.table, steps, **options)
     assert funnel_frame_on_page(at)["customers"].tolist() == [s.customers for s in result.steps]
     assert metrics(at)[f"Reached {steps[2]}"] == f"{result.steps[2].customers:,}"
-    nexts = funnel.dropoff_next_touchpoints(cur, info.table, steps, 3, column="touchpoint",
-                                            **options)
-    drawn = charts_by_title(at)[f"What customers did after dropping out at {steps[2]}"]
-    assert dict(zip(drawn["label"], drawn["customers"])) == dict(
-        zip(nexts["value"].head(15), nexts["customers"].head(15)))
+    summary = funnel.dropoff_summary(cur, info.table, steps, 3, column="touchpoint", **options)
+    drawn = charts_by_title(at)
+    left = drawn[f"Where they left {steps[2]}"]
+    assert dict(zip(left["label"], left["customers"])) == dict(
+        zip(summary.left_at["value"].head(15), summary.left_at["customers"].head(15)))
+    nexts = drawn["What they did next"]
+    assert dict(zip(nexts["label"], nexts["customers"])) == dict(
+        zip(summary.next["value"].head(15), summary.next["customers"].head(15)))
     assert not at.dataframe                      # the customer list is on request
     at.toggle(key="fn_list").set_value(True).run()
     who = [d.value for d in at.dataframe][0]
@@ -258,10 +261,16 @@ def test_funnel_breakdown_time_and_trend_tabs(workspace):
     at = open_page("funnel", fn_tab="Breakdown")
     drawn = charts_by_title(at)["Funnel by channel"]
     groups = funnel.funnel_breakdown(cur, info.table, steps, "channel")
-    expected = charts.frame_from_breakdown(groups)
+    # every group is named with its n (customers entered), a small one marked *
+    expected = charts.frame_from_breakdown(
+        [(f"{g} (n = {r.entered:,})" + (" *" if r.entered < 30 else ""), r) for g, r in groups])
     expected = expected[expected["group"].isin(drawn["group"].unique())]
     assert sorted(zip(drawn["group"], drawn["step_index"], drawn["customers"])) == sorted(
         zip(expected["group"], expected["step_index"], expected["customers"]))
+    table_shown = at.dataframe[0].value
+    assert table_shown["group"].tolist() == [g for g, _ in groups]
+    assert table_shown["entered"].tolist() == [r.entered for _, r in groups]
+    assert table_shown["low_sample"].tolist() == [r.entered < 30 for _, r in groups]
 
     at = open_page("funnel", fn_tab="Time to convert")
     result = funnel.compute_funnel(cur, info.table, steps)
@@ -310,8 +319,12 @@ def test_funnel_can_count_a_value_again_as_a_later_step(workspace):
     at = open_page("funnel", TINY, fn_by="Touchpoint", fn_tab="Breakdown",
                    fn_steps_touchpoint=["Search ad", "Product page", "Search ad · 2nd time"])
     drawn = charts_by_title(at)["Funnel by channel"]
+    # two entrants: a low sample, marked *
     assert sorted(zip(drawn["group"], drawn["step"], drawn["customers"])) == [
-        ("Web", "Product page", 1), ("Web", "Search ad", 2), ("Web", "Search ad · 2nd time", 0)]
+        ("Web (n = 2) *", "Product page", 1), ("Web (n = 2) *", "Search ad", 2),
+        ("Web (n = 2) *", "Search ad · 2nd time", 0)]
+    assert "1 group with fewer than 30 entrants (marked *, low sample)" in " ".join(
+        c.value for c in at.caption)
     cur = workspace.cursor()
     expected = funnel.compute_funnel(cur, table(workspace, TINY), ["Search ad", "Product page", "Search ad"],
                                      by="touchpoint")
@@ -600,9 +613,11 @@ def test_paths_tabs_equal_cxdata(workspace):
     at = open_page("paths", pa_tab="After drop-off")
     steps = list(info.stage_order)
     after = paths.after_dropoff(cur, info.table, steps, 1)
-    drawn = charts_by_title(at)[f"Where customers went after dropping out at {steps[0]}"]
-    assert dict(zip(drawn["label"], drawn["customers"])) == dict(
-        zip(after["value"].head(15), after["customers"].head(15)))
+    drawn = charts_by_title(at)
+    for title, frame in ((f"Where they left {steps[0]}", after.left_at),
+                         ("What they did next", after.next)):
+        assert dict(zip(drawn[title]["label"], drawn[title]["customers"])) == dict(
+            zip(frame["value"].head(15), frame["customers"].head(15)))
 
 
 def test_paths_tiny_transitions_by_hand(workspace):

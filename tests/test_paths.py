@@ -141,14 +141,23 @@ def test_variants_by_attribute_and_bad_column(con):
 def test_after_dropoff_uses_the_funnel_definition(con):
     # Funnel Aware -> Consideration.  a, b, c reach Consideration.  d drops out after
     # Aware; its next event is the Call touchpoint.  e (added) drops out after Aware and does
-    # nothing more: "(no further events)".  Two drop-outs: 1 each, share 0.5 each.
-    make_table(con, _journeys() + [ev("e", 0, "Aware", "Ad")])
-    frame = after_dropoff(con.cursor(), "ev", ["Aware", "Consideration"], 1)
-    rows = {r["value"]: (r["customers"], r["share"]) for _, r in frame.iterrows()}
-    assert rows == {"Call": (1, 0.5), "(no further events)": (1, 0.5)}
+    # nothing more: "(no further events)".  f (added) drops out too, after two Aware
+    # touchpoints: it left at the second (Web, minute 2), then emailed (minute 4).
+    # Three drop-outs: where they left Ad, Ad, Web; next Call, nothing, Email.
+    extra = [ev("e", 0, "Aware", "Ad"), ev("f", 0, "Aware", "Ad"), ev("f", 2, "Aware", "Web"),
+             ev("f", 4, None, "Email")]
+    make_table(con, _journeys() + extra)
+    summary = after_dropoff(con.cursor(), "ev", ["Aware", "Consideration"], 1)
+    assert (summary.customers, summary.in_progress) == (3, 0)
+    assert summary.left_at.values.tolist() == [["Ad", 2, pytest.approx(2 / 3)],
+                                               ["Web", 1, pytest.approx(1 / 3)]]
+    rows = {r.value: (r.customers, r.share) for r in summary.next.itertuples()}
+    assert rows == {"Call": (1, pytest.approx(1 / 3)), "Email": (1, pytest.approx(1 / 3)),
+                    "(no further events)": (1, pytest.approx(1 / 3))}
     by_stage = after_dropoff(con.cursor(), "ev", ["Aware", "Consideration"], 1, column="stage")
-    # d's next event has no stage -> "(none)".
-    assert set(by_stage["value"]) == {"(none)", "(no further events)"}
+    # d's and f's next events have no stage -> "(none)"; where they left is Aware for all.
+    assert set(by_stage.next["value"]) == {"(none)", "(no further events)"}
+    assert by_stage.left_at.values.tolist() == [["Aware", 3, 1.0]]
 
 
 # --------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import duckdb
 
-from cxdata.sql import EventFilter, event_counts, present_stages
+from cxdata.sql import EventFilter, event_counts
 from tests.helpers_events import at, make_events_table
 
 ROWS = [
@@ -44,11 +44,3 @@ def test_nothing_left_gives_zero_and_no_dates():
     con, name = table()
     counts = event_counts(con, name, EventFilter.build(equals={"channel": ["Fax"]}))
     assert counts == {"customers": 0, "events": 0, "first": None, "last": None}
-
-
-def test_present_stages_keeps_the_order_and_drops_stages_the_filter_empties():
-    con, name = table()
-    order = ["Buy", "Aware", "Advocacy"]
-    assert present_stages(con, name, order) == ["Buy", "Aware"]           # no Advocacy events
-    web_only = EventFilter.build(equals={"channel": ["Web"]})           # only a's Buy event
-    assert present_stages(con, name, order, web_only) == ["Buy"]

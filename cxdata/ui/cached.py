@@ -87,9 +87,10 @@ def suggest_steps(info: DatasetInfo, column: str, **options) -> list[str]:
     return call(info, "funnel", "suggest_steps", column, **options)
 
 
-def path_without_stages(info: DatasetInfo, **options) -> tuple[str, list[str]]:
-    """``cxdata.insights.path_without_stages``: (column, steps) of the most common path."""
-    return call(info, "insights", "path_without_stages", **options)
+def journey_funnel_steps(info: DatasetInfo, **options) -> tuple[str, list[str]]:
+    """``cxdata.insights.journey_funnel_steps``: (column, steps) of the dataset's journey
+    funnel, the one the Overview, its findings and the report share."""
+    return call(info, "insights", "journey_funnel_steps", list(info.stage_order), **options)
 
 
 def funnel_breakdown(info: DatasetInfo, steps: Sequence[str], breakdown: str, **options):
@@ -113,10 +114,10 @@ def dropoff_customers(info: DatasetInfo, steps: Sequence[str], after_step: int,
     return call(info, "funnel", "dropoff_customers", list(steps), after_step, **options)
 
 
-def dropoff_next_touchpoints(info: DatasetInfo, steps: Sequence[str], after_step: int,
-                             column: str = "touchpoint", **options) -> pd.DataFrame:
-    return call(info, "funnel", "dropoff_next_touchpoints", list(steps), after_step,
-                column=column, **options)
+def dropoff_summary(info: DatasetInfo, steps: Sequence[str], after_step: int,
+                    column: str = "touchpoint", **options):
+    return call(info, "funnel", "dropoff_summary", list(steps), after_step, column=column,
+                **options)
 
 
 def score_summary(info: DatasetInfo, metric: str, **options):
