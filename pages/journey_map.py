@@ -386,17 +386,40 @@ def data_editor_tab(draft: jm.JourneyMap) -> None:
         st.rerun()
 
 
+#: Versions listed in the History tab (autosave makes one per edit): the newest ones.
+HISTORY_SHOWN = 200
+
+
 def history_tab(map_id: str) -> None:
     cur = cursor()
-    versions = ms.list_versions(cur, map_id)
-    rows = [{"Version": v.version, "Saved (UTC)": f"{v.saved_at:%Y-%m-%d %H:%M:%S}",
-             "By": v.author or "—", "Note": v.note or ""} for v in versions]
-    st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 260))
-    numbers = [v.version for v in versions]
-    pick = st.selectbox("View version", numbers, key=f"jm_hist_{map_id}",
-                        format_func=lambda n: next(f"Version {v.version} — {when(v)}, {who(v)}"
-                                                   + (f" · {v.note}" if v.note else "")
-                                                   for v in versions if v.version == n))
+    history = ms.version_history(cur, map_id, limit=HISTORY_SHOWN)
+    latest = history[0].info.version
+    st.caption("Newest first. Each version against the one before it"
+               + (f"; the newest {HISTORY_SHOWN} of {latest}." if latest > HISTORY_SHOWN
+                  else "."))
+    # Plain text cells: names and notes typed by people are never rendered as Markdown.
+    rows = [{"Version": h.info.version, "Saved (UTC)": f"{h.info.saved_at:%Y-%m-%d %H:%M:%S}",
+             "By": h.info.author or "—", "What changed": h.changes.summary,
+             "Note": h.info.note or ""} for h in history]
+    st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 320),
+                 column_config={"Version": st.column_config.NumberColumn(width=70),
+                                "What changed": st.column_config.TextColumn(width="large")})
+    by_version = {h.info.version: h for h in history}
+    # Someone looking at the newest version keeps looking at the newest one after a save.
+    key, seen_latest = f"jm_hist_{map_id}", f"jm_hist_latest_{map_id}"
+    if ss.get(key) is None or ss.get(key) == ss.get(seen_latest) or ss[key] not in by_version:
+        ss[key] = latest
+    ss[seen_latest] = latest
+    pick = st.selectbox("View version", list(by_version), key=key,
+                        format_func=lambda n: (f"Version {n} — {when(by_version[n].info)}, "
+                                               f"{who(by_version[n].info)}"
+                                               + (f" · {by_version[n].info.note}"
+                                                  if by_version[n].info.note else "")))
+    picked = by_version[pick]
+    if picked.changes.details:
+        st.dataframe({f"What version {pick} changed": picked.changes.details},
+                     hide_index=True, width="stretch",
+                     height=min(38 + 35 * len(picked.changes.details), 280))
     stored = ms.load_map(cur, map_id, pick)
     if pick == ss[BASE_VERSION]:
         st.caption("This is the version you are editing.")
