@@ -37,6 +37,7 @@ STAGE = "jm_stage"            # presentation: 0 = whole map, else 1-based stage
 AUTHOR = "jm_author"          # "Your name", recorded with each version
 AUTOSAVE = "jm_autosave"
 PICKER = "jm_picker"
+NEW_MAP_POPOVER = "jm_new_popover"   # open (True) / closed (False) "New map" popover
 
 ss = st.session_state
 
@@ -149,6 +150,7 @@ def create_from_choice() -> None:
     stored = ms.create_map(cur, new, author=author())
     adopt(stored)
     ss[PICKER] = stored.map_id
+    ss[NEW_MAP_POPOVER] = False          # the map is made: close the "New map" popover
     notice("success", f"Created “{new.name}”. Type into the cells: every change is saved.")
 
 
@@ -583,7 +585,9 @@ def editor(maps: list[ms.MapSummary]) -> None:
                      format_func=lambda i: names[i].name + (f"  ·  {names[i].dataset}"
                                                             if names[i].dataset else ""),
                      width=360)
-        with st.popover("New map", icon=":material/add:"):
+        # A popover that tracks its state can be closed from code: creating a map does.
+        with st.popover("New map", icon=":material/add:", key=NEW_MAP_POPOVER,
+                        on_change="rerun"):
             new_map_panel()
         st.button("Present", icon=":material/slideshow:", key="jm_present", type="primary",
                   on_click=lambda: st.query_params.update({PRESENT_PARAM: "1", MAP_PARAM: map_id}),

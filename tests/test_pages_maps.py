@@ -267,3 +267,32 @@ def test_history_lists_versions_newest_first_with_what_changed():
     details = next(d.value for d in at.dataframe if "What version 3 changed" in d.value.columns)
     assert details.iloc[:, 0].tolist() == [
         "Changed Pain points × Purchase: “Delivery fee shown late” → “Fees shown at the end”"]
+
+
+def new_map_popover(at: AppTest):
+    """The "New map" popover block of the page (its proto says whether it is open)."""
+    def walk(node):
+        proto = getattr(node, "proto", None)
+        if getattr(node, "type", None) == "popover" and proto.popover.label == "New map":
+            yield node
+        for child in getattr(node, "children", {}).values():
+            yield from walk(child)
+    return next(walk(at._tree))
+
+
+def test_new_map_popover_closes_after_creating_a_map():
+    at = run_page()
+    first = at.session_state["jm_map_id"]          # the example map opens on first start
+    at.session_state["jm_new_popover"] = True      # the facilitator opens "New map"
+    rerun(at)
+    assert new_map_popover(at).proto.popover.open is True
+    at.text_input(key="jm_new_name").set_value("Checkout workshop")
+    rerun(at)
+    assert new_map_popover(at).proto.popover.open is True     # typing keeps it open
+    at.button(key="jm_create").click()
+    rerun(at)
+    assert at.session_state["jm_map_id"] != first
+    assert at.session_state["jm_draft"].name == "Checkout workshop"
+    assert at.session_state["jm_new_popover"] is False
+    assert new_map_popover(at).proto.popover.open is False
+    assert any("Created “Checkout workshop”" in s.value for s in at.success)
