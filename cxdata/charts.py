@@ -686,6 +686,7 @@ def comparison_chart(scores: pd.DataFrame, metric: str, *, order: Sequence[str] 
 
 def transition_heatmap(frame: pd.DataFrame, *, order: Sequence[str] | None = None,
                        value: str = "customers", by_title: str = "Stage",
+                       order_note: str | None = None,
                        width: int | None = None) -> alt.LayerChart | alt.Chart:
     """Heatmap of moves from one step to the next (``start``/``end`` included).
 
@@ -693,7 +694,8 @@ def transition_heatmap(frame: pd.DataFrame, *, order: Sequence[str] | None = Non
     order of rows and columns: the stage order, or the process order of
     ``cxdata.paths.value_order``; values it lacks follow by name.  ``start`` is put first
     and ``end`` last.  ``value`` picks which count colours the cells ("customers" or
-    "events").  ``by_title`` names what the steps are ("Stage", "Event", …).  Long names
+    "events").  ``by_title`` names what the steps are ("Stage", "Event", …);
+    ``order_note`` says in the subtitle what ``order`` is ("in process order").  Long names
     are cut on the axes (the cells' tooltips give them whole); with many columns their
     labels stand upright so that neighbours never overlap.
     """
@@ -737,11 +739,11 @@ def transition_heatmap(frame: pd.DataFrame, *, order: Sequence[str] | None = Non
     text = base.mark_text(fontSize=9 if crowded else 11).encode(
         text=alt.Text("cell_label:N"),
         color=alt.condition("datum.text_dark", alt.value(TEXT_DARK), alt.value("white")))
-    ordered = "in stage order" if unit == "stage" else "in the order they typically come"
+    ordered = f", {order_note}" if order_note else ""
     return (alt.layer(cells, text)
             .properties(title=_title("Where customers go next",
                                      f"{value_title} moving from one {unit} (rows) to the next "
-                                     f"(columns), {ordered}; start = before the first {unit}, "
+                                     f"(columns){ordered}; start = before the first {unit}, "
                                      f"end = after the last"),
                         width=width or max(200, 80 * len(targets)), height=alt.Step(30)))
 

@@ -43,13 +43,16 @@ def transitions_tab(info, by, by_label, ef):
     order = process_order(info, by, ef)
     unit = by_label.lower()
     if by == "stage":
+        note = "in the dataset's stage order"
         st.caption(f"Rows and columns in the dataset's stage order; start = before a "
                    f"customer's first {unit}, end = after their last.")
     else:
+        note = "in process order"
         st.caption(f"Rows and columns in process order: each {unit} where it typically "
                    f"comes in a journey (the median position of its first occurrence). "
                    "Hover a cell for the full names and its numbers.")
-    chart = charts.transition_heatmap(frame, order=order, value=value, by_title=by_label)
+    chart = charts.transition_heatmap(frame, order=order, value=value, by_title=by_label,
+                                      order_note=note)
     chart_with_downloads(chart, f"transitions by {by_label}", key="pa_transitions_chart",
                          data=frame)
 

@@ -644,7 +644,8 @@ def test_paths_of_events_follow_the_process_order_by_hand(workspace):
     assert rect["encoding"]["y"]["sort"] == ["start", "signup", "browse", "verify", "order"]
     assert rect["encoding"]["x"]["sort"] == ["signup", "browse", "verify", "order", "end"]
     assert rect["encoding"]["x"]["title"] == "To event"
-    assert "from one event (rows)" in spec["title"]["subtitle"]
+    assert "from one event (rows) to the next (columns), in process order" in spec["title"][
+        "subtitle"]
     [caption] = [c.value for c in at.caption if "process order" in c.value]
     assert "each event where it typically comes" in caption and "stage" not in caption
 
@@ -660,6 +661,15 @@ def test_paths_of_events_follow_the_process_order_by_hand(workspace):
                                    "Median duration", "Journey"]
     assert table["Journey"].tolist() == drawn["path_label"].tolist()
     assert table["#"].tolist() == [1, 2, 3, 4]
+
+
+def test_paths_of_stages_say_stage_order(workspace):
+    at = open_page("paths", TINY)
+    spec = chart_spec(at, "Where customers go next")
+    subtitle = spec["title"]["subtitle"]
+    assert "in the dataset's stage order" in subtitle and "typically" not in subtitle
+    rect = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "rect")
+    assert rect["encoding"]["x"]["sort"] == ["Aware", "Consideration", "Purchase", "end"]
 
 
 RECEIPT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "receipt.csv.gz"

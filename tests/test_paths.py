@@ -285,7 +285,8 @@ def test_transition_heatmap_in_process_order_with_upright_labels():
                           "customers": [10] * len(moves + extra),
                           "events": [10] * len(moves + extra)})
     order = names + [f"X{i:02d} other step" for i in range(13)]
-    spec = charts.transition_heatmap(frame, order=order, by_title="Event").to_dict()
+    spec = charts.transition_heatmap(frame, order=order, by_title="Event",
+                                     order_note="in process order").to_dict()
     rect = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "rect")
     assert rect["encoding"]["x"]["sort"][:7] == names + ["X00 other step"]
     assert rect["encoding"]["y"]["sort"][:3] == ["start"] + names[:2]
@@ -294,4 +295,5 @@ def test_transition_heatmap_in_process_order_with_upright_labels():
     assert rect["encoding"]["x"]["title"] == "To event"
     subtitle = spec["title"]["subtitle"]
     assert "from one event (rows)" in subtitle and "before the first event" in subtitle
+    assert "(columns), in process order;" in subtitle
     assert "stage" not in subtitle
