@@ -775,15 +775,68 @@ def score_trend(frame: pd.DataFrame, metric: str, *, grain: str = "week",
                         width=width, height=280))
 
 
-def comparison_chart(scores: pd.DataFrame, metric: str, *, width: int = DEFAULT_WIDTH
-                     ) -> alt.LayerChart | alt.Chart:
-    """Two groups side by side (dot + 95% interval), for the segment comparison.
+#: Colours of segment A and segment B in a comparison (blue, orange: the first two of the
+#: palette; the page marks its cards with the same two).
+COMPARISON_COLOURS: tuple[str, str] = (OKABE_ITO[0], OKABE_ITO[1])
+
+
+def comparison_chart(scores: pd.DataFrame, metric: str, *, order: Sequence[str] | None = None,
+                     width: int = DEFAULT_WIDTH) -> alt.LayerChart | alt.Chart:
+    """Two groups, one row each (dot + 95% interval), for the segment comparison.
 
     ``scores``: the two groups' rows of ``scores_by`` output (same columns as
-    :func:`score_bars`).
+    :func:`score_bars`).  ``order``: the groups as the page shows them, A first; row i is
+    labelled "A: …"/"B: …" and drawn in :data:`COMPARISON_COLOURS` [i], so that the chart
+    reads like the cards above it (default: the frame's order).  A low-sample group is
+    hollow.
     """
-    return score_bars(scores, metric, group_title="Segment",
-                      title=f"{_metric(metric)['label']}: the two segments", width=width)
+    info = _metric(metric)
+    _require(scores, ("group", "n", "score", "ci_low", "ci_high", "low_sample"),
+             "comparison_chart")
+    if scores.empty:
+        return empty_chart(f"No {info['label']} responses with the current filters.", width=width)
+    df = _score_labels(scores, metric, None)
+    df["group"] = df["group"].astype(str)
+    wanted = [str(g) for g in order] if order is not None else df["group"].tolist()
+    df = df[df["group"].isin(wanted)].copy()
+    df["position"] = [wanted.index(g) for g in df["group"]]
+    df = df.sort_values("position").reset_index(drop=True)
+    letters = "AB"
+    df["side"] = [letters[i] if i < 2 else str(i + 1) for i in df["position"]]
+    df["row_label"] = [f"{side}: {g} (n={format_count(n)}" + (", low sample)" if low else ")")
+                       for side, g, n, low in zip(df["side"], df["group"], df["n"],
+                                                  df["low_sample"])]
+    rows = df["row_label"].tolist()
+    colours = [COMPARISON_COLOURS[i % 2] for i in range(len(rows))]
+    low, high = _zoomed_domain(df, metric)
+    x_scale = alt.Scale(domain=[low, high], nice=False, clamp=True)
+    colour = alt.Color("row_label:N", scale=alt.Scale(domain=rows, range=colours), legend=None)
+    tooltip = [alt.Tooltip("side:N", title="Segment"), alt.Tooltip("group:N", title="Value"),
+               alt.Tooltip("score_label:N", title=info["label"]),
+               alt.Tooltip("interval_label:N", title="95% interval"),
+               alt.Tooltip("n:Q", title="Responses (n)", format=",d"),
+               alt.Tooltip("sample_label:N", title="Sample")]
+    base = alt.Chart(df).encode(y=alt.Y("row_label:N", sort=rows, title=None), tooltip=tooltip)
+    interval = base.mark_rule(strokeWidth=4, opacity=0.6).encode(
+        x=alt.X("ci_low:Q", scale=x_scale, title=info["title"]), x2="ci_high:Q", color=colour)
+    dots = base.mark_point(size=130, strokeWidth=2.5, filled=False).encode(
+        x=alt.X("score:Q", scale=x_scale), color=colour,
+        fill=alt.condition("datum.low_sample", alt.value("white"), colour))
+    values = base.mark_text(dy=-13, fontSize=12, fontWeight=600).encode(
+        x=alt.X("score:Q", scale=x_scale), text="score_label:N")
+    layers = [interval, dots, values]
+    if metric == "nps":
+        zero = alt.Chart(pd.DataFrame({"zero": [0], "note": [
+            "NPS 0: as many promoters (9–10) as detractors (0–6)"]})).mark_rule(
+            color="#888888", strokeDash=[4, 3]).encode(
+            x=alt.X("zero:Q", scale=x_scale), tooltip=alt.Tooltip("note:N", title="Reference"))
+        layers.insert(0, zero)
+    subtitle = "Dot = score, line = 95% interval, n = responses"
+    if df["low_sample"].any():
+        subtitle += "; hollow = low sample, read with care"
+    return (alt.layer(*layers)
+            .properties(title=_title(f"{info['label']}: segment A and segment B", subtitle),
+                        width=width, height=alt.Step(40)))
 
 
 # ---------------------------------------------------------------------------------------
@@ -792,12 +845,18 @@ def comparison_chart(scores: pd.DataFrame, metric: str, *, width: int = DEFAULT_
 
 def transition_heatmap(frame: pd.DataFrame, *, order: Sequence[str] | None = None,
                        value: str = "customers", by_title: str = "Stage",
+                       order_note: str | None = None,
                        width: int | None = None) -> alt.LayerChart | alt.Chart:
     """Heatmap of moves from one step to the next (``start``/``end`` included).
 
     ``frame``: ``transitions`` output (from, to, customers, events).  ``order`` is the
-    stage order; ``start`` is put first and ``end`` last.  ``value`` picks which count
-    colours the cells ("customers" or "events").
+    order of rows and columns: the stage order, or the process order of
+    ``cxdata.paths.value_order``; values it lacks follow by name.  ``start`` is put first
+    and ``end`` last.  ``value`` picks which count colours the cells ("customers" or
+    "events").  ``by_title`` names what the steps are ("Stage", "Event", …);
+    ``order_note`` says in the subtitle what ``order`` is ("in process order").  Long names
+    are cut on the axes (the cells' tooltips give them whole); with many columns their
+    labels stand upright so that neighbours never overlap.
     """
     _require(frame, ("from", "to", "customers", "events"), "transition_heatmap")
     if frame.empty:
@@ -813,18 +872,23 @@ def transition_heatmap(frame: pd.DataFrame, *, order: Sequence[str] | None = Non
     legend_length = max(60, min(200, 30 * len(sources)))
     df["text_dark"] = df[value] < 0.55 * top
     value_title = "Customers" if value == "customers" else "Moves (events)"
-    tooltip = [alt.Tooltip("source:N", title="From"), alt.Tooltip("target:N", title="To"),
+    unit = by_title.lower()
+    tooltip = [alt.Tooltip("source:N", title=f"From {unit}"),
+               alt.Tooltip("target:N", title=f"To {unit}"),
                alt.Tooltip("customers:Q", title="Customers", format=",d"),
                alt.Tooltip("events:Q", title="Moves (events)", format=",d")]
-    # Many columns make narrow cells: counts then in short form (1.2k) and smaller type.
+    # Many columns make narrow cells: counts then in short form (1.2k) and smaller type,
+    # and the column labels upright (slanted ones overlap once cells are narrower than
+    # about two lines of text).
     crowded = len(targets) > 12
     df["cell_label"] = [(f"{n / 1000:.1f}k" if crowded and n >= 1000 else f"{n:,}")
                         for n in df[value].astype(int)]
     # Long row labels are cut at labelLimit; Vega then misplaces a vertical axis title over
     # them, so the rows' title goes into the subtitle instead ("rows: from …").
     base = alt.Chart(df).encode(
-        x=alt.X("target:N", sort=targets, title=f"To {by_title.lower()}",
-                axis=alt.Axis(labelAngle=-30, orient="top", labelLimit=220)),
+        x=alt.X("target:N", sort=targets, title=f"To {unit}",
+                axis=alt.Axis(labelAngle=-90 if crowded else -30, orient="top",
+                              labelLimit=200, labelPadding=4, titlePadding=10)),
         y=alt.Y("source:N", sort=sources, title=None, axis=alt.Axis(labelLimit=260)),
         tooltip=tooltip)
     cells = base.mark_rect().encode(
@@ -834,42 +898,89 @@ def transition_heatmap(frame: pd.DataFrame, *, order: Sequence[str] | None = Non
     text = base.mark_text(fontSize=9 if crowded else 11).encode(
         text=alt.Text("cell_label:N"),
         color=alt.condition("datum.text_dark", alt.value(TEXT_DARK), alt.value("white")))
+    ordered = f", {order_note}" if order_note else ""
     return (alt.layer(cells, text)
             .properties(title=_title("Where customers go next",
-                                     f"{value_title} moving from one {by_title.lower()} (rows) to "
-                                     "the next (columns); start = first event, end = last"),
+                                     f"{value_title} moving from one {unit} (rows) to the next "
+                                     f"(columns){ordered}; start = before the first {unit}, "
+                                     f"end = after the last"),
                         width=width or max(200, 80 * len(targets)), height=alt.Step(30)))
 
 
-def variant_bars(frame: pd.DataFrame, *, top: int = 15, width: int = DEFAULT_WIDTH
-                 ) -> alt.LayerChart | alt.Chart:
-    """The most common journeys (stage sequences, repeats collapsed) with their share.
+#: Longest journey label on the variants chart (characters, "#rank · " excluded).
+VARIANT_LABEL_CHARS = 84
+#: Fewest characters a step keeps when a long journey is shortened ("T05 P…").
+VARIANT_STEP_CHARS = 6
 
-    ``frame``: ``variants`` output (path_label, customers, share 0…1,
-    median_duration_seconds).
+
+def short_path(path: Sequence[str], limit: int = VARIANT_LABEL_CHARS,
+               separator: str = " → ") -> str:
+    """A journey in at most ``limit`` characters, every step still in view when it can be.
+
+    Whole when it fits; else each step is cut to the same width (its start, then "…"), so
+    that the shape of the journey shows; a journey too long even so keeps its last steps
+    after "… → " (journeys of one process mostly share their start)."""
+    steps = [str(p) for p in path]
+    full = separator.join(steps)
+    if len(full) <= limit:
+        return full
+
+    def cut(step: str, width: int) -> str:
+        return step if len(step) <= width else step[:width - 1].rstrip() + "…"
+
+    width = (limit - len(separator) * (len(steps) - 1)) // len(steps)
+    if width >= VARIANT_STEP_CHARS:
+        return separator.join(cut(step, width) for step in steps)
+    kept: list[str] = []
+    for step in reversed(steps):
+        candidate = separator.join(["…", cut(step, VARIANT_STEP_CHARS)] + kept)
+        if len(candidate) > limit:
+            break
+        kept.insert(0, cut(step, VARIANT_STEP_CHARS))
+    return separator.join(["…"] + kept)
+
+
+def variant_bars(frame: pd.DataFrame, *, top: int = 15, width: int = DEFAULT_WIDTH,
+                 by_title: str = "Stage") -> alt.LayerChart | alt.Chart:
+    """The most common journeys (sequences, repeats collapsed) with their share.
+
+    ``frame``: ``variants`` output (rank, path or path_label, steps, customers, share 0…1,
+    median_duration_seconds).  Each bar is labelled "#rank · journey", the journey
+    shortened by :func:`short_path`; the rank keeps two journeys that shorten alike apart,
+    and the tooltip (and the page's table, by rank) has the whole journey.  ``by_title`` names what the steps are ("Stage", "Event", …).
     """
     _require(frame, ("path_label", "customers", "share"), "variant_bars")
     if frame.empty:
         return empty_chart("No journeys with the current filters.", width=width)
-    df = frame.sort_values("customers", ascending=False).head(top).copy()
+    df = frame.sort_values("customers", ascending=False, kind="stable").head(top).copy()
+    if "rank" not in df.columns:
+        df["rank"] = range(1, len(df) + 1)
     df["path_label"] = df["path_label"].astype(str)
+    paths = (df["path"].tolist() if "path" in df.columns
+             else [label.split(" → ") for label in df["path_label"]])
+    df["steps"] = df["steps"] if "steps" in df.columns else [len(p) for p in paths]
+    df = df.drop(columns=["path"], errors="ignore")
+    df["bar_label"] = [f"#{r} · {short_path(p)}" for r, p in zip(df["rank"], paths)]
     df["share_label"] = [format_percent(v) for v in df["share"]]
     df["bar_text"] = [f"{format_count(c)} ({s})" for c, s in zip(df["customers"],
                                                                  df["share_label"])]
-    tooltip = [alt.Tooltip("path_label:N", title="Journey"),
+    tooltip = [alt.Tooltip("rank:Q", title="Journey #"),
+               alt.Tooltip("path_label:N", title="Journey"),
+               alt.Tooltip("steps:Q", title=f"{by_title}s (repeats collapsed)"),
                alt.Tooltip("customers:Q", title="Customers", format=",d"),
                alt.Tooltip("share_label:N", title="Share of customers")]
     if "median_duration_seconds" in df.columns:
         df["duration_label"] = [format_duration(v) for v in df["median_duration_seconds"]]
         tooltip.append(alt.Tooltip("duration_label:N", title="Median duration"))
-    order = df["path_label"].tolist()
+    order = df["bar_label"].tolist()
     x_max = float(df["customers"].max()) * 1.3
     base = alt.Chart(df).encode(
-        y=alt.Y("path_label:N", sort=order, title=None, axis=alt.Axis(labelLimit=420)),
+        y=alt.Y("bar_label:N", sort=order, title=None, axis=alt.Axis(labelLimit=600)),
         x=alt.X("customers:Q", title="Customers", scale=alt.Scale(domain=[0, x_max], nice=False),
                 axis=alt.Axis(tickCount=6, tickMinStep=1, format=",d")),
         tooltip=tooltip)
     return (alt.layer(base.mark_bar(), base.mark_text(align="left", dx=4).encode(text="bar_text:N"))
             .properties(title=_title("Most common journeys",
-                                     "Stage sequences with repeats collapsed; share of customers"),
+                                     f"{by_title} sequences with repeats collapsed; share of "
+                                     "customers; hover a bar for the whole journey"),
                         width=width, height=alt.Step(26)))

@@ -453,10 +453,16 @@ def cmd_scores(args) -> int:
     lines = [f"{unit[args.metric]} by {args.by}"]
     for g in groups:
         flag = "  low sample" if g["low_sample"] else ""
-        lines.append(f"  {str(g['group']):<28} n={g['n']:>7,}  {g['score']:7.1f}  "
-                     f"[{g['ci_low']:.1f} … {g['ci_high']:.1f}]{flag}")
+        lines.append(f"  {str(g['group']):<28} n={g['n']:>7,}  {_score_number(g['score']):>7}  "
+                     f"[{_score_number(g['ci_low'])} … {_score_number(g['ci_high'])}]{flag}")
     emit(args, {"metric": args.metric, "groups": groups}, frame[cols], "\n".join(lines))
     return EXIT_OK
+
+
+def _score_number(value) -> str:
+    """A score or interval bound for the text output: one decimal; "—" when there is none
+    (a group of one response has no interval, SPEC §6)."""
+    return "—" if value is None else f"{value:.1f}"
 
 
 def cmd_paths(args) -> int:

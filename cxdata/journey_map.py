@@ -55,7 +55,7 @@ METRIC_TOPICS: dict[str, str] = {
     "conversion": "Conversion from the previous stage",
     "nps": "NPS of the stage", "csat": "CSAT of the stage", "ces": "CES of the stage",
     "median_time": "Median time to the next stage",
-    "dropoff_touchpoint": "Biggest drop-off: where drop-outs went next",
+    "dropoff_touchpoint": "Biggest drop-off: where drop-outs left",
 }
 LANE_TOPICS: dict[str, dict[str, str]] = {
     "text": TEXT_TOPICS, "touchpoints": TOUCHPOINT_TOPICS, "emotion": EMOTION_TOPICS,
@@ -619,9 +619,14 @@ class StageNumbers:
     ``customers`` / ``conversion_from_previous`` (fraction 0…1) come from the funnel over
     the map's data stages in map order; ``median_seconds_to_next`` is the funnel's median
     time from this stage to the next (seconds; None for the last stage) and
-    ``reached_next`` its n; ``dropped`` the customers who reached this stage but not the
-    next; ``dropoff_next`` the most common next touchpoint of those drop-outs and its share
-    (0…1) among them.
+    ``reached_next`` its n; ``previous_customers`` the customers of the previous stage (the
+    n that ``conversion_from_previous`` is a fraction of; None for the first stage);
+    ``dropped`` the customers who reached this stage but not the next; ``dropoff_left``
+    where those drop-outs left (SPEC §2: the touchpoint of their last event of this stage
+    in the counted attempt), the most common first, as (touchpoint, customers, share 0…1 of
+    ``dropped``); ``dropoff_next`` the most common touchpoint they went to next, with its
+    share; ``dropoff_in_progress`` of the drop-outs, those whose window was still open at
+    the log's end.
     """
     stage: str
     step_index: int
@@ -634,6 +639,9 @@ class StageNumbers:
     dropoff_next: tuple[str, float] | None
     scores: dict[str, StageScore]
     top_touchpoints: tuple[tuple[str, int], ...]
+    previous_customers: int | None = None
+    dropoff_left: tuple[tuple[str, int, float], ...] = ()
+    dropoff_in_progress: int = 0
 
 
 def top_touchpoints_by_stage(cur, table: str, stages: list[str], *, event_filter=None,
@@ -710,11 +718,14 @@ def stage_numbers(cur, table: str, stages: list[str], *, event_filter=None,
     for index, (step_name, step) in enumerate(zip(steps, result.steps), start=1):
         is_last = index == len(steps)
         following = None if is_last else result.steps[index]
-        dropoff_next = None
+        dropoff_next, dropoff_left, in_progress = None, (), 0
         if not is_last and step.dropped > 0:
-            dropoff_next = _biggest_next_touchpoint(
-                funnel.dropoff_summary(cur, table, steps, index, column="touchpoint",
-                                       by="stage", event_filter=event_filter).next)
+            summary = funnel.dropoff_summary(cur, table, steps, index, column="touchpoint",
+                                             by="stage", event_filter=event_filter)
+            dropoff_next = _biggest_next_touchpoint(summary.next)
+            dropoff_left = tuple((str(r.value), int(r.customers), float(r.share))
+                                 for r in summary.left_at.head(TOP_TOUCHPOINTS).itertuples())
+            in_progress = int(summary.in_progress)
         out[step_name] = StageNumbers(
             stage=step_name, step_index=index, is_last=is_last, customers=int(step.customers),
             conversion_from_previous=float(step.conversion_from_previous),
@@ -723,7 +734,9 @@ def stage_numbers(cur, table: str, stages: list[str], *, event_filter=None,
             dropped=int(step.dropped), dropoff_next=dropoff_next,
             scores={m: by_metric[m][step_name] for m in scores.METRICS
                     if step_name in by_metric[m]},
-            top_touchpoints=tuple(touchpoints.get(step_name, ())))
+            top_touchpoints=tuple(touchpoints.get(step_name, ())),
+            previous_customers=None if index == 1 else int(result.steps[index - 2].customers),
+            dropoff_left=dropoff_left, dropoff_in_progress=in_progress)
     return out
 
 
@@ -745,8 +758,13 @@ def _biggest_next_touchpoint(frame) -> tuple[str, float] | None:
     return best[0], best[2]
 
 
+def _responses(n: int) -> str:
+    return f"n = {n:,} {'response' if n == 1 else 'responses'}"
+
+
 def format_score(metric: str, score: StageScore) -> str:
-    """"NPS +12 (n=140)", "CSAT 72% (n=140, low sample)", "CES 4.8 (n=140)"."""
+    """"NPS +12 (n = 140 responses)", "CSAT 72% (n = 14 responses, low sample)",
+    "CES 4.8 (n = 140 responses)"."""
     if metric == "nps":
         value = f"NPS {score.score:+.0f}"
     elif metric == "csat":
@@ -754,7 +772,26 @@ def format_score(metric: str, score: StageScore) -> str:
     else:
         value = f"CES {score.score:.1f}"
     flag = ", low sample" if score.low_sample else ""
-    return f"{value} (n={score.n:,}{flag})"
+    return f"{value} ({_responses(score.n)}{flag})"
+
+
+def dropoff_text(numbers: StageNumbers) -> str:
+    """The "Biggest drop-off" lane: how many dropped out after this stage and where they
+    left (SPEC §2), e.g. "1,460 dropped out · most left at Checkout page (41%)"."""
+    text = f"{numbers.dropped:,} dropped out"
+    if numbers.dropoff_in_progress:
+        text += f" ({numbers.dropoff_in_progress:,} still in progress)"
+    if not numbers.dropoff_left:
+        return text
+    where, _, share = numbers.dropoff_left[0]
+    if numbers.dropped == 1:
+        return f"{text} · left at {where}"
+    if share >= 1.0:
+        return f"{text} · all left at {where}"
+    tied = [r[0] for r in numbers.dropoff_left if r[1] == numbers.dropoff_left[0][1]]
+    if len(tied) > 1:
+        return f"{text} · most left at {' or '.join(tied)} ({share:.0%} each)"
+    return f"{text} · most left at {where} ({share:.0%})"
 
 
 def linked_cell_text(lane: Lane, numbers: StageNumbers | None) -> str:
@@ -762,7 +799,8 @@ def linked_cell_text(lane: Lane, numbers: StageNumbers | None) -> str:
     if numbers is None:
         return ""
     if lane.kind == "touchpoints":
-        return "\n".join(f"{tp} · {n:,}" for tp, n in numbers.top_touchpoints)
+        return "\n".join(f"{tp} · {n:,} {'customer' if n == 1 else 'customers'}"
+                         for tp, n in numbers.top_touchpoints)
     if lane.kind == "emotion":
         score = numbers.scores.get(lane.topic)
         if score is None:
@@ -773,14 +811,17 @@ def linked_cell_text(lane: Lane, numbers: StageNumbers | None) -> str:
             return ""
         what = {"csat": f"CSAT mean {basis:.2f}", "ces": f"CES mean {basis:.2f}",
                 "nps": f"NPS {basis:+.0f}"}[lane.topic]
-        return f"{format_emotion(value)} ({what}, n={score.n:,})"
+        return f"{format_emotion(value)} ({what}, {_responses(score.n)})"
     topic = lane.topic
     if topic == "customers":
         return f"{numbers.customers:,} customers"
     if topic == "conversion":
         if numbers.step_index == 1:
             return f"Entry: {numbers.customers:,} customers"
-        return f"{numbers.conversion_from_previous:.0%} from previous (n={numbers.customers:,})"
+        # The percentage is of the previous stage's customers: that is its n.
+        base = ("" if numbers.previous_customers is None
+                else f" (n = {numbers.previous_customers:,} reached previous)")
+        return f"{numbers.conversion_from_previous:.0%} from previous{base}"
     if topic in ("nps", "csat", "ces"):
         score = numbers.scores.get(topic)
         return format_score(topic, score) if score else "no responses"
@@ -790,18 +831,13 @@ def linked_cell_text(lane: Lane, numbers: StageNumbers | None) -> str:
         if not numbers.reached_next:
             return "nobody reached the next stage"
         return (f"Median {format_duration(numbers.median_seconds_to_next)} to next stage "
-                f"(n={numbers.reached_next:,})")
+                f"(n = {numbers.reached_next:,} reached next stage)")
     if topic == "dropoff_touchpoint":
         if numbers.is_last:
             return "— (last stage)"
         if numbers.dropped == 0:
             return "Nobody dropped out"
-        if numbers.dropoff_next is None:
-            return f"{numbers.dropped:,} dropped out"
-        where, share = numbers.dropoff_next
-        if where == _NO_FURTHER:
-            return f"{numbers.dropped:,} dropped out; no further events"
-        return f"{numbers.dropped:,} dropped out; {share:.0%} went next to {where}"
+        return dropoff_text(numbers)
     return ""
 
 
@@ -842,7 +878,8 @@ def map_from_dataset(cur, dataset_name: str, table: str, stage_order: list[str],
         lanes.append(Lane(new_id("l"), metric.upper(), "metric", metric))
     emotion_topic = available[0] if available else "typed"
     lanes += [Lane(new_id("l"), "Emotion", "emotion", emotion_topic),
-              Lane(new_id("l"), "Biggest drop-off", "metric", "dropoff_touchpoint"),
+              Lane(new_id("l"), METRIC_TOPICS["dropoff_touchpoint"], "metric",
+                   "dropoff_touchpoint"),
               Lane(new_id("l"), "Time to next stage", "metric", "median_time"),
               Lane(new_id("l"), "Pain points", "text", "pain_points"),
               Lane(new_id("l"), "Opportunities", "text", "opportunities")]

@@ -112,7 +112,8 @@ def variants(cur, table: str, by: str = "stage", *, event_filter: EventFilter | 
              top: int = 20) -> pd.DataFrame:
     """The most common paths: each customer's sequence with consecutive repeats collapsed.
 
-    Columns: path (list of values), path_label (values joined by " → "), customers,
+    Columns: rank (1 = most common; the number a chart and a table share), path (list of
+    values), path_label (values joined by " → "), steps (values in the path), customers,
     share (fraction 0…1 of the customers with at least one event in the sequence),
     median_duration_seconds (median over those customers of last − first event of the
     sequence, seconds; 0 for a single event).  Sorted by customers descending, then
@@ -146,12 +147,50 @@ def variants(cur, table: str, by: str = "stage", *, event_filter: EventFilter | 
     cur.execute(sql, params + [PATH_SEPARATOR, int(top)])
     rows = cur.fetchall()
     frame = pd.DataFrame({
+        "rank": pd.Series(range(1, len(rows) + 1), dtype="int64"),
         "path": [list(path) for path, *_ in rows],
         "path_label": [PATH_SEPARATOR.join(path) for path, *_ in rows],
+        "steps": pd.Series([len(path) for path, *_ in rows], dtype="int64"),
         "customers": pd.Series([r[1] for r in rows], dtype="int64"),
         "share": pd.Series([float(r[2]) for r in rows], dtype="float64"),
         "median_duration_seconds": pd.Series([float(r[3]) for r in rows], dtype="float64"),
     })
+    return frame
+
+
+def value_order(cur, table: str, by: str = "stage", *,
+                event_filter: EventFilter | None = None) -> pd.DataFrame:
+    """The values of column ``by`` in process order: where they typically come in a journey.
+
+    A value's *rank* in one customer's journey is the position of its first occurrence
+    among the distinct values that customer met (1 = the first value they met, 2 = the
+    next new one, …; repeats do not move it).  Columns: value, customers (with the value),
+    median_rank and mean_rank over those customers.  Sorted by median rank, then mean
+    rank, then most customers, then value: the order in which a heatmap of moves reads
+    like the process.
+    """
+    column = _resolve_column(cur, table, by)
+    sequence, params = _sequence_sql(table, column, event_filter, collapse_repeats=False)
+    sql = f"""
+        WITH s AS ({sequence}),
+        firsts AS (
+            SELECT customer_id, v, min(pos) AS first_pos FROM s GROUP BY customer_id, v
+        ),
+        ranked AS (
+            SELECT v, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY first_pos) AS r
+            FROM firsts
+        )
+        SELECT v AS value, count(*) AS customers,
+               median(r) AS median_rank, avg(r) AS mean_rank
+        FROM ranked
+        GROUP BY v
+        ORDER BY median_rank, mean_rank, customers DESC, value
+    """
+    cur.execute(sql, params)
+    frame = cur.fetchdf()
+    frame["customers"] = frame["customers"].astype("int64")
+    for name in ("median_rank", "mean_rank"):
+        frame[name] = frame[name].astype("float64")
     return frame
 
 

@@ -12,8 +12,8 @@ metric      ``score``                                       ``secondary``
 ==========  ==============================================  ===========================
 
 Intervals: NPS adjusted Wald (clipped to ±100), CSAT Wilson score interval, CES
-mean ± t(0.975, n−1)·s/√n.  Undefined values (no responses; a CES interval from one
-response) are ``NaN``.
+mean ± t(0.975, n−1)·s/√n.  A group of one response has no interval, whatever the metric
+(SPEC §6).  Undefined values (no responses; the interval of a group of one) are ``NaN``.
 
 Event-level work (counting promoters, sums, sums of squares per group) happens in DuckDB;
 the statistics are computed in Python on the small aggregated result.  The t distribution
@@ -254,7 +254,11 @@ def _sample_variance(counts: ResponseCounts) -> float:
 
 def summarise(metric: str, counts: ResponseCounts, group: str = "All",
               low_sample: int = LOW_SAMPLE_DEFAULT) -> ScoreSummary:
-    """Score, 95% interval and secondary figure of one group from its counts."""
+    """Score, 95% interval and secondary figure of one group from its counts.
+
+    A group of one response has no interval (``ci_low``/``ci_high`` NaN) for every
+    metric (SPEC §6): one answer says nothing about how answers vary.
+    """
     _check_metric(metric)
     n = counts.n
     flagged = n < low_sample
@@ -263,10 +267,10 @@ def summarise(metric: str, counts: ResponseCounts, group: str = "All",
                             None if metric == "nps" else math.nan)
     if metric == "nps":
         score = 100.0 * (counts.high - counts.low) / n
-        low, high = nps_interval(counts.high, counts.low, n)
+        low, high = nps_interval(counts.high, counts.low, n) if n >= 2 else (math.nan, math.nan)
         return ScoreSummary(group, n, score, low, high, flagged, None)
     if metric == "csat":
-        low, high = wilson_interval(counts.high, n)
+        low, high = wilson_interval(counts.high, n) if n >= 2 else (math.nan, math.nan)
         return ScoreSummary(group, n, 100.0 * counts.high / n, low, high, flagged,
                             counts.total / n)
     mean = counts.total / n
@@ -576,28 +580,53 @@ def compare_groups(cur, table: str, metric: str, column: str, a: str, b: str, *,
                           found.get(str(b), empty))
 
 
+def _comments_source(cur, table: str, column: str, value: str,
+                     event_filter: EventFilter | None) -> tuple[str, str, list]:
+    """``(head, tail, params)``: ``head + "SELECT …" + tail`` selects from the comments of
+    one selection, the rows whose ``column`` is ``value`` ("(none)" = missing) with a
+    non-blank comment.  The one definition :func:`comments` and :func:`comment_count`
+    share."""
+    key = _key_for(table_columns(cur, table), column)
+    if key.grain:
+        raise ValueError("Comments are selected by a column value, not a time bucket.")
+    source, params = filtered_events(table, event_filter)
+    tail = f" FROM ev WHERE {key.sql()} = ? AND comment IS NOT NULL AND trim(comment) <> ''"
+    return f"WITH ev AS ({source}) ", tail, params + [str(value)]
+
+
+def comment_count(cur, table: str, *, column: str, value: str,
+                  event_filter: EventFilter | None = None) -> int:
+    """How many comments :func:`comments` would list without a limit."""
+    head, tail, params = _comments_source(cur, table, column, value, event_filter)
+    return int(cur.execute(head + "SELECT count(*)" + tail, params).fetchone()[0])
+
+
 def comments(cur, table: str, *, column: str, value: str, metric: str | None = None,
-             event_filter: EventFilter | None = None, limit: int = 200) -> pd.DataFrame:
+             event_filter: EventFilter | None = None, limit: int | None = 200,
+             offset: int = 0) -> pd.DataFrame:
     """Comments of the rows whose ``column`` is ``value`` ("(none)" = missing).
 
     Columns: ts, customer_id, score, comment.  With ``metric``, ``score`` is that
     metric's response (NA when the row has none) and rows are sorted worst score first
     (lowest; for CES too), then newest; without it ``score`` is NA and rows are newest
-    first.  Empty comments are skipped; at most ``limit`` rows.
+    first (ties in file order).  Empty comments are skipped.  ``offset`` skips that many
+    rows of this order and ``limit`` keeps at most that many (None: all), so that pages
+    of a long list never overlap; :func:`comment_count` gives the total.
     """
     if metric is not None:
         _check_metric(metric)
-    key = _key_for(table_columns(cur, table), column)
-    if key.grain:
-        raise ValueError("Comments are selected by a column value, not a time bucket.")
-    source, params = filtered_events(table, event_filter)
+    head, tail, params = _comments_source(cur, table, column, value, event_filter)
     score_sql = quote_ident(metric) if metric else "CAST(NULL AS INTEGER)"
     order = (f"{score_sql} ASC NULLS LAST, ts DESC, _row" if metric else "ts DESC, _row")
-    sql = (f"WITH ev AS ({source}) "
-           f"SELECT ts, customer_id, {score_sql} AS score, comment FROM ev "
-           f"WHERE {key.sql()} = ? AND comment IS NOT NULL AND trim(comment) <> '' "
-           f"ORDER BY {order} LIMIT ?")
-    cur.execute(sql, params + [str(value), int(limit)])
+    sql = (head + f"SELECT ts, customer_id, {score_sql} AS score, comment" + tail
+           + f" ORDER BY {order}")
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    if offset:
+        sql += " OFFSET ?"
+        params.append(int(offset))
+    cur.execute(sql, params)
     frame = cur.fetchdf()
     frame["score"] = frame["score"].astype("Int64")
     return frame

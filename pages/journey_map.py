@@ -37,6 +37,7 @@ STAGE = "jm_stage"            # presentation: 0 = whole map, else 1-based stage
 AUTHOR = "jm_author"          # "Your name", recorded with each version
 AUTOSAVE = "jm_autosave"
 PICKER = "jm_picker"
+NEW_MAP_POPOVER = "jm_new_popover"   # open (True) / closed (False) "New map" popover
 
 ss = st.session_state
 
@@ -149,6 +150,7 @@ def create_from_choice() -> None:
     stored = ms.create_map(cur, new, author=author())
     adopt(stored)
     ss[PICKER] = stored.map_id
+    ss[NEW_MAP_POPOVER] = False          # the map is made: close the "New map" popover
     notice("success", f"Created “{new.name}”. Type into the cells: every change is saved.")
 
 
@@ -386,17 +388,40 @@ def data_editor_tab(draft: jm.JourneyMap) -> None:
         st.rerun()
 
 
+#: Versions listed in the History tab (autosave makes one per edit): the newest ones.
+HISTORY_SHOWN = 200
+
+
 def history_tab(map_id: str) -> None:
     cur = cursor()
-    versions = ms.list_versions(cur, map_id)
-    rows = [{"Version": v.version, "Saved (UTC)": f"{v.saved_at:%Y-%m-%d %H:%M:%S}",
-             "By": v.author or "—", "Note": v.note or ""} for v in versions]
-    st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 260))
-    numbers = [v.version for v in versions]
-    pick = st.selectbox("View version", numbers, key=f"jm_hist_{map_id}",
-                        format_func=lambda n: next(f"Version {v.version} — {when(v)}, {who(v)}"
-                                                   + (f" · {v.note}" if v.note else "")
-                                                   for v in versions if v.version == n))
+    history = ms.version_history(cur, map_id, limit=HISTORY_SHOWN)
+    latest = history[0].info.version
+    st.caption("Newest first. Each version against the one before it"
+               + (f"; the newest {HISTORY_SHOWN} of {latest}." if latest > HISTORY_SHOWN
+                  else "."))
+    # Plain text cells: names and notes typed by people are never rendered as Markdown.
+    rows = [{"Version": h.info.version, "Saved (UTC)": f"{h.info.saved_at:%Y-%m-%d %H:%M:%S}",
+             "By": h.info.author or "—", "What changed": h.changes.summary,
+             "Note": h.info.note or ""} for h in history]
+    st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 320),
+                 column_config={"Version": st.column_config.NumberColumn(width=70),
+                                "What changed": st.column_config.TextColumn(width="large")})
+    by_version = {h.info.version: h for h in history}
+    # Someone looking at the newest version keeps looking at the newest one after a save.
+    key, seen_latest = f"jm_hist_{map_id}", f"jm_hist_latest_{map_id}"
+    if ss.get(key) is None or ss.get(key) == ss.get(seen_latest) or ss[key] not in by_version:
+        ss[key] = latest
+    ss[seen_latest] = latest
+    pick = st.selectbox("View version", list(by_version), key=key,
+                        format_func=lambda n: (f"Version {n} — {when(by_version[n].info)}, "
+                                               f"{who(by_version[n].info)}"
+                                               + (f" · {by_version[n].info.note}"
+                                                  if by_version[n].info.note else "")))
+    picked = by_version[pick]
+    if picked.changes.details:
+        st.dataframe({f"What version {pick} changed": picked.changes.details},
+                     hide_index=True, width="stretch",
+                     height=min(38 + 35 * len(picked.changes.details), 280))
     stored = ms.load_map(cur, map_id, pick)
     if pick == ss[BASE_VERSION]:
         st.caption("This is the version you are editing.")
@@ -560,7 +585,9 @@ def editor(maps: list[ms.MapSummary]) -> None:
                      format_func=lambda i: names[i].name + (f"  ·  {names[i].dataset}"
                                                             if names[i].dataset else ""),
                      width=360)
-        with st.popover("New map", icon=":material/add:"):
+        # A popover that tracks its state can be closed from code: creating a map does.
+        with st.popover("New map", icon=":material/add:", key=NEW_MAP_POPOVER,
+                        on_change="rerun"):
             new_map_panel()
         st.button("Present", icon=":material/slideshow:", key="jm_present", type="primary",
                   on_click=lambda: st.query_params.update({PRESENT_PARAM: "1", MAP_PARAM: map_id}),

@@ -5,6 +5,7 @@ Figures come from ``cxdata.paths`` and ``cxdata.funnel`` through ``cxdata.ui.cac
 """
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from cxdata import charts
@@ -15,6 +16,16 @@ from cxdata.ui.state import require_dataset
 
 URL = "query-params"
 TABS = ["Transitions", "Common journeys", "After drop-off"]
+#: Width of the journeys table's Journey column, and about how many characters fit a line.
+JOURNEY_COLUMN_PX, JOURNEY_CHARS_PER_LINE = 500, 80
+
+
+def process_order(info, by, ef) -> list[str] | None:
+    """The order of the heatmap's rows and columns: the stage order for stages, else the
+    order in which the values typically come in the journeys (``paths.value_order``)."""
+    if by == "stage":
+        return list(info.stage_order)
+    return cached.call(info, "paths", "value_order", by, event_filter=ef)["value"].tolist()
 
 
 def transitions_tab(info, by, by_label, ef):
@@ -29,24 +40,57 @@ def transitions_tab(info, by, by_label, ef):
     if frame.empty:
         st.info("No interactions with these filters. Widen the dates or clear a filter.")
         return
-    order = list(info.stage_order) if by == "stage" else None
-    if by != "stage" and frame["from"].nunique() > 25:
-        st.caption("Many values: the heatmap shows every pair; hover a cell for its numbers.")
-    chart = charts.transition_heatmap(frame, order=order, value=value, by_title=by_label)
+    order = process_order(info, by, ef)
+    unit = by_label.lower()
+    if by == "stage":
+        note = "in the dataset's stage order"
+        st.caption(f"Rows and columns in the dataset's stage order; start = before a "
+                   f"customer's first {unit}, end = after their last.")
+    else:
+        note = "in process order"
+        st.caption(f"Rows and columns in process order: each {unit} where it typically "
+                   f"comes in a journey (the median position of its first occurrence). "
+                   "Hover a cell for the full names and its numbers.")
+    chart = charts.transition_heatmap(frame, order=order, value=value, by_title=by_label,
+                                      order_note=note)
     chart_with_downloads(chart, f"transitions by {by_label}", key="pa_transitions_chart",
                          data=frame)
 
 
 def variants_tab(info, by, ef):
+    by_label = grouping_columns(info)[by]
     top = st.slider("How many journeys", min_value=5, max_value=50, value=15, step=5,
                     key="pa_top", bind=URL)
     frame = cached.variants(info, by, event_filter=ef, top=top)
     if frame.empty:
         st.info("No interactions with these filters.")
         return
-    chart = charts.variant_bars(frame, top=top)
+    chart = charts.variant_bars(frame, top=top, by_title=by_label)
     chart_with_downloads(chart, "common journeys", key="pa_variants_chart",
-                         data=frame.drop(columns=["path"]))
+                         data=journeys_table(frame, by_label))
+    st.caption(f"Every journey in full: its {by_label.lower()}s in order, consecutive "
+               "repeats merged. # is the number on the chart.")
+    # Long journeys wrap: rows as tall as the longest one needs (at most six lines).
+    longest = int(frame["path_label"].str.len().max())
+    lines = min(6, max(1, -(-longest // JOURNEY_CHARS_PER_LINE)))
+    row_height = 12 + 21 * lines
+    st.dataframe(journeys_table(frame, by_label), hide_index=True, width="stretch",
+                 row_height=row_height, height=min(42 + row_height * len(frame), 760),
+                 column_config={
+                     "#": st.column_config.NumberColumn(width=40),
+                     "Customers": st.column_config.NumberColumn(format="localized"),
+                     "Share of customers": st.column_config.NumberColumn(format="percent"),
+                     "Journey": st.column_config.TextColumn(width=JOURNEY_COLUMN_PX)})
+
+
+def journeys_table(frame, by_label: str):
+    """The variants as people read them: numbered, the whole journey, named columns."""
+    return pd.DataFrame({
+        "#": frame["rank"], "Customers": frame["customers"],
+        "Share of customers": frame["share"], f"{by_label}s": frame["steps"],
+        "Median duration": [charts.format_duration(v)
+                            for v in frame["median_duration_seconds"]],
+        "Journey": frame["path_label"]})
 
 
 def after_dropoff_tab(info, columns, ef):

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from cxdata import charts
+from cxdata import charts, export
 from cxdata.ui import cached
-from cxdata.ui.downloads import chart_with_downloads, csv_button
+from cxdata.ui.downloads import chart_with_downloads, file_stem
 from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain, with_values
 from cxdata.ui.state import require_dataset
 
@@ -22,6 +22,7 @@ METRIC_HELP = {
     "ces": "CES: mean effort rating 1–7, higher = easier. % easy (5–7) is in the tooltip.",
 }
 TABS = ["Scores", "Heatmap", "Trend", "Compare segments", "Comments"]
+ss = st.session_state
 
 
 def score_line(metric: str, summary) -> str:
@@ -123,10 +124,11 @@ def compare_tab(info, metric, by, by_label, columns, ef, low_sample):
         return
     result = cached.compare_groups(info, metric, column, a, b, event_filter=ef)
     c1, c2, c3 = st.columns(3)
-    c1.metric(f"A: {a}", charts.format_score(metric, result.score_a), border=True)
-    c1.caption(f"n = {result.n_a:,}")
-    c2.metric(f"B: {b}", charts.format_score(metric, result.score_b), border=True)
-    c2.caption(f"n = {result.n_b:,}")
+    # The cards' colour marks are the chart's colours for A and B (blue, orange).
+    c1.metric(f"A: {plain(a)}", charts.format_score(metric, result.score_a), border=True)
+    c1.caption(f":blue[■] n = {result.n_a:,}")
+    c2.metric(f"B: {plain(b)}", charts.format_score(metric, result.score_b), border=True)
+    c2.caption(f":orange[■] n = {result.n_b:,}")
     c3.metric("Difference A − B", charts.format_difference(metric, result.difference),
               border=True)
     c3.caption(f"95% interval "
@@ -141,8 +143,21 @@ def compare_tab(info, metric, by, by_label, columns, ef, low_sample):
         st.warning(f"The difference is not statistically significant (p ≥ 0.05): it may be "
                    "chance. More responses would tell.")
     pair = groups[groups["group"].astype(str).isin([a, b])]
-    chart_with_downloads(charts.comparison_chart(pair, metric), f"{metric} {a} vs {b}",
-                         key="tp_compare_chart", data=pair)
+    chart_with_downloads(charts.comparison_chart(pair, metric, order=[a, b]),
+                         f"{metric} {a} vs {b}", key="tp_compare_chart", data=pair)
+
+
+#: Comments listed per page of the Comments tab.
+COMMENTS_PER_PAGE = 50
+COMMENTS_PAGE = "tp_comments_page"
+
+
+def comments_for_download(frame: pd.DataFrame, metric: str, by_label: str,
+                          value: str) -> pd.DataFrame:
+    """The comments as people read them: named columns, no internal ones."""
+    return pd.DataFrame({by_label: value, "Time (UTC)": frame["ts"],
+                         "Customer": frame["customer_id"], metric.upper(): frame["score"],
+                         "Comment": frame["comment"]})
 
 
 def comments_tab(info, metric, by, by_label, ef, low_sample):
@@ -153,16 +168,41 @@ def comments_tab(info, metric, by, by_label, ef, low_sample):
     values = groups["group"].astype(str).tolist()      # worst first
     value = st.selectbox(by_label, values, index=0, key="tp_comments_of", bind=URL,
                          help="Listed worst score first.")
-    frame = cached.comments(info, column=by, value=value, metric=metric, event_filter=ef)
-    if frame.empty:
-        st.info(f"No comments for {value} with these filters.")
+    selection = dict(column=by, value=value, event_filter=ef)
+    total = cached.call(info, "scores", "comment_count", **selection)
+    if not total:
+        st.info(f"No comments for {plain(value)} with these filters.")
         return
-    st.caption(f"{len(frame):,} comments, lowest {metric.upper()} first (at most 200).")
+    pages = -(-total // COMMENTS_PER_PAGE)
+    # Another selection starts on its first page.
+    shown_for = (by, value, metric, ef)
+    if ss.get("tp_comments_for") != shown_for or ss.get(COMMENTS_PAGE, 1) > pages:
+        ss[COMMENTS_PAGE] = 1
+    ss["tp_comments_for"] = shown_for
+    left, right = st.columns([1, 3], vertical_alignment="bottom")
+    page = left.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1,
+                             key=COMMENTS_PAGE, disabled=pages == 1,
+                             help=f"{COMMENTS_PER_PAGE} comments per page.")
+    first = (page - 1) * COMMENTS_PER_PAGE
+    frame = cached.comments(info, metric=metric, limit=COMMENTS_PER_PAGE, offset=first,
+                            **selection)
+    noun = "comment" if total == 1 else "comments"
+    right.caption(f"{total:,} {noun} on {plain(value)}, lowest {metric.upper()} first · "
+                  f"showing {first + 1:,}–{first + len(frame):,}.")
+    # Comments are data: st.dataframe shows them as plain text, never as Markdown.
     st.dataframe(frame, hide_index=True, column_config={
-        "ts": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm"),
+        "ts": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm"),
         "customer_id": "Customer", "score": st.column_config.NumberColumn(metric.upper()),
         "comment": st.column_config.TextColumn("Comment", width="large")})
-    csv_button(frame, f"comments {value}", key="tp_comments_csv")
+    # Every comment of the selection, not only this page: made when the button is pressed.
+    st.download_button(
+        f"Download all {total:,} {noun} (CSV)", key="tp_comments_csv",
+        data=lambda: export.csv_bytes(comments_for_download(
+            cached.comments(info, metric=metric, limit=None, **selection), metric, by_label,
+            value)),
+        file_name=f"{file_stem(f'comments {value}')}.csv", mime="text/csv",
+        icon=":material/download:", on_click="ignore",
+        help="Every comment of this selection, for Excel or Sheets.")
 
 
 def main() -> None:

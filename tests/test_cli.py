@@ -147,7 +147,10 @@ def test_scores_json_by_stage():
     assert {k: (g["n"], g["score"]) for k, g in groups.items()} == {
         "Aware": (2, 100.0), "Consideration": (1, 0.0), "Purchase": (1, 100.0)}
     assert all(g["low_sample"] for g in groups.values())
-    assert all(g["ci_low"] <= g["score"] <= g["ci_high"] for g in groups.values())
+    # Aware's two responses have an interval; a group of one response has none (SPEC §6).
+    assert groups["Aware"]["ci_low"] <= groups["Aware"]["score"] <= groups["Aware"]["ci_high"]
+    assert all((g["ci_low"], g["ci_high"]) == (None, None)
+               for name, g in groups.items() if name != "Aware")
 
 
 def test_paths_json_transitions_and_variants():
@@ -207,6 +210,73 @@ def test_funnel_bad_exclusions_are_one_sentence(tmp_path, args, sentence):
     log.write_text(EXCLUSION_LOG, encoding="utf-8")
     code, out, err = run("funnel", log, *args)
     assert code == 2 and out == "" and err.startswith(sentence) and "Traceback" not in err
+
+
+# -- scores: a group of one response has no interval (SPEC §6) ------------------------------
+# Web has two responses per metric, App one: c1 Web (NPS 10, CSAT 5, CES 6), c2 Web (3, 2, 3),
+# c3 App (9, 4, 7).
+ONE_RESPONSE_LOG = """customer_id,timestamp,touchpoint,nps,csat,ces
+c1,2025-01-01T10:00:00Z,Web,10,5,6
+c2,2025-01-02T10:00:00Z,Web,3,2,3
+c3,2025-01-03T10:00:00Z,App,9,4,7
+"""
+
+
+def _web_interval_from_scipy(metric):
+    """Web's 95% interval (two responses) per SPEC §4, computed with SciPy."""
+    from scipy import stats
+    z = stats.norm.ppf(0.975)
+    if metric == "nps":
+        # P = 1 (10), D = 1 (3), n = 2: n' = 5, p' = d' = 1.75 / 5, v = (p' + d' − 0) / n'.
+        p = d = 1.75 / 5
+        half = z * ((p + d - (p - d) ** 2) / 5) ** 0.5
+        return 100 * (p - d - half), 100 * (p - d + half)
+    if metric == "csat":
+        # One of two is 4–5: Wilson interval of 1/2, in percent.
+        ci = stats.binomtest(1, 2).proportion_ci(confidence_level=0.95, method="wilson")
+        return 100 * ci.low, 100 * ci.high
+    # CES 6 and 3: mean 4.5, s = √4.5, half = t(0.975, 1)·s/√2.
+    half = stats.t.ppf(0.975, 1) * 4.5 ** 0.5 / 2 ** 0.5
+    return 4.5 - half, 4.5 + half
+
+
+@pytest.mark.parametrize("metric, web_score, app_score", [
+    ("nps", 0.0, 100.0),      # Web: 1 promoter − 1 detractor of 2; App: one promoter
+    ("csat", 50.0, 100.0),    # Web: 1 of 2 rated 4–5; App: its one 4
+    ("ces", 4.5, 7.0),        # Web: mean of 6 and 3; App: 7
+])
+def test_scores_group_of_one_response_has_no_interval_in_every_format(tmp_path, metric,
+                                                                       web_score, app_score):
+    log = tmp_path / "one.csv"
+    log.write_text(ONE_RESPONSE_LOG, encoding="utf-8")
+    low, high = _web_interval_from_scipy(metric)
+
+    code, out, err = run("scores", log, "--metric", metric, "--by", "touchpoint", "--format", "json")
+    assert (code, err) == (0, "")
+    groups = {g["group"]: g for g in json.loads(out)["groups"]}
+    assert groups["App"] == {"group": "App", "n": 1, "score": app_score, "ci_low": None,
+                             "ci_high": None, "low_sample": True}
+    web = groups["Web"]
+    assert (web["n"], web["score"]) == (2, web_score)
+    assert web["ci_low"] == pytest.approx(low, abs=1e-9)
+    assert web["ci_high"] == pytest.approx(high, abs=1e-9)
+
+    code, out, err = run("scores", log, "--metric", metric, "--by", "touchpoint", "--format", "csv")
+    assert (code, err) == (0, "")
+    rows = out.splitlines()
+    assert rows[0] == "group,n,score,ci_low,ci_high,low_sample"
+    # No interval is an empty cell (a spreadsheet's blank), never an error or "nan".
+    assert f"App,1,{app_score!r},,,true" in rows
+    web_row = next(r for r in rows if r.startswith("Web,")).split(",")
+    assert float(web_row[3]) == pytest.approx(low, abs=1e-9)
+    assert float(web_row[4]) == pytest.approx(high, abs=1e-9)
+
+    code, out, err = run("scores", log, "--metric", metric, "--by", "touchpoint")
+    assert (code, err) == (0, "")
+    [app_line] = [line for line in out.splitlines() if line.strip().startswith("App")]
+    assert "[— … —]" in app_line and "n=      1" in app_line
+    [web_line] = [line for line in out.splitlines() if line.strip().startswith("Web")]
+    assert f"[{low:.1f} … {high:.1f}]" in web_line
 
 
 DROPOFF_LOG = """customer_id,timestamp,stage,touchpoint

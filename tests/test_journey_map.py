@@ -201,35 +201,40 @@ def test_map_from_dataset_fills_lanes_from_the_data():
     # Ordered funnel: Aware 6 (everyone), Consideration 5 (all but c3), Purchase 3 (c1, c4, c5).
     assert by_name["Customers"] == ["6 customers", "5 customers", "3 customers"]
     # 5/6 = 83%, 3/5 = 60%.
-    assert by_name["Conversion"] == ["Entry: 6 customers", "83% from previous (n=5)",
-                                     "60% from previous (n=3)"]
+    assert by_name["Conversion"] == ["Entry: 6 customers",
+                                     "83% from previous (n = 6 reached previous)",
+                                     "60% from previous (n = 5 reached previous)"]
     # Distinct customers per touchpoint; ties by name (Newsletter before Search ad).
-    assert by_name["Top touchpoints"] == ["Social ad · 4\nNewsletter · 1\nSearch ad · 1",
-                                          "Product page · 4\nLive chat · 1\nReviews · 1",
-                                          "Checkout · 3"]
+    assert by_name["Top touchpoints"] == [
+        "Social ad · 4 customers\nNewsletter · 1 customer\nSearch ad · 1 customer",
+        "Product page · 4 customers\nLive chat · 1 customer\nReviews · 1 customer",
+        "Checkout · 3 customers"]
     # CSAT top-2-box: Aware 5,3 -> 1 of 2 = 50%; Consideration 4,2,5 -> 2 of 3 = 67%.
-    assert by_name["CSAT"] == ["CSAT 50% (n=2, low sample)", "CSAT 67% (n=3, low sample)",
-                               "no responses"]
+    assert by_name["CSAT"] == ["CSAT 50% (n = 2 responses, low sample)",
+                               "CSAT 67% (n = 3 responses, low sample)", "no responses"]
     # NPS: Aware one 10 -> +100; Consideration 9 and 3 -> (1 − 1)/2 = 0.
-    assert by_name["NPS"] == ["NPS +100 (n=1, low sample)", "NPS +0 (n=2, low sample)",
-                              "no responses"]
+    assert by_name["NPS"] == ["NPS +100 (n = 1 response, low sample)",
+                              "NPS +0 (n = 2 responses, low sample)", "no responses"]
     # CES Purchase: 6, 2, 7 -> mean 5.0.
-    assert by_name["CES"] == ["no responses", "no responses", "CES 5.0 (n=3, low sample)"]
+    assert by_name["CES"] == ["no responses", "no responses",
+                              "CES 5.0 (n = 3 responses, low sample)"]
     # Emotion from the first score present, CSAT: mean − 3.  Aware mean 4 -> +1;
     # Consideration mean 11/3 = 3.67 -> +0.67 shown +0.7; Purchase has no CSAT.
     emotion = next(lane for lane in m.lanes if lane.kind == "emotion")
     assert emotion.topic == "csat"
-    assert by_name["Emotion"] == ["+1 (CSAT mean 4.00, n=2)", "+0.7 (CSAT mean 3.67, n=3)", ""]
+    assert by_name["Emotion"] == ["+1 (CSAT mean 4.00, n = 2 responses)",
+                                  "+0.7 (CSAT mean 3.67, n = 3 responses)", ""]
     # Aware -> Consideration times 1h, 2h, 4h, 3h, 5h: median 3 h (n=5);
     # Consideration -> Purchase 2h, 1h, 6h: median 2 h (n=3).
-    assert by_name["Time to next stage"] == ["Median 3.0 h to next stage (n=5)",
-                                             "Median 2.0 h to next stage (n=3)", "— (last stage)"]
-    # After Aware only c3 dropped, with no later event; after Consideration c2 and c6
-    # dropped.  c2's Live chat is its LAST Consideration touchpoint (where it left), not
-    # what it did next: neither did anything after leaving.
-    assert by_name["Biggest drop-off"] == ["1 dropped out; no further events",
-                                           "2 dropped out; no further events",
-                                           "— (last stage)"]
+    assert by_name["Time to next stage"] == [
+        "Median 3.0 h to next stage (n = 5 reached next stage)",
+        "Median 2.0 h to next stage (n = 3 reached next stage)", "— (last stage)"]
+    # After Aware only c3 dropped, leaving at its Search ad; after Consideration c2 and c6
+    # dropped.  c2's Live chat is its LAST Consideration touchpoint (where it left), c6's
+    # the Product page (see test_biggest_dropoff_lane_says_where_drop_outs_left).
+    assert by_name["Biggest drop-off: where drop-outs left"] == [
+        "1 dropped out · left at Search ad",
+        "2 dropped out · most left at Live chat or Product page (50% each)", "— (last stage)"]
     assert by_name["Pain points"] == ["", "", ""]
 
 
@@ -248,5 +253,58 @@ def test_refresh_matches_stages_by_name_and_skips_unknown_ones():
     assert out.cell("n", "c") == "0 customers"
     assert out.cell("n", "b") == ""                    # Delight is not in the data
     # CES mean at Purchase 5 -> (5 − 4)·⅔ = +0.67.
-    assert out.cell("e", "a") == "+0.7 (CES mean 5.00, n=3)"
+    assert out.cell("e", "a") == "+0.7 (CES mean 5.00, n = 3 responses)"
     assert out.cell("t", "b") == "keep me"
+
+
+def test_data_lanes_say_their_unit_and_what_n_counts():
+    cur = memory_cursor()
+    table = make_dataset(cur)
+    m = jm.map_from_dataset(cur, "Tiny", table, STAGES)
+    by_topic = {(lane.kind, lane.topic): [lane.cells.get(s.id, "") for s in m.stages]
+                for lane in m.lanes}
+    # Top touchpoints: distinct customers, and they say so.
+    assert by_topic[("touchpoints", "data")][2] == "Checkout · 3 customers"
+    assert by_topic[("touchpoints", "data")][0].split("\n")[0] == "Social ad · 4 customers"
+    # Conversion from the previous stage: 5 of the 6 who reached Aware; 3 of the 5 who
+    # reached Consideration.  n is what the percentage is of.
+    assert by_topic[("metric", "conversion")] == [
+        "Entry: 6 customers", "83% from previous (n = 6 reached previous)",
+        "60% from previous (n = 5 reached previous)"]
+    # Scores: n is responses.
+    assert by_topic[("metric", "csat")][0] == "CSAT 50% (n = 2 responses, low sample)"
+    assert by_topic[("metric", "nps")][0] == "NPS +100 (n = 1 response, low sample)"
+    assert by_topic[("emotion", "csat")][0] == "+1 (CSAT mean 4.00, n = 2 responses)"
+    # Median time to the next stage, of those who reached it (5, then 3).
+    assert by_topic[("metric", "median_time")][:2] == [
+        "Median 3.0 h to next stage (n = 5 reached next stage)",
+        "Median 2.0 h to next stage (n = 3 reached next stage)"]
+
+
+def test_biggest_dropoff_lane_says_where_drop_outs_left():
+    cur = memory_cursor()
+    table = make_dataset(cur)
+    m = jm.map_from_dataset(cur, "Tiny", table, STAGES)
+    [lane] = [lane for lane in m.lanes if lane.topic == "dropoff_touchpoint"]
+    assert lane.name == "Biggest drop-off: where drop-outs left"
+    assert jm.METRIC_TOPICS["dropoff_touchpoint"] == "Biggest drop-off: where drop-outs left"
+    cells = [lane.cells.get(s.id, "") for s in m.stages]
+    # After Aware only c3 dropped: its last Aware touchpoint was the Search ad.
+    # After Consideration c2 (last Consideration touchpoint: Live chat, 10 min after
+    # Reviews) and c6 (Product page) dropped: one each, 50% each.
+    assert cells == ["1 dropped out · left at Search ad",
+                     "2 dropped out · most left at Live chat or Product page (50% each)",
+                     "— (last stage)"]
+
+
+def test_biggest_dropoff_text_of_a_large_group():
+    numbers = jm.StageNumbers("Consideration", 2, False, 3805, 0.761, 3600.0, 2345, 1460,
+                              None, {}, (), previous_customers=5000,
+                              dropoff_left=(("Checkout page", 599, 0.41),
+                                            ("Product page", 400, 0.274)))
+    lane = jm.Lane("l", "Biggest drop-off", "metric", "dropoff_touchpoint")
+    assert jm.linked_cell_text(lane, numbers) == (
+        "1,460 dropped out · most left at Checkout page (41%)")
+    conversion = jm.Lane("c", "Conversion", "metric", "conversion")
+    assert jm.linked_cell_text(conversion, numbers) == (
+        "76% from previous (n = 5,000 reached previous)")

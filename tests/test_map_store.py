@@ -247,3 +247,65 @@ def test_example_maps_install_once_and_link_to_the_sample():
     assert any(lane.data_linked for lane in sample.lanes)
     assert ms.install_example_maps(cur) == []                 # second call: nothing new
     assert len(ms.list_maps(cur)) == len(created)
+
+
+# ---------------------------------------------------------------------------------------
+# History: what changed in each version
+
+def test_describe_changes_of_cells_in_plain_words():
+    old = base_map()
+    new = jm.set_cell(old, "pain", "s3", "Card declined")          # added
+    new = jm.set_cell(new, "goals", "s1", "Find it fast")           # changed
+    new = jm.set_cell(new, "emo", "s2", "")                         # removed
+    changes = ms.describe_changes(old, new)
+    assert changes.summary == "Cells: 1 added, 1 changed, 1 removed"
+    assert changes.details == [
+        "Added Pain points × Pay: “Card declined”",
+        "Changed Goals × Browse: “Find it” → “Find it fast”",
+        "Removed Emotion × Cart (was “-1”)"]
+
+
+def test_describe_changes_of_stages_lanes_and_persona():
+    old = base_map()
+    new = jm.add_stage(old, "Deliver", stage_id="s4")
+    new = jm.rename_stage(new, "s1", "Discover")
+    new = jm.remove_stage(new, "s2")                 # its two cells go with it
+    new = jm.add_lane(new, "Owners", "text", "owners", lane_id="own")
+    new = jm.remove_lane(new, "goals")
+    new.persona = jm.Persona("Maya, busy parent")
+    changes = ms.describe_changes(old, new)
+    # Cells of a removed stage or lane are not counted again one by one.
+    assert changes.summary == ("Stages: 1 added, 1 renamed, 1 removed · Lanes: 1 added, "
+                               "1 removed · Persona")
+    assert changes.details == [
+        "Added stage “Deliver”",
+        "Renamed stage “Browse” to “Discover”",
+        "Removed stage “Cart” (with 2 cells)",
+        "Added lane “Owners”",
+        "Removed lane “Goals” (with 1 cell)",
+        "Changed the persona's name: “Maya” → “Maya, busy parent”"]
+    assert ms.describe_changes(old, old).summary == "No change"
+    first = ms.describe_changes(None, old)
+    assert first.summary == "First version: 3 stages, 3 lanes, 4 cells"
+
+
+def test_version_history_is_newest_first_with_changes_against_the_previous_version():
+    cur = memory_cursor()
+    v1 = ms.create_map(cur, base_map(), author="Ann")
+    v2 = ms.save_map(cur, v1.map_id, jm.set_cell(v1.journey_map, "pain", "s3", "Card declined"),
+                     base_version=1, author="Bob")
+    v3 = ms.save_map(cur, v1.map_id, jm.set_cell(v2.journey_map, "pain", "s3", ""),
+                     base_version=2, author="Ann")
+    ms.restore_version(cur, v1.map_id, 2, author="Cy")
+    history = ms.version_history(cur, v1.map_id)
+    assert [(h.info.version, h.info.author) for h in history] == [
+        (4, "Cy"), (3, "Ann"), (2, "Bob"), (1, "Ann")]
+    assert [h.changes.summary for h in history] == [
+        "Cells: 1 added", "Cells: 1 removed", "Cells: 1 added",
+        "First version: 3 stages, 3 lanes, 4 cells"]
+    assert history[1].changes.details == ["Removed Pain points × Pay (was “Card declined”)"]
+    # A limit keeps the newest versions, each still compared with its own predecessor.
+    assert [(h.info.version, h.changes.summary) for h in ms.version_history(cur, v1.map_id,
+                                                                           limit=2)] == [
+        (4, "Cells: 1 added"), (3, "Cells: 1 removed")]
+    assert v3.version == 3

@@ -467,8 +467,123 @@ def test_touchpoints_heatmap_trend_and_comments(workspace):
     at = open_page("touchpoints", tp_tab="Comments")
     worst = scores.scores_by(cur, info.table, "nps", "touchpoint")["group"].iloc[0]
     assert at.selectbox(key="tp_comments_of").value == worst
-    expected = scores.comments(cur, info.table, column="touchpoint", value=worst, metric="nps")
+    # The first page of 50 comments (see test_touchpoints_comments_true_count_pages_and_csv).
+    expected = scores.comments(cur, info.table, column="touchpoint", value=worst, metric="nps",
+                               limit=50)
     assert at.dataframe[0].value["comment"].tolist() == expected["comment"].tolist()
+
+
+def chart_spec(at: AppTest, title: str) -> dict:
+    for element in at.get("vega_lite_chart"):
+        spec = json.loads(element.proto.spec)
+        shown = spec.get("title")
+        if (shown.get("text") if isinstance(shown, dict) else shown) == title:
+            return spec
+    raise AssertionError(f"no chart titled {title!r}")
+
+
+def test_touchpoints_compare_chart_follows_the_cards_order_and_colours(workspace):
+    at = open_page("touchpoints", tp_tab="Compare segments")
+    # Segment values are offered sorted: A = Email, B = Mobile app.  Email scores higher,
+    # so a worst-first chart would draw Mobile app first; the chart follows the cards.
+    a, b = at.selectbox(key="tp_a").value, at.selectbox(key="tp_b").value
+    assert (a, b) == ("Email", "Mobile app")
+    assert [m.label for m in at.metric][1:3] == ["A: Email", "B: Mobile app"]
+    captions = [c.value for c in at.caption]
+    info = workspace.get_dataset(SAMPLE_NAME)
+    result = scores.compare_groups(workspace.cursor(), info.table, "nps", "channel", a, b)
+    assert f":blue[■] n = {result.n_a:,}" in captions
+    assert f":orange[■] n = {result.n_b:,}" in captions
+    title = "NPS: segment A and segment B"
+    drawn = charts_by_title(at)[title]
+    expected = [f"A: Email (n={result.n_a:,})", f"B: Mobile app (n={result.n_b:,})"]
+    assert drawn["row_label"].tolist() == expected
+    spec = json.dumps(chart_spec(at, title))
+    assert json.dumps({"domain": expected, "range": ["#0072B2", "#E69F00"]}) in spec
+    assert f'"sort": {json.dumps(expected)}' in spec
+    # Swapped: the chart swaps too.
+    at.selectbox(key="tp_a").set_value("Mobile app").run()
+    at.selectbox(key="tp_b").set_value("Email").run()
+    assert not at.exception, at.exception
+    assert charts_by_title(at)[title]["row_label"].tolist() == [
+        f"A: Mobile app (n={result.n_b:,})", f"B: Email (n={result.n_a:,})"]
+
+
+def deferred_downloads(monkeypatch) -> dict:
+    """file id -> the callable of each deferred ``st.download_button`` the app registers
+    (AppTest's media manager is gone after a run; this keeps the callables)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    found = {}
+    original = MediaFileManager.add_deferred
+
+    def keep(self, data_callable, *args, **kwargs):
+        file_id = original(self, data_callable, *args, **kwargs)
+        found[file_id] = data_callable
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", keep)
+    return found
+
+
+def test_touchpoints_comments_true_count_pages_and_csv(workspace, monkeypatch):
+    downloads = deferred_downloads(monkeypatch)
+    info = workspace.get_dataset(SAMPLE_NAME)
+    cur = workspace.cursor()
+    at = open_page("touchpoints", tp_tab="Comments")
+    at.segmented_control(key="tp_metric").set_value("csat").run()    # Delivery is rated by CSAT
+    at.selectbox(key="tp_comments_of").set_value("Delivery").run()
+    assert not at.exception, at.exception
+    # The sample has 337 non-blank comments on Delivery (counted in the CSV by hand with
+    # DuckDB: count(*) where touchpoint = 'Delivery' and trim(comment) <> '').
+    every = scores.comments(cur, info.table, column="touchpoint", value="Delivery",
+                            metric="csat", limit=None)
+    assert len(every) == 337
+    captions = [c.value for c in at.caption]
+    assert "337 comments on Delivery, lowest CSAT first · showing 1–50." in captions
+    assert not any("at most 200" in c for c in captions)
+    # 337 comments in pages of 50: 7 pages, the last holds 301–337.
+    page = at.number_input(key="tp_comments_page")
+    assert (page.value, page.max, page.label) == (1, 7, "Page (of 7)")
+    shown = at.dataframe[0].value
+    assert shown["comment"].tolist() == every["comment"].head(50).tolist()
+    assert "_row" not in shown.columns
+    page.set_value(7).run()
+    assert not at.exception, at.exception
+    assert "337 comments on Delivery, lowest CSAT first · showing 301–337." in [
+        c.value for c in at.caption]
+    assert at.dataframe[0].value["comment"].tolist() == every["comment"].iloc[300:].tolist()
+    # The download holds all 337 comments of the selection, not only the page shown.
+    [button] = [b for b in at.get("download_button") if b.proto.id.endswith("tp_comments_csv")]
+    assert button.proto.label == "Download all 337 comments (CSV)"
+    data = downloads[button.proto.deferred_file_id]()
+    csv = pd.read_csv(__import__("io").BytesIO(data), encoding="utf-8-sig")
+    assert list(csv.columns) == ["Touchpoint", "Time (UTC)", "Customer", "CSAT", "Comment"]
+    assert len(csv) == 337 and set(csv["Touchpoint"]) == {"Delivery"}
+    assert csv["Comment"].tolist() == every["comment"].tolist()
+    # Another touchpoint starts again on page 1.
+    at.selectbox(key="tp_comments_of").set_value("Returns").run()
+    assert at.number_input(key="tp_comments_page").value == 1
+    assert "11 comments on Returns, lowest CSAT first · showing 1–11." in [
+        c.value for c in at.caption]
+
+
+def test_touchpoints_comments_are_plain_text(workspace, tmp_path):
+    from cxdata.ui.filters import plain
+    # A comment and a touchpoint that look like Markdown / HTML are shown as typed.
+    log = tmp_path / "markup.csv"
+    log.write_text("customer_id,timestamp,touchpoint,nps,comment\n"
+                   "m1,2025-01-01T10:00:00Z,**Bold** <b>desk</b>,3,"
+                   "\"<script>alert(1)</script> **not bold** [link](http://x)\"\n",
+                   encoding="utf-8")
+    workspace.ingest(log, "Markup", replace=True)
+    at = open_page("touchpoints", "Markup", tp_tab="Comments")
+    assert at.dataframe[0].value["comment"].tolist() == [
+        "<script>alert(1)</script> **not bold** [link](http://x)"]
+    caption = next(c.value for c in at.caption if "comment on" in c.value)
+    # The touchpoint's name is escaped for Markdown, so it shows as typed.
+    assert caption.startswith("1 comment on " + plain("**Bold** <b>desk</b>") + ", lowest NPS")
+    assert plain("**Bold** <b>desk</b>") == "\\*\\*Bold\\*\\* \\<b\\>desk\\</b\\>"
+    assert not at.markdown or all("<script>" not in m.value for m in at.markdown)
 
 
 def test_touchpoints_without_scores_is_an_empty_state(workspace):
@@ -516,6 +631,79 @@ def test_paths_tiny_transitions_by_hand(workspace):
     assert moves[("Search ad", "Product page")] == 1
     assert moves[("Checkout", "end")] == 1
     assert sum(v for (src, dst), v in moves.items() if dst == "end") == 4
+
+
+def test_paths_of_events_follow_the_process_order_by_hand(workspace):
+    at = open_page("paths", EVENTS)
+    assert at.selectbox(key="pa_by").value == "event"
+    spec = chart_spec(at, "Where customers go next")
+    rect = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "rect")
+    # First-occurrence ranks: signup 1 (u1, u2, u3), browse 1 (u4), verify 2 (u1, u2),
+    # order 3 (u1).  Median rank, then more customers first: signup, browse, verify, order
+    # (alphabetical would be browse, order, signup, verify).
+    assert rect["encoding"]["y"]["sort"] == ["start", "signup", "browse", "verify", "order"]
+    assert rect["encoding"]["x"]["sort"] == ["signup", "browse", "verify", "order", "end"]
+    assert rect["encoding"]["x"]["title"] == "To event"
+    assert "from one event (rows) to the next (columns), in process order" in spec["title"][
+        "subtitle"]
+    [caption] = [c.value for c in at.caption if "process order" in c.value]
+    assert "each event where it typically comes" in caption and "stage" not in caption
+
+    at = open_page("paths", EVENTS, pa_tab="Common journeys")
+    drawn = charts_by_title(at)["Most common journeys"]
+    # u1 signup → verify → order, u2 signup → verify, u3 signup, u4 browse: one each.
+    assert sorted(drawn["path_label"]) == ["browse", "signup", "signup → verify",
+                                           "signup → verify → order"]
+    assert chart_spec(at, "Most common journeys")["title"]["subtitle"].startswith(
+        "Event sequences")
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["#", "Customers", "Share of customers", "Events",
+                                   "Median duration", "Journey"]
+    assert table["Journey"].tolist() == drawn["path_label"].tolist()
+    assert table["#"].tolist() == [1, 2, 3, 4]
+
+
+def test_paths_of_stages_say_stage_order(workspace):
+    at = open_page("paths", TINY)
+    spec = chart_spec(at, "Where customers go next")
+    subtitle = spec["title"]["subtitle"]
+    assert "in the dataset's stage order" in subtitle and "typically" not in subtitle
+    rect = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "rect")
+    assert rect["encoding"]["x"]["sort"] == ["Aware", "Consideration", "Purchase", "end"]
+
+
+RECEIPT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "receipt.csv.gz"
+
+
+@pytest.mark.skipif(not RECEIPT.exists(), reason="the shared receipt log is not here")
+def test_paths_of_the_receipt_process_log(workspace):
+    if "Receipt" not in [d.name for d in workspace.list_datasets()]:
+        workspace.ingest(RECEIPT, "Receipt")
+    info = workspace.get_dataset("Receipt")
+    cur = workspace.cursor()
+    at = open_page("paths", "Receipt")
+    spec = chart_spec(at, "Where customers go next")
+    rect = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "rect")
+    order = paths.value_order(cur, info.table, "event")["value"].tolist()
+    targets = rect["encoding"]["x"]["sort"]
+    assert targets == [v for v in order if v in targets] + ["end"]
+    # Process order, not alphabetical: T04 (typically 3rd) before T03 (an occasional
+    # correction that comes later).
+    assert targets.index("T04 Determine confirmation of receipt") < targets.index(
+        "T03 Adjust confirmation of receipt")
+    assert rect["encoding"]["x"]["axis"]["labelAngle"] == -90       # 28 columns: upright
+
+    at = open_page("paths", "Receipt", pa_tab="Common journeys")
+    drawn = charts_by_title(at)["Most common journeys"]
+    variants = paths.variants(cur, info.table, "event", top=15)
+    assert drawn["path_label"].tolist() == variants["path_label"].tolist()
+    # The journeys share long starts: cut where the axis cut them (about 70 characters),
+    # the 15 labels read as 5 or fewer different ones; now each reads differently even
+    # without its number.
+    assert len({label[:70] for label in variants["path_label"]}) < 8
+    bare = [label.split(" · ", 1)[1] for label in drawn["bar_label"]]
+    assert len(set(bare)) == 15
+    assert at.dataframe[0].value["Journey"].tolist() == variants["path_label"].tolist()
 
 
 # ---------------------------------------------------------------------------------------

@@ -235,3 +235,64 @@ def test_report_page_builds_a_downloadable_report():
     assert page.startswith("<!DOCTYPE html>") and "Key figures" in page
     assert "5,000" in page and "Checkout is hard work" in page
     assert any(d.label == "Download report (HTML)" for d in at.download_button)
+
+
+def history_table(at: AppTest):
+    return next(d.value for d in at.dataframe if "What changed" in d.value.columns)
+
+
+def test_history_lists_versions_newest_first_with_what_changed():
+    at = run_page()
+    map_id = create_retail_map(at)
+    at.text_input(key="jm_author").set_value("Ann")
+    # The retail template's pain points: Aware "Too many similar products", Purchase
+    # "Delivery fee shown late", Retention empty.
+    edit_cell(at, 4, 4, "Card declined")               # v2: Retention added
+    edit_cell(at, 4, 2, "Fees shown at the end")       # v3: Purchase changed
+    edit_cell(at, 4, 0, "")                            # v4: Aware cleared
+    table = history_table(at)
+    assert table["Version"].tolist() == [4, 3, 2, 1]
+    assert table["By"].tolist() == ["Ann", "Ann", "Ann", "—"]
+    assert table["What changed"].tolist() == [
+        "Cells: 1 removed", "Cells: 1 changed", "Cells: 1 added",
+        # 6 lanes × 6 stages, less the template's two empty pain points (Retention, Advocacy).
+        "First version: 6 stages, 6 lanes, 34 cells"]
+    assert "_row" not in table.columns and "ts" not in table.columns
+    # The version picked (the newest by default) lists its changes in words.
+    details = next(d.value for d in at.dataframe if "What version 4 changed" in d.value.columns)
+    assert details.iloc[:, 0].tolist() == ["Removed Pain points × Aware "
+                                           "(was “Too many similar products”)"]
+    at.selectbox(key=f"jm_hist_{map_id}").set_value(3)
+    rerun(at)
+    details = next(d.value for d in at.dataframe if "What version 3 changed" in d.value.columns)
+    assert details.iloc[:, 0].tolist() == [
+        "Changed Pain points × Purchase: “Delivery fee shown late” → “Fees shown at the end”"]
+
+
+def new_map_popover(at: AppTest):
+    """The "New map" popover block of the page (its proto says whether it is open)."""
+    def walk(node):
+        proto = getattr(node, "proto", None)
+        if getattr(node, "type", None) == "popover" and proto.popover.label == "New map":
+            yield node
+        for child in getattr(node, "children", {}).values():
+            yield from walk(child)
+    return next(walk(at._tree))
+
+
+def test_new_map_popover_closes_after_creating_a_map():
+    at = run_page()
+    first = at.session_state["jm_map_id"]          # the example map opens on first start
+    at.session_state["jm_new_popover"] = True      # the facilitator opens "New map"
+    rerun(at)
+    assert new_map_popover(at).proto.popover.open is True
+    at.text_input(key="jm_new_name").set_value("Checkout workshop")
+    rerun(at)
+    assert new_map_popover(at).proto.popover.open is True     # typing keeps it open
+    at.button(key="jm_create").click()
+    rerun(at)
+    assert at.session_state["jm_map_id"] != first
+    assert at.session_state["jm_draft"].name == "Checkout workshop"
+    assert at.session_state["jm_new_popover"] is False
+    assert new_map_popover(at).proto.popover.open is False
+    assert any("Created “Checkout workshop”" in s.value for s in at.success)

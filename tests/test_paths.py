@@ -5,9 +5,11 @@ Expected counts are worked out by hand from the small logs below.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 
 import duckdb
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -186,3 +188,112 @@ def test_transitions_agree_with_a_direct_walk(events):
             customers.setdefault(pair, set()).add(customer)
     assert result == {pair: (len(customers[pair]), n) for pair, n in events_count.items()}
     connection.close()
+
+
+# --------------------------------------------------------------------------------------
+# Process order and numbered variants
+
+def test_value_order_is_the_typical_position_in_the_journeys(con):
+    from cxdata.paths import value_order
+    make_table(con, _journeys())
+    frame = value_order(con.cursor(), "ev", by="touchpoint")
+    # Rank of each touchpoint's first occurrence among the ones a customer met:
+    # a: Ad 1, Web 2 (its repeat does not count), Shop 3;  b: Ad 1, App 2;
+    # c (by time): Ad 1, Web 2, Shop 3;  d: Ad 1, Call 2.
+    # Medians: Ad 1; Web, App, Call 2 (Web met by 2 customers first, then by name); Shop 3.
+    # Alphabetical would be Ad, App, Call, Shop, Web.
+    assert frame["value"].tolist() == ["Ad", "Web", "App", "Call", "Shop"]
+    assert frame["customers"].tolist() == [4, 2, 1, 1, 2]
+    assert frame["median_rank"].tolist() == [1.0, 2.0, 2.0, 2.0, 3.0]
+
+
+def test_value_order_counts_the_first_occurrence_only(con):
+    from cxdata.paths import value_order
+    # x: B, A, B -> B 1, A 2 (B's return does not move it);  y: A, C -> A 1, C 2;
+    # w: B, C -> B 1, C 2.  Medians: B 1, A 1.5, C 2.
+    make_table(con, [ev("x", 0, "B"), ev("x", 1, "A"), ev("x", 2, "B"),
+                     ev("y", 0, "A"), ev("y", 1, "C"), ev("w", 0, "B"), ev("w", 1, "C")])
+    frame = value_order(con.cursor(), "ev")
+    assert frame["value"].tolist() == ["B", "A", "C"]
+    assert frame["median_rank"].tolist() == [1.0, 1.5, 2.0]
+    assert frame["mean_rank"].tolist() == [1.0, 1.5, 2.0]
+
+
+def test_variants_are_numbered_with_their_length(con):
+    make_table(con, _journeys())
+    frame = variants(con.cursor(), "ev")
+    # Same order as test_variants: 1 = the most common journey.
+    assert frame["rank"].tolist() == [1, 2, 3]
+    assert frame["steps"].tolist() == [3, 1, 2]
+
+
+# --------------------------------------------------------------------------------------
+# The paths charts (cxdata.charts.transition_heatmap / variant_bars) on a process log
+
+RECEIPT_LIKE = ["Confirmation of receipt", "T02 Check confirmation of receipt",
+                "T04 Determine confirmation of receipt",
+                "T05 Print and send confirmation of receipt",
+                "T06 Determine necessity of stop advice",
+                "T10 Determine necessity to stop indication"]
+
+
+def _chart_rows(spec: dict) -> list[dict]:
+    return next(iter(spec["datasets"].values()))
+
+
+def test_variant_labels_tell_journeys_with_a_long_shared_start_apart():
+    from cxdata import charts
+    # Two journeys that share their first 120 characters and differ in the last two steps:
+    # cut at the axis' width, both used to read "Confirmation of receipt → T02 Check conf…".
+    one = RECEIPT_LIKE[:4]
+    two = RECEIPT_LIKE[:2] + [RECEIPT_LIKE[4], RECEIPT_LIKE[5]]
+    frame = pd.DataFrame({"rank": [1, 2], "path": [one, two],
+                          "path_label": [" → ".join(one), " → ".join(two)], "steps": [4, 4],
+                          "customers": [713, 123], "share": [0.497, 0.086],
+                          "median_duration_seconds": [3600.0, 7200.0]})
+    spec = charts.variant_bars(frame, by_title="Event").to_dict()
+    rows = _chart_rows(spec)
+    # Each step keeps the same width, (84 − 3 separators of 3) // 4 = 18 characters
+    # (17 of its own and "…").
+    assert [r["bar_label"] for r in rows] == [
+        "#1 · Confirmation of r… → T02 Check confirm… → T04 Determine con… → T05 Print and sen…",
+        "#2 · Confirmation of r… → T02 Check confirm… → T06 Determine nec… → T10 Determine nec…"]
+    # The whole journey is in the tooltip; the subtitle says what the steps are.
+    assert rows[0]["path_label"] == " → ".join(one)
+    assert spec["title"]["subtitle"].startswith("Event sequences with repeats collapsed")
+    assert "Stage" not in json.dumps(spec["title"])
+
+
+def test_short_path_keeps_whole_journeys_and_the_end_of_very_long_ones():
+    from cxdata.charts import short_path
+    assert short_path(["Aware", "Consideration", "Purchase"]) == "Aware → Consideration → Purchase"
+    # 18 steps leave fewer than 6 characters per step: the last steps that fit, cut to 6.
+    long = short_path(RECEIPT_LIKE * 3)
+    assert long == ("… → T05 P… → T06 D… → T10 D… → Confi… → T02 C… → T04 D… → T05 P… → "
+                    "T06 D… → T10 D…")
+    assert len(long) <= 84
+
+
+def test_transition_heatmap_in_process_order_with_upright_labels():
+    from cxdata import charts
+    names = RECEIPT_LIKE * 1
+    moves = [("start", names[0])] + list(zip(names, names[1:])) + [(names[-1], "end")]
+    # 13 more one-off values make the heatmap crowded (more than 12 columns).
+    extra = [(names[0], f"X{i:02d} other step") for i in range(13)]
+    frame = pd.DataFrame({"from": [m[0] for m in moves + extra],
+                          "to": [m[1] for m in moves + extra],
+                          "customers": [10] * len(moves + extra),
+                          "events": [10] * len(moves + extra)})
+    order = names + [f"X{i:02d} other step" for i in range(13)]
+    spec = charts.transition_heatmap(frame, order=order, by_title="Event",
+                                     order_note="in process order").to_dict()
+    rect = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "rect")
+    assert rect["encoding"]["x"]["sort"][:7] == names + ["X00 other step"]
+    assert rect["encoding"]["y"]["sort"][:3] == ["start"] + names[:2]
+    x_axis = rect["encoding"]["x"]["axis"]
+    assert x_axis["labelAngle"] == -90 and x_axis["labelLimit"] == 200
+    assert rect["encoding"]["x"]["title"] == "To event"
+    subtitle = spec["title"]["subtitle"]
+    assert "from one event (rows)" in subtitle and "before the first event" in subtitle
+    assert "(columns), in process order;" in subtitle
+    assert "stage" not in subtitle

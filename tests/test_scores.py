@@ -364,3 +364,35 @@ def test_comments_worst_first(con):
     limited = comments(con.cursor(), "ev", column="touchpoint", value="Web", limit=2)
     # Newest first: "no score" (Apr 5), "awful" (Apr 4).
     assert list(limited["comment"]) == ["no score", "awful"]
+
+
+def test_a_group_of_one_response_has_no_interval_for_any_metric():
+    # SPEC §6: one answer has no interval, whatever the metric; the score itself stands.
+    nps = summarise("nps", ResponseCounts(n=1, high=1, low=0))
+    csat = summarise("csat", ResponseCounts(n=1, high=0, total=2, total_sq=4))
+    ces = summarise("ces", ResponseCounts(n=1, high=0, total=3, total_sq=9))
+    assert (nps.score, csat.score, csat.secondary, ces.score) == (100.0, 0.0, 2.0, 3.0)
+    for one in (nps, csat, ces):
+        assert one.n == 1 and one.low_sample is True
+        assert math.isnan(one.ci_low) and math.isnan(one.ci_high)
+    # Two responses do get one (NPS 10 and 3: adjusted Wald ±73.3, as in test_cli).
+    two = summarise("nps", ResponseCounts(n=2, high=1, low=1))
+    assert two.ci_low == pytest.approx(-73.335, abs=1e-3)
+
+
+def test_comment_count_and_pages_of_comments(con):
+    from cxdata.scores import comment_count
+    make_table(con, _survey_rows())
+    cur = con.cursor()
+    # Web has four non-blank comments (great, slow, awful, "no score"); App's one is blank.
+    assert comment_count(cur, "ev", column="touchpoint", value="Web") == 4
+    assert comment_count(cur, "ev", column="touchpoint", value="App") == 0
+    # Pages of two, worst CSAT first: awful (1), slow (2) | great (5), no score (none).
+    first = comments(cur, "ev", column="touchpoint", value="Web", metric="csat", limit=2)
+    second = comments(cur, "ev", column="touchpoint", value="Web", metric="csat", limit=2,
+                      offset=2)
+    assert list(first["comment"]) == ["awful", "slow"]
+    assert list(second["comment"]) == ["great", "no score"]
+    # No limit: every comment of the selection, in the same order.
+    every = comments(cur, "ev", column="touchpoint", value="Web", metric="csat", limit=None)
+    assert list(every["comment"]) == ["awful", "slow", "great", "no score"]
