@@ -14,6 +14,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cxdata import funnel
+from cxdata.engines import Engine, as_engine
 from cxdata.schema import ROLE_COLUMN
 from cxdata.sql import EventFilter, filtered_events, quote_ident
 
@@ -22,14 +23,9 @@ END = "end"
 PATH_SEPARATOR = " → "
 
 
-def _table_columns(cur, table: str) -> list[str]:
-    cur.execute(f"SELECT * FROM {quote_ident(table)} LIMIT 0")
-    return [d[0] for d in cur.description]
-
-
-def _resolve_column(cur, table: str, by: str) -> str:
+def _resolve_column(engine: Engine, by: str) -> str:
     """The table column for a column or role name; a plain error when there is none."""
-    columns = _table_columns(cur, table)
+    columns = list(engine.column_types())
     if by in columns:
         return by
     if ROLE_COLUMN.get(by) in columns:
@@ -75,14 +71,17 @@ def transitions(cur, table: str, by: str = "stage", *, event_filter: EventFilter
     a value (so there are no self-transitions such as Web → Web).  Sorted by events, then
     customers (descending), then from, to; ``top`` keeps the first N rows.
     """
-    column = _resolve_column(cur, table, by)
-    sequence, params = _sequence_sql(table, column, event_filter, collapse_repeats)
+    engine = as_engine(cur, table)
+    column = _resolve_column(engine, by)
+    sequence, params = _sequence_sql(engine.table, column, event_filter, collapse_repeats)
     limit = ""
     limit_params: list = []
     if top is not None:
         limit = " LIMIT ?"
         limit_params = [int(top)]
-    sql = f"""
+    # Per customer partition: the moves and their counts (a customer's moves are all in
+    # one partition, so distinct customers add up across partitions).
+    kernel = f"""
         WITH s AS ({sequence}),
         steps AS (
             SELECT customer_id,
@@ -95,22 +94,26 @@ def transitions(cur, table: str, by: str = "stage", *, event_filter: EventFilter
             FROM s
             QUALIFY pos = max(pos) OVER (PARTITION BY customer_id)
         )
-        SELECT from_value AS "from", to_value AS "to",
-               count(DISTINCT customer_id) AS customers, count(*) AS events
+        SELECT from_value, to_value, count(DISTINCT customer_id) AS customers, count(*) AS events
         FROM steps
         GROUP BY 1, 2
+    """
+    then = f"""
+        SELECT from_value AS "from", to_value AS "to",
+               sum(customers)::BIGINT AS customers, sum(events)::BIGINT AS events
+        FROM kernel GROUP BY 1, 2
         ORDER BY events DESC, customers DESC, "from", "to"{limit}
     """
-    cur.execute(sql, params + [START, END] + limit_params)
-    frame = cur.fetchdf()
+    frame = engine.run(kernel, params + [START, END], then, limit_params)
     for name in ("customers", "events"):
         frame[name] = frame[name].astype("int64")
     return frame
 
 
 def variants(cur, table: str, by: str = "stage", *, event_filter: EventFilter | None = None,
-             top: int = 20) -> pd.DataFrame:
-    """The most common paths: each customer's sequence with consecutive repeats collapsed.
+             top: int = 20, keep_repeats: bool = False) -> pd.DataFrame:
+    """The most common paths: each customer's sequence with consecutive repeats collapsed
+    (``keep_repeats``: not collapsed, so that loops such as Purchase → Purchase show).
 
     Columns: rank (1 = most common; the number a chart and a table share), path (list of
     values), path_label (values joined by " → "), steps (values in the path), customers,
@@ -119,10 +122,12 @@ def variants(cur, table: str, by: str = "stage", *, event_filter: EventFilter | 
     sequence, seconds; 0 for a single event).  Sorted by customers descending, then
     path_label; at most ``top`` rows.
     """
-    column = _resolve_column(cur, table, by)
+    engine = as_engine(cur, table)
+    column = _resolve_column(engine, by)
     # Durations come from all sequence events (repeats included), so collapse afterwards.
-    full, params = _sequence_sql(table, column, event_filter, collapse_repeats=False)
-    sql = f"""
+    full, params = _sequence_sql(engine.table, column, event_filter, collapse_repeats=False)
+    kept = "TRUE" if keep_repeats else "prev_v IS DISTINCT FROM v"
+    kernel = f"""
         WITH s AS ({full}),
         collapsed AS (
             SELECT customer_id, v, pos, ts,
@@ -131,21 +136,23 @@ def variants(cur, table: str, by: str = "stage", *, event_filter: EventFilter | 
         ),
         per_customer AS (
             SELECT customer_id,
-                   list(v ORDER BY pos) FILTER (WHERE prev_v IS DISTINCT FROM v) AS path,
+                   list(v ORDER BY pos) FILTER (WHERE {kept}) AS path,
                    epoch(max(ts)) - epoch(min(ts)) AS duration_seconds
             FROM collapsed
             GROUP BY customer_id
         )
+        SELECT path, duration_seconds FROM per_customer
+    """
+    then = """
         SELECT path, count(*) AS customers,
                count(*) / sum(count(*)) OVER () AS share,
                median(duration_seconds) AS median_duration_seconds
-        FROM per_customer
+        FROM kernel
         GROUP BY path
         ORDER BY customers DESC, array_to_string(path, ?)
         LIMIT ?
     """
-    cur.execute(sql, params + [PATH_SEPARATOR, int(top)])
-    rows = cur.fetchall()
+    rows = engine.rows(kernel, params, then, [PATH_SEPARATOR, int(top)])
     frame = pd.DataFrame({
         "rank": pd.Series(range(1, len(rows) + 1), dtype="int64"),
         "path": [list(path) for path, *_ in rows],
@@ -169,25 +176,25 @@ def value_order(cur, table: str, by: str = "stage", *,
     rank, then most customers, then value: the order in which a heatmap of moves reads
     like the process.
     """
-    column = _resolve_column(cur, table, by)
-    sequence, params = _sequence_sql(table, column, event_filter, collapse_repeats=False)
-    sql = f"""
+    engine = as_engine(cur, table)
+    column = _resolve_column(engine, by)
+    sequence, params = _sequence_sql(engine.table, column, event_filter, collapse_repeats=False)
+    kernel = f"""
         WITH s AS ({sequence}),
         firsts AS (
             SELECT customer_id, v, min(pos) AS first_pos FROM s GROUP BY customer_id, v
-        ),
-        ranked AS (
-            SELECT v, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY first_pos) AS r
-            FROM firsts
         )
+        SELECT v, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY first_pos) AS r
+        FROM firsts
+    """
+    then = """
         SELECT v AS value, count(*) AS customers,
                median(r) AS median_rank, avg(r) AS mean_rank
-        FROM ranked
+        FROM kernel
         GROUP BY v
         ORDER BY median_rank, mean_rank, customers DESC, value
     """
-    cur.execute(sql, params)
-    frame = cur.fetchdf()
+    frame = engine.run(kernel, params, then)
     frame["customers"] = frame["customers"].astype("int64")
     for name in ("median_rank", "mean_rank"):
         frame[name] = frame[name].astype("float64")

@@ -28,6 +28,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from cxdata.engines import as_engine
 from cxdata.schema import ROLE_COLUMN
 from cxdata.sql import EventFilter, filtered_events, quote_ident
 
@@ -360,9 +361,8 @@ def _check_grain(grain: str) -> None:
 
 
 def table_columns(cur, table: str) -> list[str]:
-    """Column names of a dataset table, in table order."""
-    cur.execute(f"SELECT * FROM {quote_ident(table)} LIMIT 0")
-    return [d[0] for d in cur.description]
+    """Column names of a dataset's events, in table order (any engine)."""
+    return list(as_engine(cur, table).column_types())
 
 
 def _resolve_column(columns: list[str], name: str) -> str:
@@ -418,7 +418,8 @@ def _aggregate(cur, table: str, metric: str, keys: Sequence[_Key], *,
     at least one response; key columns first, in ``keys`` order.
     """
     _check_metric(metric)
-    source, params = filtered_events(table, event_filter)
+    engine = as_engine(cur, table)
+    source, params = filtered_events(engine.table, event_filter)
     score = quote_ident(metric)
     key_sql = [f"{key.sql()} AS {quote_ident(key.name)}" for key in keys]
     where = f"{score} IS NOT NULL"
@@ -435,11 +436,17 @@ def _aggregate(cur, table: str, metric: str, keys: Sequence[_Key], *,
         f"CAST(sum({score} * {score}) AS BIGINT) AS total_sq",
     ])
     group_by = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
-    sql = f"WITH ev AS ({source}) SELECT {select} FROM ev WHERE {where}{group_by}"
-    cur.execute(sql, params + [_HIGH_FROM[metric], _LOW_UPTO[metric]] + only_params)
+    kernel = f"WITH ev AS ({source}) SELECT {select} FROM ev WHERE {where}{group_by}"
+    # Every figure is a count or a sum: the partial sums of any split of the events add up.
     names = [key.name for key in keys] + ["n", "high", "low", "total", "total_sq"]
-    # fetchall keeps exact Python ints (a HUGEINT would arrive as float in a DataFrame).
-    frame = pd.DataFrame(cur.fetchall(), columns=names)
+    key_list = ", ".join(quote_ident(k.name) for k in keys)
+    then = (f"SELECT {key_list + ', ' if keys else ''}"
+            + ", ".join(f"CAST(sum({n}) AS BIGINT) AS {n}" for n in names[len(keys):])
+            + " FROM kernel" + (f" GROUP BY {key_list}" if keys else ""))
+    # rows() keeps exact Python ints (a HUGEINT would arrive as float in a DataFrame).
+    rows = engine.rows(kernel, params + [_HIGH_FROM[metric], _LOW_UPTO[metric]] + only_params, then)
+    frame = pd.DataFrame(rows, columns=names)
+    frame = frame[frame["n"].notna()]
     return frame[frame["n"] > 0].reset_index(drop=True)
 
 
@@ -589,7 +596,7 @@ def _comments_source(cur, table: str, column: str, value: str,
     key = _key_for(table_columns(cur, table), column)
     if key.grain:
         raise ValueError("Comments are selected by a column value, not a time bucket.")
-    source, params = filtered_events(table, event_filter)
+    source, params = filtered_events(as_engine(cur, table).table, event_filter)
     tail = f" FROM ev WHERE {key.sql()} = ? AND comment IS NOT NULL AND trim(comment) <> ''"
     return f"WITH ev AS ({source}) ", tail, params + [str(value)]
 
@@ -598,7 +605,9 @@ def comment_count(cur, table: str, *, column: str, value: str,
                   event_filter: EventFilter | None = None) -> int:
     """How many comments :func:`comments` would list without a limit."""
     head, tail, params = _comments_source(cur, table, column, value, event_filter)
-    return int(cur.execute(head + "SELECT count(*)" + tail, params).fetchone()[0])
+    rows = as_engine(cur, table).rows(head + "SELECT count(*) AS n" + tail, params,
+                                      "SELECT CAST(sum(n) AS BIGINT) FROM kernel")
+    return int(rows[0][0] or 0)
 
 
 def comments(cur, table: str, *, column: str, value: str, metric: str | None = None,
@@ -618,15 +627,19 @@ def comments(cur, table: str, *, column: str, value: str, metric: str | None = N
     head, tail, params = _comments_source(cur, table, column, value, event_filter)
     score_sql = quote_ident(metric) if metric else "CAST(NULL AS INTEGER)"
     order = (f"{score_sql} ASC NULLS LAST, ts DESC, _row" if metric else "ts DESC, _row")
-    sql = (head + f"SELECT ts, customer_id, {score_sql} AS score, comment" + tail
-           + f" ORDER BY {order}")
+    # Each part keeps its own first offset + limit rows: the first rows of the whole are
+    # among them.
+    kernel = head + f"SELECT ts, customer_id, {score_sql} AS score, comment, _row" + tail
+    then_order = "score ASC NULLS LAST, ts DESC, _row" if metric else "ts DESC, _row"
+    then, then_params = f"SELECT ts, customer_id, score, comment FROM kernel ORDER BY {then_order}", []
     if limit is not None:
-        sql += " LIMIT ?"
-        params.append(int(limit))
+        kernel += f" ORDER BY {order} LIMIT ?"
+        params.append(int(limit) + int(offset))
+        then += " LIMIT ?"
+        then_params.append(int(limit))
     if offset:
-        sql += " OFFSET ?"
-        params.append(int(offset))
-    cur.execute(sql, params)
-    frame = cur.fetchdf()
+        then += " OFFSET ?"
+        then_params.append(int(offset))
+    frame = as_engine(cur, table).run(kernel, params, then, then_params)
     frame["score"] = frame["score"].astype("Int64")
     return frame
