@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from cxdata import funnel
+from cxdata.engines import as_engine
 from cxdata.formatting import format_count as _count
 from cxdata.formatting import format_number, format_p, format_percent, format_score
 from cxdata.scores import (
@@ -124,12 +125,13 @@ def _num(value):
 
 def _non_empty(cur, table: str, column: str, event_filter: EventFilter | None) -> int:
     """Number of events with a value in ``column`` (0 when the table lacks it)."""
-    cur.execute(f"SELECT * FROM {quote_ident(table)} LIMIT 0")
-    if column not in [d[0] for d in cur.description]:
+    engine = as_engine(cur, table)
+    if column not in engine.column_types():
         return 0
-    source, params = filtered_events(table, event_filter)
-    cur.execute(f"WITH ev AS ({source}) SELECT count({quote_ident(column)}) FROM ev", params)
-    return int(cur.fetchone()[0])
+    source, params = filtered_events(engine.table, event_filter)
+    rows = engine.rows(f"WITH ev AS ({source}) SELECT count({quote_ident(column)}) AS n FROM ev",
+                       params, "SELECT CAST(sum(n) AS BIGINT) FROM kernel")
+    return int(rows[0][0] or 0)
 
 
 def next_step_column(cur, table: str, event_filter: EventFilter | None = None) -> str:

@@ -32,6 +32,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
+from cxdata.engines import as_engine
 from cxdata.errors import CxDataError
 from cxdata.formatting import format_duration
 from cxdata.sql import filtered_events, quote_ident
@@ -650,23 +651,27 @@ def top_touchpoints_by_stage(cur, table: str, stages: list[str], *, event_filter
     name).  Returns ``{stage: [(touchpoint, customers), ...]}``."""
     if not stages:
         return {}
-    events_sql, params = filtered_events(table, event_filter)
+    engine = as_engine(cur, table)
+    events_sql, params = filtered_events(engine.table, event_filter)
     stage_col, tp_col, cust_col = (quote_ident(c) for c in ("stage", "touchpoint", "customer_id"))
     placeholders = ", ".join("?" * len(stages))
-    sql = f"""
-        WITH ev AS ({events_sql}),
-        counted AS (
-            SELECT {stage_col} AS stage, {tp_col} AS touchpoint,
-                   COUNT(DISTINCT {cust_col}) AS customers
-            FROM ev
-            WHERE {stage_col} IN ({placeholders}) AND {tp_col} IS NOT NULL
-            GROUP BY 1, 2
-        )
+    # Distinct customers per part add up: a customer's events are all in one part.
+    kernel = f"""
+        WITH ev AS ({events_sql})
+        SELECT {stage_col} AS stage, {tp_col} AS touchpoint,
+               COUNT(DISTINCT {cust_col}) AS customers
+        FROM ev
+        WHERE {stage_col} IN ({placeholders}) AND {tp_col} IS NOT NULL
+        GROUP BY 1, 2
+    """
+    then = """
+        WITH counted AS (SELECT stage, touchpoint, CAST(sum(customers) AS BIGINT) AS customers
+                         FROM kernel GROUP BY 1, 2)
         SELECT stage, touchpoint, customers FROM counted
         QUALIFY row_number() OVER (PARTITION BY stage ORDER BY customers DESC, touchpoint) <= ?
         ORDER BY stage, customers DESC, touchpoint
     """
-    rows = cur.execute(sql, params + list(stages) + [int(top)]).fetchall()
+    rows = engine.rows(kernel, params + list(stages), then, [int(top)])
     out: dict[str, list[tuple[str, int]]] = {s: [] for s in stages}
     for stage, touchpoint, customers in rows:
         out[stage].append((touchpoint, int(customers)))
@@ -675,9 +680,10 @@ def top_touchpoints_by_stage(cur, table: str, stages: list[str], *, event_filter
 
 def dataset_stages(cur, table: str) -> list[str]:
     """Distinct non-empty stages of a dataset table (any order)."""
+    engine = as_engine(cur, table)
     col = quote_ident("stage")
-    rows = cur.execute(f"SELECT DISTINCT {col} FROM {quote_ident(table)} "
-                       f"WHERE {col} IS NOT NULL").fetchall()
+    rows = engine.rows(f"SELECT DISTINCT {col} AS stage FROM {quote_ident(engine.table)} "
+                       f"WHERE {col} IS NOT NULL", (), "SELECT DISTINCT stage FROM kernel")
     return [r[0] for r in rows]
 
 

@@ -76,8 +76,13 @@ def filtered_events(table: str, event_filter: EventFilter | None = None) -> tupl
 def event_counts(cur, table: str, event_filter: EventFilter | None = None) -> dict:
     """Customers, events, and first / last event time (naive UTC; None when no event is
     left) of a dataset table after a filter: ``{"customers", "events", "first", "last"}``."""
-    source, params = filtered_events(table, event_filter)
-    row = cur.execute(f"WITH ev AS ({source}) SELECT count(DISTINCT customer_id), count(*), "
-                      f"min(ts), max(ts) FROM ev", params).fetchone()
-    return {"customers": int(row[0]), "events": int(row[1]), "first": row[2], "last": row[3]}
+    from cxdata.engines import as_engine
+    engine = as_engine(cur, table)
+    source, params = filtered_events(engine.table, event_filter)
+    # A customer's events are all in one part: distinct customers add up across parts.
+    row = engine.rows(f"WITH ev AS ({source}) SELECT count(DISTINCT customer_id) AS customers, "
+                      "count(*) AS events, min(ts) AS first, max(ts) AS last FROM ev", params,
+                      "SELECT CAST(sum(customers) AS BIGINT), CAST(sum(events) AS BIGINT), "
+                      "min(first), max(last) FROM kernel")[0]
+    return {"customers": int(row[0] or 0), "events": int(row[1] or 0), "first": row[2], "last": row[3]}
 
