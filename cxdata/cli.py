@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 the file was read but rows were rejected (validate / in
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import re
@@ -55,6 +56,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="output format (default text)")
     parser.add_argument("--workspace", metavar="PATH",
                         help="workspace file (default: $CXDATA_WORKSPACE, else ~/.cxdata/workspace.duckdb)")
+    parser.add_argument("--order-key", metavar="COLUMN", default=None,
+                        help="order one customer's events at the same instant by COLUMN (numbers as "
+                             "numbers) instead of the file order")
+    parser.add_argument("--spark", metavar="URL", default=None,
+                        help="where a spark: source is queried: sc://host:port (Spark Connect) or "
+                             "local[N] (default: $CXDATA_SPARK, else local[*])")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--by", default=None)
     p.add_argument("--top", type=int, default=10)
+    p.add_argument("--keep-repeats", action="store_true",
+                   help="keep consecutive repeats in the variants (loops such as Purchase → Purchase)")
     _common(p)
 
     p = sub.add_parser("report", help="a self-contained HTML report for stakeholders")
@@ -178,7 +187,8 @@ def _pct(x) -> str:
 
 @dataclass
 class LoadedData:
-    """A dataset ready for analytics: a cursor, its table and what the catalog knows."""
+    """A dataset ready for analytics: its engine (``cur``; ``table`` the events relation
+    the engine's SQL names) and what is known of its columns."""
     cur: object
     table: str
     stage_order: list[str]
@@ -194,25 +204,42 @@ def open_workspace(args, read_only: bool = False):
 
 
 def load_data(args) -> LoadedData:
-    """``ws:NAME`` -> the workspace dataset; a path -> read into a private in-memory DuckDB."""
+    """``ws:NAME`` -> the workspace dataset; ``spark:SOURCE`` -> queried in place on Spark;
+    a path -> read into a private in-memory DuckDB.  Either way an engine (SPEC §7)."""
+    from cxdata.engines.duckdb_engine import DuckDBEngine
+    if args.file.startswith("spark:"):
+        return _load_spark(args)
     if args.file.startswith("ws:"):
         ws = open_workspace(args, read_only=True) if _workspace_exists(args) else None
         if ws is None:
             raise UnusableInput("The workspace does not exist yet; store a dataset first with "
                                 "`python -m cxdata ingest FILE --name NAME`.")
         info = ws.get_dataset(args.file[3:])
-        return LoadedData(ws.cursor(), info.table, list(info.stage_order), dict(info.roles),
+        data = LoadedData(ws.cursor(), info.table, list(info.stage_order), dict(info.roles),
                           list(info.attributes), info.name, ws)
-    import duckdb
-    from cxdata.ingest import ingest_file
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    result = ingest_file(con, args.file, table="events", rejects_table="rejects", overrides=parse_maps(args.map))
-    if result.rows_rejected:
-        sys.stderr.write(f"Note: {result.rows_rejected} of {result.rows_read} rows were rejected and left out "
-                         "(see `python -m cxdata validate`).\n")
-    return LoadedData(con, "events", result.stage_order, result.roles, result.attributes,
-                      Path(args.file).name, con)
+    else:
+        import duckdb
+        from cxdata.ingest import ingest_file
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        result = ingest_file(con, args.file, table="events", rejects_table="rejects",
+                             overrides=parse_maps(args.map))
+        if result.rows_rejected:
+            sys.stderr.write(f"Note: {result.rows_rejected} of {result.rows_read} rows were rejected and "
+                             "left out (see `python -m cxdata validate`).\n")
+        data = LoadedData(con, "events", result.stage_order, result.roles, result.attributes,
+                          Path(args.file).name, con)
+    key = resolve_column(data, args.order_key) if args.order_key else None
+    engine = DuckDBEngine(data.cur, data.table, order_key=key)
+    return dataclasses.replace(data, cur=engine, table=engine.table)
+
+
+def _load_spark(args) -> LoadedData:
+    from cxdata.engines.spark_engine import SparkEngine, SparkSource, session
+    source = SparkSource.parse(args.file)
+    engine = SparkEngine(session(args.spark), source, parse_maps(args.map), order_key=args.order_key)
+    return LoadedData(engine, engine.table, engine.stage_order(), dict(engine.roles),
+                      list(engine.attributes), source.describe(), engine)
 
 
 def _workspace_exists(args) -> bool:
@@ -269,13 +296,36 @@ def _ingest_report(args, result, extra: dict | None = None) -> int:
 
 
 def cmd_validate(args) -> int:
+    if args.file.startswith("spark:"):
+        return _validate_spark(args)
     from cxdata.ingest import validate_file
     result = validate_file(args.file, overrides=parse_maps(args.map),
                            score_policy="blank" if args.blank_bad_scores else "reject")
     return _ingest_report(args, result)
 
 
+def _validate_spark(args) -> int:
+    """``validate spark:…``: §1's checks run where the data is; rows are Spark's read
+    positions (Spark has no file order)."""
+    from cxdata.engines.spark_engine import SparkEngine, SparkSource, session
+    source = SparkSource.parse(args.file)
+    engine = SparkEngine(session(args.spark), source, parse_maps(args.map), order_key=args.order_key,
+                         score_policy="blank" if args.blank_bad_scores else "reject")
+    payload = engine.validation()
+    problems = pd.DataFrame(payload["problems"], columns=["row", "column", "value", "reason"])
+    lines = [source.describe(),
+             f"rows read {payload['rows_read']:,}, accepted {payload['rows_accepted']:,}, "
+             f"rejected {payload['rows_rejected']:,}",
+             "roles: " + ", ".join(f"{r}={c}" for r, c in payload["roles"].items())]
+    lines += [f"  row {p['row']}, {p['column']}: {p['value']!r} — {p['reason']}" for p in payload["problems"][:20]]
+    emit(args, payload, problems, "\n".join(lines))
+    return EXIT_REJECTED if payload["rows_rejected"] else EXIT_OK
+
+
 def cmd_ingest(args) -> int:
+    if args.file.startswith("spark:"):
+        raise UsageError("A Spark source is queried where it lives, not copied into the workspace: "
+                         "run funnel, scores, paths or report on it directly (spark:… as FILE).")
     ws = open_workspace(args)
     try:
         result, info = ws.ingest(args.file, args.name, overrides=parse_maps(args.map), replace=args.replace,
@@ -394,6 +444,13 @@ def cmd_funnel(args) -> int:
     else:
         overall = funnel.compute_funnel(data.cur, data.table, steps, **kwargs)
         payload, table, text = overall.to_json_dict(), _steps_frame(overall), _funnel_text(overall, "Funnel")
+    if not args.order_key:
+        # Without an order key, ties follow the file (DuckDB) or the read order (Spark).
+        tied = funnel.tied_customers(data.cur, data.table, steps, by=by)
+        if tied:
+            payload["tied_customers"] = tied
+            text += (f"\n{tied:,} customer{'s have' if tied > 1 else ' has'} events at the same instant "
+                     "that touch the steps: their order follows the file; --order-key COLUMN decides it.")
     # --format csv writes one table: the latest one asked for.
     if args.dropoffs_after is not None:
         if not 1 <= args.dropoffs_after < len(steps):
@@ -472,7 +529,7 @@ def cmd_paths(args) -> int:
     data = load_data(args)
     by = resolve_column(data, args.by or ("stage" if "stage" in data.roles or data.stage_order else "event"))
     trans = paths.transitions(data.cur, data.table, by=by, top=args.top)
-    var = paths.variants(data.cur, data.table, by=by, top=args.top)
+    var = paths.variants(data.cur, data.table, by=by, top=args.top, keep_repeats=args.keep_repeats)
     payload = {"transitions": [{"from": r["from"], "to": r["to"], "customers": int(r["customers"]),
                                 "events": int(r["events"])} for _, r in trans.iterrows()],
                "variants": [{"path": list(r["path"]), "customers": int(r["customers"]),

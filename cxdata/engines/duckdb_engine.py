@@ -22,9 +22,21 @@ class DuckDBEngine(Engine):
     """Events in table ``table`` of a DuckDB connection or cursor ``cur``; ``kernel`` and
     ``then`` run as one query, so DuckDB plans them together."""
 
-    def __init__(self, cur, table: str):
+    def __init__(self, cur, table: str, order_key: str | None = None):
+        """``order_key``: a column of ``table`` that orders one customer's events at one
+        instant (numbers as numbers, then text), instead of the file order."""
         self.cur = cur
         self.table = table
+        self.order_key = order_key
+        if order_key is not None:
+            # The analyses order ties by _row: a view numbers them by the key instead.
+            # (A TEMP view lives on this cursor, which every query of the engine uses.)
+            key = quote_ident(order_key)
+            self.table = f"{table}__by_{abs(hash(order_key)) % 10**8}"
+            cur.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(self.table)} AS "
+                        f"SELECT * EXCLUDE (_row), row_number() OVER (ORDER BY customer_id, ts, "
+                        f"TRY_CAST({key} AS DOUBLE) NULLS LAST, {key}, _row) AS _row "
+                        f"FROM {quote_ident(table)}")
 
     def column_types(self) -> dict[str, str]:
         rows = self.cur.execute(f"DESCRIBE {quote_ident(self.table)}").fetchall()
@@ -36,6 +48,8 @@ class DuckDBEngine(Engine):
         return low, high
 
     def timeline(self, column: str):
+        if self.order_key is not None:
+            return None        # a timeline's keys hold the file order of ties
         from cxdata.timelines import find_timeline
         return find_timeline(self.cur, self.table, column)
 

@@ -256,10 +256,32 @@ class SparkEngine(Engine):
                 else "len(list_filter(_problems, lambda p: p.action = 'rejected')) = 0")
         if self.order_key is None:
             return f"SELECT * EXCLUDE ({drop}) FROM ({transform}) WHERE {kept}"
+        # As the DuckDB engine's order-key view: ties of one customer by the key (the
+        # numbers are only compared within a customer, so per-partition numbering holds).
         key = quote_ident(self._attribute_of(self.order_key))
         return (f"SELECT * EXCLUDE ({drop}, _row), row_number() OVER (ORDER BY customer_id, ts, "
                 f"TRY_CAST({key} AS DOUBLE) NULLS LAST, {key}, _row) AS _row "
                 f"FROM ({transform}) WHERE {kept}")
+
+    def stage_order(self) -> list[str]:
+        """The stage order of the log as the ingest finds it (SPEC §1): the default order
+        when every stage is a default one, else first appearance in read order."""
+        events, _ = self._canonical_events()
+        rows = self.rows("SELECT stage, min(_row) AS first FROM events WHERE stage IS NOT NULL "
+                         "GROUP BY stage", (), "SELECT stage FROM kernel GROUP BY stage ORDER BY min(first)"
+                         ) if self.order_key is None else []
+        if self.order_key is not None:
+            # the read order lives in the transform's _row, before the key renumbers it
+            rows = self._rows_of_transform("SELECT stage, min(_row) AS first FROM checked WHERE "
+                                           "stage IS NOT NULL AND len(_problems) = 0 GROUP BY stage",
+                                           "SELECT stage FROM kernel GROUP BY stage ORDER BY min(first)")
+        return schema.default_stage_order([r[0] for r in rows])
+
+    def _rows_of_transform(self, kernel: str, then: str) -> list[tuple]:
+        stages = [("checked", self._transform, []), ("kernel_out", kernel, [])]
+        rows, schema_out = self._map(self._text, stages, self._input_schema())
+        rows, _ = self._map(rows.repartition(1), [("result", then, [])], schema_out, "kernel")
+        return [tuple(r.values()) for r in _naive_utc(rows.toArrow()).to_pylist()]
 
     def _attribute_of(self, column: str) -> str:
         """The events column holding source column ``column``."""
