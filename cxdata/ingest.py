@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from cxdata import schema
+from cxdata.profile import profile_source, roles_warning
 from cxdata.errors import UnusableInput
 from cxdata.sources import OpenedSource, collect_csv_rejects, open_source
 from cxdata.sql import quote_ident
@@ -105,16 +106,27 @@ def check_roles(roles: dict[str, str], columns: list[str]) -> None:
             taken = [r for r, c in roles.items() if c == column]
             raise UnusableInput(f"Column {column!r} is mapped to several roles ({', '.join(taken)}); "
                                 "a column can fill one role only.")
-    hint = "; name it with --map {role}=COLUMN (or pick it on the Data page)."
     if "customer_id" not in roles:
-        raise UnusableInput("No customer column found (expected a name like customer_id, user_id or "
-                            "case:concept:name)" + hint.format(role="customer_id"))
+        raise MissingRole("No customer column found (expected a name like customer_id, user_id or "
+                          "case:concept:name)", "customer_id")
     if "timestamp" not in roles:
-        raise UnusableInput("No time column found (expected a name like timestamp, time, event_time or "
-                            "time:timestamp)" + hint.format(role="timestamp"))
+        raise MissingRole("No time column found (expected a name like timestamp, time, event_time or "
+                          "time:timestamp)", "timestamp")
     if not any(r in roles for r in schema.SEQUENCE_ROLES):
-        raise UnusableInput("No stage, event or touchpoint column found; at least one is needed"
-                            + hint.format(role="event"))
+        raise MissingRole("No stage, event or touchpoint column found; at least one is needed", "event")
+
+
+class MissingRole(UnusableInput):
+    """A required role has no column.  ``str(exc)`` tells a command-line user which option
+    fixes it (``--map ROLE=COLUMN``); :attr:`web_message` tells an app user which picker."""
+
+    def __init__(self, what: str, role: str):
+        self.what, self.role = what, role
+        super().__init__(f"{what}; name it with --map {role}=COLUMN.")
+
+    @property
+    def web_message(self) -> str:
+        return f"{self.what}; choose its column under “Columns → roles”."
 
 
 def _trimmed(col: str) -> str:
@@ -352,6 +364,10 @@ def ingest_file(cur, path: str | os.PathLike, *, table: str, rejects_table: str,
             apply_stage_mapping(cur, table, stage_mapping)
         order = stage_order or detect_stage_order(cur, table)
         problems, reasons = summarise_problems(cur, rejects_table, problem_limit)
+        # After the rejects were collected: this reads the first rows again.
+        warning = roles_warning(profile_source(cur, opened), roles)
+        if warning:
+            notes.append(warning)
         return IngestResult(source=source_name, format=opened.fmt.describe(), rows_read=rows_read,
                             rows_accepted=rows_accepted, rows_rejected=rows_rejected, roles=roles,
                             columns=list(opened.columns), attributes=attributes, stage_order=order,
