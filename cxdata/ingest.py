@@ -68,6 +68,9 @@ class IngestResult:
     reasons: dict[str, int]
     notes: list[str] = field(default_factory=list)
     table: str | None = None
+    #: The notes that are warnings (not format facts): duplicate header names, a customer
+    #: column that may be the wrong case notion.  Each is also in ``notes``.
+    warnings: list[str] = field(default_factory=list)
     rejects_table: str | None = None
 
     def to_json_dict(self) -> dict:
@@ -330,7 +333,7 @@ def ingest_file(cur, path: str | os.PathLike, *, table: str, rejects_table: str,
     try:
         roles = schema.guess_roles(opened.columns, overrides)
         check_roles(roles, opened.columns)
-        notes = list(opened.fmt.notes) + _duplicate_header_notes(path, opened)
+        warnings = _duplicate_header_notes(path, opened)
         transform, attributes = build_transform_sql(opened, roles, score_policy, "src._ord")
         # The dataset table is written once, with its _problems list; rejected rows are
         # then moved out in place (they are few), which spares a copy of every row.
@@ -367,12 +370,13 @@ def ingest_file(cur, path: str | os.PathLike, *, table: str, rejects_table: str,
         # After the rejects were collected: this reads the first rows again.
         warning = roles_warning(profile_source(cur, opened), roles)
         if warning:
-            notes.append(warning)
+            warnings.append(warning)
         return IngestResult(source=source_name, format=opened.fmt.describe(), rows_read=rows_read,
                             rows_accepted=rows_accepted, rows_rejected=rows_rejected, roles=roles,
                             columns=list(opened.columns), attributes=attributes, stage_order=order,
-                            problems=problems, reasons=reasons, notes=notes, table=table,
-                            rejects_table=rejects_table)
+                            problems=problems, reasons=reasons,
+                            notes=list(opened.fmt.notes) + warnings, table=table,
+                            rejects_table=rejects_table, warnings=warnings)
     finally:
         for name in (scratch, scratch + "_scan"):
             try:
@@ -429,6 +433,17 @@ def summarise_problems(cur, rejects_table: str, limit: int = 1000) -> tuple[list
     reasons = dict(cur.execute(f"SELECT reason, count(*) FROM {r} GROUP BY reason "
                                "ORDER BY count(*) DESC, reason").fetchall())
     return problems, {k: int(v) for k, v in reasons.items()}
+
+
+def rows_rejected_for_scores_only(cur, rejects_table: str, score_columns: list[str]) -> int:
+    """Rejected rows whose every problem is an invalid score in ``score_columns`` (source
+    names): the rows the "blank only the score" policy would keep."""
+    if not score_columns:
+        return 0
+    r = quote_ident(rejects_table)
+    return int(cur.execute(f"""SELECT count(*) FROM (
+        SELECT row FROM {r} WHERE action = 'rejected' GROUP BY row
+        HAVING bool_and(column_name IN (SELECT unnest(?::VARCHAR[]))))""", [list(score_columns)]).fetchone()[0])
 
 
 def detect_stage_order(cur, table: str) -> list[str]:

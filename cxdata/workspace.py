@@ -23,7 +23,7 @@ import pandas as pd
 
 from cxdata.errors import CxDataError, DatasetNotFound, UnusableInput, WorkspaceBusy
 from cxdata.ingest import (IngestResult, ProgressCallback, StageMapping, apply_stage_mapping,
-                           detect_stage_order, ingest_file)
+                           detect_stage_order, ingest_file, rows_rejected_for_scores_only)
 from cxdata.sql import quote_ident
 from cxdata.timelines import build_timeline, default_step_column, drop_timelines
 
@@ -216,6 +216,8 @@ class Workspace:
             if new != old and self.has_dataset(new):
                 raise UnusableInput(f"A dataset named {new!r} already exists.")
             self.cursor().execute("UPDATE datasets SET name = ? WHERE id = ?", [new, info.id])
+            if self.get_setting("default_dataset") == old:     # the default follows its dataset
+                self.set_setting("default_dataset", new)
             return self.get_dataset(new)
 
     def delete_dataset(self, name: str) -> None:
@@ -257,6 +259,13 @@ class Workspace:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return self.cursor().execute(sql).df()
+
+    def rows_rejected_for_scores_only(self, name: str) -> int:
+        """Rows of ``name`` rejected only for invalid scores: the rows an import with the
+        "blank only the score" policy would keep (0 when it used that policy)."""
+        info = self.get_dataset(name)
+        columns = [info.roles[r] for r in ("nps", "csat", "ces") if r in info.roles]
+        return rows_rejected_for_scores_only(self.cursor(), info.rejects_table, columns)
 
     def preview(self, name: str, limit: int = 50) -> pd.DataFrame:
         info = self.get_dataset(name)
