@@ -135,14 +135,14 @@ def sidebar_dataset_picker() -> DatasetInfo | None:
         select_dataset(st.session_state[_PICKER_KEY])
     current = current_dataset()
     st.session_state[_PICKER_KEY] = current.name if current else None
-    st.sidebar.selectbox("Dataset", names, index=None, key=_PICKER_KEY, on_change=_picked,
+    st.sidebar.selectbox("Dataset", names, index=None, key=_PICKER_KEY, on_change=_picked, required=True,
                          placeholder="Choose a dataset", help="All analysis pages use this dataset.")
     missing = missing_dataset()
     if missing:
         st.sidebar.caption(f"The link names “{_plain(missing)}”, which is not in this workspace.")
         return None
     if current is not None:
-        st.sidebar.caption(f"{current.rows_accepted:,} interactions · "
+        st.sidebar.caption(f"{current.rows_accepted:,} interaction{'' if current.rows_accepted == 1 else 's'} · "
                            + (f"{len(current.stage_order)} stages" if current.stage_order else "no stages"))
     return current
 
