@@ -134,8 +134,9 @@ def sidebar_dataset_picker() -> DatasetInfo | None:
     if st.session_state.pop(_PICKED_KEY, False) and st.session_state.get(_PICKER_KEY) in names:
         select_dataset(st.session_state[_PICKER_KEY])
     current = current_dataset()
+    # Also undoes a clearing of the box (its ×): the URL still names the dataset.
     st.session_state[_PICKER_KEY] = current.name if current else None
-    st.sidebar.selectbox("Dataset", names, index=None, key=_PICKER_KEY, on_change=_picked, required=True,
+    st.sidebar.selectbox("Dataset", names, index=None, key=_PICKER_KEY, on_change=_picked,
                          placeholder="Choose a dataset", help="All analysis pages use this dataset.")
     missing = missing_dataset()
     if missing:
