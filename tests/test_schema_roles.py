@@ -113,3 +113,17 @@ def test_missing_roles_in_words_and_for_the_web():
     assert str(info.value).endswith("; name it with --map customer_id=COLUMN.")
     assert "--map" not in info.value.web_message
     assert info.value.web_message.startswith("No customer column found")
+
+
+@needs_receipt
+def test_validate_command_prints_the_warning_and_keeps_its_json(tmp_path):
+    import json
+    import subprocess
+    import sys
+    run = [sys.executable, "-m", "cxdata", "validate", str(RECEIPT), "--map", "customer_id=org:group"]
+    text = subprocess.run(run, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert text.returncode == 0
+    assert "“org:group” has only 10 different values in 8,577 rows" in text.stdout
+    data = json.loads(subprocess.run(run + ["--format", "json"], capture_output=True, text=True,
+                                     cwd=Path(__file__).resolve().parents[1]).stdout)
+    assert set(data) == {"rows_read", "rows_accepted", "rows_rejected", "roles", "problems"}
