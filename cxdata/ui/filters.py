@@ -161,13 +161,19 @@ def _follow_dataset_span(span: tuple[dt.date | None, dt.date | None]) -> None:
         st.session_state[DATES_KEY] = (span[0], span[1])
 
 
-def _keep_valid(key: str, options: Sequence[str]) -> None:
-    """Before drawing a multiselect: drop chosen values its options no longer have
-    (another dataset's), so that neither the widget nor the URL keeps them."""
+def drop_stale_choices(key: str, options: Sequence, default=None) -> None:
+    """Call before drawing the widget ``key`` (bound to the URL): drop chosen values its
+    options no longer have — another dataset's values after a change of dataset — so that
+    neither the widget nor the URL keeps them.  A list value (multiselect) keeps its valid
+    values; a single value (selectbox) not in ``options`` becomes ``default`` when given.
+    Streamlit itself checks URL values only when a page is opened, not on a rerun."""
     chosen = st.session_state.get(key)
-    if chosen and any(v not in options for v in chosen):
-        allowed = set(options)
-        st.session_state[key] = [v for v in chosen if v in allowed]
+    allowed = set(options)
+    if isinstance(chosen, (list, tuple)):
+        if any(v not in allowed for v in chosen):
+            st.session_state[key] = [v for v in chosen if v in allowed]
+    elif chosen is not None and chosen not in allowed and default is not None:
+        st.session_state[key] = default
 
 
 def _draw_filter_bar(info: DatasetInfo, box) -> EventFilter:
@@ -185,7 +191,7 @@ def _draw_filter_bar(info: DatasetInfo, box) -> EventFilter:
     equals: dict[str, list[str]] = {}
     if "channel" in columns:
         channels = cached.column_values(info, "channel")
-        _keep_valid(CHANNEL_KEY, channels)
+        drop_stale_choices(CHANNEL_KEY, channels)
         equals["channel"] = box.multiselect(
             "Channel", channels, key=CHANNEL_KEY, bind=URL,
             placeholder="All channels",
@@ -193,14 +199,14 @@ def _draw_filter_bar(info: DatasetInfo, box) -> EventFilter:
     others = [c for c in columns if c != "channel"]
     chosen: list[str] = []
     if others:
-        _keep_valid(MORE_KEY, others)
+        drop_stale_choices(MORE_KEY, others)
         chosen = box.multiselect(
             "Filter on more columns", others, key=MORE_KEY, bind=URL,
             format_func=lambda c: columns.get(c, c), placeholder="e.g. segment, region",
             help="Pick a column, then the values to keep.")
         for column in chosen:
             values = cached.column_values(info, column)
-            _keep_valid(column_key(column), values)
+            drop_stale_choices(column_key(column), values)
             equals[column] = box.multiselect(
                 columns.get(column, column), values,
                 key=column_key(column), bind=URL, placeholder="All values")
