@@ -5,9 +5,12 @@ Run with ``streamlit run app.py``.  Pages live in ``pages/``; they only wire wid
 """
 import streamlit as st
 
+from cxdata.ui.filters import app_filter_bar
 from cxdata.ui.state import get_workspace, sidebar_dataset_picker
 
-st.set_page_config(page_title="CX Journey Lab", page_icon=":material/route:", layout="wide")
+# An emoji favicon is drawn in the browser; a ":material/…:" one is fetched from an outside
+# font host, and the app must not make requests beyond its own server.
+st.set_page_config(page_title="CX Journey Lab", page_icon="🧭", layout="wide")
 
 # Each url_path is its file's name: Streamlit identifies pages by URL path, so a direct
 # link opened before the navigation exists resolves to the same page (see cxdata/ui/state.py).
@@ -28,10 +31,19 @@ PAGES = {
     ],
 }
 
+#: Pages that call ``cxdata.ui.filters.filter_bar``.  The app draws their filter bar before
+#: running the page, so that its widgets belong to the app rather than to one page: their
+#: URL parameters then survive page switches and browser Back (Streamlit drops a page's
+#: own bound parameters when the user leaves the page).  A page not listed here draws its
+#: filter bar itself.
+FILTERED_PAGES = {"overview", "funnel", "touchpoints", "paths", "report"}
+
 page = st.navigation(PAGES)
 get_workspace()
+current = None
 # Presentation mode (journey map) hides the sidebar picker along with the other chrome.
 if st.query_params.get("present") != "1":
     st.sidebar.markdown("### CX Journey Lab")
-    sidebar_dataset_picker()
+    current = sidebar_dataset_picker()
+app_filter_bar(current if page.url_path in FILTERED_PAGES else None)
 page.run()

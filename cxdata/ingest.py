@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from cxdata import schema
+from cxdata.profile import profile_source, roles_warning
 from cxdata.errors import UnusableInput
 from cxdata.sources import OpenedSource, collect_csv_rejects, open_source
 from cxdata.sql import quote_ident
@@ -67,6 +68,9 @@ class IngestResult:
     reasons: dict[str, int]
     notes: list[str] = field(default_factory=list)
     table: str | None = None
+    #: The notes that are warnings (not format facts): duplicate header names, a customer
+    #: column that may be the wrong case notion.  Each is also in ``notes``.
+    warnings: list[str] = field(default_factory=list)
     rejects_table: str | None = None
 
     def to_json_dict(self) -> dict:
@@ -105,16 +109,27 @@ def check_roles(roles: dict[str, str], columns: list[str]) -> None:
             taken = [r for r, c in roles.items() if c == column]
             raise UnusableInput(f"Column {column!r} is mapped to several roles ({', '.join(taken)}); "
                                 "a column can fill one role only.")
-    hint = "; name it with --map {role}=COLUMN (or pick it on the Data page)."
     if "customer_id" not in roles:
-        raise UnusableInput("No customer column found (expected a name like customer_id, user_id or "
-                            "case:concept:name)" + hint.format(role="customer_id"))
+        raise MissingRole("No customer column found (expected a name like customer_id, user_id or "
+                          "case:concept:name)", "customer_id")
     if "timestamp" not in roles:
-        raise UnusableInput("No time column found (expected a name like timestamp, time, event_time or "
-                            "time:timestamp)" + hint.format(role="timestamp"))
+        raise MissingRole("No time column found (expected a name like timestamp, time, event_time or "
+                          "time:timestamp)", "timestamp")
     if not any(r in roles for r in schema.SEQUENCE_ROLES):
-        raise UnusableInput("No stage, event or touchpoint column found; at least one is needed"
-                            + hint.format(role="event"))
+        raise MissingRole("No stage, event or touchpoint column found; at least one is needed", "event")
+
+
+class MissingRole(UnusableInput):
+    """A required role has no column.  ``str(exc)`` tells a command-line user which option
+    fixes it (``--map ROLE=COLUMN``); :attr:`web_message` tells an app user which picker."""
+
+    def __init__(self, what: str, role: str):
+        self.what, self.role = what, role
+        super().__init__(f"{what}; name it with --map {role}=COLUMN.")
+
+    @property
+    def web_message(self) -> str:
+        return f"{self.what}; choose its column under “Columns → roles”."
 
 
 def _trimmed(col: str) -> str:
@@ -318,7 +333,7 @@ def ingest_file(cur, path: str | os.PathLike, *, table: str, rejects_table: str,
     try:
         roles = schema.guess_roles(opened.columns, overrides)
         check_roles(roles, opened.columns)
-        notes = list(opened.fmt.notes) + _duplicate_header_notes(path, opened)
+        warnings = _duplicate_header_notes(path, opened)
         transform, attributes = build_transform_sql(opened, roles, score_policy, "src._ord")
         # The dataset table is written once, with its _problems list; rejected rows are
         # then moved out in place (they are few), which spares a copy of every row.
@@ -352,11 +367,16 @@ def ingest_file(cur, path: str | os.PathLike, *, table: str, rejects_table: str,
             apply_stage_mapping(cur, table, stage_mapping)
         order = stage_order or detect_stage_order(cur, table)
         problems, reasons = summarise_problems(cur, rejects_table, problem_limit)
+        # After the rejects were collected: this reads the first rows again.
+        warning = roles_warning(profile_source(cur, opened), roles)
+        if warning:
+            warnings.append(warning)
         return IngestResult(source=source_name, format=opened.fmt.describe(), rows_read=rows_read,
                             rows_accepted=rows_accepted, rows_rejected=rows_rejected, roles=roles,
                             columns=list(opened.columns), attributes=attributes, stage_order=order,
-                            problems=problems, reasons=reasons, notes=notes, table=table,
-                            rejects_table=rejects_table)
+                            problems=problems, reasons=reasons,
+                            notes=list(opened.fmt.notes) + warnings, table=table,
+                            rejects_table=rejects_table, warnings=warnings)
     finally:
         for name in (scratch, scratch + "_scan"):
             try:
@@ -413,6 +433,17 @@ def summarise_problems(cur, rejects_table: str, limit: int = 1000) -> tuple[list
     reasons = dict(cur.execute(f"SELECT reason, count(*) FROM {r} GROUP BY reason "
                                "ORDER BY count(*) DESC, reason").fetchall())
     return problems, {k: int(v) for k, v in reasons.items()}
+
+
+def rows_rejected_for_scores_only(cur, rejects_table: str, score_columns: list[str]) -> int:
+    """Rejected rows whose every problem is an invalid score in ``score_columns`` (source
+    names): the rows the "blank only the score" policy would keep."""
+    if not score_columns:
+        return 0
+    r = quote_ident(rejects_table)
+    return int(cur.execute(f"""SELECT count(*) FROM (
+        SELECT row FROM {r} WHERE action = 'rejected' GROUP BY row
+        HAVING bool_and(column_name IN (SELECT unnest(?::VARCHAR[]))))""", [list(score_columns)]).fetchone()[0])
 
 
 def detect_stage_order(cur, table: str) -> list[str]:

@@ -82,12 +82,38 @@ def normalise_name(name: str) -> str:
     return re.sub(r"[_\s:\-]+", "", str(name)).lower()
 
 
+#: The XES standard names (IEEE 1849) of a case, an activity and a time.
+XES_CASE, XES_ACTIVITY, XES_TIME = "case:concept:name", "concept:name", "time:timestamp"
+#: XES prefix of case-level attributes (``case:channel`` is the case's channel).
+CASE_PREFIX = "case:"
+
+
+def uses_xes_names(columns: list[str]) -> bool:
+    """True when the columns declare their case notion the XES way: ``case:concept:name``
+    together with ``concept:name`` or ``time:timestamp`` (names compared as in SPEC §1)."""
+    present = {normalise_name(c) for c in columns}
+    return (normalise_name(XES_CASE) in present
+            and bool(present & {normalise_name(XES_ACTIVITY), normalise_name(XES_TIME)}))
+
+
+def _without_case_prefix(column: str) -> str | None:
+    """``case:channel`` -> ``channel``; None for other names and for the case id itself."""
+    name = str(column)
+    if (name[:len(CASE_PREFIX)].lower() != CASE_PREFIX
+            or normalise_name(name) == normalise_name(XES_CASE)):
+        return None
+    return name[len(CASE_PREFIX):] or None
+
+
 def guess_roles(columns: list[str], overrides: dict[str, str] | None = None) -> dict[str, str]:
-    """Map roles to source column names.
+    """Map roles to source column names (SPEC §1).
 
     Overrides win; then, role by role in SPEC order, the first recognised name present
-    and not already used.  A column fills one role at most.  Returns ``{role: column}``
-    for the roles found only.
+    and not already used.  A column fills one role at most.  Two XES rules: a log using
+    the XES names (:func:`uses_xes_names`) takes ``case:concept:name`` as the customer
+    even when a ``customer`` column exists (that one stays an attribute); and a role no
+    unprefixed column fits is matched with the ``case:`` prefix ignored, so
+    ``case:channel`` is the channel.  Returns ``{role: column}`` for the roles found only.
     """
     overrides = dict(overrides or {})
     roles: dict[str, str] = {}
@@ -97,18 +123,38 @@ def guess_roles(columns: list[str], overrides: dict[str, str] | None = None) -> 
             roles[role] = column
             used.add(column)
     by_norm: dict[str, str] = {}
+    by_stripped: dict[str, str] = {}
     for column in columns:
         by_norm.setdefault(normalise_name(column), column)
+        stripped = _without_case_prefix(column)
+        if stripped is not None:
+            by_stripped.setdefault(normalise_name(stripped), column)
+    xes = uses_xes_names(columns)
     for role, aliases in ROLE_ALIASES.items():
         if role in roles or role in overrides:
             continue
-        for alias in aliases:
-            column = by_norm.get(normalise_name(alias))
-            if column is not None and column not in used:
+        if role == "customer_id" and xes:
+            aliases = (XES_CASE,) + aliases
+        for names in (by_norm, by_stripped):
+            column = next((names[normalise_name(a)] for a in aliases
+                           if names.get(normalise_name(a)) not in (None, *used)), None)
+            if column is not None:
                 roles[role] = column
                 used.add(column)
                 break
     return {role: roles[role] for role in ROLES if role in roles}
+
+
+def missing_required_roles(roles) -> list[str]:
+    """What an import still needs, in words: ``["Customer", "Time", "a Journey stage,
+    Event or Touchpoint"]`` for an empty mapping; ``[]`` when the required roles
+    (SPEC §1) are all mapped.  ``roles`` is any collection of mapped role names."""
+    mapped = set(roles)
+    missing = [ROLE_LABELS[r] for r in REQUIRED_ROLES if r not in mapped]
+    if not mapped & set(SEQUENCE_ROLES):
+        labels = [ROLE_LABELS[r] for r in SEQUENCE_ROLES]
+        missing.append("a " + ", ".join(labels[:-1]) + " or " + labels[-1])
+    return missing
 
 
 def attribute_name(column: str) -> str:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from cxdata.errors import CxDataError, DatasetNotFound, UnusableInput, WorkspaceBusy
 from cxdata.ingest import (IngestResult, ProgressCallback, StageMapping, apply_stage_mapping,
-                           detect_stage_order, ingest_file)
+                           detect_stage_order, ingest_file, rows_rejected_for_scores_only)
 from cxdata.sql import quote_ident
 from cxdata.timelines import build_timeline, default_step_column, drop_timelines
 
@@ -92,11 +92,26 @@ _COLUMNS = ("id, name, table_name, rejects_table, source, created_at, rows_read,
             "rows_rejected, roles, stage_order, attributes, stage_mapping, notes, version")
 
 
-def _busy_message(path: Path, exc: Exception) -> str:
+def _busy_holder(exc: Exception) -> str:
     pid = re.search(r"PID (\d+)", str(exc))
-    holder = f" (process {pid.group(1)})" if pid else ""
-    return (f"The workspace {path} is in use by another program{holder}. Close it (for example "
-            f"the running app), or choose another file with --workspace or {ENV_VAR}.")
+    return f" (process {pid.group(1)})" if pid else ""
+
+
+class WorkspaceInUse(WorkspaceBusy):
+    """Another process holds the workspace file.  ``str(exc)`` names the command-line
+    option; :attr:`web_message` is for the person running the app."""
+
+    def __init__(self, path: Path, exc: Exception):
+        self.path, self.holder = path, _busy_holder(exc)
+        super().__init__(f"The workspace {path} is in use by another program{self.holder}. Close it "
+                         f"(for example the running app), or choose another file with --workspace "
+                         f"or {ENV_VAR}.")
+
+    @property
+    def web_message(self) -> str:
+        return (f"The workspace {self.path} is in use by another program{self.holder}. Close that "
+                f"program, or start the app with the environment variable {ENV_VAR} set to "
+                "another file.")
 
 
 class Workspace:
@@ -112,7 +127,7 @@ class Workspace:
             self._con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
-                raise WorkspaceBusy(_busy_message(self.path, exc)) from None
+                raise WorkspaceInUse(self.path, exc) from None
             raise UnusableInput(f"The workspace {self.path} could not be opened: "
                                 f"{str(exc).splitlines()[0]}") from None
         except duckdb.Error as exc:
@@ -201,6 +216,8 @@ class Workspace:
             if new != old and self.has_dataset(new):
                 raise UnusableInput(f"A dataset named {new!r} already exists.")
             self.cursor().execute("UPDATE datasets SET name = ? WHERE id = ?", [new, info.id])
+            if self.get_setting("default_dataset") == old:     # the default follows its dataset
+                self.set_setting("default_dataset", new)
             return self.get_dataset(new)
 
     def delete_dataset(self, name: str) -> None:
@@ -242,6 +259,13 @@ class Workspace:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return self.cursor().execute(sql).df()
+
+    def rows_rejected_for_scores_only(self, name: str) -> int:
+        """Rows of ``name`` rejected only for invalid scores: the rows an import with the
+        "blank only the score" policy would keep (0 when it used that policy)."""
+        info = self.get_dataset(name)
+        columns = [info.roles[r] for r in ("nps", "csat", "ces") if r in info.roles]
+        return rows_rejected_for_scores_only(self.cursor(), info.rejects_table, columns)
 
     def preview(self, name: str, limit: int = 50) -> pd.DataFrame:
         info = self.get_dataset(name)

@@ -9,12 +9,24 @@ from cxdata import schema
 from cxdata.bootstrap import SAMPLE_NAME, reinstall_sample
 from cxdata.errors import CxDataError
 from cxdata.ingest import StageMapping
+from cxdata.profile import roles_warning
 from cxdata.ui import uploads
-from cxdata.ui.state import get_workspace, select_dataset
 from cxdata.ui.downloads import csv_button
+from cxdata.ui.filters import plain
+from cxdata.ui.state import (error_text, forget_dataset, get_workspace, requested_dataset,
+                             select_dataset)
 
 NONE = "— none —"
 ACCEPTED_TYPES = ["csv", "tsv", "txt", "gz", "parquet", "json", "ndjson", "jsonl", "xlsx"]
+POLICIES = ["reject the row", "blank only the score"]
+#: The "Datasets in the workspace" tabs; the selected one is kept under this key.
+DATASET_TABS = ["Stage order", "Stage mapping", "Rows & problems", "Rename / delete"]
+TAB_KEY = "data_tab"
+MANAGE_KEY = "manage_dataset"
+#: Set by "Import again, blanking only the bad scores" (the upload's token).
+REIMPORT_KEY = "_reimport"
+#: More than this share of rows rejected: the summary is an error, not a warning.
+MOSTLY_REJECTED = 0.5
 
 
 def upload_section() -> None:
@@ -34,14 +46,14 @@ def upload_section() -> None:
 
 
 def import_one(upload, index: int) -> None:
-    st.markdown(f"**{upload.name}** · {upload.size / 1_048_576:,.1f} MB")
+    st.markdown(f"**{plain(upload.name)}** · {upload.size / 1_048_576:,.1f} MB")
     try:
         staged = uploads.stage_upload(upload)
         inspected = uploads.inspect_cached(staged.path, staged.token)
     except CxDataError as exc:
-        st.error(f"{upload.name}: {exc}")
+        st.error(plain(f"{upload.name}: {error_text(exc)}"))
         return
-    st.caption(f"Read as {inspected.format}" + (f" ({'; '.join(inspected.notes)})" if inspected.notes else ""))
+    st.caption(plain(f"Read as {inspected.format}" + (f" ({'; '.join(inspected.notes)})" if inspected.notes else "")))
     # The preview is the file's text: an empty cell shows empty, not as "None".
     st.dataframe(inspected.preview.fillna(""), hide_index=True, height=220)
     key = f"up{index}_{staged.token}"
@@ -56,21 +68,44 @@ def import_one(upload, index: int) -> None:
                                        key=f"{key}_role_{role}")
         if choice != NONE:
             roles[role] = choice
+    customer_warning(staged, roles)
     left, right = st.columns([2, 1])
     name = left.text_input("Dataset name", value=uploads.suggest_name(upload.name), key=f"{key}_name",
                            max_chars=80)
-    policy = right.radio("Invalid scores", ["reject the row", "blank only the score"], key=f"{key}_policy",
+    policy = right.radio("Invalid scores", POLICIES, key=f"{key}_policy",
                          help="A score that is not a whole number in range (e.g. NPS 11 or CSAT 4.5) "
                               "either rejects its row or is left empty with a warning. Never clipped.")
     ws = get_workspace()
     replace = False
     if name.strip() and ws.has_dataset(name.strip()):
-        replace = st.checkbox(f"Replace the existing dataset “{name.strip()}”", key=f"{key}_replace")
-    if st.button("Import", type="primary", key=f"{key}_import", icon=":material/download:"):
+        replace = st.checkbox(f"Replace the existing dataset “{plain(name.strip())}”", key=f"{key}_replace")
+    missing = schema.missing_required_roles(roles)
+    clicked = st.button("Import", type="primary", key=f"{key}_import", icon=":material/download:",
+                        disabled=bool(missing))
+    if missing:
+        st.caption("To import, choose a column for: " + ", ".join(missing) + ".")
+    if st.session_state.pop(REIMPORT_KEY, None) == staged.token:
+        last = st.session_state.get("last_import") or {}
+        # The same file, mapping and name again, now keeping rows whose only problem is a score.
+        run_import(staged.path, last.get("dataset", name), last.get("roles", roles), policy, True, upload.name)
+    elif clicked:
         run_import(staged.path, name, roles, policy, replace, upload.name)
     last = st.session_state.get("last_import")
     if last and last.get("token") == staged.token:
-        show_summary(last)
+        show_summary(last, key)
+
+
+def customer_warning(staged, roles: dict[str, str]) -> None:
+    """Beside the customer guess: a warning when it may be the wrong case notion (SPEC §1)."""
+    if "customer_id" not in roles:
+        return
+    try:
+        profile = uploads.profile_cached(staged.path, staged.token)
+    except CxDataError:
+        return      # the import itself will say what is wrong with the file
+    warning = roles_warning(profile, roles)
+    if warning:
+        st.warning(plain(warning), icon=":material/person_search:")
 
 
 def run_import(path: str, name: str, roles: dict[str, str], policy: str, replace: bool, source: str) -> None:
@@ -81,44 +116,100 @@ def run_import(path: str, name: str, roles: dict[str, str], policy: str, replace
         bar.progress(max(0.0, min(1.0, fraction)) if fraction >= 0 else 0.0,
                      text=label + ("…" if fraction < 0 else f"… {fraction:.0%}"))
 
+    blank = policy == POLICIES[1]
     try:
         result, info = ws.ingest(path, name, overrides=roles, replace=replace, source=source,
-                                 score_policy="blank" if policy.startswith("blank") else "reject",
+                                 score_policy="blank" if blank else "reject",
                                  on_progress=on_progress)
     except CxDataError as exc:
         bar.empty()
-        st.error(str(exc))
+        st.error(plain(error_text(exc)))
         return
     bar.empty()
     select_dataset(info.name)
-    st.session_state["last_import"] = {"token": uploads.token_for(path), "dataset": info.name,
-                                       "read": result.rows_read, "accepted": result.rows_accepted,
-                                       "rejected": result.rows_rejected, "reasons": result.reasons,
-                                       "notes": result.notes}
+    # The workspace section below opens on the new dataset, on its stage mapping when
+    # the log has no stages (the next thing to do with it).
+    st.session_state[MANAGE_KEY] = info.name
+    if not info.has_role("stage"):
+        st.session_state[TAB_KEY] = "Stage mapping"
+    st.session_state["last_import"] = {
+        "token": uploads.token_for(path), "dataset": info.name, "roles": dict(roles),
+        "read": result.rows_read, "accepted": result.rows_accepted, "rejected": result.rows_rejected,
+        "reasons": result.reasons, "warnings": list(result.warnings),
+        "kept_by_blanking": 0 if blank else ws.rows_rejected_for_scores_only(info.name),
+        "has_stages": info.has_role("stage")}
     st.rerun()  # so that the sidebar shows the new dataset as the current one
 
 
-def show_summary(last: dict) -> None:
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole:.0%}" if whole else "0%"
+
+
+def show_summary(last: dict, key: str) -> None:
     read, accepted, rejected = last["read"], last["accepted"], last["rejected"]
-    st.success(f"Saved as dataset **{last['dataset']}** — it is now selected in the sidebar.")
+    name = plain(last["dataset"])
+    if not rejected:
+        # With nothing rejected, every problem listed is a score left empty (blank policy).
+        blanked = sum(last["reasons"].values())
+        st.success(f"Saved as dataset **{name}**: all {read:,} rows accepted"
+                   + (f", {blanked:,} invalid scores left empty (listed below)" if blanked else "")
+                   + ". It is now selected in the sidebar.", icon=":material/check_circle:")
+    elif rejected > MOSTLY_REJECTED * read:
+        st.error(f"Saved as dataset **{name}**, but {rejected:,} of {read:,} rows "
+                 f"({_share(rejected, read)}) were rejected: only {accepted:,} "
+                 + ("row is" if accepted == 1 else "rows are")
+                 + " in its numbers. Check the reasons below before relying on them.",
+                 icon=":material/error:")
+    else:
+        st.warning(f"Saved as dataset **{name}** with {rejected:,} of {read:,} rows "
+                   f"({_share(rejected, read)}) rejected: they are not in its numbers. The reasons "
+                   "are below.", icon=":material/warning:")
     a, b, c = st.columns(3)
     a.metric("Rows read", f"{read:,}")
     b.metric("Accepted", f"{accepted:,}", help="Rows stored in the dataset.")
     c.metric("Rejected", f"{rejected:,}", help="Rows kept aside with the reason; download them below.",
              delta=f"{rejected / read:.1%} of rows" if read and rejected else None, delta_color="inverse",
              delta_arrow="off")
+    kept = last.get("kept_by_blanking") or 0
+    if kept:
+        with st.container(border=True):
+            st.markdown(f"**{kept:,} of the rejected rows were rejected only for an invalid score** "
+                        "(not a whole number in range). Importing again with “blank only the score” "
+                        f"keeps them, with just that score left empty: the dataset would have "
+                        f"{accepted + kept:,} rows instead of {accepted:,}.")
+            st.button("Import again, blanking only the bad scores", key=f"{key}_reimport",
+                      icon=":material/refresh:", on_click=_ask_reimport, args=(key, last["token"]))
     if last["reasons"]:
         reasons = pd.DataFrame(list(last["reasons"].items()), columns=["Reason", "Cells"])
         st.markdown("**Problems by reason**")
         st.dataframe(reasons, hide_index=True)
-    for note in last.get("notes") or []:
-        if "more than once" in note:
-            st.warning(note)
+    for warning in last.get("warnings") or []:
+        st.warning(plain(warning))
     ws = get_workspace()
     if last["reasons"] and ws.has_dataset(last["dataset"]):
         csv_button(ws.rejects(last["dataset"]), f"{last['dataset']} rejected rows",
                    label="Download problems (CSV)", key=f"rej_{last['token']}",
                    help="Every problem: row number, column, raw value and reason.")
+    next_steps(last)
+
+
+def _ask_reimport(key: str, token: str) -> None:
+    # Runs before the page: the policy radio can still be switched to match.
+    st.session_state[f"{key}_policy"] = POLICIES[1]
+    st.session_state[REIMPORT_KEY] = token
+
+
+def next_steps(last: dict) -> None:
+    """Where to go after an import: the Overview, and the stage mapping for a log without stages."""
+    if not get_workspace().has_dataset(last["dataset"]):
+        return
+    st.markdown("**Next**")
+    row = st.container(horizontal=True)
+    row.page_link("pages/overview.py", label=f"Open the Overview of {plain(last['dataset'])}",
+                  icon=":material/dashboard:", query_params={"dataset": last["dataset"]})
+    if not last.get("has_stages", True):
+        row.markdown("[Map its events or touchpoints to stages ↓](#datasets-in-the-workspace) "
+                     "— the log has no stage column; the Stage mapping tab below is open on it.")
 
 
 def datasets_section() -> None:
@@ -140,9 +231,11 @@ def datasets_section() -> None:
         "Rejected": st.column_config.NumberColumn(format="localized"),
         "Created (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
     names = [d.name for d in infos]
-    chosen = st.selectbox("Manage dataset", names, key="manage_dataset")
+    if st.session_state.get(MANAGE_KEY) not in names:
+        st.session_state.pop(MANAGE_KEY, None)
+    chosen = st.selectbox("Manage dataset", names, key=MANAGE_KEY)
     info = ws.get_dataset(chosen)
-    tabs = st.tabs(["Stage order", "Stage mapping", "Rows & problems", "Rename / delete"])
+    tabs = st.tabs(DATASET_TABS, key=TAB_KEY, on_change="rerun")
     with tabs[0]:
         stage_order_editor(info)
     with tabs[1]:
@@ -172,7 +265,7 @@ def stage_order_editor(info) -> None:
 def stage_mapping_editor(info) -> None:
     ws = get_workspace()
     if "stage" in info.roles:
-        st.info(f"Stages come from the column **{info.roles['stage']}** of the file.")
+        st.info(f"Stages come from the column **{plain(info.roles['stage'])}** of the file.")
         return
     sources = [r for r in ("event", "touchpoint") if r in info.roles]
     if not sources:
@@ -206,7 +299,8 @@ def rows_and_problems(info) -> None:
     b.metric("Accepted", f"{info.rows_accepted:,}")
     c.metric("Rejected", f"{info.rows_rejected:,}")
     roles = ", ".join(f"{schema.ROLE_LABELS[r]} ← {c}" for r, c in info.roles.items())
-    st.caption(f"Roles: {roles}. Attributes: {', '.join(info.attributes) or 'none'}. Times are stored in UTC.")
+    st.caption(plain(f"Roles: {roles}. Attributes: {', '.join(info.attributes) or 'none'}. "
+                     "Times are stored in UTC."))
     st.markdown("**First rows**")
     st.dataframe(ws.preview(info.name, 50), hide_index=True, height=260)
     problems = ws.rejects(info.name)
@@ -224,18 +318,18 @@ def rename_delete(info) -> None:
     new = st.text_input("New name", value=info.name, key=f"rename_{info.id}", max_chars=80)
     if st.button("Rename", key=f"do_rename_{info.id}") and new.strip() != info.name:
         try:
-            ws.rename_dataset(info.name, new)
-            select_dataset(new.strip())
+            renamed = ws.rename_dataset(info.name, new)
+            if requested_dataset() == info.name:    # the link named it: follow the new name
+                select_dataset(renamed.name)
             st.rerun()
         except CxDataError as exc:
-            st.error(str(exc))
+            st.error(plain(error_text(exc)))
     st.divider()
-    confirm = st.checkbox(f"Yes, delete “{info.name}” and its rejected rows", key=f"confirm_del_{info.id}")
+    confirm = st.checkbox(f"Yes, delete “{plain(info.name)}” and its rejected rows", key=f"confirm_del_{info.id}")
     if st.button("Delete dataset", key=f"do_delete_{info.id}", disabled=not confirm, type="primary"):
         ws.delete_dataset(info.name)
-        st.session_state.pop("dataset", None)
-        st.query_params.pop("dataset", None)
-        st.toast(f"Deleted “{info.name}”.")
+        forget_dataset(info.name)
+        st.toast(f"Deleted “{plain(info.name)}”.")
         st.rerun()
 
 

@@ -116,7 +116,7 @@ def test_real_process_mining_log_validates_without_rejects():
     result = validate_file(Path(__file__).resolve().parents[2] / "shared" / "data" / "receipt.csv.gz")
     assert (result.rows_read, result.rows_rejected) == (8577, 0)
     assert result.roles == {"customer_id": "case:concept:name", "timestamp": "time:timestamp",
-                            "event": "concept:name"}
+                            "event": "concept:name", "channel": "case:channel"}
 
 
 def test_attribute_named_like_a_canonical_column_is_kept_aside(tmp_path):

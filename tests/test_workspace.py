@@ -110,6 +110,9 @@ def test_another_process_holding_the_file_gets_a_plain_message(tmp_path):
         with pytest.raises(WorkspaceBusy) as info:
             Workspace(path)
         assert "in use by another program" in str(info.value) and "--workspace" in str(info.value)
+        # The app shows the same fact without a command-line option.
+        web = info.value.web_message
+        assert "in use by another program" in web and "--" not in web and "CXDATA_WORKSPACE" in web
     finally:
         holder.kill()
         holder.wait()

@@ -74,6 +74,12 @@ def column_values(info: DatasetInfo, column: str, limit: int = 300) -> list[str]
     return _column_values(info.cache_key, info.name, column, limit)
 
 
+def id_like_columns(info: DatasetInfo) -> list[str]:
+    """``cxdata.profile.id_like_columns`` of the dataset's attributes: the ones never
+    offered as breakdowns or filters (an id, a timestamp)."""
+    return call(info, "profile", "id_like_columns", tuple(info.attributes))
+
+
 # ---------------------------------------------------------------------------------------
 # Typed shortcuts (same names and parameters as the analytics functions)
 

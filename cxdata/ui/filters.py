@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from cxdata.schema import ROLE_LABELS
 from cxdata.sql import EventFilter
@@ -32,11 +33,15 @@ MISSING_LABEL = "(none)"
 def grouping_columns(info: DatasetInfo) -> dict[str, str]:
     """Columns of the dataset table that group or filter events: ``{column: label}``.
 
-    The mapped roles (stage, touchpoint, event, channel) first, then the attributes.
+    The mapped roles (stage, touchpoint, event, channel) first, then the attributes,
+    except id-like ones (an id or a timestamp: nearly every value distinct, SPEC §2;
+    ``cxdata.profile.is_id_like``), which would split customers into groups of one.
     """
     columns = {role: ROLE_LABELS[role] for role in GROUPING_ROLES if info.has_role(role)}
+    hidden = set(cached.id_like_columns(info)) if info.attributes else set()
     for attribute in info.attributes:
-        columns.setdefault(attribute, attribute)
+        if attribute not in hidden:
+            columns.setdefault(attribute, attribute)
     return columns
 
 
@@ -102,13 +107,81 @@ def _clear(info_columns: Sequence[str], span: tuple[dt.date | None, dt.date | No
             st.session_state[column_key(column)] = []
 
 
+#: Session-state key of the filter bar the app drew in this run: (dataset key, EventFilter).
+_DRAWN_KEY = "_filter_bar_drawn"
+
+
+def app_filter_bar(info: DatasetInfo | None) -> None:
+    """Draw the sidebar filter bar from ``app.py``, before the page runs (None: no bar).
+
+    Widgets drawn by the app keep their URL parameters across page switches and browser
+    Back; the page's own :func:`filter_bar` call then returns this run's filter.
+    """
+    st.session_state.pop(_DRAWN_KEY, None)
+    if info is not None:
+        st.session_state[_DRAWN_KEY] = (info.cache_key, _draw_filter_bar(info, st.sidebar))
+
+
 def filter_bar(info: DatasetInfo, *, container=None) -> EventFilter:
-    """Draw the filter bar (in the sidebar by default) and return the EventFilter."""
-    box = container or st.sidebar
+    """The EventFilter of the filter bar (in the sidebar by default), drawing the bar
+    unless the app already drew it for this dataset in this run."""
+    drawn = st.session_state.get(_DRAWN_KEY)
+    if container is None and drawn is not None and drawn[0] == info.cache_key:
+        return drawn[1]
+    return _draw_filter_bar(info, container or st.sidebar)
+
+
+def _drop_stale_column_params(chosen: Sequence[str]) -> None:
+    """Remove ``f_<column>`` URL parameters of columns not filtered on now (a link made
+    on another dataset, or a column this one lacks): they no longer apply."""
+    wanted = {column_key(c) for c in chosen}
+    for key in [k for k in st.query_params if k.startswith(COLUMN_KEY_PREFIX) and k not in wanted]:
+        try:
+            del st.query_params[key]
+        except StreamlitAPIException:
+            pass    # still bound to a widget of the last run: Streamlit removes it itself
+
+
+#: Session-state key: the dataset span the date filter was last drawn with.
+_SPAN_KEY = "_filter_dates_span"
+
+
+def _follow_dataset_span(span: tuple[dt.date | None, dt.date | None]) -> None:
+    """Before drawing the date filter: after a change of dataset, dates that were the old
+    dataset's whole span (no filter there) or that fall outside the new span are reset to
+    the new span, so that they never cut the new dataset to another one's days."""
+    previous = st.session_state.get(_SPAN_KEY)
+    st.session_state[_SPAN_KEY] = span
+    chosen = st.session_state.get(DATES_KEY)
+    if previous is None or previous == span or not chosen or not (span[0] and span[1]):
+        return
+    chosen = tuple(chosen)
+    inside = all(d is None or span[0] <= d <= span[1] for d in chosen)
+    if chosen == tuple(previous) or not inside:
+        st.session_state[DATES_KEY] = (span[0], span[1])
+
+
+def drop_stale_choices(key: str, options: Sequence, default=None) -> None:
+    """Call before drawing the widget ``key`` (bound to the URL): drop chosen values its
+    options no longer have — another dataset's values after a change of dataset — so that
+    neither the widget nor the URL keeps them.  A list value (multiselect) keeps its valid
+    values; a single value (selectbox) not in ``options`` becomes ``default`` when given.
+    Streamlit itself checks URL values only when a page is opened, not on a rerun."""
+    chosen = st.session_state.get(key)
+    allowed = set(options)
+    if isinstance(chosen, (list, tuple)):
+        if any(v not in allowed for v in chosen):
+            st.session_state[key] = [v for v in chosen if v in allowed]
+    elif chosen is not None and chosen not in allowed and default is not None:
+        st.session_state[key] = default
+
+
+def _draw_filter_bar(info: DatasetInfo, box) -> EventFilter:
     span = cached.date_span(info)
     columns = grouping_columns(info)
     box.markdown("**Filters** · apply to every analysis page")
     dates = None
+    _follow_dataset_span(span)
     if span[0] and span[1]:
         dates = box.date_input(
             "Interaction dates (UTC)", value=(span[0], span[1]), min_value=span[0],
@@ -117,20 +190,27 @@ def filter_bar(info: DatasetInfo, *, container=None) -> EventFilter:
                  "own 'entered between' dates see the Funnel page.")
     equals: dict[str, list[str]] = {}
     if "channel" in columns:
+        channels = cached.column_values(info, "channel")
+        drop_stale_choices(CHANNEL_KEY, channels)
         equals["channel"] = box.multiselect(
-            "Channel", cached.column_values(info, "channel"), key=CHANNEL_KEY, bind=URL,
+            "Channel", channels, key=CHANNEL_KEY, bind=URL,
             placeholder="All channels",
             help="Keeps only the interactions on these channels, on every page.")
     others = [c for c in columns if c != "channel"]
+    chosen: list[str] = []
     if others:
+        drop_stale_choices(MORE_KEY, others)
         chosen = box.multiselect(
             "Filter on more columns", others, key=MORE_KEY, bind=URL,
             format_func=lambda c: columns.get(c, c), placeholder="e.g. segment, region",
             help="Pick a column, then the values to keep.")
         for column in chosen:
+            values = cached.column_values(info, column)
+            drop_stale_choices(column_key(column), values)
             equals[column] = box.multiselect(
-                columns.get(column, column), cached.column_values(info, column),
+                columns.get(column, column), values,
                 key=column_key(column), bind=URL, placeholder="All values")
+    _drop_stale_column_params(chosen)
     event_filter = build_event_filter(dates, span, equals)
     if event_filter.equals:
         # The filters are on interactions, not on customers: say so, because a journey

@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from cxdata.ingest import FileInspection, inspect_file
+from cxdata.profile import ColumnProfile, profile_file
 
 _STAGED = "_staged_uploads"
 _CHUNK = 1 << 20
@@ -52,6 +53,13 @@ def token_for(path: str) -> str | None:
 def inspect_cached(path: str, token: str) -> FileInspection:
     """:func:`cxdata.ingest.inspect_file`, cached per upload (``token``)."""
     return inspect_file(path)
+
+
+@st.cache_data(show_spinner="Counting the values of each column…", max_entries=32)
+def profile_cached(path: str, token: str) -> ColumnProfile:
+    """:func:`cxdata.profile.profile_file`, cached per upload (``token``): read once, then
+    every change of a role picker reuses it."""
+    return profile_file(path)
 
 
 def suggest_name(file_name: str) -> str:
