@@ -41,7 +41,9 @@ def test_validate_real_logs_of_other_shapes_without_any_map():
     code, out, _ = run("validate", RECEIPT, "--format", "json")
     data = json.loads(out)
     assert code == 0 and data["rows_rejected"] == 0 and data["rows_read"] == 8577
-    assert data["roles"] == {"customer_id": "case:concept:name", "timestamp": "time:timestamp", "event": "concept:name"}
+    # XES names: the case is the customer, and case:channel is the channel (SPEC §1)
+    assert data["roles"] == {"customer_id": "case:concept:name", "timestamp": "time:timestamp",
+                             "event": "concept:name", "channel": "case:channel"}
     code, out, _ = run("validate", CORPUS / "ecommerce.csv", "--format", "json")
     assert code == 0 and json.loads(out)["roles"] == {"customer_id": "user_id", "timestamp": "event_time",
                                                      "event": "event_type"}
