@@ -180,7 +180,8 @@ def _deep_clean(obj):
 
 
 def _pct(x) -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
+    """A fraction as a percent; "—" when there is none (nothing to divide by, SPEC §6)."""
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
 
 
 # -- loading FILE or ws:NAME ---------------------------------------------------------

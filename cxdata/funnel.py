@@ -51,7 +51,7 @@ How the SPEC is read here
   last touchpoint, not its first); what they did *next* follows that event in (ts, _row)
   order; they are *in progress* when t1 + W lies after the log's end (:func:`log_end_us`).
 * Times are reported in **seconds**; median and p90 are interpolated quantiles
-  (``quantile_cont``); conversions are fractions 0…1 (0.0 when the denominator is 0).
+  (``quantile_cont``); conversions are fractions 0…1 (None when the denominator is 0).
 
 How it is computed
 ------------------
@@ -96,7 +96,8 @@ _EPOCH = dt.datetime(1970, 1, 1)
 
 @dataclass(frozen=True)
 class FunnelStep:
-    """One row of a funnel.  Conversions are fractions 0…1, times are seconds."""
+    """One row of a funnel.  Conversions are fractions 0…1 (None when nobody reached the
+    step they are a fraction of), times are seconds."""
     step: str
     customers: int
     conversion_from_start: float
@@ -804,8 +805,9 @@ def _result_from_row(labels: list[str], row: Sequence) -> FunnelResult:
             mean = float(row[k + 2 * (j - 2) + 1])
         steps.append(FunnelStep(
             step=labels[j - 1], customers=n,
-            conversion_from_start=(n / first) if first else 0.0,
-            conversion_from_previous=(n / previous) if previous else 0.0,
+            # nothing to divide by (nobody entered): no conversion, not 0 (SPEC §6)
+            conversion_from_start=(n / first) if first else None,
+            conversion_from_previous=(n / previous) if previous else None,
             dropped=n - counts[j] if j < k else 0,
             median_seconds_from_previous=median, p90_seconds_from_previous=p90,
             mean_seconds_from_previous=mean))

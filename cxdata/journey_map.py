@@ -633,7 +633,7 @@ class StageNumbers:
     step_index: int
     is_last: bool
     customers: int
-    conversion_from_previous: float
+    conversion_from_previous: float | None
     median_seconds_to_next: float | None
     reached_next: int | None
     dropped: int
@@ -734,7 +734,8 @@ def stage_numbers(cur, table: str, stages: list[str], *, event_filter=None,
             in_progress = int(summary.in_progress)
         out[step_name] = StageNumbers(
             stage=step_name, step_index=index, is_last=is_last, customers=int(step.customers),
-            conversion_from_previous=float(step.conversion_from_previous),
+            conversion_from_previous=(None if step.conversion_from_previous is None
+                                      else float(step.conversion_from_previous)),
             median_seconds_to_next=None if following is None else following.median_seconds_from_previous,
             reached_next=None if following is None else int(following.customers),
             dropped=int(step.dropped), dropoff_next=dropoff_next,
@@ -827,6 +828,8 @@ def linked_cell_text(lane: Lane, numbers: StageNumbers | None) -> str:
         # The percentage is of the previous stage's customers: that is its n.
         base = ("" if numbers.previous_customers is None
                 else f" (n = {numbers.previous_customers:,} reached previous)")
+        if numbers.conversion_from_previous is None:
+            return "nobody reached the previous stage"
         return f"{numbers.conversion_from_previous:.0%} from previous{base}"
     if topic in ("nps", "csat", "ces"):
         score = numbers.scores.get(topic)

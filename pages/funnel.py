@@ -15,8 +15,8 @@ from cxdata.funnel import Exclusion, parse_duration
 from cxdata.scores import LOW_SAMPLE_DEFAULT as LOW_SAMPLE
 from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads, csv_button
-from cxdata.ui.filters import (build_event_filter, describe, filter_bar, grouping_columns,
-                               plain)
+from cxdata.ui.filters import (build_event_filter, describe, drop_stale_choices, filter_bar,
+                               grouping_columns, plain)
 from cxdata.ui.state import require_dataset
 from cxdata.ui.steps import relabelled, step_choices
 
@@ -67,6 +67,8 @@ def pick_steps(info, columns) -> tuple[str, list[str], list[str]]:
         options = cached.column_values(info, by)
         default_steps = [v for v in cached.suggest_steps(info, by) if v in options]
     choices = step_choices(options)
+    # Another dataset's steps (after a change of dataset) leave the widget and the URL.
+    drop_stale_choices(f"fn_steps_{by}", list(choices))
     # One widget per column, so that switching the column never keeps foreign values.
     picked = right.multiselect("Steps, in order", list(choices), default=default_steps,
                                key=f"fn_steps_{by}", bind=URL,

@@ -332,3 +332,14 @@ def test_funnel_dropoffs_after_the_last_step_is_one_sentence():
     code, out, err = run("funnel", SMALL, "--dropoffs-after", "3")
     assert code == 2 and out == ""
     assert err.startswith("--dropoffs-after takes a step 1…2 (the last step has no next step to miss).")
+
+
+def test_a_conversion_with_nothing_to_divide_by_is_null_and_a_dash():
+    # Nobody has a 'Nowhere' event: 0 entered, so no conversion at all (SPEC §6)
+    code, out, err = run("funnel", SMALL, "--step", "Nowhere", "--step", "Aware", "--format", "json")
+    assert code == 0, err
+    steps = json.loads(out)["steps"]
+    assert [(s["customers"], s["conversion_from_start"], s["conversion_from_previous"]) for s in steps] == [
+        (0, None, None), (0, None, None)]
+    code, out, _ = run("funnel", SMALL, "--step", "Nowhere", "--step", "Aware")
+    assert "—" in out.splitlines()[2] and "0.0%" not in out

@@ -591,14 +591,24 @@ def test_result_frame_and_json_shapes(con):
          "dropped": 0, "median_seconds_from_previous": 4.0}]}
 
 
-def test_nobody_entered_gives_zeros_not_errors(con):
+def test_nobody_entered_gives_no_conversions_not_errors(con):
     make_events_table(con, [("c1", 0, "X")])   # no step value at all, in any mode
     for order in funnel.ORDER_MODES:
         result = compute_funnel(con, "ev", ["A", "B"], order=order)
         assert result.entered == 0
+        # nothing to divide by: no conversion (null in JSON), never 0 (SPEC §6)
         assert [(s.customers, s.conversion_from_start, s.conversion_from_previous,
                  s.median_seconds_from_previous) for s in result.steps] == [
-            (0, 0.0, 0.0, None), (0, 0.0, 0.0, None)]
+            (0, None, None, None), (0, None, None, None)]
+        assert result.to_json_dict()["steps"][1]["conversion_from_start"] is None
+
+
+def test_a_step_nobody_reached_has_no_conversion_to_the_next(con):
+    # A entered by c1; nobody reached B: B's conversion from A is 0, C's from B is none.
+    make_events_table(con, [("c1", 0, "A")])
+    steps = compute_funnel(con, "ev", ["A", "B", "C"]).steps
+    assert [s.conversion_from_previous for s in steps] == [1.0, 0.0, None]
+    assert [s.conversion_from_start for s in steps] == [1.0, 0.0, 0.0]
 
 
 def test_single_step_funnel(con):
