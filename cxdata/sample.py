@@ -240,23 +240,23 @@ NEGATIVE_COMMENTS: dict[str, tuple[str, ...]] = {
     "Product page": ("Product page is missing the dimensions", "Photos do not match the product",
                      "Product page took ages to load"),
     "Comparison tool": ("Comparison tool kept losing my selection", "Could not compare more than two items"),
-    "Live chat": ("Live chat took ages to answer", "Waited 20 minutes for the live chat agent",
-                  "Chat bot did not understand my question"),
+    "Live chat": ("Live chat took ages to answer, terrible", "Waited 20 minutes for the live chat agent",
+                  "Chat bot did not understand my question, useless"),
     "Store visit": ("No staff around to help", "Item shown online was not in the store",
                     "Long queue at the till"),
-    "Checkout": ("Checkout kept failing", "Checkout kept failing at the address step",
+    "Checkout": ("Checkout kept failing, so frustrating", "Checkout kept failing at the address step",
                  "Had to create an account just to pay", "Checkout form kept clearing my address",
                  "Delivery cost only shown at the very last step of checkout",
                  "Promo code did not work at checkout"),
-    "Payment": ("Payment declined for no reason", "Card payment failed twice",
+    "Payment": ("Payment declined for no reason, annoying", "Card payment failed twice",
                 "Payment page timed out"),
     "Order confirmation": ("Confirmation email arrived hours later", "Order confirmation had the wrong address"),
     "Onboarding email": ("Set-up instructions were confusing",),
-    "Delivery": ("Delivery was late", "Delivery was late and nobody told me",
-                 "Parcel arrived a week late", "Courier left the parcel out in the rain",
+    "Delivery": ("Delivery was late, really disappointing", "Delivery was late and nobody told me",
+                 "Parcel arrived a week late, awful", "Courier left the parcel out in the rain, ruined",
                  "Courier never turned up, delivery was late",
-                 "Tracking said delivered but nothing arrived",
-                 "Courier threw the box, it arrived crushed"),
+                 "Tracking said delivered but nothing arrived, terrible",
+                 "Courier threw the box, it arrived crushed and broken"),
     "Support call": ("On hold for 40 minutes", "Was passed between three agents",
                      "Nobody called me back as promised"),
     "Returns": ("Refund took three weeks", "Returns label did not print"),
@@ -267,26 +267,27 @@ NEGATIVE_COMMENTS: dict[str, tuple[str, ...]] = {
 #: Complaints tied to what happened, used instead of the touchpoint's own list.
 REASON_COMMENTS: dict[str, tuple[str, ...]] = {
     # A live chat opened in the middle of checkout.
-    "checkout_chat": ("Live chat took ages to answer", "Live chat took ages, gave up on the order",
+    "checkout_chat": ("Live chat took ages to answer, terrible", "Live chat took ages, gave up on the order",
                       "Live chat took ages and checkout kept failing",
                       "Waited 20 minutes on live chat during checkout"),
     # A card declined at Payment.
-    "declined": ("Payment declined for no reason", "Payment declined twice although my card is fine",
-                 "Payment declined, had to try another card"),
+    "declined": ("Payment declined for no reason, annoying", "Payment declined twice although my card is fine",
+                 "Payment declined, had to try another card, frustrating"),
     # The broken "Add to basket" of the Mobile app in the outage week.
-    "app_outage": ("Add to basket does nothing in the app", "App crashed when I tapped add to basket",
-                   "Could not add anything to the basket in the app"),
+    "app_outage": ("Add to basket does nothing in the app, useless", "App crashed when I tapped add to basket",
+                   "Could not add anything to the basket in the app, annoying"),
     # A return after skipping Consideration.
     "regret": ("Not what I expected, should have read the reviews",
-               "Not what I expected, sent it back", "Colour is not what I expected"),
+               "Not what I expected, disappointed, sent it back",
+               "Colour is not what I expected, disappointing"),
 }
 POSITIVE_COMMENTS: dict[str, tuple[str, ...]] = {
     "Live chat": ("Chat agent sorted it in minutes",),
     "Store visit": ("Staff were really helpful",),
     "Checkout": ("Checkout was fine once I found guest checkout",),
     "Payment": ("Paying with the app was quick",),
-    "Delivery": ("Arrived next day, well packed", "Delivered on time, driver was friendly",
-                 "Tracking was spot on"),
+    "Delivery": ("Arrived next day, well packed, thanks", "Delivered on time, driver was friendly",
+                 "Tracking was spot on, great service"),
     "Support call": ("Agent solved it on the first call",),
     "Returns": ("Return was easy and the refund quick",),
     "Loyalty programme": ("Love the member discounts",),
@@ -294,7 +295,7 @@ POSITIVE_COMMENTS: dict[str, tuple[str, ...]] = {
     "Referral programme": ("Already recommended you to friends",),
 }
 #: Extra complaints heard only while the courier problem lasts.
-DELIVERY_PROBLEM_COMMENTS: tuple[str, ...] = ("Third late delivery this summer",
+DELIVERY_PROBLEM_COMMENTS: tuple[str, ...] = ("Third late delivery this summer, awful",
                                               "New courier is hopeless, parcel lost for days",
                                               "Delivery was late again, the new courier is useless")
 GENERIC_POSITIVE: tuple[str, ...] = ("Great service", "Quick and easy", "Very happy, thanks")
