@@ -533,15 +533,15 @@ def test_touchpoints_comments_true_count_pages_and_csv(workspace, monkeypatch):
     at.segmented_control(key="tp_metric").set_value("csat").run()    # Delivery is rated by CSAT
     at.selectbox(key="tp_comments_of").set_value("Delivery").run()
     assert not at.exception, at.exception
-    # The sample has 337 non-blank comments on Delivery (counted in the CSV by hand with
+    # The sample has 323 non-blank comments on Delivery (counted in the CSV by hand with
     # DuckDB: count(*) where touchpoint = 'Delivery' and trim(comment) <> '').
     every = scores.comments(cur, info.table, column="touchpoint", value="Delivery",
                             metric="csat", limit=None)
-    assert len(every) == 337
+    assert len(every) == 323
     captions = [c.value for c in at.caption]
-    assert "337 comments on Delivery, lowest CSAT first · showing 1–50." in captions
+    assert "323 comments on Delivery, lowest CSAT first · showing 1–50." in captions
     assert not any("at most 200" in c for c in captions)
-    # 337 comments in pages of 50: 7 pages, the last holds 301–337.
+    # 323 comments in pages of 50: 7 pages, the last holds 301–323.
     page = at.number_input(key="tp_comments_page")
     assert (page.value, page.max, page.label) == (1, 7, "Page (of 7)")
     shown = at.dataframe[0].value
@@ -549,21 +549,21 @@ def test_touchpoints_comments_true_count_pages_and_csv(workspace, monkeypatch):
     assert "_row" not in shown.columns
     page.set_value(7).run()
     assert not at.exception, at.exception
-    assert "337 comments on Delivery, lowest CSAT first · showing 301–337." in [
+    assert "323 comments on Delivery, lowest CSAT first · showing 301–323." in [
         c.value for c in at.caption]
     assert at.dataframe[0].value["comment"].tolist() == every["comment"].iloc[300:].tolist()
-    # The download holds all 337 comments of the selection, not only the page shown.
+    # The download holds all 323 comments of the selection, not only the page shown.
     [button] = [b for b in at.get("download_button") if b.proto.id.endswith("tp_comments_csv")]
-    assert button.proto.label == "Download all 337 comments (CSV)"
+    assert button.proto.label == "Download all 323 comments (CSV)"
     data = downloads[button.proto.deferred_file_id]()
     csv = pd.read_csv(__import__("io").BytesIO(data), encoding="utf-8-sig")
     assert list(csv.columns) == ["Touchpoint", "Time (UTC)", "Customer", "CSAT", "Comment"]
-    assert len(csv) == 337 and set(csv["Touchpoint"]) == {"Delivery"}
+    assert len(csv) == 323 and set(csv["Touchpoint"]) == {"Delivery"}
     assert csv["Comment"].tolist() == every["comment"].tolist()
     # Another touchpoint starts again on page 1.
     at.selectbox(key="tp_comments_of").set_value("Returns").run()
     assert at.number_input(key="tp_comments_page").value == 1
-    assert "11 comments on Returns, lowest CSAT first · showing 1–11." in [
+    assert "26 comments on Returns, lowest CSAT first · showing 1–26." in [
         c.value for c in at.caption]
 
 
