@@ -39,6 +39,8 @@ DEFAULT_URL = "local[*]"
 INSTALL_HINT = "install it with `pip install -r requirements-spark.txt`"
 #: Seconds to wait for a Spark Connect server to accept a connection.
 CONNECT_TIMEOUT = 10.0
+#: Seconds to wait for a local Spark (a JVM starting) to answer its first call.
+START_TIMEOUT = 180.0
 _SESSIONS: dict[str, object] = {}
 
 
@@ -120,14 +122,40 @@ def session(url: str | None = None):
         raise UnusableInput(f"Cannot use the Spark address '{redact(url)}': give sc://host:port "
                             "(Spark Connect) or local[N].")
     try:
-        spark = (SparkSession.builder.remote(url)
-                 .config("spark.sql.session.timeZone", "UTC").getOrCreate())
-        spark.conf.set("spark.sql.session.timeZone", "UTC")
+        spark = SparkSession.builder.remote(url).config("spark.sql.session.timeZone", "UTC").getOrCreate()
+        # The first call to a server: bounded, since a client that cannot complete its
+        # handshake (a wrong scheme, TLS, a token) retries for minutes otherwise.
+        _within(lambda: spark.conf.set("spark.sql.session.timeZone", "UTC"),
+                START_TIMEOUT if url.startswith("local") else 3 * CONNECT_TIMEOUT, url)
+    except UnusableInput:
+        raise
     except Exception as exc:
         raise UnusableInput(f"Spark at {redact(url)} could not be started or reached: "
                             f"{_first_line(exc)}") from None
     _SESSIONS[url] = spark
     return spark
+
+
+def _within(call, seconds: float, url: str) -> None:
+    """Run ``call`` and wait at most ``seconds`` for it (an UnusableInput sentence after)."""
+    import threading
+    outcome: list = []
+
+    def work():
+        try:
+            call()
+            outcome.append(None)
+        except BaseException as exc:   # handed back to the caller's thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if not outcome:
+        raise UnusableInput(f"Spark at {redact(url)} did not answer within {seconds:.0f} s; check the "
+                            "URL (for a token: sc://host:port/;token=…; TLS: ;use_ssl=true) and the server.")
+    if outcome[0] is not None:
+        raise outcome[0]
 
 
 def _first_line(exc: BaseException) -> str:
