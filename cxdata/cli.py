@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="dataset name")
     p.add_argument("--replace", action="store_true", help="replace a dataset of the same name")
     p.add_argument("--blank-bad-scores", action="store_true")
+    p.add_argument("--max-bytes", default=None, metavar="SIZE",
+                   help="refuse a file that holds more than SIZE once decompressed (bytes, or 500M, "
+                        "2G…; default: $CXDATA_MAX_BYTES, else no limit)")
     _common(p)
 
     p = sub.add_parser("datasets", help="list, rename or delete datasets in the workspace")
@@ -326,10 +329,16 @@ def cmd_ingest(args) -> int:
     if args.file.startswith("spark:"):
         raise UsageError("A Spark source is queried where it lives, not copied into the workspace: "
                          "run funnel, scores, paths or report on it directly (spark:… as FILE).")
+    from cxdata.sources import parse_size
+    try:
+        max_bytes = parse_size(args.max_bytes)
+    except ValueError as exc:
+        raise UsageError(f"--max-bytes: {exc}")
     ws = open_workspace(args)
     try:
         result, info = ws.ingest(args.file, args.name, overrides=parse_maps(args.map), replace=args.replace,
-                                 score_policy="blank" if args.blank_bad_scores else "reject")
+                                 score_policy="blank" if args.blank_bad_scores else "reject",
+                                 max_bytes=max_bytes)
     finally:
         ws.close()
     return _ingest_report(args, result, {"dataset": info.name})
@@ -501,6 +510,8 @@ def cmd_scores(args) -> int:
     data = load_data(args)
     if args.metric not in data.roles:
         raise UsageError(f"The log has no {args.metric.upper()} column; map one with --map {args.metric}=COLUMN.")
+    if args.compare is not None:
+        return _scores_compare(args, data)
     # A time bucket (week / month) groups by the response's date (SPEC §4).
     by = args.by if args.by in ("week", "month") and args.by not in data.attributes else resolve_column(data, args.by)
     frame = scores.scores_by(data.cur, data.table, args.metric, by)

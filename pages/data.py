@@ -36,6 +36,7 @@ def upload_section() -> None:
                "CSV/TSV/TXT (also gzip-compressed), Parquet, JSON/NDJSON or Excel (.xlsx), up to 1 GB.")
     files = st.file_uploader("Interaction log files", type=ACCEPTED_TYPES, accept_multiple_files=True,
                              key="uploads")
+    uploads.keep_only(files)
     if not files:
         st.info("Drop one or more files here. Each file becomes a dataset; the columns are "
                 "recognised by name and you can change the guesses before importing.")
@@ -48,8 +49,7 @@ def upload_section() -> None:
 def import_one(upload, index: int) -> None:
     st.markdown(f"**{plain(upload.name)}** · {upload.size / 1_048_576:,.1f} MB")
     try:
-        staged = uploads.stage_upload(upload)
-        inspected = uploads.inspect_cached(staged.path, staged.token)
+        staged, inspected = uploads.inspect_upload(upload)
     except CxDataError as exc:
         st.error(plain(f"{upload.name}: {error_text(exc)}"))
         return
@@ -87,9 +87,9 @@ def import_one(upload, index: int) -> None:
     if st.session_state.pop(REIMPORT_KEY, None) == staged.token:
         last = st.session_state.get("last_import") or {}
         # The same file, mapping and name again, now keeping rows whose only problem is a score.
-        run_import(staged.path, last.get("dataset", name), last.get("roles", roles), policy, True, upload.name)
+        run_import(upload, last.get("dataset", name), last.get("roles", roles), policy, True)
     elif clicked:
-        run_import(staged.path, name, roles, policy, replace, upload.name)
+        run_import(upload, name, roles, policy, replace)
     last = st.session_state.get("last_import")
     if last and last.get("token") == staged.token:
         show_summary(last, key)
@@ -108,8 +108,18 @@ def customer_warning(staged, roles: dict[str, str]) -> None:
         st.warning(plain(warning), icon=":material/person_search:")
 
 
-def run_import(path: str, name: str, roles: dict[str, str], policy: str, replace: bool, source: str) -> None:
+def run_import(upload, name: str, roles: dict[str, str], policy: str, replace: bool) -> None:
+    """Import the upload; its staged copy is deleted afterwards, whatever the outcome."""
+    staged = uploads.stage_upload(upload)
+    try:
+        _import_staged(staged, name, roles, policy, replace, upload.name)
+    finally:
+        uploads.discard_staged(staged.token)
+
+
+def _import_staged(staged, name: str, roles: dict[str, str], policy: str, replace: bool, source: str) -> None:
     ws = get_workspace()
+    path = staged.path
     bar = st.progress(0.0, text="Starting…")
 
     def on_progress(label: str, fraction: float) -> None:
@@ -120,7 +130,7 @@ def run_import(path: str, name: str, roles: dict[str, str], policy: str, replace
     try:
         result, info = ws.ingest(path, name, overrides=roles, replace=replace, source=source,
                                  score_policy="blank" if blank else "reject",
-                                 on_progress=on_progress)
+                                 on_progress=on_progress, max_bytes=uploads.app_max_bytes())
     except CxDataError as exc:
         bar.empty()
         st.error(plain(error_text(exc)))
@@ -133,7 +143,7 @@ def run_import(path: str, name: str, roles: dict[str, str], policy: str, replace
     if not info.has_role("stage"):
         st.session_state[TAB_KEY] = "Stage mapping"
     st.session_state["last_import"] = {
-        "token": uploads.token_for(path), "dataset": info.name, "roles": dict(roles),
+        "token": staged.token, "dataset": info.name, "roles": dict(roles),
         "read": result.rows_read, "accepted": result.rows_accepted, "rejected": result.rows_rejected,
         "reasons": result.reasons, "warnings": list(result.warnings),
         "kept_by_blanking": 0 if blank else ws.rows_rejected_for_scores_only(info.name),

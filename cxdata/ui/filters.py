@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from cxdata.formatting import display_text
 from cxdata.schema import ROLE_LABELS
 from cxdata.sql import EventFilter
 from cxdata.ui import cached
@@ -89,8 +90,9 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 def plain(text: object) -> str:
     """User text made safe for ``st.markdown``: markdown characters escaped, so a value
-    such as ``*Web*`` or ``[x](y)`` shows literally."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+    such as ``*Web*`` or ``[x](y)`` shows literally, and bidirectional controls removed
+    (:func:`cxdata.formatting.display_text`), so that a value cannot flip the text after it."""
+    return _MD_SPECIAL.sub(r"\\\1", display_text(text))
 
 
 def column_key(column: str) -> str:
