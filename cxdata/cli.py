@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--metric", choices=("nps", "csat", "ces"), required=True)
     p.add_argument("--by", default="touchpoint", help="touchpoint, stage, channel, an attribute, week or month")
+    p.add_argument("--compare", default=None, metavar="COLUMN=A,B",
+                   help="compare group A with group B of COLUMN (A − B, with its 95%% interval and p) "
+                        "instead of listing every group")
     _common(p)
 
     p = sub.add_parser("paths", help="transitions and variants (SPEC §3)")
@@ -525,6 +528,65 @@ def cmd_scores(args) -> int:
                      f"[{_score_number(g['ci_low'])} … {_score_number(g['ci_high'])}]{flag}")
     emit(args, {"metric": args.metric, "groups": groups}, frame[cols], "\n".join(lines))
     return EXIT_OK
+
+
+def _split_compare(text: str, known: list[str]) -> tuple[str, str, str]:
+    """``"channel=Web,App"`` -> ``("channel", "Web", "App")``.  A value may itself hold a
+    comma: the split is the comma that leaves two values the column has."""
+    column, sep, values = text.partition("=")
+    if not sep or not column.strip() or "," not in values:
+        raise UsageError(f"--compare needs COLUMN=A,B (two values of the column), got {text!r}.")
+    splits = [(values[:i], values[i + 1:]) for i, ch in enumerate(values) if ch == ","]
+    fitting = [pair for pair in splits if pair[0] in known and pair[1] in known]
+    a, b = fitting[0] if len(fitting) == 1 else splits[0] if len(splits) == 1 else (None, None)
+    if a is None:
+        raise UsageError(f"--compare {text!r}: cannot tell where the first value ends; the values "
+                         f"of {column.strip()} are {', '.join(known[:20])}.")
+    return column.strip(), a, b
+
+
+def _scores_compare(args, data: LoadedData) -> int:
+    """``scores --compare COLUMN=A,B``: group A against group B (SPEC §4, §6)."""
+    from cxdata import scores
+    column_text = args.compare.partition("=")[0].strip()
+    column = resolve_column(data, column_text) if column_text else None
+    frame = scores.scores_by(data.cur, data.table, args.metric, column) if column else pd.DataFrame()
+    known = [str(g) for g in frame["group"]] if len(frame) else []
+    name, a, b = _split_compare(args.compare, known)
+    if a == b:
+        raise UsageError(f"--compare needs two different values of {name}, got {a!r} twice.")
+    for value in (a, b):
+        if value not in known:
+            raise UsageError(f"{name} has no {args.metric.upper()} responses with the value {value!r}; "
+                             f"its values with responses: {', '.join(known[:20]) or 'none'}.")
+    result = scores.compare_groups(data.cur, data.table, args.metric, column, a, b)
+    cols = ["group", "n", "score", "ci_low", "ci_high", "low_sample"]
+    rows = {str(row["group"]): {c: _clean(row[c]) for c in cols} for _, row in frame.iterrows()}
+    groups = [rows[a], rows[b]]
+    payload = {"metric": args.metric, "column": name, "groups": groups,
+               "difference": _clean(result.difference), "ci_low": _clean(result.ci_low),
+               "ci_high": _clean(result.ci_high), "p": _clean(result.p_value)}
+    unit = {"nps": "NPS points", "csat": "CSAT percentage points", "ces": "CES (mean, 1–7)"}[args.metric]
+    test = {"nps": "z-test on the adjusted values", "csat": "two-proportion z-test",
+            "ces": "Welch t-test"}[args.metric]
+    lines = [f"{args.metric.upper()} by {name}: {a} compared with {b}"]
+    for g in groups:
+        flag = "  low sample" if g["low_sample"] else ""
+        lines.append(f"  {str(g['group']):<28} n={g['n']:>7,}  {_score_number(g['score']):>7}  "
+                     f"[{_score_number(g['ci_low'])} … {_score_number(g['ci_high'])}]{flag}")
+    p = payload["p"]
+    lines.append(f"difference ({a} − {b}): {_signed(payload['difference'])} {unit}, 95% interval "
+                 f"[{_signed(payload['ci_low'])} … {_signed(payload['ci_high'])}], "
+                 f"p = {'—' if p is None else ('< 0.001' if p < 0.001 else f'{p:.3f}')} ({test})")
+    table = pd.DataFrame([{k: payload[k] for k in ("metric", "column", "difference", "ci_low", "ci_high", "p")}
+                          | {"group_a": a, "n_a": rows[a]["n"], "score_a": rows[a]["score"],
+                             "group_b": b, "n_b": rows[b]["n"], "score_b": rows[b]["score"]}])
+    emit(args, payload, table, "\n".join(lines))
+    return EXIT_OK
+
+
+def _signed(value) -> str:
+    return "—" if value is None else f"{value:+.1f}"
 
 
 def _score_number(value) -> str:
