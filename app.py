@@ -5,6 +5,7 @@ Run with ``streamlit run app.py``.  Pages live in ``pages/``; they only wire wid
 """
 import streamlit as st
 
+from cxdata.ui import auth
 from cxdata.ui.filters import app_filter_bar
 from cxdata.ui.state import get_workspace, sidebar_dataset_picker
 
@@ -38,7 +39,10 @@ PAGES = {
 #: filter bar itself.
 FILTERED_PAGES = {"overview", "funnel", "touchpoints", "paths", "report"}
 
-page = st.navigation(PAGES)
+# With sign-in configured ([auth] in the secrets, docs/deploy.md), nobody sees a page, the
+# navigation or any data before signing in.
+page = st.navigation(PAGES, position="sidebar" if auth.is_allowed() else "hidden")
+auth.require_login()
 get_workspace()
 current = None
 # Presentation mode (journey map) hides the sidebar picker along with the other chrome.
