@@ -210,7 +210,7 @@ def _draw_filter_bar(info: DatasetInfo, box) -> EventFilter:
             values = cached.column_values(info, column)
             drop_stale_choices(column_key(column), values)
             equals[column] = box.multiselect(
-                columns.get(column, column), values,
+                plain(columns.get(column, column)), values,
                 key=column_key(column), bind=URL, placeholder="All values")
     _drop_stale_column_params(chosen)
     event_filter = build_event_filter(dates, span, equals)
