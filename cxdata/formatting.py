@@ -64,6 +64,19 @@ def display_text(text: object) -> str:
     return _BIDI_CONTROLS.sub("", str(text))
 
 
+def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` for a table on screen: every text cell (and column name) through
+    :func:`display_text`, so that a value with a right-to-left override cannot flip its
+    cell.  Numbers, times and missing values are left as they are; downloads keep the
+    original frame."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(lambda v: display_text(v) if isinstance(v, str) else v)
+    out.columns = [display_text(c) if isinstance(c, str) else c for c in out.columns]
+    return out
+
+
 def _missing(value) -> bool:
     if value is None or value is pd.NA or value is pd.NaT:
         return True

@@ -8,6 +8,7 @@ import streamlit as st
 from cxdata import schema
 from cxdata.bootstrap import SAMPLE_NAME, reinstall_sample
 from cxdata.errors import CxDataError
+from cxdata.formatting import display_frame
 from cxdata.ingest import StageMapping
 from cxdata.profile import roles_warning
 from cxdata.ui import uploads
@@ -55,7 +56,7 @@ def import_one(upload, index: int) -> None:
         return
     st.caption(plain(f"Read as {inspected.format}" + (f" ({'; '.join(inspected.notes)})" if inspected.notes else "")))
     # The preview is the file's text: an empty cell shows empty, not as "None".
-    st.dataframe(inspected.preview.fillna(""), hide_index=True, height=220)
+    st.dataframe(display_frame(inspected.preview.fillna("")), hide_index=True, height=220)
     key = f"up{index}_{staged.token}"
     st.markdown("**Columns → roles** (guessed from the names; required roles are marked ✱)")
     options = [NONE] + inspected.columns
@@ -312,11 +313,11 @@ def rows_and_problems(info) -> None:
     st.caption(plain(f"Roles: {roles}. Attributes: {', '.join(info.attributes) or 'none'}. "
                      "Times are stored in UTC."))
     st.markdown("**First rows**")
-    st.dataframe(ws.preview(info.name, 50), hide_index=True, height=260)
+    st.dataframe(display_frame(ws.preview(info.name, 50)), hide_index=True, height=260)
     problems = ws.rejects(info.name)
     if len(problems):
         st.markdown(f"**Problems** ({len(problems):,} cells)")
-        st.dataframe(problems.head(500), hide_index=True, height=220)
+        st.dataframe(display_frame(problems.head(500)), hide_index=True, height=220)
         csv_button(problems, f"{info.name} rejected rows", label="Download problems (CSV)",
                    key=f"rej_ds_{info.id}", help="Every problem: row number, column, raw value and reason.")
     else:

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from cxdata import charts
+from cxdata.formatting import display_frame
 from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads
 from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain
@@ -74,7 +75,7 @@ def variants_tab(info, by, ef):
     longest = int(frame["path_label"].str.len().max())
     lines = min(6, max(1, -(-longest // JOURNEY_CHARS_PER_LINE)))
     row_height = 12 + 21 * lines
-    st.dataframe(journeys_table(frame, by_label), hide_index=True, width="stretch",
+    st.dataframe(display_frame(journeys_table(frame, by_label)), hide_index=True, width="stretch",
                  row_height=row_height, height=min(42 + row_height * len(frame), 760),
                  column_config={
                      "#": st.column_config.NumberColumn(width=40),

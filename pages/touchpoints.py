@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from cxdata import charts, export
+from cxdata.formatting import display_frame
 from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads, file_stem
 from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain, with_values
@@ -191,7 +192,7 @@ def comments_tab(info, metric, by, by_label, ef, low_sample):
     right.caption(f"{total:,} {noun} on {plain(value)}, lowest {metric.upper()} first · "
                   f"showing {first + 1:,}–{first + len(frame):,}.")
     # Comments are data: st.dataframe shows them as plain text, never as Markdown.
-    st.dataframe(frame, hide_index=True, column_config={
+    st.dataframe(display_frame(frame), hide_index=True, column_config={
         "ts": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm"),
         "customer_id": "Customer", "score": st.column_config.NumberColumn(metric.upper()),
         "comment": st.column_config.TextColumn("Comment", width="large")})

@@ -207,3 +207,13 @@ def test_display_text_removes_bidi_controls_but_keeps_right_to_left_letters():
 def test_plain_removes_bidi_controls():
     from cxdata.ui.filters import plain
     assert plain("a\u202eb*") == "ab\\*"
+
+
+def test_display_frame_strips_bidi_controls_from_text_cells_only():
+    import pandas as pd
+    from cxdata.formatting import display_frame
+    frame = pd.DataFrame({"touchpoint\u202e": ["Call \u202eevil", "Web"], "nps": [9, 3]})
+    shown = display_frame(frame)
+    assert list(shown.columns) == ["touchpoint", "nps"]
+    assert shown["touchpoint"].tolist() == ["Call evil", "Web"] and shown["nps"].tolist() == [9, 3]
+    assert frame.iloc[0, 0] == "Call \u202eevil"      # the data itself (and its downloads) unchanged
