@@ -42,8 +42,8 @@ FILTERED_PAGES = {"overview", "funnel", "touchpoints", "paths", "report"}
 # With sign-in configured ([auth] in the secrets, docs/deploy.md), nobody sees a page, the
 # navigation or any data before signing in.
 page = st.navigation(PAGES, position="sidebar" if auth.is_allowed() else "hidden")
+get_workspace()     # first, as it also leaves Streamlit's pages-folder mode on a first visit
 auth.require_login()
-get_workspace()
 current = None
 # Presentation mode (journey map) hides the sidebar picker along with the other chrome.
 if st.query_params.get("present") != "1":
