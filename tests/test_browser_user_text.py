@@ -122,7 +122,9 @@ def test_the_staged_upload_copy_is_deleted_after_the_import(imported):
 
 
 def url(server, page_path: str, **params) -> str:
-    return f"{server.url}/{page_path}?" + urllib.parse.urlencode({"dataset": NAME, **params})
+    # The Overview is the default page: its address is the app's root.
+    path = "" if page_path == "overview" else page_path
+    return f"{server.url}/{path}?" + urllib.parse.urlencode({"dataset": NAME, **params})
 
 
 #: (page, tabs to open one after the other)
@@ -165,6 +167,7 @@ def walk(server, browser, page_path: str, tabs: list[str]) -> tuple[list[str], l
             wait_for_app(page)
             live += live_elements(page)
         assert_no_exception(page)
+        assert "Page not found" not in page.inner_text("body")
         screenshot(page, f"user_text_{page_path}")
         return live, list(watch.requests), page.locator("[data-testid='stMain']").inner_text()
     finally:
