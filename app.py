@@ -5,6 +5,7 @@ Run with ``streamlit run app.py``.  Pages live in ``pages/``; they only wire wid
 """
 import streamlit as st
 
+from cxdata.ui import auth
 from cxdata.ui.filters import app_filter_bar
 from cxdata.ui.state import get_workspace, sidebar_dataset_picker
 
@@ -38,8 +39,11 @@ PAGES = {
 #: filter bar itself.
 FILTERED_PAGES = {"overview", "funnel", "touchpoints", "paths", "report"}
 
-page = st.navigation(PAGES)
-get_workspace()
+# With sign-in configured ([auth] in the secrets, docs/deploy.md), nobody sees a page, the
+# navigation or any data before signing in.
+page = st.navigation(PAGES, position="sidebar" if auth.is_allowed() else "hidden")
+get_workspace()     # first, as it also leaves Streamlit's pages-folder mode on a first visit
+auth.require_login()
 current = None
 # Presentation mode (journey map) hides the sidebar picker along with the other chrome.
 if st.query_params.get("present") != "1":

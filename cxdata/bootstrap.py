@@ -6,7 +6,11 @@ from pathlib import Path
 
 from cxdata.workspace import DatasetInfo, Workspace
 
-SAMPLE_FILE = Path(__file__).resolve().parent.parent / "sample_data" / "interactions.csv"
+# In a checkout sample_data/ is beside cxdata/; an installed package carries it in cxdata/_app/.
+_HERE = Path(__file__).resolve().parent
+SAMPLE_FILE = next((d / "sample_data" / "interactions.csv" for d in (_HERE.parent, _HERE / "_app")
+                    if (d / "sample_data" / "interactions.csv").exists()),
+                   _HERE.parent / "sample_data" / "interactions.csv")
 SAMPLE_NAME = "Sample: online retail journeys"
 _SETTING = "sample_installed"
 
@@ -27,7 +31,7 @@ def install_sample_once(ws: Workspace, sample_file: Path = SAMPLE_FILE) -> Datas
     ws.set_setting("default_dataset", SAMPLE_NAME)
     # The example journey map is linked to the sample, so a first start has a map to show.
     from cxdata import map_store
-    map_store.install_example_maps(ws.cursor())
+    map_store.install_example_maps(ws.cursor(), sample_file.parent / "maps")
     return info
 
 

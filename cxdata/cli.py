@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -80,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="dataset name")
     p.add_argument("--replace", action="store_true", help="replace a dataset of the same name")
     p.add_argument("--blank-bad-scores", action="store_true")
+    p.add_argument("--max-bytes", default=None, metavar="SIZE",
+                   help="refuse a file that holds more than SIZE once decompressed (bytes, or 500M, "
+                        "2G…; default: $CXDATA_MAX_BYTES, else no limit)")
     _common(p)
 
     p = sub.add_parser("datasets", help="list, rename or delete datasets in the workspace")
@@ -121,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--metric", choices=("nps", "csat", "ces"), required=True)
     p.add_argument("--by", default="touchpoint", help="touchpoint, stage, channel, an attribute, week or month")
+    p.add_argument("--compare", default=None, metavar="COLUMN=A,B",
+                   help="compare group A with group B of COLUMN (A − B, with its 95%% interval and p) "
+                        "instead of listing every group")
     _common(p)
 
     p = sub.add_parser("paths", help="transitions and variants (SPEC §3)")
@@ -137,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--journey-map", default=None, metavar="NAME", help="a journey map of the workspace to include")
     p.add_argument("--title", default=None)
     _common(p)
+
+    # Everything after `app` goes to Streamlit as it is (--server.port 8600 …): this
+    # parser knows no option of its own ('+' as its prefix), and cmd_app answers --help.
+    p = sub.add_parser("app", help="start the app (Streamlit options pass through, e.g. --server.port 8600)",
+                       prefix_chars="+", add_help=False)
+    p.add_argument("streamlit_args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -327,10 +340,16 @@ def cmd_ingest(args) -> int:
     if args.file.startswith("spark:"):
         raise UsageError("A Spark source is queried where it lives, not copied into the workspace: "
                          "run funnel, scores, paths or report on it directly (spark:… as FILE).")
+    from cxdata.sources import parse_size
+    try:
+        max_bytes = parse_size(args.max_bytes)
+    except ValueError as exc:
+        raise UsageError(f"--max-bytes: {exc}")
     ws = open_workspace(args)
     try:
         result, info = ws.ingest(args.file, args.name, overrides=parse_maps(args.map), replace=args.replace,
-                                 score_policy="blank" if args.blank_bad_scores else "reject")
+                                 score_policy="blank" if args.blank_bad_scores else "reject",
+                                 max_bytes=max_bytes)
     finally:
         ws.close()
     return _ingest_report(args, result, {"dataset": info.name})
@@ -502,6 +521,8 @@ def cmd_scores(args) -> int:
     data = load_data(args)
     if args.metric not in data.roles:
         raise UsageError(f"The log has no {args.metric.upper()} column; map one with --map {args.metric}=COLUMN.")
+    if args.compare is not None:
+        return _scores_compare(args, data)
     # A time bucket (week / month) groups by the response's date (SPEC §4).
     by = args.by if args.by in ("week", "month") and args.by not in data.attributes else resolve_column(data, args.by)
     frame = scores.scores_by(data.cur, data.table, args.metric, by)
@@ -515,6 +536,65 @@ def cmd_scores(args) -> int:
                      f"[{_score_number(g['ci_low'])} … {_score_number(g['ci_high'])}]{flag}")
     emit(args, {"metric": args.metric, "groups": groups}, frame[cols], "\n".join(lines))
     return EXIT_OK
+
+
+def _split_compare(text: str, known: list[str]) -> tuple[str, str, str]:
+    """``"channel=Web,App"`` -> ``("channel", "Web", "App")``.  A value may itself hold a
+    comma: the split is the comma that leaves two values the column has."""
+    column, sep, values = text.partition("=")
+    if not sep or not column.strip() or "," not in values:
+        raise UsageError(f"--compare needs COLUMN=A,B (two values of the column), got {text!r}.")
+    splits = [(values[:i], values[i + 1:]) for i, ch in enumerate(values) if ch == ","]
+    fitting = [pair for pair in splits if pair[0] in known and pair[1] in known]
+    a, b = fitting[0] if len(fitting) == 1 else splits[0] if len(splits) == 1 else (None, None)
+    if a is None:
+        raise UsageError(f"--compare {text!r}: cannot tell where the first value ends; the values "
+                         f"of {column.strip()} are {', '.join(known[:20])}.")
+    return column.strip(), a, b
+
+
+def _scores_compare(args, data: LoadedData) -> int:
+    """``scores --compare COLUMN=A,B``: group A against group B (SPEC §4, §6)."""
+    from cxdata import scores
+    column_text = args.compare.partition("=")[0].strip()
+    column = resolve_column(data, column_text) if column_text else None
+    frame = scores.scores_by(data.cur, data.table, args.metric, column) if column else pd.DataFrame()
+    known = [str(g) for g in frame["group"]] if len(frame) else []
+    name, a, b = _split_compare(args.compare, known)
+    if a == b:
+        raise UsageError(f"--compare needs two different values of {name}, got {a!r} twice.")
+    for value in (a, b):
+        if value not in known:
+            raise UsageError(f"{name} has no {args.metric.upper()} responses with the value {value!r}; "
+                             f"its values with responses: {', '.join(known[:20]) or 'none'}.")
+    result = scores.compare_groups(data.cur, data.table, args.metric, column, a, b)
+    cols = ["group", "n", "score", "ci_low", "ci_high", "low_sample"]
+    rows = {str(row["group"]): {c: _clean(row[c]) for c in cols} for _, row in frame.iterrows()}
+    groups = [rows[a], rows[b]]
+    payload = {"metric": args.metric, "column": name, "groups": groups,
+               "difference": _clean(result.difference), "ci_low": _clean(result.ci_low),
+               "ci_high": _clean(result.ci_high), "p": _clean(result.p_value)}
+    unit = {"nps": "NPS points", "csat": "CSAT percentage points", "ces": "CES (mean, 1–7)"}[args.metric]
+    test = {"nps": "z-test on the adjusted values", "csat": "two-proportion z-test",
+            "ces": "Welch t-test"}[args.metric]
+    lines = [f"{args.metric.upper()} by {name}: {a} compared with {b}"]
+    for g in groups:
+        flag = "  low sample" if g["low_sample"] else ""
+        lines.append(f"  {str(g['group']):<28} n={g['n']:>7,}  {_score_number(g['score']):>7}  "
+                     f"[{_score_number(g['ci_low'])} … {_score_number(g['ci_high'])}]{flag}")
+    p = payload["p"]
+    lines.append(f"difference ({a} − {b}): {_signed(payload['difference'])} {unit}, 95% interval "
+                 f"[{_signed(payload['ci_low'])} … {_signed(payload['ci_high'])}], "
+                 f"p = {'—' if p is None else ('< 0.001' if p < 0.001 else f'{p:.3f}')} ({test})")
+    table = pd.DataFrame([{k: payload[k] for k in ("metric", "column", "difference", "ci_low", "ci_high", "p")}
+                          | {"group_a": a, "n_a": rows[a]["n"], "score_a": rows[a]["score"],
+                             "group_b": b, "n_b": rows[b]["n"], "score_b": rows[b]["score"]}])
+    emit(args, payload, table, "\n".join(lines))
+    return EXIT_OK
+
+
+def _signed(value) -> str:
+    return "—" if value is None else f"{value:+.1f}"
 
 
 def _score_number(value) -> str:
@@ -561,7 +641,67 @@ def cmd_report(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"validate": cmd_validate, "ingest": cmd_ingest, "datasets": cmd_datasets, "sample": cmd_sample,
+APP_HELP = """usage: cxdata app [STREAMLIT OPTION …]
+
+Start the CX Journey Lab app (the Streamlit app installed with the package); it prints the
+address to open (http://localhost:8501 unless you choose another port).  Every option goes
+to `streamlit run`, e.g.:
+
+  cxdata app --server.port 8600
+  cxdata app --server.address 0.0.0.0 --server.headless true
+
+The app's own settings (upload limit, theme, no usage statistics) are its defaults; an
+option given here, or a STREAMLIT_* environment variable, wins over them.  The workspace
+is $CXDATA_WORKSPACE, else ~/.cxdata/workspace.duckdb.
+"""
+
+
+def app_directory() -> Path:
+    """The folder holding the app (``app.py``, ``pages/``, ``sample_data/``,
+    ``.streamlit/config.toml``): ``cxdata/_app`` in an installed package, else the
+    repository's root when running from a checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_app", here.parent):
+        if (candidate / "app.py").is_file() and (candidate / "pages").is_dir():
+            return candidate
+    raise UnusableInput(f"The app's files were not found beside {here}; reinstall the package.")
+
+
+def app_config_environment(app_dir: Path, environ: dict[str, str]) -> dict[str, str]:
+    """``environ`` plus the app's ``.streamlit/config.toml`` as ``STREAMLIT_*`` variables
+    (Streamlit reads config.toml only from the working folder, and ``cxdata app`` runs from
+    any folder).  A variable already set is kept; command-line options win over both."""
+    import tomllib
+    env = dict(environ)
+    config = app_dir / ".streamlit" / "config.toml"
+    if not config.is_file():
+        return env
+    for section, options in tomllib.loads(config.read_text(encoding="utf-8")).items():
+        for option, value in (options or {}).items():
+            name = "STREAMLIT_" + "_".join(
+                re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", part).upper() for part in (section, option))
+            env.setdefault(name, str(value).lower() if isinstance(value, bool) else str(value))
+    return env
+
+
+def cmd_app(args) -> int:
+    """``cxdata app [STREAMLIT OPTION …]``: ``streamlit run`` on the app's ``app.py``."""
+    extra = list(args.streamlit_args or [])
+    if extra[:1] and extra[0] in ("-h", "--help"):
+        sys.stdout.write(APP_HELP)
+        return EXIT_OK
+    app_dir = app_directory()
+    env = app_config_environment(app_dir, dict(os.environ))
+    command = [sys.executable, "-m", "streamlit", "run", str(app_dir / "app.py"), *extra]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "posix":
+        os.execve(sys.executable, command, env)      # the app takes this process's place
+    import subprocess
+    return subprocess.call(command, env=env)
+
+
+COMMANDS = {"app": cmd_app, "validate": cmd_validate, "ingest": cmd_ingest, "datasets": cmd_datasets, "sample": cmd_sample,
             "funnel": cmd_funnel, "scores": cmd_scores, "paths": cmd_paths, "report": cmd_report}
 
 

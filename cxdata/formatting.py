@@ -16,6 +16,7 @@ Conventions:
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
@@ -48,6 +49,32 @@ DURATION_UNITS: tuple[tuple[str, str, float, float], ...] = (
 
 #: Names of the time periods that trends are grouped by (weeks start Monday 00:00 UTC).
 PERIOD_GRAINS = ("day", "week", "month")
+
+
+#: Unicode bidirectional controls: embeddings and overrides (U+202A–U+202E), isolates
+#: (U+2066–U+2069), the marks (U+200E, U+200F, U+061C).  In displayed user text an
+#: override such as U+202E reverses the rest of its line or cell.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+
+
+def display_text(text: object) -> str:
+    """User text for display with its bidirectional controls removed, so that a value
+    cannot flip the text that follows it; right-to-left letters keep their own
+    direction (the browser's bidi algorithm needs no control to show them)."""
+    return _BIDI_CONTROLS.sub("", str(text))
+
+
+def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` for a table on screen: every text cell (and column name) through
+    :func:`display_text`, so that a value with a right-to-left override cannot flip its
+    cell.  Numbers, times and missing values are left as they are; downloads keep the
+    original frame."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(lambda v: display_text(v) if isinstance(v, str) else v)
+    out.columns = [display_text(c) if isinstance(c, str) else c for c in out.columns]
+    return out
 
 
 def _missing(value) -> bool:

@@ -139,6 +139,35 @@ def _trimmed(col: str) -> str:
 _NUMBER_PATTERN = "'-?[0-9]+(\\.[0-9]+)?'"
 
 
+#: Zone abbreviations and the fixed UTC offset each one names.  DuckDB (ICU) reads some
+#: of them as a region's zone, daylight saving included: "01:30 PST" on 2025-03-30 came
+#: out as 08:30 UTC (PDT), and "BST" as Bangladesh.  A written abbreviation says which
+#: offset was in force, so it is replaced by that offset before the cast.  Ambiguous ones
+#: (IST, …) are not listed and keep DuckDB's reading.
+ZONE_ABBREVIATIONS = {
+    "UTC": "+00:00", "UT": "+00:00", "GMT": "+00:00", "Z": "+00:00", "WET": "+00:00",
+    "WEST": "+01:00", "BST": "+01:00", "CET": "+01:00", "CEST": "+02:00", "MET": "+01:00",
+    "MEST": "+02:00", "EET": "+02:00", "EEST": "+03:00", "MSK": "+03:00",
+    "EST": "-05:00", "EDT": "-04:00", "CST": "-06:00", "CDT": "-05:00", "MST": "-07:00",
+    "MDT": "-06:00", "PST": "-08:00", "PDT": "-07:00", "AKST": "-09:00", "AKDT": "-08:00",
+    "HST": "-10:00", "NST": "-03:30", "NDT": "-02:30", "AST": "-04:00", "ADT": "-03:00",
+    "JST": "+09:00", "KST": "+09:00", "HKT": "+08:00", "SGT": "+08:00", "AWST": "+08:00",
+    "ACST": "+09:30", "ACDT": "+10:30", "AEST": "+10:00", "AEDT": "+11:00",
+    "NZST": "+12:00", "NZDT": "+13:00",
+}
+
+
+def _fixed_zone_sql(v: str) -> str:
+    """SQL: text ``v`` with a trailing zone abbreviation (after a space or a digit)
+    replaced by its fixed offset (:data:`ZONE_ABBREVIATIONS`); other text unchanged.  The
+    regular expression runs only on values ending in a letter."""
+    cases = " ".join(f"WHEN '{name}' THEN '{offset}'" for name, offset in ZONE_ABBREVIATIONS.items())
+    abbreviation = f"upper(regexp_extract({v}, '[0-9\\s]([A-Za-z]{{1,4}})$', 1))"
+    offset = f"(CASE {abbreviation} {cases} END)"
+    return (f"(CASE WHEN regexp_full_match(right({v}, 1), '[A-Za-z]') AND {offset} IS NOT NULL "
+            f"THEN regexp_replace({v}, '\\s*[A-Za-z]{{1,4}}$', '') || {offset} ELSE {v} END)")
+
+
 def _timestamp_sql(v: str) -> str:
     """SQL turning trimmed text ``v`` (an SQL expression, NULL when empty) into a UTC
     TIMESTAMP (NULL when unreadable).
@@ -154,7 +183,7 @@ def _timestamp_sql(v: str) -> str:
     epoch = f"""CASE WHEN abs({number}) >= 1e11
                  THEN TRY_CAST(make_timestamp(TRY_CAST({number} * 1000 AS BIGINT)) AS TIMESTAMP)
                  ELSE TRY_CAST(make_timestamp(TRY_CAST({number} * 1000000 AS BIGINT)) AS TIMESTAMP) END"""
-    return f"""COALESCE(TRY_CAST(TRY_CAST({v} AS TIMESTAMPTZ) AS TIMESTAMP),
+    return f"""COALESCE(TRY_CAST(TRY_CAST({_fixed_zone_sql(v)} AS TIMESTAMPTZ) AS TIMESTAMP),
         CASE WHEN regexp_full_match({v}, {_NUMBER_PATTERN}) THEN {epoch}
              ELSE TRY_CAST(try_strptime({v}, {formats}) AS TIMESTAMP) END)"""
 
@@ -318,12 +347,17 @@ def ingest_file(cur, path: str | os.PathLike, *, table: str, rejects_table: str,
                 overrides: dict[str, str] | None = None, score_policy: str = "reject",
                 stage_order: list[str] | None = None, stage_mapping: StageMapping | None = None,
                 problem_limit: int = 1000, sheet=None,
-                on_progress: ProgressCallback | None = None) -> IngestResult:
+                on_progress: ProgressCallback | None = None,
+                max_bytes: int | None = None) -> IngestResult:
     """Read ``path`` into ``table`` (canonical layout) and its problems into ``rejects_table``.
 
     Both tables are created (replaced) on ``cur``'s database.  Raises
-    :class:`UnusableInput` when nothing can be read or a required role is missing.
+    :class:`UnusableInput` when nothing can be read or a required role is missing, or when
+    the file holds more than ``max_bytes`` once decompressed (None: ``$CXDATA_MAX_BYTES``,
+    unset means no limit; see :func:`cxdata.sources.check_expanded_size`).
     """
+    from cxdata.sources import check_expanded_size, max_bytes_from_env
+    check_expanded_size(path, max_bytes if max_bytes is not None else max_bytes_from_env())
     source_name = Path(path).name
     scratch = "cx_rej_" + uuid.uuid4().hex[:10]
     drop_timelines(cur, table)     # the table is about to be replaced
@@ -524,7 +558,8 @@ def inspect_file(path, rows: int = 20, sheet=None) -> FileInspection:
 
 
 def validate_file(path, *, overrides=None, score_policy="reject", problem_limit=1000,
-                  on_progress: ProgressCallback | None = None, sheet=None) -> IngestResult:
+                  on_progress: ProgressCallback | None = None, sheet=None,
+                  max_bytes: int | None = None) -> IngestResult:
     """Read and check ``path`` in a private in-memory DuckDB without storing anything."""
     import duckdb
     con = duckdb.connect()
@@ -532,7 +567,8 @@ def validate_file(path, *, overrides=None, score_policy="reject", problem_limit=
         con.execute("SET TimeZone = 'UTC'")
         return ingest_file(con, path, table="validate_rows", rejects_table="validate_rejects",
                            overrides=overrides, score_policy=score_policy,
-                           problem_limit=problem_limit, on_progress=on_progress, sheet=sheet)
+                           problem_limit=problem_limit, on_progress=on_progress, sheet=sheet,
+                           max_bytes=max_bytes)
     finally:
         con.close()
 

@@ -434,26 +434,34 @@ def _md_cell(text: str) -> str:
 
 
 def to_markdown(jmap: JourneyMap) -> str:
-    """The map as a Markdown document: title, persona, scenario, one table."""
-    lines = [f"# {_md_cell(jmap.name)}", ""]
+    """The map as a Markdown document: title, persona, scenario, one table.  Every typed
+    text shows literally: HTML, pipes and line breaks as :func:`_md_cell` handles them, and
+    the characters that make links and images (``\\ [ ] ( ) !``) backslash-escaped, so
+    ``![i](http://host/p.png)`` in a cell is text, not an image a viewer would fetch."""
+    link_chars = re.compile(r"([\\\[\]()!])")
+
+    def cell(text: str) -> str:
+        return _md_cell(link_chars.sub(r"\\\1", str(text)))
+
+    lines = [f"# {cell(jmap.name)}", ""]
     if jmap.dataset:
-        lines += [f"Linked dataset: {_md_cell(jmap.dataset)}", ""]
+        lines += [f"Linked dataset: {cell(jmap.dataset)}", ""]
     persona = jmap.persona
     if persona.name or persona.description or persona.goals:
-        lines += [f"**Persona:** {_md_cell(persona.name)}"]
+        lines += [f"**Persona:** {cell(persona.name)}"]
         if persona.description:
-            lines += ["", _md_cell(persona.description)]
+            lines += ["", cell(persona.description)]
         if persona.goals:
-            lines += ["", f"**Goals:** {_md_cell(persona.goals)}"]
+            lines += ["", f"**Goals:** {cell(persona.goals)}"]
         lines += [""]
     if jmap.scenario:
-        lines += [f"**Scenario:** {_md_cell(jmap.scenario)}", ""]
+        lines += [f"**Scenario:** {cell(jmap.scenario)}", ""]
     if jmap.stages:
-        lines.append("| Lane | " + " | ".join(_md_cell(s.name) for s in jmap.stages) + " |")
+        lines.append("| Lane | " + " | ".join(cell(s.name) for s in jmap.stages) + " |")
         lines.append("|---|" + "---|" * len(jmap.stages))
         for lane in jmap.lanes:
-            row = [_md_cell(lane.cells.get(s.id, "")) for s in jmap.stages]
-            lines.append(f"| **{_md_cell(lane.name)}** | " + " | ".join(row) + " |")
+            row = [cell(lane.cells.get(s.id, "")) for s in jmap.stages]
+            lines.append(f"| **{cell(lane.name)}** | " + " | ".join(row) + " |")
         lines.append("")
     return "\n".join(lines)
 

@@ -33,6 +33,11 @@ _SNIFF_BYTES = 1 << 20
 #: 16 × 64 MB, capped by the file size), so a 1 GB file was read into one 1 GB buffer;
 #: one line must still fit, hence exactly MAX_LINE_BYTES.
 CSV_BUFFER_BYTES = MAX_LINE_BYTES
+# Python's csv module (used to sniff the dialect from the first lines) refuses a field over
+# 131,072 characters by default, so one long comment near the top stopped the whole file.
+# The sniffed text is at most a few MB, so a field may be as long as a line DuckDB reads.
+if csv.field_size_limit() < MAX_LINE_BYTES:
+    csv.field_size_limit(MAX_LINE_BYTES)
 
 
 @dataclass
@@ -420,6 +425,76 @@ def _dedupe(names: list[str]) -> list[str]:
             seen[name] = 0
             out.append(name)
     return out
+
+
+#: Environment variable with the most bytes a log may hold once decompressed (see
+#: :func:`check_expanded_size`); unset means no limit.
+MAX_BYTES_ENV = "CXDATA_MAX_BYTES"
+_SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MB": 1 << 20,
+               "MIB": 1 << 20, "G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30, "T": 1 << 40, "TB": 1 << 40,
+               "TIB": 1 << 40}
+
+
+def parse_size(text: str | int | None) -> int | None:
+    """``"2G"``, ``"500MB"``, ``"1048576"`` -> bytes (binary units); empty, ``0`` or
+    ``none`` -> None (no limit).  Raises ValueError for anything else."""
+    if text is None:
+        return None
+    if isinstance(text, int):
+        return text if text > 0 else None
+    clean = str(text).strip().upper().replace(" ", "")
+    if clean in ("", "0", "NONE"):
+        return None
+    found = re.fullmatch(r"(\d+(?:\.\d+)?)([A-Z]*)", clean)
+    if not found or found.group(2) not in _SIZE_UNITS:
+        raise ValueError(f"{text!r} is not a size; write bytes or a number with K, M, G or T, such as 2G.")
+    return int(float(found.group(1)) * _SIZE_UNITS[found.group(2)]) or None
+
+
+def max_bytes_from_env() -> int | None:
+    """The limit of ``$CXDATA_MAX_BYTES`` (None when unset or 0)."""
+    try:
+        return parse_size(os.environ.get(MAX_BYTES_ENV))
+    except ValueError as exc:
+        raise UnusableInput(f"The environment variable {MAX_BYTES_ENV}: {exc}") from None
+
+
+def _human_bytes(size: int) -> str:
+    for unit, factor in (("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if size >= factor:
+            return f"{size / factor:,.1f} {unit}".replace(".0 ", " ")
+    return f"{size:,} bytes"
+
+
+def check_expanded_size(path: str | os.PathLike, max_bytes: int | None) -> None:
+    """Raise :class:`UnusableInput` when ``path`` holds more than ``max_bytes`` bytes once
+    decompressed (a small gzip file can expand to gigabytes).  A gzip file is decompressed
+    in a stream and counted, stopping as soon as the limit is passed; any other file is
+    judged by its size on disk.  ``max_bytes`` None: no limit."""
+    if not max_bytes:
+        return
+    path = Path(path)
+    with open(path, "rb") as handle:
+        compressed = handle.read(2) == b"\x1f\x8b"
+    if not compressed:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise UnusableInput(f"The file holds {_human_bytes(size)}, more than this installation "
+                                f"reads ({_human_bytes(max_bytes)}); split it, or raise the limit "
+                                f"(--max-bytes, or the environment variable {MAX_BYTES_ENV}).")
+        return
+    total = 0
+    try:
+        with gzip.open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                total += len(chunk)
+                if total > max_bytes:
+                    raise UnusableInput(
+                        f"The file expands to more than {_human_bytes(max_bytes)} once decompressed, "
+                        "more than this installation reads; decompress and split it, or raise the "
+                        f"limit (--max-bytes, or the environment variable {MAX_BYTES_ENV}).")
+    except (OSError, EOFError) as exc:
+        raise UnusableInput(f"The file looks gzip-compressed but could not be decompressed ({exc}).")
 
 
 def open_source(cur, path: str | os.PathLike, reject_table: str, sheet=None) -> OpenedSource:

@@ -138,6 +138,31 @@ class Workspace:
             cur = self.cursor()
             for statement in filter(str.strip, _CATALOG_DDL.split(";")):
                 cur.execute(statement)
+            self._sweep_orphans()
+
+    def _sweep_orphans(self) -> None:
+        """Drop the tables of imports that never reached the catalog.
+
+        An import writes its tables first and records the dataset in the catalog last, in
+        one transaction; a process killed in between (SIGKILL, power loss) leaves tables
+        that no dataset names.  They are found by their generated names (``ds_<token>…``,
+        ``rej_<token>``, ``cx_rej_<token>…``) and dropped when the workspace opens for
+        writing (one writing process at a time: nothing else can be importing now).
+        """
+        cur = self.cursor()
+        known = {token for row in cur.execute("SELECT table_name, rejects_table FROM datasets").fetchall()
+                 for name in row if (token := _generated_token(name))}
+        tables = [r[0] for r in cur.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'main' AND table_catalog = current_database()").fetchall()]
+        orphans = [t for t in tables if (token := _generated_token(t)) and token not in known]
+        if not orphans:
+            return
+        for table in orphans:
+            if _ORPHAN_DATASET.fullmatch(table):
+                drop_timelines(cur, table)
+        for table in orphans:
+            cur.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
 
     # -- connections ---------------------------------------------------------------
     def cursor(self) -> duckdb.DuckDBPyConnection:
@@ -169,8 +194,11 @@ class Workspace:
                score_policy: str = "reject", stage_order: list[str] | None = None,
                stage_mapping: StageMapping | None = None, source: str | None = None,
                replace: bool = False, sheet=None,
-               on_progress: ProgressCallback | None = None) -> tuple[IngestResult, DatasetInfo]:
-        """Read ``path`` into a new dataset ``name`` (or replace it when ``replace``)."""
+               on_progress: ProgressCallback | None = None,
+               max_bytes: int | None = None) -> tuple[IngestResult, DatasetInfo]:
+        """Read ``path`` into a new dataset ``name`` (or replace it when ``replace``).
+        ``max_bytes``: the most the file may hold once decompressed (None:
+        ``$CXDATA_MAX_BYTES``, unset means no limit)."""
         name = check_name(name)
         with self._write_lock:
             if self.has_dataset(name) and not replace:
@@ -182,7 +210,8 @@ class Workspace:
             try:
                 result = ingest_file(cur, path, table=table, rejects_table=rejects, overrides=overrides,
                                      score_policy=score_policy, stage_order=stage_order,
-                                     stage_mapping=stage_mapping, sheet=sheet, on_progress=on_progress)
+                                     stage_mapping=stage_mapping, sheet=sheet, on_progress=on_progress,
+                                     max_bytes=max_bytes)
                 _build_default_timeline(cur, table, on_progress)
             except BaseException:
                 drop_timelines(cur, table)
@@ -295,6 +324,17 @@ class Workspace:
             cur.execute(f"DROP TABLE IF EXISTS {quote_ident(t)}")
 
 
+#: Names the workspace generates for an import's tables (see :meth:`Workspace.ingest`,
+#: :mod:`cxdata.timelines`, :func:`cxdata.ingest.ingest_file`); group 2 is the import's token.
+_GENERATED_TABLE = re.compile(r"(ds|rej|cx_rej)_([0-9a-f]{10,12})(_.*)?", re.DOTALL)
+_ORPHAN_DATASET = re.compile(r"ds_[0-9a-f]{12}")
+
+
+def _generated_token(name: str | None) -> str | None:
+    found = _GENERATED_TABLE.fullmatch(name or "")
+    return found.group(2) if found else None
+
+
 def _build_default_timeline(cur, table: str, on_progress: ProgressCallback | None = None) -> None:
     """Gather each customer's events on the dataset's default funnel column once, so that
     its funnels need not (:mod:`cxdata.timelines`).  Only a speed-up: should DuckDB fail
@@ -313,6 +353,9 @@ def _build_default_timeline(cur, table: str, on_progress: ProgressCallback | Non
 def check_name(name: str) -> str:
     """A dataset name: trimmed, 1–80 printable characters."""
     clean = " ".join(str(name or "").split())
+    if any(not ch.isprintable() for ch in clean):
+        raise UnusableInput("A dataset name cannot contain control characters (such as NUL or a "
+                            "right-to-left override); type it again without them.")
     if not clean:
         raise UnusableInput("A dataset needs a name.")
     if len(clean) > NAME_MAX:

@@ -8,6 +8,7 @@ import streamlit as st
 from cxdata import schema
 from cxdata.bootstrap import SAMPLE_NAME, reinstall_sample
 from cxdata.errors import CxDataError
+from cxdata.formatting import display_frame
 from cxdata.ingest import StageMapping
 from cxdata.profile import roles_warning
 from cxdata.ui import uploads
@@ -36,6 +37,7 @@ def upload_section() -> None:
                "CSV/TSV/TXT (also gzip-compressed), Parquet, JSON/NDJSON or Excel (.xlsx), up to 1 GB.")
     files = st.file_uploader("Interaction log files", type=ACCEPTED_TYPES, accept_multiple_files=True,
                              key="uploads")
+    uploads.keep_only(files)
     if not files:
         st.info("Drop one or more files here. Each file becomes a dataset; the columns are "
                 "recognised by name and you can change the guesses before importing.")
@@ -48,14 +50,13 @@ def upload_section() -> None:
 def import_one(upload, index: int) -> None:
     st.markdown(f"**{plain(upload.name)}** · {upload.size / 1_048_576:,.1f} MB")
     try:
-        staged = uploads.stage_upload(upload)
-        inspected = uploads.inspect_cached(staged.path, staged.token)
+        staged, inspected = uploads.inspect_upload(upload)
     except CxDataError as exc:
         st.error(plain(f"{upload.name}: {error_text(exc)}"))
         return
     st.caption(plain(f"Read as {inspected.format}" + (f" ({'; '.join(inspected.notes)})" if inspected.notes else "")))
     # The preview is the file's text: an empty cell shows empty, not as "None".
-    st.dataframe(inspected.preview.fillna(""), hide_index=True, height=220)
+    st.dataframe(display_frame(inspected.preview.fillna("")), hide_index=True, height=220)
     key = f"up{index}_{staged.token}"
     st.markdown("**Columns → roles** (guessed from the names; required roles are marked ✱)")
     options = [NONE] + inspected.columns
@@ -87,9 +88,9 @@ def import_one(upload, index: int) -> None:
     if st.session_state.pop(REIMPORT_KEY, None) == staged.token:
         last = st.session_state.get("last_import") or {}
         # The same file, mapping and name again, now keeping rows whose only problem is a score.
-        run_import(staged.path, last.get("dataset", name), last.get("roles", roles), policy, True, upload.name)
+        run_import(upload, last.get("dataset", name), last.get("roles", roles), policy, True)
     elif clicked:
-        run_import(staged.path, name, roles, policy, replace, upload.name)
+        run_import(upload, name, roles, policy, replace)
     last = st.session_state.get("last_import")
     if last and last.get("token") == staged.token:
         show_summary(last, key)
@@ -108,8 +109,18 @@ def customer_warning(staged, roles: dict[str, str]) -> None:
         st.warning(plain(warning), icon=":material/person_search:")
 
 
-def run_import(path: str, name: str, roles: dict[str, str], policy: str, replace: bool, source: str) -> None:
+def run_import(upload, name: str, roles: dict[str, str], policy: str, replace: bool) -> None:
+    """Import the upload; its staged copy is deleted afterwards, whatever the outcome."""
+    staged = uploads.stage_upload(upload)
+    try:
+        _import_staged(staged, name, roles, policy, replace, upload.name)
+    finally:
+        uploads.discard_staged(staged.token)
+
+
+def _import_staged(staged, name: str, roles: dict[str, str], policy: str, replace: bool, source: str) -> None:
     ws = get_workspace()
+    path = staged.path
     bar = st.progress(0.0, text="Starting…")
 
     def on_progress(label: str, fraction: float) -> None:
@@ -120,7 +131,7 @@ def run_import(path: str, name: str, roles: dict[str, str], policy: str, replace
     try:
         result, info = ws.ingest(path, name, overrides=roles, replace=replace, source=source,
                                  score_policy="blank" if blank else "reject",
-                                 on_progress=on_progress)
+                                 on_progress=on_progress, max_bytes=uploads.app_max_bytes())
     except CxDataError as exc:
         bar.empty()
         st.error(plain(error_text(exc)))
@@ -133,7 +144,7 @@ def run_import(path: str, name: str, roles: dict[str, str], policy: str, replace
     if not info.has_role("stage"):
         st.session_state[TAB_KEY] = "Stage mapping"
     st.session_state["last_import"] = {
-        "token": uploads.token_for(path), "dataset": info.name, "roles": dict(roles),
+        "token": staged.token, "dataset": info.name, "roles": dict(roles),
         "read": result.rows_read, "accepted": result.rows_accepted, "rejected": result.rows_rejected,
         "reasons": result.reasons, "warnings": list(result.warnings),
         "kept_by_blanking": 0 if blank else ws.rows_rejected_for_scores_only(info.name),
@@ -302,11 +313,11 @@ def rows_and_problems(info) -> None:
     st.caption(plain(f"Roles: {roles}. Attributes: {', '.join(info.attributes) or 'none'}. "
                      "Times are stored in UTC."))
     st.markdown("**First rows**")
-    st.dataframe(ws.preview(info.name, 50), hide_index=True, height=260)
+    st.dataframe(display_frame(ws.preview(info.name, 50)), hide_index=True, height=260)
     problems = ws.rejects(info.name)
     if len(problems):
         st.markdown(f"**Problems** ({len(problems):,} cells)")
-        st.dataframe(problems.head(500), hide_index=True, height=220)
+        st.dataframe(display_frame(problems.head(500)), hide_index=True, height=220)
         csv_button(problems, f"{info.name} rejected rows", label="Download problems (CSV)",
                    key=f"rej_ds_{info.id}", help="Every problem: row number, column, raw value and reason.")
     else:

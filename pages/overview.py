@@ -26,11 +26,12 @@ def kpi_cards(info, ef, journey_funnel) -> None:
               help="Rows of the log kept by the filters.")
     if journey_funnel is not None and journey_funnel.entered:
         last = journey_funnel.steps[-1]
-        c3.metric(f"Reached {last.step}", charts.format_percent(last.conversion_from_start),
+        # Stage names are the log's text: escaped, as the label and help render Markdown.
+        c3.metric(f"Reached {plain(last.step)}", charts.format_percent(last.conversion_from_start),
                   border=True,
                   help=f"Overall conversion: share of the {journey_funnel.entered:,} customers "
-                       f"who entered at {journey_funnel.steps[0].step} and reached {last.step} "
-                       "(the funnel below: steps in order, no time limit).")
+                       f"who entered at {plain(journey_funnel.steps[0].step)} and reached "
+                       f"{plain(last.step)} (the funnel below: steps in order, no time limit).")
     else:
         c3.metric("Overall conversion", "–", border=True,
                   help="Needs a stage column with at least two stages.")

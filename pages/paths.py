@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from cxdata import charts
+from cxdata.formatting import display_frame
 from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads
 from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain
@@ -45,10 +46,10 @@ def transitions_tab(info, by, by_label, ef):
     if by == "stage":
         note = "in the dataset's stage order"
         st.caption(f"Rows and columns in the dataset's stage order; start = before a "
-                   f"customer's first {unit}, end = after their last.")
+                   f"customer's first {plain(unit)}, end = after their last.")
     else:
         note = "in process order"
-        st.caption(f"Rows and columns in process order: each {unit} where it typically "
+        st.caption(f"Rows and columns in process order: each {plain(unit)} where it typically "
                    f"comes in a journey (the median position of its first occurrence). "
                    "Hover a cell for the full names and its numbers.")
     chart = charts.transition_heatmap(frame, order=order, value=value, by_title=by_label,
@@ -68,13 +69,13 @@ def variants_tab(info, by, ef):
     chart = charts.variant_bars(frame, top=top, by_title=by_label)
     chart_with_downloads(chart, "common journeys", key="pa_variants_chart",
                          data=journeys_table(frame, by_label))
-    st.caption(f"Every journey in full: its {by_label.lower()}s in order, consecutive "
+    st.caption(f"Every journey in full: its {plain(by_label.lower())}s in order, consecutive "
                "repeats merged. # is the number on the chart.")
     # Long journeys wrap: rows as tall as the longest one needs (at most six lines).
     longest = int(frame["path_label"].str.len().max())
     lines = min(6, max(1, -(-longest // JOURNEY_CHARS_PER_LINE)))
     row_height = 12 + 21 * lines
-    st.dataframe(journeys_table(frame, by_label), hide_index=True, width="stretch",
+    st.dataframe(display_frame(journeys_table(frame, by_label)), hide_index=True, width="stretch",
                  row_height=row_height, height=min(42 + row_height * len(frame), 760),
                  column_config={
                      "#": st.column_config.NumberColumn(width=40),
@@ -115,10 +116,10 @@ def after_dropoff_tab(info, columns, ef):
                              key="pa_next", bind=URL, format_func=lambda c: columns[c].lower())
     summary = cached.dropoff_summary(info, steps, after, column=column, by=by, event_filter=ef)
     if not summary.customers:
-        st.info(f"Nobody dropped out after {steps[after - 1]} with these filters.")
+        st.info(f"Nobody dropped out after {plain(steps[after - 1])} with these filters.")
         return
-    st.caption(f"{summary.customers:,} customers reached {steps[after - 1]} but not "
-               f"{steps[after]} (the funnel in {step_word} order, no time limit).")
+    st.caption(f"{summary.customers:,} customers reached {plain(steps[after - 1])} but not "
+               f"{plain(steps[after])} (the funnel in {step_word} order, no time limit).")
     c1, c2 = st.columns(2)
     with c1:
         chart = charts.share_bars(summary.left_at, title=f"Where they left {steps[after - 1]}",

@@ -10,7 +10,7 @@ from cxdata import map_store as ms
 from cxdata.errors import CxDataError
 from cxdata.report import build_report_html
 from cxdata.ui.downloads import file_stem
-from cxdata.ui.filters import describe, filter_bar, grouping_columns
+from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain
 from cxdata.ui.state import get_workspace, require_dataset
 
 REPORT = "report_html"     # session: (settings key, html)
@@ -25,8 +25,8 @@ def main() -> None:
     st.write("One HTML file with the key figures, funnel, biggest drop-off, touchpoint scores, "
              "insights and a journey map. It needs no internet and no app to open, and prints "
              "cleanly.")
-    st.caption(f"Dataset **{info.name}** · "
-               + describe(event_filter, grouping_columns(info)) + " (filters in the sidebar)")
+    st.caption(f"Dataset **{plain(info.name)}** · "
+               + plain(describe(event_filter, grouping_columns(info))) + " (filters in the sidebar)")
     maps = ms.list_maps(cur)
     linked = [m for m in maps if m.dataset == info.name]
     options = [NO_MAP] + [m.map_id for m in linked] + [m.map_id for m in maps if m not in linked]
@@ -51,7 +51,7 @@ def main() -> None:
                                          else stored.journey_map,
                                          event_filter=event_filter, title=title)
         except CxDataError as exc:
-            st.error(str(exc))
+            st.error(plain(str(exc)))
             return
         st.session_state[REPORT] = (settings, page)
     built = st.session_state.get(REPORT)

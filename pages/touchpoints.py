@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from cxdata import charts, export
+from cxdata.formatting import display_frame
 from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads, file_stem
 from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain, with_values
@@ -101,7 +102,8 @@ def trend_tab(info, metric, columns, ef, low_sample):
 def compare_tab(info, metric, by, by_label, columns, ef, low_sample):
     scope, left, mid, right = st.columns(4)
     places = cached.scores_by(info, metric, by, event_filter=ef, low_sample=low_sample)
-    place = scope.selectbox(f"Responses at {by_label.lower()}",
+    # Widget labels render Markdown; a column's label may be a name from the log.
+    place = scope.selectbox(f"Responses at {plain(by_label.lower())}",
                             [""] + sorted(places["group"].astype(str)), index=0, key="tp_at",
                             bind=URL, format_func=lambda v: v or f"Every {by_label.lower()}",
                             help="Compare the segments on one touchpoint only.")
@@ -114,7 +116,7 @@ def compare_tab(info, metric, by, by_label, columns, ef, low_sample):
     groups = cached.scores_by(info, metric, column, event_filter=ef, low_sample=low_sample)
     values = sorted(groups["group"].astype(str)) if not groups.empty else []
     if len(values) < 2:
-        st.info(f"Fewer than two {columns[column].lower()} values have responses with "
+        st.info(f"Fewer than two {plain(columns[column].lower())} values have responses with "
                 "these filters; nothing to compare.")
         return
     a = mid.selectbox("Segment A", values, index=0, key="tp_a", bind=URL)
@@ -166,7 +168,7 @@ def comments_tab(info, metric, by, by_label, ef, low_sample):
         st.info("No responses with these filters.")
         return
     values = groups["group"].astype(str).tolist()      # worst first
-    value = st.selectbox(by_label, values, index=0, key="tp_comments_of", bind=URL,
+    value = st.selectbox(plain(by_label), values, index=0, key="tp_comments_of", bind=URL,
                          help="Listed worst score first.")
     selection = dict(column=by, value=value, event_filter=ef)
     total = cached.call(info, "scores", "comment_count", **selection)
@@ -190,7 +192,7 @@ def comments_tab(info, metric, by, by_label, ef, low_sample):
     right.caption(f"{total:,} {noun} on {plain(value)}, lowest {metric.upper()} first · "
                   f"showing {first + 1:,}–{first + len(frame):,}.")
     # Comments are data: st.dataframe shows them as plain text, never as Markdown.
-    st.dataframe(frame, hide_index=True, column_config={
+    st.dataframe(display_frame(frame), hide_index=True, column_config={
         "ts": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm"),
         "customer_id": "Customer", "score": st.column_config.NumberColumn(metric.upper()),
         "comment": st.column_config.TextColumn("Comment", width="large")})

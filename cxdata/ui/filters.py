@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from cxdata.formatting import display_text
 from cxdata.schema import ROLE_LABELS
 from cxdata.sql import EventFilter
 from cxdata.ui import cached
@@ -89,8 +90,9 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 def plain(text: object) -> str:
     """User text made safe for ``st.markdown``: markdown characters escaped, so a value
-    such as ``*Web*`` or ``[x](y)`` shows literally."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+    such as ``*Web*`` or ``[x](y)`` shows literally, and bidirectional controls removed
+    (:func:`cxdata.formatting.display_text`), so that a value cannot flip the text after it."""
+    return _MD_SPECIAL.sub(r"\\\1", display_text(text))
 
 
 def column_key(column: str) -> str:
@@ -208,7 +210,7 @@ def _draw_filter_bar(info: DatasetInfo, box) -> EventFilter:
             values = cached.column_values(info, column)
             drop_stale_choices(column_key(column), values)
             equals[column] = box.multiselect(
-                columns.get(column, column), values,
+                plain(columns.get(column, column)), values,
                 key=column_key(column), bind=URL, placeholder="All values")
     _drop_stale_column_params(chosen)
     event_filter = build_event_filter(dates, span, equals)

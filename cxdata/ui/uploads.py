@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,15 +24,56 @@ class StagedUpload:
     token: str
 
 
+class StagedFiles(dict):
+    """The session's staged copies, ``{token: path}``.  Every copy still on disk is deleted
+    when this object goes (the session ends and its state is dropped) or the process
+    exits, so no ``cxdata-upload-*`` file outlives the session that made it."""
+
+    def __init__(self):
+        super().__init__()
+        self._finalizer = weakref.finalize(self, _remove_files, self._paths())
+
+    def _paths(self) -> list[str]:
+        # The finalizer must not hold the object itself: a list shared with it instead.
+        self.__dict__.setdefault("_all_paths", [])
+        return self.__dict__["_all_paths"]
+
+    def __setitem__(self, token, path) -> None:
+        super().__setitem__(token, path)
+        if path not in self._paths():
+            self._paths().append(path)
+
+
+def _remove_files(paths: list[str]) -> None:
+    for path in list(paths):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _staged() -> StagedFiles:
+    staged = st.session_state.get(_STAGED)
+    if not isinstance(staged, StagedFiles):
+        staged = StagedFiles()
+        st.session_state[_STAGED] = staged
+    return staged
+
+
 def _suffix(name: str) -> str:
     suffixes = [s for s in Path(name).suffixes if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", s)]
     return "".join(suffixes[-2:]) if suffixes else ""
 
 
+def upload_token(upload) -> str:
+    return str(getattr(upload, "file_id", None) or f"{upload.name}-{upload.size}")
+
+
 def stage_upload(upload) -> StagedUpload:
-    """Copy an ``UploadedFile`` to a temporary file (1 MB at a time), once per upload."""
-    staged: dict = st.session_state.setdefault(_STAGED, {})
-    token = str(getattr(upload, "file_id", None) or f"{upload.name}-{upload.size}")
+    """Copy an ``UploadedFile`` to a temporary file (1 MB at a time), once per upload; a
+    copy deleted after an import (:func:`discard_staged`) is made again when needed."""
+    staged = _staged()
+    token = upload_token(upload)
     path = staged.get(token)
     if path is None or not os.path.exists(path):
         fd, path = tempfile.mkstemp(suffix=_suffix(upload.name), prefix="cxdata-upload-")
@@ -42,8 +84,39 @@ def stage_upload(upload) -> StagedUpload:
     return StagedUpload(path, token)
 
 
+def discard_staged(token: str) -> None:
+    """Delete the staged copy of upload ``token`` (after its import): the upload itself
+    stays in the session, so a new import stages it again."""
+    path = _staged().get(token)
+    if path:
+        _remove_files([path])
+
+
+def keep_only(uploads_now) -> None:
+    """Delete the staged copies of uploads no longer in the file uploader."""
+    current = {upload_token(u) for u in uploads_now or []}
+    staged = _staged()
+    for token in [t for t in staged if t not in current]:
+        _remove_files([staged.pop(token)])
+
+
+def inspect_upload(upload) -> tuple[StagedUpload, FileInspection]:
+    """The staged upload and its inspection; the copy is made only when the cached
+    inspection is missing (so a page rerun after an import does not copy the file again)."""
+    staged = _staged()
+    token = upload_token(upload)
+    path = staged.get(token)
+    if path is not None:
+        try:
+            return StagedUpload(path, token), inspect_cached(path, token)
+        except Exception:
+            pass        # not cached, and the copy was deleted: stage it again
+    current = stage_upload(upload)
+    return current, inspect_cached(current.path, current.token)
+
+
 def token_for(path: str) -> str | None:
-    for token, staged_path in st.session_state.get(_STAGED, {}).items():
+    for token, staged_path in _staged().items():
         if staged_path == path:
             return token
     return None
@@ -68,3 +141,17 @@ def suggest_name(file_name: str) -> str:
     for _ in range(2):
         stem = re.sub(r"\.(csv|tsv|txt|gz|parquet|json|ndjson|jsonl|xlsx)$", "", stem, flags=re.I)
     return (stem.replace("_", " ").strip() or "Uploaded log")[:80]
+
+
+#: Megabytes a log may hold once decompressed, per megabyte of the upload limit: a
+#: compressed log is typically 5–10 times smaller than its text.
+EXPANSION_PER_UPLOAD = 10
+
+
+def app_max_bytes() -> int | None:
+    """The most bytes an uploaded log may hold once decompressed: ``$CXDATA_MAX_BYTES``
+    when set, else :data:`EXPANSION_PER_UPLOAD` × the upload limit (server.maxUploadSize)."""
+    from cxdata.sources import MAX_BYTES_ENV, max_bytes_from_env
+    if os.environ.get(MAX_BYTES_ENV):
+        return max_bytes_from_env()
+    return EXPANSION_PER_UPLOAD * int(st.get_option("server.maxUploadSize")) * (1 << 20)
