@@ -781,6 +781,22 @@ def _counted(spec: _Spec, rows: Sequence[int] = ()) -> _Sql:
 # ---------------------------------------------------------------------------------------
 # Aggregates of the counted relation
 
+def counted_attempts(cur, table: str, steps: list[str], rows: Sequence[int] = (), **options):
+    """For analyses built on a funnel (SPEC §8): ``(sql, spec, engine)``.
+
+    ``sql`` holds the CTEs ``ev`` (the filtered events), ``m`` (step-matching events) and
+    ``counted`` (one row per customer in the funnel: customer_id, depth, t1 … tk in epoch
+    µs, and r1 … rk — the ``_row`` of the step events — for the steps in ``rows``); add
+    per-customer CTEs with ``sql.cte(name, body, params)`` and run a question with
+    ``sql.run(engine, kernel_select, then, then_params)`` (see :mod:`cxdata.engines`).
+    ``spec.window_us`` is the window (µs, None = none); ``options`` are those of
+    :func:`compute_funnel`.
+    """
+    engine = as_engine(cur, table)
+    spec = _spec(engine, steps, **options)
+    return _counted(spec, rows=rows), spec, engine
+
+
 def _step_aggregates(k: int) -> str:
     """SELECT list: n1…nk (customers with depth ≥ j) and per step j ≥ 2 the median, p90
     and mean of (tj − tj−1) in seconds."""
