@@ -608,6 +608,29 @@ def _zoomed_domain(df: pd.DataFrame, metric: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _score_interval_layers(base: alt.Chart, metric: str, x_scale: alt.Scale, colour, fill,
+                           big: bool) -> list:
+    """The layers of a score chart: the 95% interval as a rule, the score as a dot (hollow
+    when the row is a low sample) with its value above, and for NPS a dashed line at 0.
+    ``base`` encodes the rows (y) and the tooltip; ``big`` draws for two rows."""
+    info = _metric(metric)
+    interval = base.mark_rule(strokeWidth=4 if big else 3, opacity=0.6 if big else 0.55).encode(
+        x=alt.X("ci_low:Q", scale=x_scale, title=info["title"]), x2="ci_high:Q", color=colour)
+    dots = base.mark_point(size=130 if big else 110, strokeWidth=2.5 if big else 2, filled=False).encode(
+        x=alt.X("score:Q", scale=x_scale), color=colour,
+        fill=alt.condition("datum.low_sample", alt.value("white"), fill))
+    values = base.mark_text(dy=-13 if big else -11, fontSize=12 if big else 11, fontWeight=600).encode(
+        x=alt.X("score:Q", scale=x_scale), text="score_label:N")
+    layers = [interval, dots, values]
+    if metric == "nps":
+        zero = alt.Chart(pd.DataFrame({"zero": [0], "note": [
+            "NPS 0: as many promoters (9–10) as detractors (0–6)"]})).mark_rule(
+            color="#888888", strokeDash=[4, 3]).encode(
+            x=alt.X("zero:Q", scale=x_scale), tooltip=alt.Tooltip("note:N", title="Reference"))
+        layers.insert(0, zero)
+    return layers
+
+
 def score_bars(frame: pd.DataFrame, metric: str, *, group_title: str = "Touchpoint",
                low_sample_threshold: int | None = None, title: str | None = None,
                width: int = DEFAULT_WIDTH) -> alt.LayerChart | alt.Chart:
@@ -641,21 +664,7 @@ def score_bars(frame: pd.DataFrame, metric: str, *, group_title: str = "Touchpoi
     x_scale = alt.Scale(domain=[low, high], nice=False, clamp=True)
     colour = alt.condition("datum.low_sample", alt.value("#8C8C8C"), alt.value(PRIMARY))
     base = alt.Chart(df).encode(y=alt.Y("row_label:N", sort=order, title=None), tooltip=tooltip)
-    interval = base.mark_rule(strokeWidth=3, opacity=0.55).encode(
-        x=alt.X("ci_low:Q", scale=x_scale, title=info["title"]), x2="ci_high:Q", color=colour)
-    dots = base.mark_point(size=110, strokeWidth=2, filled=False).encode(
-        x=alt.X("score:Q", scale=x_scale),
-        color=colour,
-        fill=alt.condition("datum.low_sample", alt.value("white"), alt.value(PRIMARY)))
-    values = base.mark_text(dy=-11, fontSize=11, fontWeight=600).encode(
-        x=alt.X("score:Q", scale=x_scale), text="score_label:N")
-    layers = [interval, dots, values]
-    if metric == "nps":
-        zero = alt.Chart(pd.DataFrame({"zero": [0], "note": [
-            "NPS 0: as many promoters (9–10) as detractors (0–6)"]})).mark_rule(
-            color="#888888", strokeDash=[4, 3]).encode(
-            x=alt.X("zero:Q", scale=x_scale), tooltip=alt.Tooltip("note:N", title="Reference"))
-        layers.insert(0, zero)
+    layers = _score_interval_layers(base, metric, x_scale, colour, alt.value(PRIMARY), big=False)
     subtitle = "Dot = score, line = 95% interval, n = responses"
     if df["low_sample"].any():
         subtitle += "; hollow grey = low sample, read with care"
@@ -817,20 +826,7 @@ def comparison_chart(scores: pd.DataFrame, metric: str, *, order: Sequence[str] 
                alt.Tooltip("n:Q", title="Responses (n)", format=",d"),
                alt.Tooltip("sample_label:N", title="Sample")]
     base = alt.Chart(df).encode(y=alt.Y("row_label:N", sort=rows, title=None), tooltip=tooltip)
-    interval = base.mark_rule(strokeWidth=4, opacity=0.6).encode(
-        x=alt.X("ci_low:Q", scale=x_scale, title=info["title"]), x2="ci_high:Q", color=colour)
-    dots = base.mark_point(size=130, strokeWidth=2.5, filled=False).encode(
-        x=alt.X("score:Q", scale=x_scale), color=colour,
-        fill=alt.condition("datum.low_sample", alt.value("white"), colour))
-    values = base.mark_text(dy=-13, fontSize=12, fontWeight=600).encode(
-        x=alt.X("score:Q", scale=x_scale), text="score_label:N")
-    layers = [interval, dots, values]
-    if metric == "nps":
-        zero = alt.Chart(pd.DataFrame({"zero": [0], "note": [
-            "NPS 0: as many promoters (9–10) as detractors (0–6)"]})).mark_rule(
-            color="#888888", strokeDash=[4, 3]).encode(
-            x=alt.X("zero:Q", scale=x_scale), tooltip=alt.Tooltip("note:N", title="Reference"))
-        layers.insert(0, zero)
+    layers = _score_interval_layers(base, metric, x_scale, colour, colour, big=True)
     subtitle = "Dot = score, line = 95% interval, n = responses"
     if df["low_sample"].any():
         subtitle += "; hollow = low sample, read with care"

@@ -78,12 +78,19 @@ class AppServer:
         raise RuntimeError("streamlit did not start within %.0f s" % timeout)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+        stop_process(self.process, self.log)
+
+
+def stop_process(process: subprocess.Popen, log=None, timeout: float = 15) -> None:
+    """End a server the test started (terminate, then kill after ``timeout`` seconds) and
+    close its log file."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    if log is not None:
+        log.close()
 
 
 @pytest.fixture(scope="session")

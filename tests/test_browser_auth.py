@@ -9,7 +9,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.browser_support import _free_port, assert_no_exception, screenshot, wait_for_app
+from tests.browser_support import (_free_port, assert_no_exception, screenshot, stop_process,
+                                   wait_for_app)
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS = """[auth]
@@ -45,12 +46,7 @@ def test_a_fresh_server_shows_only_the_sign_in_screen(tmp_path, browser):
         for path in ("/", "/funnel?dataset=Anything"):
             check_sign_in_screen(browser, f"http://127.0.0.1:{port}{path}")
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        stop_process(process, log)
 
 
 def check_sign_in_screen(browser, url: str) -> None:

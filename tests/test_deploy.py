@@ -14,9 +14,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 
-from tests.browser_support import _free_port
+from tests.browser_support import _free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,9 +117,4 @@ def test_the_cmd_run_here_starts_the_app_and_passes_the_healthcheck(tmp_path):
             config = json.loads(answer.read())
         assert config.get("enableXsrfProtection", True) is not False
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        stop_process(process, log)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import CHROMIUM_FLAGS, _free_port, assert_no_exception, screenshot, wait_for_app
+from tests.browser_support import (_free_port, assert_no_exception, screenshot, stop_process,
+                                   wait_for_app)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,9 +121,4 @@ def test_cxdata_app_starts_the_installed_app_from_another_folder(installed, brow
         # The packaged config applies although the app runs from another folder.
         log.flush()
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        stop_process(process, log)
