@@ -118,7 +118,7 @@ def pick_exclusions(info, columns, by: str, steps: list[str]) -> tuple[Exclusion
         if not values:
             return ()
         if before <= after:
-            st.warning(f"Pick a later step than {labels[after]} to end the exclusion; "
+            st.warning(f"Pick a later step than {plain(labels[after])} to end the exclusion; "
                        "no one is excluded until then.")
             return ()
     return tuple(Exclusion(value=v, column=column, after_step=after, before_step=before)
@@ -169,12 +169,14 @@ def pick_dropout_step(result, container) -> int:
 def dropouts_tab(info, result, steps, after, options, columns):
     step, following = result.steps[after - 1], result.steps[after]
     c1, c2, c3 = st.columns(3)
-    c1.metric(f"Reached {step.step}", f"{step.customers:,}", border=True)
-    c2.metric(f"Did not reach {following.step}", f"{step.dropped:,}", border=True)
+    # Step names are user text: plain() keeps Markdown in them from being read as such.
+    c1.metric(f"Reached {plain(step.step)}", f"{step.customers:,}", border=True)
+    c2.metric(f"Did not reach {plain(following.step)}", f"{step.dropped:,}", border=True)
     c3.metric("Went on", charts.format_percent(following.conversion_from_previous), border=True,
-              help=f"Share of those who reached {step.step} who also reached {following.step}.")
+              help=f"Share of those who reached {plain(step.step)} who also reached "
+                   f"{plain(following.step)}.")
     if not step.dropped:
-        st.info(f"Everybody who reached {step.step} went on to {following.step}.")
+        st.info(f"Everybody who reached {plain(step.step)} went on to {plain(following.step)}.")
         return
     next_columns = [c for c in ("touchpoint", "event", "stage", "channel") if c in columns]
     column = st.columns([1, 2])[0].selectbox(
@@ -378,7 +380,7 @@ def main() -> None:
     if not result.entered:
         st.info("Every customer who entered the funnel is excluded. Remove an exclusion value "
                 "or narrow its steps." if entered else
-                f"Nobody had a {steps[0]} interaction with these filters and dates. Widen the "
+                f"Nobody had a {plain(steps[0])} interaction with these filters and dates. Widen the "
                 "dates or clear a filter in the sidebar.")
         return
     if step_labels:

@@ -131,12 +131,8 @@ def url(server, page_path: str, **params) -> str:
 PAGES = [("overview", []), ("touchpoints", ["Scores", "Heatmap", "Trend", "Compare segments", "Comments"]),
          ("paths", ["Transitions", "Journeys", "After drop-off"]), ("report", []),
          ("data", ["Stage order", "Stage mapping", "Rows & problems", "Rename / delete"])]
-#: Pages other engineers own: walked too.  The Funnel page still puts step names unescaped
-#: into metric labels, help, info and warning texts (pages/funnel.py, its drop-off section),
-#: which leak when that section shows; expected to pass once it escapes them.
-OTHERS = [pytest.param("funnel", [], marks=pytest.mark.xfail(
-              reason="pages/funnel.py: step names in labels and messages are not escaped yet",
-              strict=False)),
+#: The Funnel page (step names in its drop-off section's labels and messages) and the map.
+OTHERS = [("funnel", []),
           ("journey_map", [])]
 
 
