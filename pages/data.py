@@ -29,6 +29,12 @@ REIMPORT_KEY = "_reimport"
 #: More than this share of rows rejected: the summary is an error, not a warning.
 MOSTLY_REJECTED = 0.5
 
+#: Stored columns shown under their everyday names in the dataset's first rows.
+PREVIEW_NAMES = {"_row": "Row in file", "customer_id": "Customer", "ts": "Time (UTC)",
+                 "stage": "Stage", "event": "Event", "touchpoint": "Touchpoint",
+                 "channel": "Channel", "nps": "NPS", "csat": "CSAT", "ces": "CES",
+                 "comment": "Comment"}
+
 
 def upload_section() -> None:
     st.subheader("Add interaction logs")
@@ -313,7 +319,9 @@ def rows_and_problems(info) -> None:
     st.caption(plain(f"Roles: {roles}. Attributes: {', '.join(info.attributes) or 'none'}. "
                      "Times are stored in UTC."))
     st.markdown("**First rows**")
-    st.dataframe(display_frame(ws.preview(info.name, 50)), hide_index=True, height=260)
+    # The stored columns under the names people use (no internal _row / ts).
+    shown = ws.preview(info.name, 50).rename(columns=PREVIEW_NAMES)
+    st.dataframe(display_frame(shown), hide_index=True, height=260)
     problems = ws.rejects(info.name)
     if len(problems):
         st.markdown(f"**Problems** ({len(problems):,} cells)")

@@ -166,12 +166,21 @@ def pick_dropout_step(result, container) -> int:
                                     "where most customers drop out.")
 
 
+def step_name(result, j: int) -> str:
+    """Step ``j`` (1-based) as text: "Purchase"; for an any-order funnel, whose rows count
+    completed steps, "2 of 3 steps"."""
+    name = result.steps[j - 1].step
+    if all(s.step.startswith("completed ") for s in result.steps):
+        return f"{j} of {len(result.steps)} steps"
+    return plain(name)
+
+
 def dropouts_tab(info, result, steps, after, options, columns):
     step, following = result.steps[after - 1], result.steps[after]
     c1, c2, c3 = st.columns(3)
     # Step names are user text: plain() keeps Markdown in them from being read as such.
-    c1.metric(f"Reached {plain(step.step)}", f"{step.customers:,}", border=True)
-    c2.metric(f"Did not reach {plain(following.step)}", f"{step.dropped:,}", border=True)
+    c1.metric(f"Reached {step_name(result, after)}", f"{step.customers:,}", border=True)
+    c2.metric(f"Did not reach {step_name(result, after + 1)}", f"{step.dropped:,}", border=True)
     c3.metric("Went on", charts.format_percent(following.conversion_from_previous), border=True,
               help=f"Share of those who reached {plain(step.step)} who also reached "
                    f"{plain(following.step)}.")

@@ -252,6 +252,10 @@ def test_funnel_any_order_labels_steps_by_count(workspace):
     assert shown["step"].tolist() == ["completed 1 step", "completed 2 steps",
                                       "completed 3 steps"]
     assert shown["customers"].tolist() == [4, 2, 1]
+    # The drop-out figures count steps too: 4 completed 1, 2 of them went on to 2 of 3.
+    at.selectbox(key="fn_drop").set_value(1).run()
+    assert metrics(at)["Reached 1 of 3 steps"] == "4"
+    assert metrics(at)["Did not reach 2 of 3 steps"] == "2"
 
 
 def test_funnel_breakdown_time_and_trend_tabs(workspace):

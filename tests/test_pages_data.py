@@ -123,6 +123,14 @@ def test_binary_upload_is_refused_before_mapping():
     assert "binary data" in at.error[0].value
 
 
+def test_stored_rows_show_everyday_column_names():
+    at = data_page()
+    # the dataset's first rows: no internal column names (_row, ts, customer_id)
+    first_rows = next(d.value for d in at.dataframe if "Time (UTC)" in d.value.columns)
+    assert {"_row", "ts", "customer_id"}.isdisjoint(first_rows.columns)
+    assert list(first_rows.columns[:3]) == ["Row in file", "Customer", "Time (UTC)"]
+
+
 def test_stage_order_rename_and_delete():
     at = data_page()
     assert list(at.data_editor[0].value["Stage"]) == ["Aware", "Consideration", "Purchase", "Retention", "Advocacy"]
