@@ -39,6 +39,8 @@ DEFAULT_URL = "local[*]"
 INSTALL_HINT = "install it with `pip install -r requirements-spark.txt`"
 #: Seconds to wait for a Spark Connect server to accept a connection.
 CONNECT_TIMEOUT = 10.0
+#: The port pyspark's local mode serves Spark Connect on.
+LOCAL_CONNECT_PORT = 15002
 #: Seconds to wait for a local Spark (a JVM starting) to answer its first call.
 START_TIMEOUT = 180.0
 _SESSIONS: dict[str, object] = {}
@@ -118,6 +120,11 @@ def session(url: str | None = None):
         _check_reachable(url)
     elif url.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")      # stay on the loopback
+        if _port_taken(LOCAL_CONNECT_PORT):
+            # pyspark's local mode always serves Spark Connect on this port
+            raise UnusableInput(f"Another local Spark already serves port {LOCAL_CONNECT_PORT} on this "
+                                f"machine; connect to it with --spark sc://localhost:{LOCAL_CONNECT_PORT} "
+                                "(and its SPARK_CONNECT_AUTHENTICATE_TOKEN), or stop it first.")
     else:
         raise UnusableInput(f"Cannot use the Spark address '{redact(url)}': give sc://host:port "
                             "(Spark Connect) or local[N].")
@@ -134,6 +141,12 @@ def session(url: str | None = None):
                             f"{_first_line(exc)}") from None
     _SESSIONS[url] = spark
     return spark
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _within(call, seconds: float, url: str) -> None:
