@@ -217,3 +217,45 @@ def test_cli_text_and_csv(capsys):
     code, out = _run_cli(["keydrivers", str(SAMPLE), "--metric", "nps", "--format", "csv",
                           "--resamples", "5"], capsys)
     assert out.splitlines()[0] == ",".join(DRIVER_COLUMNS)
+
+
+# --- charts and the page sections ---------------------------------------------------------
+
+def test_importance_performance_chart(sample):
+    from cxdata import charts_keydrivers
+    result = key_drivers(sample, "events", "nps", resamples=20)
+    frame = charts_keydrivers.keydrivers_frame(result)
+    top = frame.iloc[0]
+    assert top["label"] == "Low CSAT (1–2) at Delivery"
+    assert top["common"] == pytest.approx(100 * 75 / 606)
+    assert top["score_with"] < -40 < 20 < top["score_without"]       # story 5: −45 against +26
+    for y in ("score", "common"):
+        spec = charts_keydrivers.importance_performance(frame, "nps", y=y).to_dict()
+        layers = spec["layer"]
+        assert layers[1]["mark"]["type"] == "text"                       # the corner's name
+        assert "Fix first" in json.dumps(spec["datasets"])
+        rule = layers[2]["encoding"]
+        assert rule["x"]["field"] == "share_ci_low" and rule["x2"]["field"] == "share_ci_high"
+        tips = [t["title"] for t in layers[3]["encoding"]["tooltip"]]
+        assert "Customers with it (n)" in tips
+
+
+def test_page_sections_run_without_exception(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    from cxdata.workspace import Workspace
+    ws = Workspace(tmp_path / "ws.duckdb")
+    ws.ingest(SAMPLE, "sample")
+    ws.close()
+    monkeypatch.setenv("CXDATA_WORKSPACE", str(tmp_path / "ws.duckdb"))
+
+    def page():
+        from cxdata.ui.state import get_workspace
+        from cxdata.ui.why_scores import comments_section, key_drivers_section
+        info = get_workspace().get_dataset("sample")
+        key_drivers_section(info, "nps", None)
+        comments_section(info, "csat", "touchpoint", None)
+
+    at = AppTest.from_function(page, default_timeout=180).run()
+    assert not at.exception
+    assert any("Low CSAT (1–2) at Delivery carries 70%" in t.value for t in at.text)
+    assert len(at.dataframe) >= 3
