@@ -259,3 +259,10 @@ def test_page_sections_run_without_exception(tmp_path, monkeypatch):
     assert not at.exception
     assert any("Low CSAT (1–2) at Delivery carries 70%" in t.value for t in at.text)
     assert len(at.dataframe) >= 3
+
+
+def test_no_response_no_driver():
+    con = _log({"a": [(1, "Shop", "Web", None, 3)]})
+    result = key_drivers(con, "ev", "nps")
+    assert result.customers == 0 and math.isnan(result.r_squared)
+    assert result.drivers.empty and list(result.drivers.columns) == DRIVER_COLUMNS
