@@ -150,7 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("app", help="start the app (Streamlit options pass through, e.g. --server.port 8600)",
                        prefix_chars="+", add_help=False)
     p.add_argument("streamlit_args", nargs=argparse.REMAINDER)
+    for module in _why_modules():
+        module.add_parser(sub, _common)
     return parser
+
+
+#: The "why" subcommands (SPEC §8): each module of cxdata.why has add_parser and run.
+WHY_COMMANDS = ("keydrivers", "comments")
+
+
+def _why_modules():
+    import importlib
+    return [importlib.import_module(f"cxdata.why.cli_{name}") for name in WHY_COMMANDS]
 
 
 # -- output --------------------------------------------------------------------------
@@ -703,6 +714,8 @@ def cmd_app(args) -> int:
 
 COMMANDS = {"app": cmd_app, "validate": cmd_validate, "ingest": cmd_ingest, "datasets": cmd_datasets, "sample": cmd_sample,
             "funnel": cmd_funnel, "scores": cmd_scores, "paths": cmd_paths, "report": cmd_report}
+COMMANDS.update({name: (lambda args, module=module: module.run(args, load_data, emit))
+                 for name, module in zip(WHY_COMMANDS, _why_modules())})
 
 
 def main(argv: list[str] | None = None) -> int:

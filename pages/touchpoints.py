@@ -14,6 +14,7 @@ from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads, file_stem
 from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain, with_values
 from cxdata.ui.state import require_dataset
+from cxdata.ui.why_scores import comments_section, key_drivers_section
 
 URL = "query-params"
 METRICS = ("nps", "csat", "ces")
@@ -22,7 +23,7 @@ METRIC_HELP = {
     "csat": "CSAT: % of ratings 4 or 5 out of 5 (top-2-box). The mean rating is in the tooltip.",
     "ces": "CES: mean effort rating 1–7, higher = easier. % easy (5–7) is in the tooltip.",
 }
-TABS = ["Scores", "Heatmap", "Trend", "Compare segments", "Comments"]
+TABS = ["Scores", "Key drivers", "Heatmap", "Trend", "Compare segments", "Comments"]
 ss = st.session_state
 
 
@@ -247,16 +248,20 @@ def main() -> None:
             scores_tab(info, metric, by, by_label, ef, low_sample)
     if tabs[1].open:
         with tabs[1]:
-            heatmap_tab(info, metric, by, by_label, columns, ef, low_sample)
+            key_drivers_section(info, metric, ef)
     if tabs[2].open:
         with tabs[2]:
-            trend_tab(info, metric, columns, ef, low_sample)
+            heatmap_tab(info, metric, by, by_label, columns, ef, low_sample)
     if tabs[3].open:
         with tabs[3]:
-            compare_tab(info, metric, by, by_label, columns, ef, low_sample)
+            trend_tab(info, metric, columns, ef, low_sample)
     if tabs[4].open:
         with tabs[4]:
+            compare_tab(info, metric, by, by_label, columns, ef, low_sample)
+    if tabs[5].open:
+        with tabs[5]:
+            comments_section(info, metric, by, ef)
+            st.divider()
             comments_tab(info, metric, by, by_label, ef, low_sample)
-
 
 main()

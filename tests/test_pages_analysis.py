@@ -474,7 +474,7 @@ def test_touchpoints_heatmap_trend_and_comments(workspace):
     # The first page of 50 comments (see test_touchpoints_comments_true_count_pages_and_csv).
     expected = scores.comments(cur, info.table, column="touchpoint", value=worst, metric="nps",
                                limit=50)
-    assert at.dataframe[0].value["comment"].tolist() == expected["comment"].tolist()
+    assert at.dataframe[-1].value["comment"].tolist() == expected["comment"].tolist()
 
 
 def chart_spec(at: AppTest, title: str) -> dict:
@@ -529,6 +529,8 @@ def deferred_downloads(monkeypatch) -> dict:
     return found
 
 
+# The Comments tab opens with the sentiment and topics of the comments (cxdata.why.comments);
+# the paged list of every comment is the tab's last table.
 def test_touchpoints_comments_true_count_pages_and_csv(workspace, monkeypatch):
     downloads = deferred_downloads(monkeypatch)
     info = workspace.get_dataset(SAMPLE_NAME)
@@ -548,14 +550,14 @@ def test_touchpoints_comments_true_count_pages_and_csv(workspace, monkeypatch):
     # 323 comments in pages of 50: 7 pages, the last holds 301–323.
     page = at.number_input(key="tp_comments_page")
     assert (page.value, page.max, page.label) == (1, 7, "Page (of 7)")
-    shown = at.dataframe[0].value
+    shown = at.dataframe[-1].value
     assert shown["comment"].tolist() == every["comment"].head(50).tolist()
     assert "_row" not in shown.columns
     page.set_value(7).run()
     assert not at.exception, at.exception
     assert "323 comments on Delivery, lowest CSAT first · showing 301–323." in [
         c.value for c in at.caption]
-    assert at.dataframe[0].value["comment"].tolist() == every["comment"].iloc[300:].tolist()
+    assert at.dataframe[-1].value["comment"].tolist() == every["comment"].iloc[300:].tolist()
     # The download holds all 323 comments of the selection, not only the page shown.
     [button] = [b for b in at.get("download_button") if b.proto.id.endswith("tp_comments_csv")]
     assert button.proto.label == "Download all 323 comments (CSV)"
@@ -581,7 +583,7 @@ def test_touchpoints_comments_are_plain_text(workspace, tmp_path):
                    encoding="utf-8")
     workspace.ingest(log, "Markup", replace=True)
     at = open_page("touchpoints", "Markup", tp_tab="Comments")
-    assert at.dataframe[0].value["comment"].tolist() == [
+    assert at.dataframe[-1].value["comment"].tolist() == [
         "<script>alert(1)</script> **not bold** [link](http://x)"]
     caption = next(c.value for c in at.caption if "comment on" in c.value)
     # The touchpoint's name is escaped for Markdown, so it shows as typed.
@@ -761,3 +763,13 @@ def test_grouping_columns_are_mapped_roles_then_attributes(workspace):
         "stage": "Journey stage", "touchpoint": "Touchpoint", "channel": "Channel"}
     sample = grouping_columns(workspace.get_dataset(SAMPLE_NAME))
     assert list(sample) == ["stage", "touchpoint", "channel", "segment", "region"]
+
+
+def test_touchpoints_key_drivers_tab_shows_the_planted_story(workspace):
+    at = open_page("touchpoints", tp_tab="Key drivers", tp_metric="NPS")
+    assert not at.exception, at.exception
+    drawn = charts_by_title(at)
+    # the sample plants it: a low Delivery CSAT carries most of NPS's explained variance
+    chart = next(frame for title, frame in drawn.items() if title and "driver" in title.lower())
+    top = chart.sort_values("share", ascending=False).iloc[0]
+    assert "Delivery" in str(top.to_dict())
