@@ -19,7 +19,7 @@ from cxdata.sql import EventFilter
 from cxdata.why import cli_conformance
 from cxdata.why.conformance import (CLASSES, conformance, conformance_of_map, deviation_label,
                                     deviation_sentence)
-from tests.helpers_events import make_events_table
+from tests.helpers_events import at, make_events_table
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data" / "interactions.csv"
@@ -281,3 +281,58 @@ def test_cli_text_and_errors(capsys):
     assert code == 0 and "skips Consideration" not in out and "Aware → Purchase" in out
     code, message = _run(["conformance", str(SAMPLE)], capsys)
     assert code == 2 and "--stage" in message
+
+
+# ---------------------------------------------------------------------------------------
+# Charts and the map page's section
+
+def test_charts_draw_classes_and_deviations(tiny):
+    from cxdata.charts_conformance import class_bars, deviation_bars
+    result = conformance(tiny.cursor(), "ev", MAP)
+    spec = class_bars(result.classes, "D").to_dict()
+    rows = spec["datasets"][next(iter(spec["datasets"]))]
+    assert [r["class"] for r in rows] == list(CLASSES)
+    assert rows[0]["bar_text"] == "3 (30.0%)" and rows[0]["nps_label"] == "+100 (n = 3)"
+    spec = deviation_bars(result.deviations, "D", top=2).to_dict()
+    rows = spec["datasets"][next(iter(spec["datasets"]))]
+    assert [r["step"] for r in rows] == ["B → A", "start → B"]
+    empty = result.deviations.iloc[0:0]
+    assert "No deviations" in json.dumps(deviation_bars(empty, "D").to_dict())
+
+
+def _section_script():
+    import streamlit as st
+
+    from cxdata.journey_map import blank_map
+    from cxdata.ui.state import get_workspace
+    from cxdata.ui.why_map import conformance_section
+
+    ws = get_workspace()
+    if not ws.has_dataset("tiny"):
+        ws.ingest(st.session_state["csv"], "tiny")
+    pinned = st.session_state.setdefault("pinned", [])
+    conformance_section(ws.get_dataset("tiny"), blank_map("Tiny", stage_names=list("ABCD")),
+                        None, pinned.append)
+
+
+def test_the_section_draws_cards_charts_and_pins_a_sentence(tmp_path):
+    from streamlit.testing.v1 import AppTest
+    csv = tmp_path / "tiny.csv"
+    lines = ["customer_id,timestamp,stage,nps"]
+    for row in TINY:
+        ts = at(row["ts"]).isoformat()
+        lines.append(f"{row['customer_id']},{ts}Z,{row['stage']},{row.get('nps', '')}")
+    csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    app = AppTest.from_function(_section_script, default_timeout=60)
+    app.session_state["csv"] = str(csv)
+    app.run()
+    assert not app.exception, app.exception
+    assert [m.label for m in app.metric] == ["Follows", "Skips", "Out of order", "Loops back"]
+    assert [m.value for m in app.metric] == ["3", "4", "2", "5"]
+    buttons = [b for b in app.button if b.label == "Add to pain points"]
+    assert len(buttons) == 5
+    buttons[0].click().run()
+    assert not app.exception, app.exception
+    assert app.session_state["pinned"] == [
+        "3 customers (30%) loop back to A from B: 0% reach D vs 33% who follow the map; "
+        "NPS +0 (n = 2) vs +100 (n = 3)."]
