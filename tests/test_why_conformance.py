@@ -336,3 +336,16 @@ def test_the_section_draws_cards_charts_and_pins_a_sentence(tmp_path):
     assert app.session_state["pinned"] == [
         "3 customers (30%) loop back to A from B: 0% reach D vs 33% who follow the map; "
         "NPS +0 (n = 2) vs +100 (n = 3)."]
+
+
+def test_cli_csv_and_an_unknown_map(capsys, tmp_path):
+    code, out = _run(["conformance", str(SAMPLE), "--format", "csv", "--top", "2"]
+                     + [a for s in STAGES for a in ("--stage", s)], capsys)
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("kind,group,from,to,customers,share")
+    assert len(lines) == 1 + 4 + 2 and lines[2].startswith("class,skips,,,627,")
+    from cxdata.workspace import Workspace
+    Workspace(tmp_path / "ws.duckdb").close()
+    code, message = _run(["conformance", str(SAMPLE), "--journey-map", "Nope",
+                          "--workspace", str(tmp_path / "ws.duckdb")], capsys)
+    assert code == 2 and "Nope" in message

@@ -70,8 +70,17 @@ def run(args, load_data, emit, open_workspace) -> int:
     if args.journey_map:
         from cxdata import map_store
         from cxdata.workspace import Workspace
+        from cxdata.errors import CxDataError
         ws = data.keepalive if isinstance(data.keepalive, Workspace) else open_workspace(args, read_only=True)
-        stages = map_store.load_map_by_name(ws.cursor(), args.journey_map).stage_names()
+        try:
+            stages = map_store.load_map_by_name(ws.cursor(), args.journey_map).stage_names()
+        except CxDataError:
+            raise
+        except Exception:
+            # A workspace opened read-only that never held a map has no map tables, and
+            # map_store cannot create them there: no map of that name, in a sentence.
+            raise UsageError(f"There is no journey map named {args.journey_map!r} in the "
+                             "workspace (it has no journey maps yet).") from None
         if not stages:
             raise UsageError(f"The journey map {args.journey_map!r} has no stages yet.")
     else:
