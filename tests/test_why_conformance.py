@@ -160,6 +160,11 @@ def test_a_filter_and_another_column(tiny):
     result = conformance(tiny.cursor(), "ev", MAP, event_filter=early)
     assert result.customers == 3
     assert _classes(result)["skips"]["customers"] == 1
+    nobody = conformance(tiny.cursor(), "ev", MAP, event_filter=EventFilter(end=at(-1)))
+    assert (nobody.customers, nobody.converted, len(nobody.deviations)) == (0, 0, 0)
+    payload = nobody.to_json_dict()
+    assert [(c["customers"], c["share"], c["converted_share"], c["nps"], c["nps_n"])
+            for c in payload["classes"]] == [(0, None, None, None, 0)] * 4
     con = duckdb.connect()
     make_events_table(con, [{"customer_id": "a", "ts": 0, "touchpoint": "Ad"},
                             {"customer_id": "a", "ts": 1, "touchpoint": "Cart"}])

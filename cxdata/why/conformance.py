@@ -78,7 +78,7 @@ _COUNT_FIELDS = ("n", "high", "low", "total", "total_sq")
 _SCORE_COLUMNS = [f"{m}_{f}" for m in METRICS for f in _COUNT_FIELDS]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)       # frames do not compare with ==
 class ConformanceResult:
     """Conformance of a log to a stage order (SPEC §8.5).
 
