@@ -76,7 +76,8 @@ def conformance_section(info, jmap, ef: EventFilter | None,
                f"compared with its order ({plain(' → '.join(result.stages))}). Associations, not "
                "causes: customers who leave the map may differ in other ways.")
     _class_cards(result, last_stage)
-    chart_with_downloads(class_bars(result.classes, last_stage), "Conformance classes",
+    chart_with_downloads(class_bars(result.classes, last_stage, title="Customers per class"),
+                         "Conformance classes",
                          key="why_map_classes", data=result.classes)
     if result.deviations.empty:
         st.success("No deviations: every customer follows the map.")
@@ -87,7 +88,7 @@ def conformance_section(info, jmap, ef: EventFilter | None,
     st.markdown("**Deviations worth a pain point**")
     for index, row in enumerate(result.deviations.to_dict("records")):
         sentence = deviation_sentence(row, follows, last_stage)
-        with st.container(horizontal=True, vertical_alignment="center",
+        with st.container(horizontal=True, vertical_alignment="center", wrap=False,
                           key=f"why_map_deviation_{index}"):
             st.markdown(plain(sentence), width="stretch")
             st.button("Add to pain points", key=f"why_map_pin_{index}", on_click=on_pin,
