@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: The "why" subcommands (SPEC §8): each module of cxdata.why has add_parser and run.
-WHY_COMMANDS = ("keydrivers", "comments")
+WHY_COMMANDS = ("keydrivers", "comments", "conformance")
 
 
 def _why_modules():
@@ -714,8 +714,17 @@ def cmd_app(args) -> int:
 
 COMMANDS = {"app": cmd_app, "validate": cmd_validate, "ingest": cmd_ingest, "datasets": cmd_datasets, "sample": cmd_sample,
             "funnel": cmd_funnel, "scores": cmd_scores, "paths": cmd_paths, "report": cmd_report}
-COMMANDS.update({name: (lambda args, module=module: module.run(args, load_data, emit))
-                 for name, module in zip(WHY_COMMANDS, _why_modules())})
+
+
+def _why_command(module):
+    """``module.run`` with the loaders it asks for (load_data, emit, open_workspace)."""
+    import inspect
+    tools = {"load_data": load_data, "emit": emit, "open_workspace": open_workspace}
+    wanted = [tools[name] for name in list(inspect.signature(module.run).parameters)[1:]]
+    return lambda args: module.run(args, *wanted)
+
+
+COMMANDS.update({name: _why_command(module) for name, module in zip(WHY_COMMANDS, _why_modules())})
 
 
 def main(argv: list[str] | None = None) -> int:
