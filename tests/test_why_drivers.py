@@ -210,3 +210,47 @@ def test_cli_text_csv_and_a_bad_step(capsys):
     assert out.splitlines()[0].split(",")[:3] == ["kind", "column", "value"]
     with pytest.raises(cli.UsageError):
         _cli(["drivers", str(SAMPLE), "--after-step", "5"], capsys)
+
+
+# ---------------------------------------------------------------------------------------
+# The forest plot and the page helper
+
+def test_forest_plot_is_log_scaled_with_a_reference_at_one_and_hollow_low_samples(con):
+    from cxdata.charts_why import driver_forest
+    table = _log(con)
+    frame = conversion_drivers(con, table, ["A", "B"], window_seconds=DAY).drivers
+    spec = driver_forest(frame).to_dict()
+    layers = spec["layer"]
+    text = json.dumps(spec)
+    assert '{"x": 1.0}' in text                                   # the reference line at 1
+    scales = [l["encoding"]["x"].get("scale", {}) for l in layers if "x" in l.get("encoding", {})]
+    assert all(s.get("type") == "log" for s in scales)
+    assert "With it" in text and "Without it" in text and "datum.low_sample" in text
+
+
+def test_why_drop_section_renders_for_the_sample(tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        from cxdata.sql import EventFilter
+        from cxdata.ui.state import get_workspace
+        from cxdata.ui.why_funnel import why_drop_section
+        ws = get_workspace()
+        if not ws.has_dataset("sample"):
+            ws.ingest(SAMPLE_PATH, "sample")
+        info = ws.get_dataset("sample")
+        why_drop_section(info, ["Cart", "Order confirmation"], 1,
+                         dict(by="touchpoint", window_seconds=None, order="ordered",
+                              event_filter=EventFilter()), {"touchpoint": "Touchpoint"})
+
+    at = AppTest.from_function(page, default_timeout=120, args=())
+    import builtins
+    builtins.SAMPLE_PATH = str(SAMPLE)
+    try:
+        at.run()
+    finally:
+        del builtins.SAMPLE_PATH
+    assert not at.exception, at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert "Live chat after Cart converted 0\\.4× as often" in text   # markdown-escaped
+    assert len(at.dataframe) == 1

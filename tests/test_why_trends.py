@@ -180,3 +180,50 @@ def test_cli_score_trend_and_usage_errors(capsys):
         _cli(["trends", str(SAMPLE), "--every", "week"], capsys)
     with pytest.raises(cli.UsageError):
         _cli(["trends", str(SAMPLE), "--metric", "nps", "--funnel-step", "Aware", "--every", "week"], capsys)
+
+
+# ---------------------------------------------------------------------------------------
+# The control chart and the page helper
+
+def test_control_chart_has_an_ordinal_utc_axis_signals_in_red_and_a_grey_incomplete_bucket():
+    from cxdata.charts import HIGHLIGHT, INCOMPLETE_GREY
+    from cxdata.charts_why import control_chart
+    chart = control_limits("conversion", _counts([100, 50, 200, 100], [50, 10, 110, 90],
+                                                 [False, False, False, True]))
+    spec = control_chart(chart, "conversion", "week").to_dict()
+    text = json.dumps(spec)
+    assert '"temporal"' not in text and '"period_label"' in text
+    # period names computed in Python, UTC: Mondays 1, 8, 15, 22 Jan 2024
+    assert "8 Jan 2024" in text and "22 Jan 2024" in text
+    assert HIGHLIGHT in text and INCOMPLETE_GREY in text
+    assert '"beyond limits"' in text and "incomplete" in text
+
+
+def test_control_section_renders_the_signal_and_its_groups():
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import builtins
+        from cxdata.sql import EventFilter
+        from cxdata.ui.state import get_workspace
+        from cxdata.ui.why_funnel import control_section
+        ws = get_workspace()
+        if not ws.has_dataset("sample"):
+            ws.ingest(builtins.SAMPLE_PATH, "sample")
+        control_section(ws.get_dataset("sample"), ["Consideration", "Purchase"],
+                        dict(by="stage", window_seconds=None, order="ordered",
+                             event_filter=EventFilter()), "week")
+
+    import builtins
+    builtins.SAMPLE_PATH = str(SAMPLE)
+    try:
+        at = AppTest.from_function(page, default_timeout=120)
+        at.run()
+    finally:
+        del builtins.SAMPLE_PATH
+    assert not at.exception, at.exception
+    assert at.selectbox(key="why_explain").value == "channel"
+    text = " ".join(m.value for m in at.markdown)
+    assert "Week of 6 Oct 2025" in text and "beyond limits" in text
+    table = at.dataframe[0].value
+    assert list(table["group"][:1]) == ["Mobile app"]
