@@ -15,9 +15,12 @@ customers gives the same rows):
 * ``score``  a detractor NPS (0–6), a low CSAT (1–2) or a hard CES (1–3) on an event of
   that span or before it within the attempt (from the step-1 event on).
 
-The ``then`` step turns the flags into one 2×2 table per factor (a few dozen rows); the
-odds ratios, intervals, Fisher p and Benjamini–Hochberg adjustment are computed here in
-Python over those rows.  Every figure is an association, never a cause.
+The kernel folds each customer's events of the attempt into one row of flags (one pass
+over the events) and counts customers per factor: partial counts that add up over any
+split of whole customers.  The ``then`` step sums them into one 2×2 table per factor (a
+few dozen rows); the odds ratios, intervals, Fisher p and Benjamini–Hochberg adjustment
+are computed here in Python over those rows.  Every figure is an association, never a
+cause.  Without ``after_step`` a funnel runs first to find the step (pages pass it).
 """
 from __future__ import annotations
 
@@ -195,56 +198,67 @@ def _entry_columns(types: dict, by: str) -> list[str]:
 
 
 def _factor_sql(spec, j: int, factor_column: str | None, entry: list[str]) -> tuple[list, str, list]:
-    """(CTE definitions as (name, body, params), kernel SELECT, its params): kernel rows
-    (customer_id, converted, kind, col, value), one per customer and factor it holds plus
-    one ``base`` row per customer of the population."""
+    """(CTE definitions as (name, body, params, materialized), kernel SELECT, its params).
+
+    ``factor_rows`` holds one row (customer_id, converted, kind, col, value) per customer
+    of the population and factor it holds, plus one ``base`` row per customer; the
+    kernel counts them per factor (with_n, with_converted): partial counts that add up
+    over any split of whole customers, so only a few rows leave each part."""
     nxt = j + 1
+    # one row per customer, read by every factor below: computed once
     ctes = [("pop", f"SELECT customer_id, depth >= {nxt} AS converted, t1, r1, t{j} AS tj, "
-                    f"r{j} AS rj, t{nxt} AS tn, r{nxt} AS rn FROM counted WHERE depth >= {j}", [])]
+                    f"r{j} AS rj, t{nxt} AS tn, r{nxt} AS rn FROM counted WHERE depth >= {j}",
+             [], True)]
     selects = ["SELECT customer_id, converted, 'base' AS kind, '' AS col, '' AS value FROM pop"]
     params: list = []
     if entry:
         ctes.append(("entry_ev", "SELECT p.customer_id, p.converted, "
                      + ", ".join(f"{spec.text(c, 'e')} AS {quote_ident('x' + str(i))}"
                                  for i, c in enumerate(entry))
-                     + " FROM pop p JOIN ev e ON e._row = p.r1 AND e.customer_id = p.customer_id", []))
+                     + " FROM pop p JOIN ev e ON e._row = p.r1 AND e.customer_id = p.customer_id",
+                     [], True))
         for i, column in enumerate(entry):
             selects.append(f"SELECT customer_id, converted, 'entry', ?, coalesce(x{i}, ?) FROM entry_ev")
             params += [column, NO_VALUE]
     scores = [s for s in SCORE_FACTORS if s[0] in spec.column_types]
     if factor_column is not None or scores:
-        # One pass over the customers' events: from the step-1 event to the span's end.
-        # The span's end: step j+1's event for converters, else the window's end.
+        # One pass over the population's events, from the step-1 event to the span's end
+        # (step j+1's event for converters, else the window's end), folded into one row
+        # per customer: the values done in the span, and whether a bad score came.
         until_end = "TRUE" if spec.window_us is None else "x.t <= p.t1 + ?"
         fv = spec.text(factor_column) if factor_column else "NULL"
-        body = (f"SELECT p.customer_id, p.converted, x.fv"
-                + "".join(f", x.{m}" for m, *_ in scores)
-                + ", (x.t > p.tj OR (x.t = p.tj AND x.r > p.rj)) AS in_span\n"
-                f"FROM pop p JOIN (SELECT customer_id, epoch_us(ts) AS t, _row AS r, {fv} AS fv"
+        # step j+1's own value in the span is the outcome itself, not a factor
+        own = spec.steps[nxt - 1] if factor_column == spec.by else "\x00"
+        body = ("SELECT p.customer_id, any_value(p.converted) AS converted, "
+                "list(DISTINCT x.fv) FILTER (WHERE (x.t > p.tj OR (x.t = p.tj AND x.r > p.rj)) "
+                "AND x.fv IS NOT NULL AND x.fv <> ?) AS did"
+                + "".join(f", bool_or(x.{m} <= {int(upto)}) AS bad_{m}" for m, _, upto, _ in scores)
+                + f"\nFROM pop p JOIN (SELECT customer_id, epoch_us(ts) AS t, _row AS r, {fv} AS fv"
                 + "".join(f", {quote_ident(m)} AS {m}" for m, *_ in scores)
                 + " FROM ev) x ON x.customer_id = p.customer_id\n"
                 "WHERE (x.t > p.t1 OR (x.t = p.t1 AND x.r >= p.r1)) AND CASE WHEN p.converted "
-                f"THEN (x.t < p.tn OR (x.t = p.tn AND x.r < p.rn)) ELSE {until_end} END")
-        ctes.append(("attempt_ev", body, [] if spec.window_us is None else [spec.window_us]))
+                f"THEN (x.t < p.tn OR (x.t = p.tn AND x.r < p.rn)) ELSE {until_end} END\n"
+                "GROUP BY p.customer_id")
+        ctes.append(("attempt_flags", body, [own] + ([] if spec.window_us is None else [spec.window_us]),
+                     True))
         if factor_column is not None:
-            selects.append("SELECT DISTINCT customer_id, converted, 'did', ?, fv FROM attempt_ev "
-                           "WHERE in_span AND fv IS NOT NULL AND fv <> ?")
-            # step j+1's own value in the span is the outcome itself, not a factor
-            own = spec.steps[nxt - 1] if factor_column == spec.by else "\x00"
-            params += [factor_column, own]
-        for metric, label, upto, _ in scores:
-            selects.append(f"SELECT DISTINCT customer_id, converted, 'score', ?, ? FROM attempt_ev "
-                           f"WHERE {metric} <= ?")
-            params += [metric, label, upto]
-    return ctes, "\nUNION ALL\n".join(selects), params
+            selects.append("SELECT customer_id, converted, 'did', ?, unnest(did) FROM attempt_flags")
+            params.append(factor_column)
+        for metric, label, _, _ in scores:
+            selects.append(f"SELECT customer_id, converted, 'score', ?, ? FROM attempt_flags WHERE bad_{metric}")
+            params += [metric, label]
+    ctes.append(("factor_rows", "\nUNION ALL\n".join(selects), params, None))
+    kernel = ("SELECT kind, col, value, count(*) AS with_n, "
+              "count(*) FILTER (WHERE converted) AS with_converted FROM factor_rows GROUP BY ALL")
+    return ctes, kernel, []
 
 
 def _then_sql(entry_keep: list[str]) -> tuple[str, list]:
-    """2×2 counts per factor over the kernel rows; entry attributes with more than
-    :data:`ENTRY_VALUES` values are dropped here, before any row leaves the engine."""
+    """2×2 counts per factor: the kernel's partial counts summed; entry attributes with
+    more than :data:`ENTRY_VALUES` values are dropped here, before any row reaches Python."""
     keep = ", ".join("?" * len(entry_keep)) or "NULL"
-    sql = ("WITH g AS (SELECT kind, col, value, count(*) AS with_n, "
-           "count(*) FILTER (WHERE converted) AS with_converted FROM kernel GROUP BY kind, col, value)\n"
+    sql = ("WITH g AS (SELECT kind, col, value, CAST(sum(with_n) AS BIGINT) AS with_n, "
+           "CAST(sum(with_converted) AS BIGINT) AS with_converted FROM kernel GROUP BY kind, col, value)\n"
            "SELECT kind, col, value, with_n, with_converted FROM g\n"
            "QUALIFY kind <> 'entry' OR col IN (" + keep + ") "
            "OR count(*) OVER (PARTITION BY kind, col) BETWEEN ? AND ?\n"
@@ -292,8 +306,8 @@ def conversion_drivers(cur, table: str, steps: list[str], after_step: int | None
         factor_column = "event" if factor_column == "touchpoint" and "event" in types else None
     entry = _entry_columns(types, spec.by)
     ctes, kernel_select, kernel_params = _factor_sql(spec, after_step, factor_column, entry)
-    for name, body, params in ctes:
-        sql.cte(name, body, params)
+    for name, body, params, materialized in ctes:
+        sql.cte(name, body, params, materialized=materialized)
     then, then_params = _then_sql([c for c in entry if c == "channel"])
     rows = sql.run(engine, kernel_select, then, then_params, kernel_params=kernel_params)
     frame = pd.DataFrame(rows, columns=["kind", "column", "value", "with_n", "with_converted"])
