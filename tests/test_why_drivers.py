@@ -5,7 +5,6 @@ Times are seconds after 2024-01-01 00:00 UTC (tests/helpers_events.py).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -228,25 +227,26 @@ def test_forest_plot_is_log_scaled_with_a_reference_at_one_and_hollow_low_sample
     assert "With it" in text and "Without it" in text and "datum.low_sample" in text
 
 
-def test_why_drop_section_renders_for_the_sample(tmp_path):
+def test_why_drop_section_renders_for_the_sample():
     from streamlit.testing.v1 import AppTest
 
     def page():
+        import builtins
         from cxdata.sql import EventFilter
         from cxdata.ui.state import get_workspace
         from cxdata.ui.why_funnel import why_drop_section
         ws = get_workspace()
         if not ws.has_dataset("sample"):
-            ws.ingest(SAMPLE_PATH, "sample")
+            ws.ingest(builtins.SAMPLE_PATH, "sample")
         info = ws.get_dataset("sample")
         why_drop_section(info, ["Cart", "Order confirmation"], 1,
                          dict(by="touchpoint", window_seconds=None, order="ordered",
                               event_filter=EventFilter()), {"touchpoint": "Touchpoint"})
 
-    at = AppTest.from_function(page, default_timeout=120, args=())
     import builtins
-    builtins.SAMPLE_PATH = str(SAMPLE)
+    builtins.SAMPLE_PATH = str(SAMPLE)      # the page function runs as its own script
     try:
+        at = AppTest.from_function(page, default_timeout=120)
         at.run()
     finally:
         del builtins.SAMPLE_PATH

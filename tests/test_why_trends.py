@@ -2,7 +2,6 @@
 hand, the sample's bad Mobile-app week, and the ``trends`` subcommand's JSON."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 from pathlib import Path
