@@ -226,3 +226,29 @@ def test_control_section_renders_the_signal_and_its_groups():
     assert "Week of 6 Oct 2025" in text and "beyond limits" in text
     table = at.dataframe[0].value
     assert list(table["group"][:1]) == ["Mobile app"]
+
+
+def test_score_control_section_names_delivery_behind_the_summer_csat():
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import builtins
+        from cxdata.ui.state import get_workspace
+        from cxdata.ui.why_funnel import score_control_section
+        ws = get_workspace()
+        if not ws.has_dataset("sample"):
+            ws.ingest(builtins.SAMPLE_PATH, "sample")
+        score_control_section(ws.get_dataset("sample"), "csat", "month")
+
+    import builtins
+    builtins.SAMPLE_PATH = str(SAMPLE)
+    try:
+        at = AppTest.from_function(page, default_timeout=120)
+        at.run()
+    finally:
+        del builtins.SAMPLE_PATH
+    assert not at.exception, at.exception
+    assert at.selectbox(key="why_score_explain").value == "touchpoint"
+    text = " ".join(m.value for m in at.markdown)
+    assert "Jun 2025" in text and "Aug 2025" in text
+    assert len(at.dataframe) == 3 and at.dataframe[0].value["group"].iloc[0] == "Delivery"

@@ -4,7 +4,8 @@ this module only wires widgets to cached calls and charts.
 * :func:`why_drop_section`  what goes with going on after a step (conversion drivers):
   the strongest associations in words, a forest plot, the table;
 * :func:`control_section`   conversion per week or month with control limits, and for
-  each signal the segments that explain it.
+  each signal the segments that explain it;
+* :func:`score_control_section`  the same for NPS, CSAT or CES (Touchpoints page).
 """
 from __future__ import annotations
 
@@ -81,6 +82,55 @@ def _explain_choices(info) -> list[str]:
     return choices + [a for a in info.attributes if a not in id_like]
 
 
+def _signal_tables(result, grain: str, explain: str | None, label: str, fmt, key: str) -> None:
+    """For each signal: a line with its value and limits, and the groups behind it."""
+    flagged = result.buckets[result.buckets["signal"].notna()]
+    if flagged.empty:
+        st.caption("No period is out of the ordinary: every complete one lies within its "
+                   "limits, and no 8 in a row sit on one side of the centre.")
+        return
+    for bucket in flagged.itertuples():
+        name = charts_why.period_name(bucket.start, grain)
+        st.markdown(f"**{plain(name)}: {plain(bucket.signal)}** · {label} {plain(fmt(bucket.value))} "
+                    f"(n = {format_count(bucket.n)}) against a centre of {plain(fmt(bucket.centre))} "
+                    f"(limits {plain(fmt(bucket.lcl))} to {plain(fmt(bucket.ucl))})")
+        rows = result.explanations[result.explanations["start"] == bucket.start]
+        if rows.empty:
+            continue
+        shown = pd.DataFrame({"group": rows["group"], "value": [fmt(v) for v in rows["value"]],
+                              "contribution": [format_percent(c, 0) for c in rows["contribution"]]})
+        st.dataframe(shown, hide_index=True, column_config={
+            "group": str(explain), "value": label.capitalize(),
+            "contribution": st.column_config.TextColumn(
+                "Share of the gap", help="n·(group's value − its usual) / (n·(value − centre)): "
+                                         "the part of this period's gap the group makes.")})
+    if len(result.explanations):
+        csv_button(result.explanations, f"signals explained by {explain}", key=f"{key}_csv",
+                   label="Download the explanations (CSV)")
+
+
+def score_control_section(info, metric: str, grain: str, event_filter=None) -> None:
+    """``metric`` (nps, csat or ces) per ``grain`` of response with control limits; for
+    each signal, the groups of a chosen column (touchpoint, channel, stage, attributes)
+    behind it."""
+    from cxdata.charts import METRIC_DISPLAY
+    id_like = set(cached.id_like_columns(info))
+    choices = [r for r in ("touchpoint", "channel", "stage") if info.has_role(r)]
+    choices += [a for a in info.attributes if a not in id_like]
+    explain = None
+    if choices:
+        explain = st.columns([1, 2])[0].selectbox(
+            "Explain signals by", choices, index=0, key="why_score_explain", bind=URL,
+            help="For each week or month out of the ordinary: which groups make the difference.")
+    result = cached.call(info, "why.trends", "score_trend_limits", metric, grain,
+                         explain_by=explain, event_filter=event_filter)
+    chart = charts_why.control_chart(result.buckets, metric, grain)
+    chart_with_downloads(chart, f"{metric} per {grain} with control limits",
+                         key="why_score_control", data=result.buckets)
+    _, fmt = charts_why.TREND_DISPLAY[metric]
+    _signal_tables(result, grain, explain, METRIC_DISPLAY[metric]["label"], fmt, "why_score_explain")
+
+
 def control_section(info, steps, options: dict, grain: str) -> None:
     """The funnel's conversion per ``grain`` ("week" or "month") of entry with control
     limits; for each signal, the groups of the chosen column behind it."""
@@ -100,27 +150,4 @@ def control_section(info, steps, options: dict, grain: str) -> None:
     chart = charts_why.control_chart(result.buckets, "conversion", grain)
     chart_with_downloads(chart, f"conversion per {grain} with control limits", key="why_control",
                          data=result.buckets)
-    flagged = result.buckets[result.buckets["signal"].notna()]
-    if flagged.empty:
-        st.caption("No week or month is out of the ordinary: every complete one lies within "
-                   "its limits, and no 8 in a row sit on one side of the centre.")
-        return
-    for bucket in flagged.itertuples():
-        name = charts_why.period_name(bucket.start, grain)
-        st.markdown(f"**{plain(name)}: {plain(bucket.signal)}** · {format_percent(bucket.value)} "
-                    f"of {format_count(bucket.n)} went on, against a centre of "
-                    f"{format_percent(bucket.centre)} (limits {format_percent(bucket.lcl)}–"
-                    f"{format_percent(bucket.ucl)})")
-        rows = result.explanations[result.explanations["start"] == bucket.start]
-        if rows.empty:
-            continue
-        shown = pd.DataFrame({"group": rows["group"],
-                              "value": [format_percent(v) for v in rows["value"]],
-                              "contribution": [format_percent(c, 0) for c in rows["contribution"]]})
-        st.dataframe(shown, hide_index=True, column_config={
-            "group": str(explain), "value": "Went on",
-            "contribution": st.column_config.TextColumn(
-                "Share of the gap", help="n·(group's value − its usual) / (n·(value − centre)): "
-                                         "the part of this bucket's gap the group makes.")})
-    csv_button(result.explanations, f"signals explained by {explain}", key="why_explain_csv",
-               label="Download the explanations (CSV)")
+    _signal_tables(result, grain, explain, "conversion", format_percent, "why_explain")
