@@ -1,0 +1,109 @@
+"""Benchmark: conversion drivers and trends with control limits (SPEC §8.1, §8.3) against
+the funnel they are built on, on the benchmark log of ``bench_funnel.py``.
+
+Usage (from the repository root)::
+
+    python benchmarks/bench_why.py [--events 10000000] [--customers 1000000] [--runs 3]
+
+The log (5 stages, 30-day window, channel and touchpoint per event, NPS on 15% of events)
+is generated once by :func:`bench_funnel.generate` and reused.  Timed in one process,
+each after a dropped warm-up run (median wall seconds of ``--runs``):
+
+* ``funnel``         ``compute_funnel`` ordered, 30 days (from the stored timeline);
+* ``drivers``        ``conversion_drivers`` after a given step (one query);
+* ``drivers_default`` the same choosing the step with the most drop-outs (a funnel first);
+* ``trend``          ``funnel_trend`` per week, then ``conversion_trend_limits`` on top;
+* ``trend_explained`` ``conversion_trend_limits`` with the entry-group query forced on;
+* ``score_trend``    ``score_trend_limits`` NPS per week.
+
+Target: every Why analysis within 2× the funnel's time.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_funnel import STAGES, TABLE, WINDOW_SECONDS, data_path, generate  # noqa: E402
+
+
+def _median_seconds(runs: int, work) -> tuple[float, object]:
+    out = work()                         # warm-up: caches, first plans
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        out = work()
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings), out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--customers", type=int, default=None,
+                        help="default: one customer per 10 events")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    customers = args.customers or max(1, args.events // 10)
+    path = data_path(args.events, customers)
+    if not path.exists():
+        print(f"generating {path.name} …", flush=True)
+        generate(args.events, customers)
+
+    from cxdata import funnel
+    from cxdata.why import drivers, trends
+
+    con = duckdb.connect(str(path), read_only=True)
+    con.execute("SET TimeZone='UTC'")
+    options = dict(window_seconds=WINDOW_SECONDS)
+
+    def on_cursor(call):
+        def work():
+            cur = con.cursor()
+            try:
+                return call(cur)
+            finally:
+                cur.close()
+        return work
+
+    explained = {}
+
+    def forced_explanation(cur):
+        # the entry-group query runs only when there is a signal: time it regardless
+        return trends._entry_groups(cur, TABLE, STAGES, "week", "channel", **options)
+
+    cases = {
+        "funnel": lambda cur: funnel.compute_funnel(cur, TABLE, STAGES, **options),
+        "drivers": lambda cur: drivers.conversion_drivers(cur, TABLE, STAGES, 2, **options),
+        "drivers_default": lambda cur: drivers.conversion_drivers(cur, TABLE, STAGES, **options),
+        "trend": lambda cur: trends.conversion_trend_limits(cur, TABLE, STAGES, "week", **options),
+        "trend_explained": lambda cur: (trends.conversion_trend_limits(cur, TABLE, STAGES, "week", **options),
+                                        forced_explanation(cur)),
+        "score_trend": lambda cur: trends.score_trend_limits(cur, TABLE, "nps", "week",
+                                                             explain_by="channel"),
+    }
+    results = {}
+    for name, call in cases.items():
+        seconds, out = _median_seconds(args.runs, on_cursor(call))
+        results[name] = seconds
+        explained[name] = out
+    base = results["funnel"]
+    print(f"{args.events:,} events, {customers:,} customers, median of {args.runs} runs (s):")
+    for name, seconds in results.items():
+        print(f"  {name:<16} {seconds:8.3f}  {seconds / base:5.2f}× the funnel")
+    d = explained["drivers"]
+    print(f"drivers after {d.step_from}: {d.customers:,} customers, {len(d.drivers)} factors")
+    t = explained["trend"]
+    print(f"trend: {len(t.buckets)} weeks, {int(t.buckets['signal'].notna().sum())} signals")
+
+
+if __name__ == "__main__":
+    main()
