@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: The "why" subcommands (SPEC §8): each module of cxdata.why has add_parser and run.
-WHY_COMMANDS = ("keydrivers", "comments", "conformance")
+WHY_COMMANDS = ("drivers", "keydrivers", "trends", "comments", "conformance")
 
 
 def _why_modules():

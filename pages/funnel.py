@@ -19,6 +19,7 @@ from cxdata.ui.filters import (build_event_filter, describe, drop_stale_choices,
                                grouping_columns, plain)
 from cxdata.ui.state import require_dataset
 from cxdata.ui.steps import relabelled, step_choices
+from cxdata.ui.why_funnel import control_section, why_drop_section
 
 URL = "query-params"
 CHART_KEY = "fn_chart"
@@ -211,6 +212,7 @@ def dropouts_tab(info, result, steps, after, options, columns):
                                            f"{step.step} one", width=360)
         chart_with_downloads(chart, f"what they did after leaving {step.step}",
                              key="fn_next_chart", data=summary.next)
+    why_drop_section(info, steps, after, options, columns)
     # The list is a query of its own over every drop-out: only on request, so that a
     # filter change redraws the funnel without waiting for it.
     if not st.toggle(f"List the {step.dropped:,} customers who dropped out", value=False,
@@ -325,6 +327,7 @@ def trend_tab(info, steps, options):
                    f"incomplete: some of {'their' if open_periods > 1 else 'its'} entrants were "
                    f"still inside {window} when the log ends, so the conversion can still "
                    "rise. Read it as a floor, not a drop.")
+    control_section(info, steps, options, grain)
 
 
 def table_tab(result):

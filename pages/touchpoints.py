@@ -14,6 +14,7 @@ from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads, file_stem
 from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain, with_values
 from cxdata.ui.state import require_dataset
+from cxdata.ui.why_funnel import score_control_section
 from cxdata.ui.why_scores import comments_section, key_drivers_section
 
 URL = "query-params"
@@ -98,6 +99,7 @@ def trend_tab(info, metric, columns, ef, low_sample):
     chart = charts.score_trend(frame, metric, grain=grain,
                                group_title=columns.get(split, "Group"))
     chart_with_downloads(chart, f"{metric} trend per {grain}", key="tp_trend_chart", data=frame)
+    score_control_section(info, metric, grain, event_filter=ef)
 
 
 def compare_tab(info, metric, by, by_label, columns, ef, low_sample):
