@@ -64,6 +64,19 @@ def _summary(s):
     return (s.customers, s.in_progress, s.left_at.values.tolist(), s.next.values.tolist())
 
 
+def _same(a, b) -> bool:
+    """Equal results, a missing value (NaN) equal to a missing value."""
+    return repr(_plain(a)) == repr(_plain(b))
+
+
+def _plain(value):
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
 def parquet_path(events: int, customers: int) -> Path:
     return bench_funnel.DATA_DIR / f"bench_spark_{events}_{customers}.parquet"
 
@@ -122,7 +135,7 @@ def main() -> None:
             s_time, s_result = timed(lambda: call(remote), args.runs)
             ratios.append(s_time / d_time)
             print(f"{name:<26}{d_time:>10.2f}{s_time:>10.2f}{s_time / d_time:>7.1f}×  "
-                  f"{'yes' if d_result == s_result else 'NO'}", flush=True)
+                  f"{'yes' if _same(d_result, s_result) else 'NO'}", flush=True)
         print(f"median ratio {statistics.median(ratios):.1f}×, worst {max(ratios):.1f}×  "
               f"(target ≤ 5×)   {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
         con.close()
