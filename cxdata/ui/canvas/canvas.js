@@ -13,6 +13,8 @@ const EMOTION = /^\s*([+\-\u2212]?\d+(?:[.,]\d+)?)/;
 const COLOURS = ["yellow", "pink", "blue", "green", "orange", "purple"];
 const STATUSES = ["", "idea", "planned", "in progress", "done", "dropped"];
 const RESEND_MS = 2500;
+// A crowded cell on a crowded projector shows this many notes, then "+N more".
+const MORE_AFTER = 3;
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -538,6 +540,7 @@ class Canvas {
       if (v !== null) {
         const val = el("span", "cxm-val", v === 0 ? "0" : (v > 0 ? "+" : "−") + String(Math.abs(v)));
         val.style.color = v >= 0.5 ? "#15803d" : v <= -0.5 ? "#b91c1c" : "#64748b";
+        val.style.top = `${50 - v * 20}%`;     // beside its dot on the curve
         cell.appendChild(val);
         const words = emotionWords(text);
         if (words) cell.appendChild(el("span", "cxm-word", words));
@@ -563,6 +566,7 @@ class Canvas {
     if (notes.length || this.editable) {
       const box = el("div", "cxc-notes");
       notes.forEach((note) => box.appendChild(this.note(note, lane)));
+      if (notes.length > MORE_AFTER) box.appendChild(el("span", "cxc-more", `+${notes.length - MORE_AFTER} more`));
       if (this.editable && !editing) {
         box.appendChild(button("+ note", "cxc-add-note", `Add a note to ${lane.name} × ${stage.name}`, () => this.addNote(lane.id, stage.id)));
       }
@@ -877,7 +881,7 @@ class Canvas {
     svg.setAttribute("viewBox", `0 0 ${Math.max(n, 1) * 100} 100`);
     svg.setAttribute("preserveAspectRatio", "none");
     svg.setAttribute("aria-hidden", "true");
-    svg.style.gridRow = String(row);
+    svg.style.gridRow = `${row} / span 1`;     // both lines: an absolute item with an "auto" end spans to the grid edge
     svg.style.gridColumn = `2 / span ${Math.max(n, 1)}`;
     const zero = document.createElementNS(ns, "line");
     zero.setAttribute("x1", "0"); zero.setAttribute("x2", String(n * 100));
@@ -903,10 +907,10 @@ class Canvas {
     m.stages.forEach((s, i) => {
       const v = parseEmotion(lane.cells[s.id]);
       if (v === null) return;
-      const dot = document.createElementNS(ns, "ellipse");
-      dot.setAttribute("cx", String(i * 100 + 50));
-      dot.setAttribute("cy", String(50 - v * 20));
-      dot.setAttribute("rx", "5"); dot.setAttribute("ry", "5");
+      // A zero-length line with a round cap and a non-scaling stroke: a round dot
+      // however much the drawing is stretched.
+      const dot = document.createElementNS(ns, "line");
+      for (const [k, val] of [["x1", i * 100 + 50], ["x2", i * 100 + 50], ["y1", 50 - v * 20], ["y2", 50 - v * 20]]) dot.setAttribute(k, String(val));
       dot.setAttribute("class", "cxc-dot " + (v >= 0.5 ? "pos" : v <= -0.5 ? "neg" : "mid"));
       svg.appendChild(dot);
     });
@@ -974,15 +978,28 @@ class Canvas {
       }
       return true;
     };
-    let lo = minimum, hi = 40;
-    if (!fits(lo)) { this.root.dataset.fit = "min"; return; }
-    while (hi - lo > 0.5) {
-      const mid = (lo + hi) / 2;
-      if (fits(mid)) lo = mid; else hi = mid;
+    // The largest font that fits; when even the smallest readable one does not, the
+    // map is drawn more compactly (notes side by side, long cells clamped with "…",
+    // then only the first notes of a crowded cell with "+N more") before it would scroll.
+    const levels = ["", "cxc-compact", "cxc-compact cxc-tight"];
+    for (const level of levels) {
+      wrap.classList.remove("cxc-compact", "cxc-tight");
+      if (level) wrap.classList.add(...level.split(" "));
+      if (!fits(minimum)) continue;
+      let lo = minimum, hi = 40;
+      while (hi - lo > 0.5) {
+        const mid = (lo + hi) / 2;
+        if (fits(mid)) lo = mid; else hi = mid;
+      }
+      fits(lo);
+      this.root.dataset.fit = "ok";
+      this.root.dataset.level = level || "full";
+      this.root.dataset.font = String(Math.round(lo * 10) / 10);
+      return;
     }
-    fits(lo);
-    this.root.dataset.fit = "ok";
-    this.root.dataset.font = String(Math.round(lo * 10) / 10);
+    fits(minimum);
+    this.root.dataset.fit = "scroll";
+    this.root.dataset.font = String(minimum);
   }
 
   destroy() {
