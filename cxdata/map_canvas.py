@@ -9,6 +9,7 @@ nothing typed into a map is ever interpreted as HTML.
 """
 from __future__ import annotations
 
+import functools
 import html
 import textwrap
 from dataclasses import dataclass
@@ -536,6 +537,7 @@ def evidence_link(jmap: JourneyMap, lane: Lane, stage_index: int) -> dict | None
             "title": f"See the touchpoint scores behind “{lane.name}” at {stage}"}
 
 
+@functools.lru_cache(maxsize=64)
 def qr_data_uri(url: str) -> str:
     """A QR code of ``url`` as an SVG data URI (made offline by ``segno``)."""
     import segno

@@ -23,8 +23,8 @@ LANE = "join_lane"
 TEXT = "join_text"
 COLOUR = "join_colour"
 MESSAGE = "join_message"
-#: Seconds between looks at the store: others' notes appear within ~1 s.
-POLL_SECONDS = 1.0
+#: Seconds between looks at the store: others' notes appear within a second.
+POLL_SECONDS = 0.5
 #: Lanes a participant can add notes to: what people say, not numbers from the data.
 NOTE_KINDS = ("text", "touchpoints", "emotion")
 
@@ -89,16 +89,44 @@ def timer_text(ends_at: float | None, label: str) -> str | None:
     if ends_at is None:
         return None
     left = max(0, int(round(ends_at - time.time())))
-    return f"⏱ {label + ' · ' if label else ''}{left // 60}:{left % 60:02d} left"
+    return f"Timer: {label + ' · ' if label else ''}{left // 60}:{left % 60:02d} left"
+
+
+def latest(map_id: str) -> ms.StoredMap:
+    """The newest version, read again only when its number changed."""
+    cur = cursor()
+    number = ms.latest_version(cur, map_id)
+    cached = ss.get("join_stored")
+    if cached is None or cached.map_id != map_id or cached.version != number:
+        cached = ss["join_stored"] = ms.load_map(cur, map_id, number)
+    return cached
 
 
 @st.fragment(run_every=POLL_SECONDS)
+def watch_store(map_id: str) -> None:
+    """Look for others' notes and votes (one small query); draw the page again when the
+    map changed.  Cheap enough to do twice a second on every phone in the room."""
+    try:
+        number = ms.latest_version(cursor(), map_id)
+    except ms.MapNotFound:
+        return
+    if number != ss.get("join_drawn"):
+        st.rerun()
+    stored = ss.get("join_stored")
+    if stored is not None:
+        timer = timer_text(stored.journey_map.workshop.timer_ends_at,
+                           stored.journey_map.workshop.timer_label)
+        if timer:
+            st.markdown(f"**{timer}**")
+
+
 def room(map_id: str) -> None:
     try:
-        stored = ms.load_map(cursor(), map_id)
+        stored = latest(map_id)
     except ms.MapNotFound:
         st.error("This workshop map no longer exists. Ask the facilitator for the new link.")
         return
+    ss["join_drawn"] = stored.version
     m, ws = stored.journey_map, stored.journey_map.workshop
     if not m.stages:
         st.info("The map has no stages yet. Wait for the facilitator to add some.")
@@ -106,13 +134,9 @@ def room(map_id: str) -> None:
     message = ss.pop(MESSAGE, None)
     if message:
         getattr(st, message[0])(message[1])
-    with st.container(horizontal=True):
-        timer = timer_text(ws.timer_ends_at, ws.timer_label)
-        if timer:
-            st.markdown(f"**{timer}**")
-        if ws.locked:
-            st.warning("The facilitator has locked the map: you can look, not add.",
-                       icon=":material/lock:")
+    if ws.locked:
+        st.warning("The facilitator has locked the map: you can look, not add.",
+                   icon=":material/lock:")
     stage_ids = [s.id for s in m.stages]
     names = {s.id: f"{i}. {s.name}" for i, s in enumerate(m.stages, start=1)}
     if ss.get(STAGE) not in stage_ids:
@@ -195,7 +219,10 @@ def main() -> None:
     if not name():
         st.caption("Type your name to add notes and vote.")
         return
+    top = st.container()      # the timer shows at the top, drawn by the watcher
     room(map_id)
+    with top:
+        watch_store(map_id)
 
 
 main()

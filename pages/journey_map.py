@@ -42,6 +42,9 @@ AUTHOR = "jm_author"          # "Your name", recorded with each version
 AUTOSAVE = "jm_autosave"
 PICKER = "jm_picker"
 NEW_MAP_POPOVER = "jm_new_popover"   # open (True) / closed (False) "New map" popover
+TAB_KEY = "jm_tabs"           # the open tab under the canvas
+TABS = ["All cells as a table", "Stages & lanes", "Persona & scenario", "Data", "History",
+        "Export"]
 
 ss = st.session_state
 
@@ -588,7 +591,7 @@ CANVAS_KEY = "jm_canvas_component"
 ACKED = "jm_canvas_acked"        # canvas client id -> last operation number applied
 CANVAS_MESSAGE = "jm_canvas_message"
 LIVE = "jm_live"                 # (map id, StoredMap) last drawn by the canvas
-#: How often the canvas looks for others' saves (seconds): notes appear within ~1 s.
+#: How often the canvas looks for others' saves (seconds): notes appear within a second.
 LIVE_SECONDS = 1.0
 
 
@@ -652,7 +655,8 @@ def join_url(map_id: str) -> str:
 
 @st.fragment(run_every=LIVE_SECONDS)
 def live_canvas(map_id: str, mode: str, focus_stage_id: str | None = None) -> None:
-    """The canvas, redrawn from the store every second (others' notes, votes, edits)."""
+    """The canvas, redrawn from the store every second (others' notes, votes, edits).
+    A fragment: its own edits and the polling rerun only this part of the page."""
     try:
         stored = latest_stored(map_id)
     except ms.MapNotFound:
@@ -835,20 +839,16 @@ def editor(maps: list[ms.MapSummary]) -> None:
     show_notice()
     live = st.container()
     canvas_slot = st.container()
-    tabs = st.tabs(["All cells as a table", "Stages & lanes", "Persona & scenario", "Data",
-                    "History", "Export"], key="jm_tabs")
-    with tabs[0]:
-        cells_editor(ss[DRAFT])
-    with tabs[1]:
-        structure_editor(ss[DRAFT])
-    with tabs[2]:
-        persona_editor(ss[DRAFT])
-    with tabs[3]:
-        data_editor_tab(ss[DRAFT])
-    with tabs[4]:
-        history_tab(map_id)
-    with tabs[5]:
-        export_tab(ss[DRAFT])
+    # Only the open tab is drawn: the page reruns whenever someone in the room saves, and
+    # History (every version's changes) is too much work to redo each time unseen.
+    tabs = st.tabs(TABS, key=TAB_KEY, default=TABS[0], on_change="rerun")
+    panels = (lambda: cells_editor(ss[DRAFT]), lambda: structure_editor(ss[DRAFT]),
+              lambda: persona_editor(ss[DRAFT]), lambda: data_editor_tab(ss[DRAFT]),
+              lambda: history_tab(map_id), lambda: export_tab(ss[DRAFT]))
+    for tab, panel in zip(tabs, panels):
+        if tab.open:
+            with tab:
+                panel()
     # Filled last, so they reflect the saves made by the tables in this run.
     with canvas_slot:
         live_canvas(map_id, "edit")
@@ -895,13 +895,13 @@ def main() -> None:
             return
         presentation(target)
         return
-    st.title("Journey map")
     if wanted and wanted != ss.get(MAP_ID) and any(m.map_id == wanted for m in maps):
         open_map(wanted)
     if ss.get(MAP_ID) is None or not any(m.map_id == ss[MAP_ID] for m in maps):
         if maps:
             open_map(maps[0].map_id)
         else:
+            st.title("Journey map")
             show_notice()
             st.write("Map a customer journey with the room: stages as columns, lanes for goals, "
                      "touchpoints, emotions, pain points and opportunities, and the real numbers "

@@ -50,6 +50,12 @@ def edit_cell(at: AppTest, lane_index: int, stage_index: int, text: str) -> None
     rerun(at)
 
 
+def open_tab(at: AppTest, label: str) -> None:
+    """Open a tab under the canvas (only the open tab is drawn)."""
+    at.session_state["jm_tabs"] = label
+    rerun(at)
+
+
 def canvas_html(at: AppTest) -> str:
     """The HTML drawn with st.html (history view) and the canvas component's data."""
     return ("".join(h.proto.body for h in at.html)
@@ -100,10 +106,12 @@ def test_create_edit_and_every_save_is_a_version():
     saved = ms.load_map(store(), map_id).journey_map
     assert saved.cell(saved.lanes[4].id, saved.stages[2].id) == "Card declined <twice>"
     # HTML is escaped; the canvas gets the text as data (its script sets textContent).
+    open_tab(at, "History")
     html = "".join(h.proto.body for h in at.html)
     assert "Card declined &lt;twice&gt;" in html and "<twice>" not in html
     lane = canvas_data(at)["map"]["lanes"][4]
     assert lane["cells"][saved.stages[2].id] == "Card declined <twice>"
+    open_tab(at, "Persona & scenario")
     at.text_input(key=f"jm_pname_{at.session_state['jm_nonce']}").set_value("Leo")
     rerun(at)
     assert ms.load_map(store(), map_id).journey_map.persona.name == "Leo"
@@ -114,6 +122,7 @@ def test_create_edit_and_every_save_is_a_version():
 def test_stages_and_lanes_editor_adds_renames_and_reorders():
     at = run_page()
     map_id = create_retail_map(at)
+    open_tab(at, "Stages & lanes")
     nonce = at.session_state["jm_nonce"]
     # Add "Compare" between stages 1 and 2 (Position 1.5); rename stage 6.
     at.session_state[f"jm_stages_{nonce}"] = {
@@ -139,6 +148,7 @@ def test_history_view_and_restore():
     original = ms.load_map(store(), map_id, 1).journey_map
     edit_cell(at, 0, 0, "Something else entirely")
     assert ms.latest_version(store(), map_id) == 2
+    open_tab(at, "History")
     at.selectbox(key=f"jm_hist_{map_id}").set_value(1)
     rerun(at)
     at.button(key="jm_restore").click()
@@ -261,6 +271,7 @@ def test_history_lists_versions_newest_first_with_what_changed():
     edit_cell(at, 4, 4, "Card declined")               # v2: Retention added
     edit_cell(at, 4, 2, "Fees shown at the end")       # v3: Purchase changed
     edit_cell(at, 4, 0, "")                            # v4: Aware cleared
+    open_tab(at, "History")
     table = history_table(at)
     assert table["Version"].tolist() == [4, 3, 2, 1]
     assert table["By"].tolist() == ["Ann", "Ann", "Ann", "—"]

@@ -351,7 +351,16 @@ class Canvas {
     this.root.appendChild(body);
     this.renderStatus();
     this.renderTimer();
-    if (this.focusKey) {
+    // An open editor takes the focus at once (synchronously: keys typed right after
+    // the click or Enter must land in it).
+    const editor = this.editing && this.root.querySelector(".cxc-name-input, .cxc-note-form textarea, .cxc-editor");
+    if (editor) {
+      editor.focus({ preventScroll: false });
+      if (editor.classList.contains("cxc-name-input")) editor.select();
+      else if (this.editing.type === "note") editor.select();
+      else { const end = editor.value.length; editor.setSelectionRange(end, end); }
+      this.focusKey = null;
+    } else if (this.focusKey) {
       const target = this.root.querySelector(`[data-key="${CSS.escape(this.focusKey)}"]`);
       if (target) target.focus({ preventScroll: true });
       this.focusKey = null;
@@ -366,7 +375,7 @@ class Canvas {
     bar.appendChild(button("+ Stage", "", "Add a stage at the end", () => this.addStage(this.model.stages.length)));
     bar.appendChild(button("+ Lane", "", "Add a lane at the bottom", () => this.addLane(this.model.lanes.length)));
     const ws = this.data.workshop || {};
-    if (ws.locked) bar.appendChild(el("span", "cxc-pill cxc-locked", "🔒 Locked for participants"));
+    if (ws.locked) bar.appendChild(el("span", "cxc-pill cxc-locked", "Locked for participants"));
     if (ws.voting_open) bar.appendChild(el("span", "cxc-pill", `Voting open · ${ws.votes_per_person} per person`));
     bar.appendChild(el("span", "cxc-timer", ""));
     bar.appendChild(el("span", "cxc-spacer"));
@@ -399,7 +408,7 @@ class Canvas {
       node.hidden = false;
       const left = Math.max(0, Math.round(ws.timer_ends_at - Date.now() / 1000));
       const mm = Math.floor(left / 60), ss = String(left % 60).padStart(2, "0");
-      node.textContent = `${ws.timer_label ? ws.timer_label + " · " : "⏱ "}${mm}:${ss}`;
+      node.textContent = `${ws.timer_label ? ws.timer_label + " · " : "Timer "}${mm}:${ss}`;
       node.classList.toggle("cxc-timer-done", left === 0);
     }
   }
@@ -490,8 +499,10 @@ class Canvas {
       input.value = name;
       input.dataset.key = key;
       input.setAttribute("aria-label", `Name of ${what}`);
+      const mine = this.editing;
       const done = (commit) => {
-        if (!this.editing) return;
+        if (this.editing !== mine || mine.done) return;
+        mine.done = true;
         this.editing = null;
         const value = clean(input.value);
         if (commit && value && value !== name) this.push({ op: type === "stage" ? "rename_stage" : "rename_lane", [type]: id, name: value });
@@ -503,7 +514,6 @@ class Canvas {
         else if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); done(false); }
       });
       input.addEventListener("blur", () => done(true));
-      setTimeout(() => { input.focus(); input.select(); }, 0);
       return input;
     }
     const span = el("span", "cxm-name", name);
@@ -599,9 +609,12 @@ class Canvas {
     area.dataset.key = `edit:${lane.id}:${stage.id}`;
     area.setAttribute("aria-label", `${lane.name} × ${stage.name}`);
     area.rows = Math.max(2, area.value.split("\n").length);
+    // Each editor finishes only its own editing session: re-rendering removes the old
+    // text box, and its late blur must not end the editor that replaced it.
+    const mine = this.editing;
     const finish = (move) => {
-      if (!this.editing || this.editing.done) return;
-      this.editing.done = true;
+      if (this.editing !== mine || mine.done) return;
+      mine.done = true;
       const value = clean(area.value);
       this.editing = null;
       if (value !== text) this.push({ op: "set_cell", lane: lane.id, stage: stage.id, text: value, base: text });
@@ -614,8 +627,7 @@ class Canvas {
       else if (e.key === "Tab") { e.preventDefault(); finish(e.shiftKey ? "left" : "right"); }
       else if (e.key === "Escape") { e.preventDefault(); finish("stay"); }
     });
-    area.addEventListener("blur", () => setTimeout(() => { if (this.editing && !this.editing.done && this.parent.activeElement !== area) finish("none"); }, 0));
-    setTimeout(() => { area.focus(); const end = area.value.length; area.setSelectionRange(end, end); }, 0);
+    area.addEventListener("blur", () => setTimeout(() => { if (this.parent.activeElement !== area) finish("none"); }, 0));
     return area;
   }
 
@@ -712,7 +724,7 @@ class Canvas {
       card.addEventListener("click", (e) => { e.stopPropagation(); this.editing = { type: "note", id: note.id }; this.render(); });
       card.addEventListener("keydown", (e) => this.onNoteKey(e, note));
       const tools = el("div", "cxc-note-tools");
-      tools.appendChild(button("🎨", "", "Change the note's colour", () => this.cycleColour(note)));
+      tools.appendChild(button("◐", "", "Change the note's colour (C)", () => this.cycleColour(note)));
       tools.appendChild(button("✕", "cxc-danger", "Remove the note", () => { this.push({ op: "remove_note", note: note.id }); this.render(); }));
       card.appendChild(tools);
     }
@@ -749,9 +761,10 @@ class Canvas {
     }
     const draft = this.draftNote && this.draftNote.id === note.id;
     if (draft) area.placeholder = `A note for ${lane.name}`;
+    const mine = this.editing;
     const finish = (commit) => {
-      if (!this.editing || this.editing.done) return;
-      this.editing.done = true;
+      if (this.editing !== mine || mine.done) return;
+      mine.done = true;
       this.editing = null;
       if (draft) {
         this.draftNote = null;
@@ -786,7 +799,6 @@ class Canvas {
     form.addEventListener("focusout", () => setTimeout(() => {
       if (!form.contains(this.parent.activeElement)) finish(true);
     }, 0));
-    setTimeout(() => { area.focus(); area.select(); }, 0);
     return form;
   }
 
@@ -938,7 +950,7 @@ class Canvas {
       join.appendChild(link);
       side.appendChild(join);
     }
-    if (ws.locked) side.appendChild(el("div", "cxc-pill cxc-locked", "🔒 Map locked"));
+    if (ws.locked) side.appendChild(el("div", "cxc-pill cxc-locked", "Map locked"));
     const votes = this.data.votes || {};
     if (ws.voting_open && !ws.votes_revealed) {
       side.appendChild(el("div", "cxc-pill", `Voting: ${ws.votes_per_person} dots each · ${votes.placed || 0} placed by ${votes.voters || 0}`));
