@@ -522,9 +522,11 @@ def evidence_link(jmap: JourneyMap, lane: Lane, stage_index: int) -> dict | None
         else:
             params["fn_tab"] = "Drop-outs"
             if len(jmap.stages) > 1:
-                # "Drop-outs after" stage i (1-based); the last stage has none of its own,
-                # so it shows the drop-outs just before it.
-                params["fn_drop"] = str(min(stage_index + 1, len(jmap.stages) - 1))
+                # "Drop-outs after" step i (1-based).  Conversion into a stage is explained
+                # by who dropped out after the stage before it; customers and drop-offs of
+                # a stage by who dropped out after it (the last stage has none of its own).
+                after = stage_index if lane.topic == "conversion" else stage_index + 1
+                params["fn_drop"] = str(max(1, min(after, len(jmap.stages) - 1)))
         return {"url": "/funnel?" + urlencode(params),
                 "title": f"See the funnel behind “{lane.name}” at {stage}"}
     metric = lane.topic if lane.topic in ("nps", "csat", "ces") else None

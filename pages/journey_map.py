@@ -861,13 +861,13 @@ def editor(maps: list[ms.MapSummary]) -> None:
 def status_line() -> None:
     with st.container(horizontal=True, vertical_alignment="center"):
         info = ms.version_info(cursor(), ss[MAP_ID], ss[BASE_VERSION])
-        saved = f"Version {info.version} · saved {when(info)}" + (f" by {info.author}" if info.author else "")
         # The canvas says "All changes saved" for its own edits; this line speaks for the
         # tables below.
         if has_local_changes():
             st.markdown(f":orange[**Unsaved changes in the tables**] · based on version {info.version}")
         else:
-            st.caption(f"Tables up to date · {_md(saved)}")
+            # The canvas shows the live version; this line only says the tables agree.
+            st.caption("Tables up to date · every change on the map is saved at once")
         st.space("stretch")
         st.text_input("Your name", key=AUTHOR, placeholder="Your name (for the history)",
                       label_visibility="collapsed", width=220)

@@ -318,3 +318,66 @@ def test_new_map_popover_closes_after_creating_a_map():
     assert at.session_state["jm_new_popover"] is False
     assert new_map_popover(at).proto.popover.open is False
     assert any("Created “Checkout workshop”" in s.value for s in at.success)
+
+
+# ---------------------------------------------------------------------------------------
+# Workshop: snapshots, sessions, one cell restored, the join page
+
+def test_history_names_a_snapshot_groups_sessions_and_restores_one_cell():
+    at = run_page()
+    map_id = create_retail_map(at)
+    at.text_input(key="jm_author").set_value("Ann")
+    edit_cell(at, 4, 2, "Fees shown at the end")       # v2
+    edit_cell(at, 0, 0, "Find it fast")                # v3
+    open_tab(at, "History")
+    at.text_input(key="jm_snapshot_name").set_value("after workshop 1")
+    at.button(key="jm_snapshot").click()
+    rerun(at)
+    assert [(s.version, s.name) for s in ms.list_snapshots(store(), map_id)] == [
+        (3, "after workshop 1")]
+    # One editing session (all saves within minutes), named by its snapshot.
+    [session] = [e for e in at.expander if "versions 1–3" in e.label]
+    assert "★ after workshop 1" in session.label and "Ann" in session.label
+    # Version 1's pain point back, the goal typed in version 3 kept.
+    at.selectbox(key=f"jm_hist_{map_id}").set_value(1)
+    rerun(at)
+    pain = ms.load_map(store(), map_id).journey_map.lanes[4]
+    choices = at.selectbox(key="jm_cell_pick")
+    choices.set_value(next(i for i, label in enumerate(choices.options)
+                           if label.startswith("Pain points × Purchase")))
+    rerun(at)
+    at.button(key="jm_cell_restore").click()
+    rerun(at)
+    latest = ms.load_map(store(), map_id)
+    m = latest.journey_map
+    assert m.cell(pain.id, m.stages[2].id) == "Delivery fee shown late"
+    assert m.cell(m.lanes[0].id, m.stages[0].id) == "Find it fast"
+    assert latest.info.note == "Restored one cell from version 1"
+
+
+def test_join_page_adds_a_note_and_votes_and_respects_the_lock():
+    at = run_page()
+    map_id = create_retail_map(at)
+    join = run_page("join.py", map=map_id, join_name="Priya")
+    join.text_area(key="join_text").set_value("Delivery slots <too few>")
+    [add] = [b for b in join.button if b.label == "Add note"]
+    add.click()
+    rerun(join)
+    m = ms.load_map(store(), map_id).journey_map
+    [note] = m.notes
+    assert (note.text, note.author, note.stage_id) == ("Delivery slots <too few>", "Priya",
+                                                      m.stages[0].id)
+    assert any(t.value == "Delivery slots <too few>" for t in join.text)   # plain text
+    # Dot voting, opened by the facilitator.
+    ms.apply_ops(store(), map_id, [{"op": "workshop", "settings": {"voting_open": True,
+                                                                   "votes_per_person": 1}}])
+    rerun(join)
+    join.button(key=f"join_vote_{note.id}").click()
+    rerun(join)
+    assert ms.load_map(store(), map_id).journey_map.votes == {"Priya": {note.id: 1}}
+    assert join.button(key=f"join_vote_{note.id}").disabled               # no dot left
+    # Locked: no form any more, and a note sent anyway is refused.
+    ms.apply_ops(store(), map_id, [{"op": "workshop", "settings": {"locked": True}}])
+    rerun(join)
+    assert not [b for b in join.button if b.label == "Add note"]
+    assert any("locked" in w.value for w in join.warning)

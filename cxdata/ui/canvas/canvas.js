@@ -282,6 +282,7 @@ class Canvas {
 
   // -- sending --------------------------------------------------------------------
   push(op, { record = true } = {}) {
+    this.message = "";
     const inverse = inverseOf(this.model, op);
     if (record && inverse) { this.undo.push({ op, inverse }); this.redo = []; }
     this.seq += 1;
@@ -874,6 +875,7 @@ class Canvas {
 
   removeStage(id) {
     this.push({ op: "remove_stage", stage: id });
+    // After push (which clears the last message): say how to get it back.
     this.message = "Stage removed — Undo (Ctrl+Z) brings it back with its cells.";
     this.render();
   }
