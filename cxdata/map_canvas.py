@@ -505,18 +505,23 @@ MIN_PRESENT_FONT = 11
 
 def evidence_link(jmap: JourneyMap, lane: Lane, stage_index: int) -> dict | None:
     """Where the number in a data lane's cell comes from: the Funnel or Touchpoints page
-    with the map's dataset and this stage in the URL (the pages bind their widgets to
-    these query parameters).  None for typed lanes and maps without a dataset.
+    with the map's dataset and this stage in the URL.  None for typed lanes and maps
+    without a dataset.
 
-    Returns ``{"url": "/funnel?…", "title": "…"}`` (a relative URL: the app's own pages).
+    The pages bind their widgets to query parameters, and a bound widget reads the value
+    *as it shows it* (its label: "Journey stage", "CSAT", "2. Consideration"), so the
+    links use those labels.  Returns ``{"url": "/funnel?…", "title": "…"}`` (relative: the
+    app's own pages).
     """
     from urllib.parse import urlencode
+
+    from cxdata.schema import ROLE_LABELS
     if not lane.data_linked or not jmap.dataset or not 0 <= stage_index < len(jmap.stages):
         return None
     stage = jmap.stages[stage_index].name
     if lane.kind == "metric" and lane.topic in ("customers", "conversion", "dropoff_touchpoint",
                                                 "median_time"):
-        params = {"dataset": jmap.dataset, "fn_by": "stage"}
+        params = {"dataset": jmap.dataset, "fn_by": ROLE_LABELS["stage"]}
         if lane.topic == "median_time":
             params["fn_tab"] = "Time to convert"
         else:
@@ -526,17 +531,21 @@ def evidence_link(jmap: JourneyMap, lane: Lane, stage_index: int) -> dict | None
                 # by who dropped out after the stage before it; customers and drop-offs of
                 # a stage by who dropped out after it (the last stage has none of its own).
                 after = stage_index if lane.topic == "conversion" else stage_index + 1
-                params["fn_drop"] = str(max(1, min(after, len(jmap.stages) - 1)))
+                after = max(1, min(after, len(jmap.stages) - 1))
+                params["fn_drop"] = f"{after}. {jmap.stages[after - 1].name}"
         return {"url": "/funnel?" + urlencode(params),
                 "title": f"See the funnel behind “{lane.name}” at {stage}"}
     metric = lane.topic if lane.topic in ("nps", "csat", "ces") else None
     params = {"dataset": jmap.dataset}
     if metric:
-        params.update({"tp_metric": metric, "tp_by": "stage", "tp_tab": "Scores"})
+        params.update({"tp_metric": metric.upper(), "tp_by": ROLE_LABELS["stage"],
+                       "tp_tab": "Scores"})
+        title = f"See the {metric.upper()} of every stage behind “{lane.name}” at {stage}"
     else:                                     # top touchpoints of the stage
-        params.update({"tp_by": "touchpoint", "filter_on": "stage", "f_stage": stage})
-    return {"url": "/touchpoints?" + urlencode(params),
-            "title": f"See the touchpoint scores behind “{lane.name}” at {stage}"}
+        params.update({"tp_by": ROLE_LABELS["touchpoint"], "filter_on": ROLE_LABELS["stage"],
+                       "f_stage": stage})
+        title = f"See the touchpoints of {stage} behind “{lane.name}”"
+    return {"url": "/touchpoints?" + urlencode(params), "title": title}
 
 
 @functools.lru_cache(maxsize=64)

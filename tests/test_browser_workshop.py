@@ -319,3 +319,41 @@ def test_a_room_adds_notes_and_votes_at_once(app_server, browser):
     finally:
         for context in contexts:
             context.close()
+
+
+def test_a_data_cell_links_to_the_analysis_behind_it(app_server, browser):
+    """The example map is linked to the sample dataset: its numbers link to the Funnel and
+    Touchpoints pages opened on the same dataset and stage."""
+    context, page = new_page(browser, 1400, 1000)
+    try:
+        page.goto(app_server.url + "/journey_map")
+        wait_for_app(page)
+        page.get_by_role("combobox", name="Journey map").click()
+        page.get_by_role("option", name=re.compile("Online retail")).click()
+        wait_for_app(page)
+        canvas = page.locator(CANVAS)
+        canvas.locator(".cxm-grid").wait_for(timeout=60_000)
+        map_url = page.url
+        # Conversion into Retention: the drop-outs after Purchase (not the page's default,
+        # the biggest drop-out, which is after Consideration).
+        conversion = canvas.locator(".cxm-cell[aria-label^='Conversion × Retention']")
+        href = conversion.locator("a.cxc-evidence").get_attribute("href")
+        page.goto(app_server.url + href)
+        wait_for_app(page)
+        assert "fn_drop=3.+Purchase" in page.url
+        page.get_by_text("Reached Purchase").wait_for(timeout=30_000)
+        assert_no_exception(page)
+        # Top touchpoints of Consideration: the Touchpoints page filtered to that stage.
+        page.goto(map_url)
+        wait_for_app(page)
+        canvas.locator(".cxm-grid").wait_for(timeout=60_000)
+        touchpoints = canvas.locator(".cxm-cell[aria-label^='Top touchpoints × Consideration']")
+        page.goto(app_server.url + touchpoints.locator("a.cxc-evidence").get_attribute("href"))
+        wait_for_app(page)
+        stage_filter = page.get_by_role("combobox", name="Journey stage")
+        stage_filter.wait_for(timeout=30_000)
+        assert "f_stage=Consideration" in page.url
+        assert page.locator("[data-testid='stSidebar']").get_by_text("Consideration").count() >= 1
+        assert_no_exception(page)
+    finally:
+        context.close()

@@ -132,18 +132,21 @@ def _query(link: dict) -> tuple[str, dict]:
 
 
 def test_evidence_links_open_the_analysis_with_the_dataset_and_stage():
+    # Bound widgets read their value as they show it: labels, not internal names.
     m = _linked_map()
     path, query = _query(mc.evidence_link(m, m.lane_by_id("conv"), 1))
     # Conversion into Consideration: who dropped out after Aware.
-    assert path == "/funnel" and query == {"dataset": "Shop log", "fn_by": "stage",
-                                           "fn_tab": "Drop-outs", "fn_drop": "1"}
+    assert path == "/funnel" and query == {"dataset": "Shop log", "fn_by": "Journey stage",
+                                           "fn_tab": "Drop-outs", "fn_drop": "1. Aware"}
     path, query = _query(mc.evidence_link(m, m.lane_by_id("cust"), 1))
-    assert query["fn_drop"] == "2"
+    assert query["fn_drop"] == "2. Consideration"
+    path, query = _query(mc.evidence_link(m, m.lane_by_id("cust"), 2))   # the last stage
+    assert query["fn_drop"] == "2. Consideration"
     path, query = _query(mc.evidence_link(m, m.lane_by_id("csat"), 1))
-    assert path == "/touchpoints" and query == {"dataset": "Shop log", "tp_metric": "csat",
-                                                "tp_by": "stage", "tp_tab": "Scores"}
+    assert path == "/touchpoints" and query == {"dataset": "Shop log", "tp_metric": "CSAT",
+                                                "tp_by": "Journey stage", "tp_tab": "Scores"}
     path, query = _query(mc.evidence_link(m, m.lane_by_id("tp"), 1))
-    assert query == {"dataset": "Shop log", "tp_by": "touchpoint", "filter_on": "stage",
+    assert query == {"dataset": "Shop log", "tp_by": "Touchpoint", "filter_on": "Journey stage",
                      "f_stage": "Consideration"}
     assert mc.evidence_link(m, m.lane_by_id("pain"), 1) is None          # typed lane
     unlinked = jm.JourneyMap(m.name, m.stages, m.lanes)
