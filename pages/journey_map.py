@@ -287,8 +287,9 @@ def live_updates() -> None:
         return
     latest = ms.load_map(cur, map_id)
     if not has_local_changes():
+        # Quietly: in a workshop new versions arrive all the time, and the canvas already
+        # shows them; the tables below follow.
         adopt(latest)
-        notice("info", f"{who(latest.info)} saved version {latest.version} — you now see it.")
         st.rerun()
     conflict_panel(latest)
 

@@ -151,6 +151,13 @@ def test_the_canvas_is_the_editor_keyboard_only(app_server, browser):
             ".querySelectorAll('.cxc-note')].some(n => n.textContent.includes(t) && "
             "n.closest('.cxm-cell').style.gridColumn === '5')", arg=note, timeout=10_000)
         assert moved.evaluate(stage_of) == "5"
+        # With the mouse: drag it back to the cell it came from.
+        ann.locator(CANVAS + " .cxc-note", has_text=note).drag_to(cell)
+        wait_saved(ann)
+        bob.wait_for_function(
+            "(t) => [...document.querySelector('[data-testid=stBidiComponentIsolated]').shadowRoot"
+            ".querySelectorAll('.cxc-note')].some(n => n.textContent.includes(t) && "
+            "n.closest('.cxm-cell').style.gridColumn === '4')", arg=note, timeout=10_000)
 
         # Structure in place: add a stage at the end and name it, move it left; remove a
         # lane and undo the removal.
@@ -296,10 +303,17 @@ def test_a_room_adds_notes_and_votes_at_once(app_server, browser):
             assert page.get_by_role("button", name="Add note").count() == 0
         projector.locator(CANVAS, has_text="Map locked").wait_for(timeout=20_000)
 
+        # A timer on the projector and the phones.
+        workshop_button(fac, "Start timer")
+        projector.locator(CANVAS + " .cxc-timer-big", has_text=re.compile(r"Timer [45]:\d\d")
+                          ).wait_for(timeout=20_000)
+        people[0][1].get_by_text(re.compile(r"Timer: [45]:\d\d left")).wait_for(timeout=20_000)
+
         for page in screens:
             assert_no_exception(page)
         assert_everything_fits(projector)
         screenshot(projector, "workshop_presentation_1280x720")
+        people[0][1].get_by_label("Your name").scroll_into_view_if_needed()
         screenshot(people[0][1], "workshop_join_phone_390x844")
         screenshot(fac, "workshop_facilitator")
         # The same map on a 1920×1080 projector and a laptop screen: everything fits.

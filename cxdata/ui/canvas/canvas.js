@@ -551,7 +551,8 @@ class Canvas {
       if (v !== null) {
         const val = el("span", "cxm-val", v === 0 ? "0" : (v > 0 ? "+" : "−") + String(Math.abs(v)));
         val.style.color = v >= 0.5 ? "#15803d" : v <= -0.5 ? "#b91c1c" : "#64748b";
-        val.style.top = `${50 - v * 20}%`;     // beside its dot on the curve
+        // Beside its dot on the curve, kept inside the row.
+        val.style.top = `${Math.max(16, Math.min(66, 50 - v * 20))}%`;
         cell.appendChild(val);
         const words = emotionWords(text);
         if (words) cell.appendChild(el("span", "cxm-word", words));
