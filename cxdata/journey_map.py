@@ -560,7 +560,8 @@ def apply_op(jmap: JourneyMap, op: dict, *, author: str | None = None,
     what happened instead, e.g. a cell someone else had changed meanwhile: ``set_cell``
     carries the text the sender saw (``base``); when the cell no longer holds it, the
     stored text stays and the sender's text becomes a sticky note in that cell, so
-    neither is lost.  Operations on stages, lanes or notes deleted meanwhile are skipped
+    neither is lost (a ``draft``, saved while the sender is still typing, is skipped
+    instead).  Operations on stages, lanes or notes deleted meanwhile are skipped
     with a message.  :class:`EditRefused` when the sender may not do this.
     """
     kind = op.get("op")
@@ -584,6 +585,10 @@ def apply_op(jmap: JourneyMap, op: dict, *, author: str | None = None,
             text = clean_text(op.get("text"))
             base = op.get("base")
             if base is not None and clean_text(base) != current and text != current:
+                if op.get("draft"):
+                    # Saved while typing: wait for the finished text, which is kept as
+                    # a note then; half-typed drafts are not worth a note each.
+                    return jmap, None
                 if not text:
                     return jmap, "Someone changed this cell meanwhile; it was not cleared."
                 kept = add_note(jmap, lane_id, stage_id, text, colour="orange", author=name)

@@ -183,6 +183,25 @@ def test_the_canvas_is_the_editor_keyboard_only(app_server, browser):
             f".querySelectorAll('.cxm-label').length === {lanes_before}", timeout=10_000)
         # The first lane came back with its cell text.
         assert first in canvas_text(bob)
+
+        # Text is saved while it is typed (after a short pause), before Enter.
+        typing = f"Still typing {uuid.uuid4().hex[:5]}"
+        watch([bob], [typing])
+        ann.locator(CANVAS + " .cxm-cell").nth(3).focus()
+        ann.keyboard.press("Enter")
+        ann.keyboard.type(" " + typing)
+        typed_at = ann.evaluate("Date.now()")
+        bob.wait_for_function("(t) => t in window.__seen", arg=typing, timeout=10_000)
+        assert seen(bob)[typing] - typed_at <= SEEN_WITHIN_MS
+        assert ann.locator(CANVAS + " textarea.cxc-editor").count() == 1     # still typing
+        ann.keyboard.press("Escape")
+        wait_saved(ann)
+        # One undo takes the whole edit back.
+        ann.keyboard.press("Control+z")
+        wait_saved(ann)
+        bob.wait_for_function(
+            "(t) => !document.querySelector('[data-testid=stBidiComponentIsolated]')"
+            ".shadowRoot.textContent.includes(t)", arg=typing, timeout=10_000)
         assert_no_exception(ann)
         assert_no_exception(bob)
         screenshot(ann, "canvas_editor_1280")

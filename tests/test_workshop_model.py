@@ -276,3 +276,16 @@ def test_group_sessions_splits_on_pauses():
              for v, minute in [(1, 0), (2, 5), (3, 24), (4, 60), (5, 61)]]
     groups = ms.group_sessions(infos, gap_minutes=20)
     assert [[i.version for i in g] for g in groups] == [[5, 4], [3, 2, 1]]
+
+
+def test_a_draft_saved_while_typing_never_becomes_a_note():
+    m = base_map()
+    ann = jm.set_cell(m, "pain", "s2", "Fees shown at the end")
+    out, message = jm.apply_op(ann, {"op": "set_cell", "lane": "pain", "stage": "s2",
+                                     "text": "Deliv", "base": "Hidden fees", "draft": True})
+    assert out == ann and message is None
+    # A draft on top of the sender's own previous draft is an ordinary change.
+    typed = jm.set_cell(m, "pain", "s2", "Deliv")
+    out, _ = jm.apply_op(typed, {"op": "set_cell", "lane": "pain", "stage": "s2",
+                                 "text": "Delivery fee", "base": "Deliv", "draft": True})
+    assert out.cell("pain", "s2") == "Delivery fee"

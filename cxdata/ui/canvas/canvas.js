@@ -13,6 +13,8 @@ const EMOTION = /^\s*([+\-\u2212]?\d+(?:[.,]\d+)?)/;
 const COLOURS = ["yellow", "pink", "blue", "green", "orange", "purple"];
 const STATUSES = ["", "idea", "planned", "in progress", "done", "dropped"];
 const RESEND_MS = 2500;
+// A pause in typing this long (ms) saves the text typed so far.
+const TYPING_SAVE_MS = 600;
 // A crowded cell on a crowded projector shows this many notes, then "+N more".
 const MORE_AFTER = 3;
 
@@ -614,12 +616,32 @@ class Canvas {
     // Each editor finishes only its own editing session: re-rendering removes the old
     // text box, and its late blur must not end the editor that replaced it.
     const mine = this.editing;
+    // Saved while typing too (after a short pause), so the store and the projector are
+    // never far behind the keyboard; undo treats the whole edit as one step.
+    let sent = text;
+    let pause = null;
+    area.addEventListener("input", () => {
+      clearTimeout(pause);
+      pause = setTimeout(() => {
+        const value = clean(area.value);
+        if (mine.done || value === sent) return;
+        this.push({ op: "set_cell", lane: lane.id, stage: stage.id, text: value, base: sent, draft: true }, { record: false });
+        sent = value;
+        this.renderStatus();
+      }, TYPING_SAVE_MS);
+    });
     const finish = (move) => {
       if (this.editing !== mine || mine.done) return;
       mine.done = true;
+      clearTimeout(pause);
       const value = clean(area.value);
       this.editing = null;
-      if (value !== text) this.push({ op: "set_cell", lane: lane.id, stage: stage.id, text: value, base: text });
+      if (value !== sent) this.push({ op: "set_cell", lane: lane.id, stage: stage.id, text: value, base: sent }, { record: false });
+      if (value !== text) {
+        this.undo.push({ op: { op: "set_cell", lane: lane.id, stage: stage.id, text: value, base: text },
+          inverse: { op: "set_cell", lane: lane.id, stage: stage.id, text, base: value } });
+        this.redo = [];
+      }
       this.afterMove(li, si, move);
     };
     area.addEventListener("keydown", (e) => {
