@@ -304,6 +304,9 @@ def lane_label(lane: jm.Lane) -> str:
 
 
 def cells_editor(draft: jm.JourneyMap) -> None:
+    st.toggle("Autosave the tables", value=True, key=AUTOSAVE,
+              help="Every change in these tables becomes a version at once. Off: use Save. "
+                   "The map above always saves at once.")
     if not draft.stages or not draft.lanes:
         st.info("Add stages and lanes in **Stages & lanes** to get cells to type into.")
         return
@@ -821,7 +824,7 @@ def editor(maps: list[ms.MapSummary]) -> None:
         st.selectbox("Journey map", ids, key=PICKER, on_change=lambda: open_map(ss[PICKER]),
                      format_func=lambda i: names[i].name + (f"  ·  {names[i].dataset}"
                                                             if names[i].dataset else ""),
-                     width=360)
+                     width=300, label_visibility="collapsed")
         # A popover that tracks its state can be closed from code: creating a map does.
         with st.popover("New map", icon=":material/add:", key=NEW_MAP_POPOVER,
                         on_change="rerun"):
@@ -833,9 +836,12 @@ def editor(maps: list[ms.MapSummary]) -> None:
                   on_click=lambda: st.query_params.update({PRESENT_PARAM: "1", MAP_PARAM: map_id}),
                   help="Full screen for the room: no editing controls, ← → steps through stages.")
         # A query-only link stays on this page whatever its URL path is.
-        st.link_button("Present in a new window", f"?{MAP_PARAM}={map_id}&{PRESENT_PARAM}=1",
+        st.link_button("", f"?{MAP_PARAM}={map_id}&{PRESENT_PARAM}=1",
                        icon=":material/open_in_new:",
-                       help="For the projector: it follows your edits live while you type here.")
+                       help="Present in a new window — for the projector: it follows your "
+                            "edits live while you type here.")
+        st.text_input("Your name", key=AUTHOR, placeholder="Your name (on notes and history)",
+                      width=220, label_visibility="collapsed")
     status = st.container(key="jm_status")
     show_notice()
     live = st.container()
@@ -860,23 +866,16 @@ def editor(maps: list[ms.MapSummary]) -> None:
 
 
 def status_line() -> None:
+    """The tables' own saving state; silent when they agree with the store (the canvas
+    says "All changes saved" for itself)."""
+    if not has_local_changes():
+        return
     with st.container(horizontal=True, vertical_alignment="center"):
         info = ms.version_info(cursor(), ss[MAP_ID], ss[BASE_VERSION])
-        # The canvas says "All changes saved" for its own edits; this line speaks for the
-        # tables below.
-        if has_local_changes():
-            st.markdown(f":orange[**Unsaved changes in the tables**] · based on version {info.version}")
-        else:
-            # The canvas shows the live version; this line only says the tables agree.
-            st.caption("Tables up to date · every change on the map is saved at once")
+        st.markdown(f":orange[**Unsaved changes in the tables**] · based on version {info.version}")
         st.space("stretch")
-        st.text_input("Your name", key=AUTHOR, placeholder="Your name (for the history)",
-                      label_visibility="collapsed", width=220)
-        st.toggle("Autosave", value=True, key=AUTOSAVE,
-                  help="The tables below: every change becomes a version at once. Off: use "
-                       "Save. The canvas always saves at once.")
         st.button("Save", icon=":material/save:", key="jm_save", shortcut="Ctrl+Enter",
-                  on_click=manual_save, disabled=not has_local_changes())
+                  on_click=manual_save)
 
 
 def manual_save() -> None:

@@ -116,7 +116,9 @@ def test_the_canvas_is_the_editor_keyboard_only(app_server, browser):
         ann.keyboard.press("Enter")
         ann.keyboard.press("Escape")
         wait_saved(ann)
-        assert time.monotonic() - started < STORED_WITHIN_S + 0.5   # acknowledged = stored
+        # Acknowledged = stored.  Measured from the test process, which polls the page
+        # and shares two cores with the app and the browsers: one second of slack.
+        assert time.monotonic() - started < STORED_WITHIN_S + 1.0
         assert stored_version(ann) > start_version
         watch([bob], [first, second])
         bob.wait_for_function("(ts) => ts.every((t) => t in window.__seen)", arg=[first, second],

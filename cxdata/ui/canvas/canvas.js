@@ -427,7 +427,7 @@ class Canvas {
     // when needed); presenting: every column shares the screen and the font shrinks.
     const longest = (s) => Math.max(6, ...s.name.split(/\s+/).map((w) => w.length));
     m.stages.forEach((s, i) => cols.push(i === focusIndex ? "minmax(8em, 3fr)"
-      : this.editable ? `minmax(${Math.min(14, longest(s) * 0.68 + 1.6).toFixed(1)}em, 1fr)` : "minmax(0, 1fr)"));
+      : this.editable ? `minmax(${Math.max(8, Math.min(14, longest(s) * 0.68 + 1.6)).toFixed(1)}em, 1fr)` : "minmax(0, 1fr)"));
     if (this.editable) cols.push("2.6em");
     grid.style.gridTemplateColumns = cols.join(" ");
     const colClass = (i) => (focusIndex < 0 ? "" : i === focusIndex ? " cxm-focus" : " cxm-dim");
