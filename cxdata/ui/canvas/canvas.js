@@ -422,7 +422,7 @@ class Canvas {
     grid.setAttribute("role", "grid");
     grid.setAttribute("aria-label", "Journey map");
     const focusIndex = this.data.focus ? stageIndex(m, this.data.focus) : -1;
-    const cols = ["minmax(7em, 10em)"];
+    const cols = [this.editable ? "minmax(9em, 11em)" : "minmax(7em, 10em)"];
     // Editing: columns wide enough for a stage's longest word (the row scrolls sideways
     // when needed); presenting: every column shares the screen and the font shrinks.
     const longest = (s) => Math.max(6, ...s.name.split(/\s+/).map((w) => w.length));
