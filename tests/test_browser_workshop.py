@@ -191,11 +191,18 @@ def test_the_canvas_is_the_editor_keyboard_only(app_server, browser):
         watch([bob], [typing])
         ann.locator(CANVAS + " .cxm-cell").nth(3).focus()
         ann.keyboard.press("Enter")
+        before = stored_version(ann)
         ann.keyboard.type(" " + typing)
-        typed_at = ann.evaluate("Date.now()")
-        bob.wait_for_function("(t) => t in window.__seen", arg=typing, timeout=10_000)
-        assert seen(bob)[typing] - typed_at <= SEEN_WITHIN_MS
+        started = time.monotonic()
+        ann.wait_for_function(          # a new version, saved while the text box is open
+            "(v) => { const s = document.querySelector('[data-testid=stBidiComponentIsolated]')"
+            ".shadowRoot.querySelector('.cxc-saved'); const m = s && /version (\\d+)/"
+            ".exec(s.textContent); return m && Number(m[1]) > v; }", arg=before, timeout=10_000)
+        # Stored within a second of the pause (0.6 s) that triggers it; one second of
+        # slack for a loaded machine, as above.
+        assert time.monotonic() - started < 0.6 + STORED_WITHIN_S + 1.0
         assert ann.locator(CANVAS + " textarea.cxc-editor").count() == 1     # still typing
+        bob.wait_for_function("(t) => t in window.__seen", arg=typing, timeout=10_000)
         ann.keyboard.press("Escape")
         wait_saved(ann)
         # One undo takes the whole edit back.
