@@ -26,6 +26,7 @@ PAGES = {
     "Workshop": [
         st.Page("pages/journey_map.py", title="Journey map", icon=":material/map:", url_path="journey_map"),
         st.Page("pages/report.py", title="Report", icon=":material/description:", url_path="report"),
+        st.Page("pages/join.py", title="Join a workshop", icon=":material/qr_code_2:", url_path="join"),
     ],
     "Data": [
         st.Page("pages/data.py", title="Data", icon=":material/upload_file:", url_path="data"),

@@ -9,6 +9,7 @@ nothing typed into a map is ever interpreted as HTML.
 """
 from __future__ import annotations
 
+import functools
 import html
 import textwrap
 from dataclasses import dataclass
@@ -146,6 +147,12 @@ _CSS = """
 .cxm .cxm-focus{outline:4px solid #f59e0b;outline-offset:-4px}
 .cxm .cxm-emo-focus{position:absolute;top:0;bottom:0;outline:4px solid #f59e0b;outline-offset:-4px}
 .cxm .cxm-empty{padding:1em;border:2px dashed #94a3b8;border-radius:8px}
+.cxm .cxm-changed{outline:3px solid #f59e0b;outline-offset:-3px}
+.cxm .cxm-note{display:block;margin-top:.3em;padding:.2em .4em;border-radius:3px;font-weight:500;font-size:.9em;
+ box-shadow:0 1px 2px rgba(0,0,0,.2);color:#1f2937;background:#fef08a}
+.cxm .cxm-note i{font-weight:400;color:#475569;font-size:.85em}
+.cxm .cxm-note-pink{background:#fbcfe8}.cxm .cxm-note-blue{background:#bfdbfe}.cxm .cxm-note-green{background:#bbf7d0}
+.cxm .cxm-note-orange{background:#fed7aa}.cxm .cxm-note-purple{background:#e9d5ff}
 @media print{.cxm{--cxm-font:10.5pt}.cxm .cxm-grid{break-inside:auto}.cxm .cxm-cell,.cxm .cxm-label,
  .cxm .cxm-stage{-webkit-print-color-adjust:exact;print-color-adjust:exact}
  .cxm .cxm-emo,.cxm .cxm-dot,.cxm .cxm-curve{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
@@ -163,12 +170,16 @@ def _esc(text: str) -> str:
 
 
 def map_html(jmap: JourneyMap, *, focus_stage_id: str | None = None, present: bool = False,
-             include_css: bool = True, show_context: bool = True) -> str:
+             include_css: bool = True, show_context: bool = True,
+             highlight: list[tuple[str, str]] | None = None) -> str:
     """The map as an HTML fragment (a ``div.cxm`` with its style sheet).
 
     ``focus_stage_id`` outlines that stage's column and, when ``present`` is set, dims the
-    other columns; ``present`` also scales the font with the screen width.
+    other columns; ``present`` also scales the font with the screen width.  ``highlight``:
+    (lane id, stage id) of cells to outline (what a version changed).  Sticky notes are
+    drawn in their cells.
     """
+    marked = set(highlight or ())
     n = len(jmap.stages)
     classes = "cxm cxm-present" if present else "cxm"
     parts = [f"<style>{_CSS}</style>" if include_css else "",
@@ -221,9 +232,13 @@ def map_html(jmap: JourneyMap, *, focus_stage_id: str | None = None, present: bo
         strong = " cxm-strong" if style.bold else ""
         for index, stage in enumerate(jmap.stages):
             text = lane.cells.get(stage.id, "")
-            parts.append(f'<div class="cxm-cell{strong}{column_class(index)}" '
+            changed = " cxm-changed" if (lane.id, stage.id) in marked else ""
+            notes = "".join(f'<span class="cxm-note cxm-note-{html.escape(n.colour)}">{_esc(n.text)}'
+                            + (f' <i>— {_esc(n.author)}</i>' if n.author else "") + "</span>"
+                            for n in jmap.notes_in(lane.id, stage.id))
+            parts.append(f'<div class="cxm-cell{strong}{column_class(index)}{changed}" '
                          f'style="background:{style.fill};color:{style.ink};--cxm-accent:{style.accent}">'
-                         f"{_esc(text)}</div>")
+                         f"{_esc(text)}{notes}</div>")
     parts.append("</div></div></div>")
     return "".join(parts)
 
@@ -479,3 +494,119 @@ def map_pdf(jmap: JourneyMap, *, focus_stage_id: str | None = None) -> bytes:
     """The map as a one-page vector PDF."""
     from cxdata.export import chart_pdf
     return chart_pdf(map_chart(jmap, focus_stage_id=focus_stage_id))
+
+
+# ---------------------------------------------------------------------------------------
+# The canvas component's data (cxdata/ui/canvas/: the map editor, the projector view)
+
+#: Smallest font (px) the presentation scales down to before it would rather scroll.
+MIN_PRESENT_FONT = 11
+
+
+def evidence_link(jmap: JourneyMap, lane: Lane, stage_index: int) -> dict | None:
+    """Where the number in a data lane's cell comes from: the Funnel or Touchpoints page
+    with the map's dataset and this stage in the URL.  None for typed lanes and maps
+    without a dataset.
+
+    The pages bind their widgets to query parameters, and a bound widget reads the value
+    *as it shows it* (its label: "Journey stage", "CSAT", "2. Consideration"), so the
+    links use those labels.  Returns ``{"url": "/funnel?…", "title": "…"}`` (relative: the
+    app's own pages).
+    """
+    from urllib.parse import urlencode
+
+    from cxdata.schema import ROLE_LABELS
+    if not lane.data_linked or not jmap.dataset or not 0 <= stage_index < len(jmap.stages):
+        return None
+    stage = jmap.stages[stage_index].name
+    if lane.kind == "metric" and lane.topic in ("customers", "conversion", "dropoff_touchpoint",
+                                                "median_time"):
+        params = {"dataset": jmap.dataset, "fn_by": ROLE_LABELS["stage"]}
+        if lane.topic == "median_time":
+            params["fn_tab"] = "Time to convert"
+        else:
+            params["fn_tab"] = "Drop-outs"
+            if len(jmap.stages) > 1:
+                # "Drop-outs after" step i (1-based).  Conversion into a stage is explained
+                # by who dropped out after the stage before it; customers and drop-offs of
+                # a stage by who dropped out after it (the last stage has none of its own).
+                after = stage_index if lane.topic == "conversion" else stage_index + 1
+                after = max(1, min(after, len(jmap.stages) - 1))
+                params["fn_drop"] = f"{after}. {jmap.stages[after - 1].name}"
+        return {"url": "/funnel?" + urlencode(params),
+                "title": f"See the funnel behind “{lane.name}” at {stage}"}
+    metric = lane.topic if lane.topic in ("nps", "csat", "ces") else None
+    params = {"dataset": jmap.dataset}
+    if metric:
+        params.update({"tp_metric": metric.upper(), "tp_by": ROLE_LABELS["stage"],
+                       "tp_tab": "Scores"})
+        title = f"See the {metric.upper()} of every stage behind “{lane.name}” at {stage}"
+    else:                                     # top touchpoints of the stage
+        params.update({"tp_by": ROLE_LABELS["touchpoint"], "filter_on": ROLE_LABELS["stage"],
+                       "f_stage": stage})
+        title = f"See the touchpoints of {stage} behind “{lane.name}”"
+    return {"url": "/touchpoints?" + urlencode(params), "title": title}
+
+
+@functools.lru_cache(maxsize=64)
+def qr_data_uri(url: str) -> str:
+    """A QR code of ``url`` as an SVG data URI (made offline by ``segno``)."""
+    import segno
+    return segno.make(url, error="m").svg_data_uri(scale=4, border=2, dark="#0f172a")
+
+
+def _style_dict(style: LaneStyle) -> dict:
+    return {"fill": style.fill, "accent": style.accent, "ink": style.ink, "bold": style.bold}
+
+
+def canvas_payload(jmap: JourneyMap, *, version: int, mode: str = "edit",
+                   focus_stage_id: str | None = None, author: str | None = None,
+                   acked: dict | None = None, message: dict | None = None,
+                   join_url: str | None = None, changed: list[tuple[str, str]] | None = None,
+                   show_context: bool = True) -> dict:
+    """Everything the canvas component draws, as JSON data.
+
+    ``mode``: "edit" (the facilitator's editor), "present" (the projector, read-only,
+    fitted to the screen) or "view".  Votes stay hidden until the facilitator reveals
+    them: before that only how many dots were placed, by how many people.
+    """
+    from cxdata import journey_map as jm
+    lanes = []
+    for lane in jmap.lanes:
+        evidence = {}
+        for index, stage in enumerate(jmap.stages):
+            link = evidence_link(jmap, lane, index)
+            if link and lane.cells.get(stage.id):
+                evidence[stage.id] = link
+        lanes.append({"id": lane.id, "name": lane.name, "kind": lane.kind, "topic": lane.topic,
+                      "linked": lane.data_linked, "cells": dict(lane.cells),
+                      "style": _style_dict(lane_style(lane)), "evidence": evidence})
+    totals = jm.vote_totals(jmap)
+    revealed = jmap.workshop.votes_revealed
+    votes = {"placed": sum(totals.values()), "voters": len(jmap.votes),
+             "totals": totals if revealed else None,
+             "results": [{"rank": r.rank, "votes": r.votes, "text": r.note.text,
+                          "note": r.note.id} for r in jm.vote_results(jmap)] if revealed else []}
+    context = []
+    if show_context:
+        persona = jmap.persona
+        if persona.name or persona.description:
+            context.append(["Persona", " — ".join(p for p in (persona.name, persona.description) if p)])
+        if persona.goals:
+            context.append(["Goals", persona.goals])
+        if jmap.scenario:
+            context.append(["Scenario", jmap.scenario])
+        if jmap.dataset:
+            context.append(["Data", jmap.dataset])
+    return {
+        "mode": mode, "version": version, "author": author or "",
+        "map": {"name": jmap.name, "stages": [{"id": s.id, "name": s.name} for s in jmap.stages],
+                "lanes": lanes, "notes": [jm.note_to_dict(n) for n in jmap.notes]},
+        "default_style": _style_dict(_TEXT_STYLES["notes"]),
+        "context": context, "focus": focus_stage_id,
+        "workshop": dict(vars(jmap.workshop)), "votes": votes,
+        "acked": acked or {}, "message": message,
+        "join": ({"url": join_url, "qr": qr_data_uri(join_url)} if join_url else None),
+        "changed": [f"{lane_id}:{stage_id}" for lane_id, stage_id in (changed or [])],
+        "min_font": MIN_PRESENT_FONT,
+    }

@@ -25,14 +25,16 @@ from pathlib import Path
 import duckdb
 
 from cxdata.errors import CxDataError
-from cxdata.journey_map import (LANE_TOPICS, JourneyMap, Lane, Persona, Stage, from_json,
-                                from_json_dict, to_json_dict)
+from cxdata.journey_map import (LANE_TOPICS, JourneyMap, Lane, Note, Persona, Stage, Workshop,
+                                apply_op, from_json, from_json_dict, note_to_dict,
+                                to_json_dict)
 
 #: The example maps shipped with the app (one is linked to the sample dataset).
 EXAMPLE_MAPS_DIR = Path(__file__).resolve().parent.parent / "sample_data" / "maps"
 EXAMPLE_AUTHOR = "CX Journey Lab"
 
-_SAVE_LOCK = threading.Lock()
+# Re-entrant: apply_ops holds it across load, edit and save_map (which takes it too).
+_SAVE_LOCK = threading.RLock()
 
 
 class MapNotFound(CxDataError):
@@ -60,6 +62,15 @@ def ensure_map_tables(cur) -> None:
             restored_from INTEGER,
             body VARCHAR NOT NULL,
             PRIMARY KEY (map_id, version)
+        )""")
+    cur.execute("""
+        CREATE TABLE IF NOT EXISTS journey_map_snapshots (
+            map_id VARCHAR NOT NULL,
+            version INTEGER NOT NULL,
+            name VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            author VARCHAR,
+            PRIMARY KEY (map_id, version, name)
         )""")
 
 
@@ -369,6 +380,13 @@ def _flatten(jmap: JourneyMap) -> dict[tuple, str]:
         flat[("lane_kind", lane.id)] = f"{lane.kind}:{lane.topic}"
         for stage_id, text in lane.cells.items():
             flat[("cell", lane.id, stage_id)] = text
+    for note in jmap.notes:
+        flat[("note", note.id)] = json.dumps(note_to_dict(note), sort_keys=True, ensure_ascii=False)
+    for voter, ballot in jmap.votes.items():
+        for note_id, count in ballot.items():
+            flat[("vote", voter, note_id)] = str(count)
+    for name, value in vars(jmap.workshop).items():
+        flat[("workshop", name)] = json.dumps(value)
     return flat
 
 
@@ -393,6 +411,12 @@ def _label(key: tuple, maps: list[JourneyMap]) -> str:
         return f"Persona {key[1]}"
     if kind == "order":
         return f"Order of the {key[1]}"
+    if kind == "note":
+        return "A sticky note"
+    if kind == "vote":
+        return f"Votes of {key[1]}"
+    if kind == "workshop":
+        return f"Workshop setting {key[1]}"
     return key[0].capitalize()
 
 
@@ -502,6 +526,14 @@ def three_way_merge(base: JourneyMap, mine: JourneyMap, theirs: JourneyMap,
             if value is not None:
                 merged[key] = value
 
+    # 3b. Notes, votes and workshop settings: each a field of its own, so that notes
+    # added by different people at the same time are all kept.
+    for key in keys:
+        if key[0] in ("note", "vote", "workshop"):
+            value = decide(key)
+            if value is not None:
+                merged[key] = value
+
     # 4. Cells of the stages and lanes that exist.
     for key in keys:
         if key[0] != "cell":
@@ -531,7 +563,22 @@ def three_way_merge(base: JourneyMap, mine: JourneyMap, theirs: JourneyMap,
         cells = {sid: merged[("cell", lid, sid)] for sid in stage_order
                  if ("cell", lid, sid) in merged}
         lanes.append(Lane(lid, merged[("lane", lid)], kind, topic, cells))
+    order = {n.id: i for i, n in enumerate(theirs.notes)}
+    order.update({n.id: len(order) + i for i, n in enumerate(mine.notes) if n.id not in order})
+    notes = []
+    for key in sorted((k for k in merged if k[0] == "note"), key=lambda k: order.get(k[1], 0)):
+        raw = json.loads(merged[key])
+        if raw["stage_id"] in stage_ids and raw["lane_id"] in lane_ids:
+            notes.append(Note(**raw))
+    note_ids = {n.id for n in notes}
+    votes: dict[str, dict[str, int]] = {}
+    for key in merged:
+        if key[0] == "vote" and key[2] in note_ids and int(merged[key]) > 0:
+            votes.setdefault(key[1], {})[key[2]] = int(merged[key])
+    workshop = Workshop(**{name: json.loads(merged[("workshop", name)])
+                           for name in vars(Workshop()) if ("workshop", name) in merged})
     result = JourneyMap(
+        notes=notes, votes=votes, workshop=workshop,
         name=merged.get(("name",), mine.name), stages=stages, lanes=lanes,
         persona=Persona(merged.get(("persona", "name"), ""),
                         merged.get(("persona", "description"), ""),
@@ -698,6 +745,36 @@ def describe_changes(old: JourneyMap | None, new: JourneyMap) -> Changes:
     if line:
         summary.append(line)
 
+    before_notes = {n.id: n for n in old.notes}
+    after_notes = {n.id: n for n in new.notes}
+    note_counts = {"added": 0, "changed": 0, "moved": 0, "removed": 0}
+    for note in new.notes:
+        was = before_notes.get(note.id)
+        where = (f"{_lane_name(new, note.lane_id)} × {stage_names.get(note.stage_id, 'stage')}")
+        if was is None:
+            note_counts["added"] += 1
+            details.append(f"Added a note to {where}: {_quote(note.text)}"
+                           + (f" (by {note.author})" if note.author else ""))
+        elif (was.lane_id, was.stage_id) != (note.lane_id, note.stage_id):
+            note_counts["moved"] += 1
+            details.append(f"Moved the note {_quote(note.text)} to {where}")
+        elif was != note:
+            note_counts["changed"] += 1
+            details.append(f"Changed the note {_quote(was.text)} in {where}")
+    for note in old.notes:
+        if note.id not in after_notes:
+            note_counts["removed"] += 1
+            details.append(f"Removed the note {_quote(note.text)}")
+    line = _counted("Notes", note_counts)
+    if line:
+        summary.append(line)
+    if old.votes != new.votes:
+        summary.append("Votes")
+        details.append(f"Votes: {sum(sum(b.values()) for b in new.votes.values())} placed by "
+                       f"{_plural(len(new.votes), 'person')}".replace("persons", "people"))
+    if old.workshop != new.workshop:
+        summary.append("Workshop settings")
+        details.append("Changed the workshop settings (voting, lock or timer)")
     if old.name != new.name:
         summary.append("Name")
         details.append(f"Renamed the map: {_quote(old.name)} → {_quote(new.name)}")
@@ -717,6 +794,13 @@ def describe_changes(old: JourneyMap | None, new: JourneyMap) -> Changes:
         summary.append("Scenario")
         details.append(f"Changed the scenario: {_quote(old.scenario)} → {_quote(new.scenario)}")
     return Changes(" · ".join(summary) if summary else "No change", details)
+
+
+def _lane_name(jmap: JourneyMap, lane_id: str) -> str:
+    try:
+        return jmap.lane_by_id(lane_id).name
+    except KeyError:
+        return "lane"
 
 
 def version_history(cur, map_id: str, limit: int | None = None) -> list[VersionChanges]:
@@ -739,3 +823,177 @@ def version_history(cur, map_id: str, limit: int | None = None) -> list[VersionC
             previous = load_map(cur, map_id, info.version - 1).journey_map
         history.append(VersionChanges(info, describe_changes(previous, maps[info.version])))
     return history
+
+
+# ---------------------------------------------------------------------------------------
+# Live editing: operations applied to the newest version
+
+@dataclass(frozen=True)
+class OpsResult:
+    """What :func:`apply_ops` did: the stored map afterwards (``saved``: whether a new
+    version was written) and one message per operation that went otherwise than asked."""
+    stored: StoredMap
+    saved: bool
+    messages: list[str]
+
+
+def apply_ops(cur, map_id: str, ops: list[dict], *, author: str | None = None,
+              role: str = "facilitator", note: str | None = None) -> OpsResult:
+    """Apply edit operations (:func:`cxdata.journey_map.apply_op`) to the newest version
+    and save the result as the next version, at once.
+
+    Each operation is applied to whatever is stored *now*, not to what the sender last
+    saw, so people editing different cells, adding notes or voting at the same moment
+    never overwrite each other; a cell changed by two people keeps both texts (see
+    ``apply_op``).  The load, the edits and the save happen under the save lock; should
+    another process have saved in between, the operations are applied again on its
+    version.  :class:`cxdata.journey_map.EditRefused` (nothing written) when an operation
+    is not allowed for ``role``.
+    """
+    for _attempt in range(5):
+        with _SAVE_LOCK:
+            latest = load_map(cur, map_id)
+            jmap, messages = latest.journey_map, []
+            for op in ops:
+                jmap, message = apply_op(jmap, op, author=author, role=role)
+                if message:
+                    messages.append(message)
+            if jmap == latest.journey_map:
+                return OpsResult(latest, False, messages)
+            try:
+                stored = save_map(cur, map_id, jmap, base_version=latest.version,
+                                  author=author, note=note or _ops_note(ops))
+            except SaveConflict:
+                continue
+            return OpsResult(stored, True, messages)
+    raise SaveConflict(map_id, latest.version, None, jmap, load_map(cur, map_id))
+
+
+_OP_WORDS = {"set_cell": "Cell", "add_note": "Note added", "edit_note": "Note changed",
+             "move_note": "Note moved", "remove_note": "Note removed", "vote": "Vote",
+             "unvote": "Vote taken back", "workshop": "Workshop settings"}
+
+
+def _ops_note(ops: list[dict]) -> str:
+    """The version note of an autosave: what kind of edit it was."""
+    kinds = list(dict.fromkeys(_OP_WORDS.get(op.get("op"), "Structure") for op in ops))
+    return "Autosave: " + ", ".join(kinds)
+
+
+def restore_cell(cur, map_id: str, version: int, lane_id: str, stage_id: str, *,
+                 author: str | None = None) -> OpsResult:
+    """Put one cell back as it was in ``version`` (a new version; other cells untouched)."""
+    old = load_map(cur, map_id, version).journey_map
+    try:
+        text = old.cell(lane_id, stage_id)
+    except KeyError:
+        raise MapNotFound("That cell's lane is not in that version.") from None
+    return apply_ops(cur, map_id, [{"op": "set_cell", "lane": lane_id, "stage": stage_id,
+                                    "text": text}], author=author,
+                     note=f"Restored one cell from version {version}")
+
+
+def changed_cells(old: JourneyMap | None, new: JourneyMap) -> list[tuple[str, str]]:
+    """(lane id, stage id) of the cells whose text differs between two versions (cells
+    of the new map's stages and lanes only): what the canvas highlights."""
+    out = []
+    for lane in new.lanes:
+        try:
+            before = old.lane_by_id(lane.id).cells if old is not None else {}
+        except KeyError:
+            before = {}
+        for stage in new.stages:
+            if before.get(stage.id, "") != lane.cells.get(stage.id, ""):
+                out.append((lane.id, stage.id))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Named snapshots and editing sessions
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A version a facilitator named ("after workshop 1")."""
+    map_id: str
+    version: int
+    name: str
+    created_at: dt.datetime
+    author: str | None
+
+
+def create_snapshot(cur, map_id: str, name: str, *, version: int | None = None,
+                    author: str | None = None) -> Snapshot:
+    """Name a version (default: the newest).  The name must not be empty."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise CxDataError("Give the snapshot a name, e.g. “after workshop 1”.")
+    version = latest_version(cur, map_id) if version is None else int(version)
+    version_info(cur, map_id, version)                    # raises MapNotFound
+    created = _utc_now()
+    _query(cur, "INSERT OR REPLACE INTO journey_map_snapshots VALUES (?, ?, ?, ?, ?)",
+           [map_id, version, name, created, author])
+    return Snapshot(map_id, version, name, created, author)
+
+
+def list_snapshots(cur, map_id: str) -> list[Snapshot]:
+    """Named versions of a map, newest version first."""
+    rows = _query(cur, "SELECT map_id, version, name, created_at, author FROM "
+                       "journey_map_snapshots WHERE map_id = ? ORDER BY version DESC, "
+                       "created_at DESC", [map_id]).fetchall()
+    return [Snapshot(r[0], int(r[1]), r[2], r[3], r[4]) for r in rows]
+
+
+#: A pause longer than this (minutes) between two saves starts a new editing session.
+SESSION_GAP_MINUTES = 20
+
+
+@dataclass(frozen=True)
+class EditSession:
+    """Consecutive saves with no pause longer than :data:`SESSION_GAP_MINUTES`.
+
+    ``first`` / ``last``: its oldest and newest version; ``authors``: who saved, in order
+    of first save; ``changes``: what the whole session changed (the version before
+    ``first`` against ``last``); ``snapshots``: names given to its versions."""
+    first: VersionInfo
+    last: VersionInfo
+    count: int
+    authors: tuple[str, ...]
+    changes: Changes
+    snapshots: tuple[Snapshot, ...]
+
+    @property
+    def versions(self) -> range:
+        return range(self.last.version, self.first.version - 1, -1)
+
+
+def group_sessions(infos: list[VersionInfo],
+                   gap_minutes: float = SESSION_GAP_MINUTES) -> list[list[VersionInfo]]:
+    """Split versions (any order) into editing sessions, newest session first, each
+    newest version first.  A named restore or merge does not break a session."""
+    ordered = sorted(infos, key=lambda i: i.version)
+    sessions: list[list[VersionInfo]] = []
+    gap = dt.timedelta(minutes=gap_minutes)
+    for info in ordered:
+        if sessions and info.saved_at - sessions[-1][-1].saved_at <= gap:
+            sessions[-1].append(info)
+        else:
+            sessions.append([info])
+    return [list(reversed(s)) for s in reversed(sessions)]
+
+
+def edit_sessions(cur, map_id: str, gap_minutes: float = SESSION_GAP_MINUTES,
+                  limit: int | None = None) -> list[EditSession]:
+    """The map's history as editing sessions, newest first (at most ``limit``)."""
+    groups = group_sessions(list_versions(cur, map_id), gap_minutes)
+    if limit is not None:
+        groups = groups[:int(limit)]
+    snapshots = list_snapshots(cur, map_id)
+    out = []
+    for group in groups:
+        last, first = group[0], group[-1]
+        new = load_map(cur, map_id, last.version).journey_map
+        old = None if first.version == 1 else load_map(cur, map_id, first.version - 1).journey_map
+        authors = tuple(dict.fromkeys(i.author or "Someone" for i in reversed(group)))
+        named = tuple(s for s in snapshots if first.version <= s.version <= last.version)
+        out.append(EditSession(first, last, len(group), authors, describe_changes(old, new), named))
+    return out

@@ -10,7 +10,10 @@ URL: ``?map=<id>`` opens a map; ``&present=1`` shows it full screen for a room.
 """
 from __future__ import annotations
 
-import html
+import dataclasses
+import time
+import uuid
+from urllib.parse import urlsplit
 
 import streamlit as st
 
@@ -18,6 +21,7 @@ from cxdata import journey_map as jm
 from cxdata import map_canvas as mc
 from cxdata import map_store as ms
 from cxdata.errors import CxDataError
+from cxdata.ui.canvas_component import map_canvas
 from cxdata.ui.downloads import file_stem
 from cxdata.ui.filters import plain as _md
 from cxdata.ui.state import current_dataset, get_workspace
@@ -38,6 +42,9 @@ AUTHOR = "jm_author"          # "Your name", recorded with each version
 AUTOSAVE = "jm_autosave"
 PICKER = "jm_picker"
 NEW_MAP_POPOVER = "jm_new_popover"   # open (True) / closed (False) "New map" popover
+TAB_KEY = "jm_tabs"           # the open tab under the canvas
+TABS = ["All cells as a table", "Stages & lanes", "Persona & scenario", "Data", "History",
+        "Export"]
 
 ss = st.session_state
 
@@ -90,8 +97,20 @@ def save_draft(note: str | None = None) -> bool:
     try:
         stored = ms.save_map(cursor(), ss[MAP_ID], ss[DRAFT], base_version=ss[BASE_VERSION],
                              author=author(), note=note)
-    except ms.SaveConflict:
-        return False
+    except ms.SaveConflict as conflict:
+        # Others saved meanwhile (in a workshop: notes and votes arrive all the time).
+        # When nobody changed the same field, both are kept without asking.
+        result = conflict.merge()
+        if result.conflicts:
+            return False
+        try:
+            stored = ms.save_map(cursor(), ss[MAP_ID], result.merged,
+                                 base_version=conflict.theirs.version, author=author(),
+                                 note=note or f"Merged with version {conflict.theirs.version}")
+        except ms.SaveConflict:
+            return False
+        adopt(stored)
+        return True
     ss[BASE_VERSION] = stored.version
     ss[BASE_MAP] = stored.journey_map
     return True
@@ -268,8 +287,9 @@ def live_updates() -> None:
         return
     latest = ms.load_map(cur, map_id)
     if not has_local_changes():
+        # Quietly: in a workshop new versions arrive all the time, and the canvas already
+        # shows them; the tables below follow.
         adopt(latest)
-        notice("info", f"{who(latest.info)} saved version {latest.version} — you now see it.")
         st.rerun()
     conflict_panel(latest)
 
@@ -284,6 +304,9 @@ def lane_label(lane: jm.Lane) -> str:
 
 
 def cells_editor(draft: jm.JourneyMap) -> None:
+    st.toggle("Autosave the tables", value=True, key=AUTOSAVE,
+              help="Every change in these tables becomes a version at once. Off: use Save. "
+                   "The map above always saves at once.")
     if not draft.stages or not draft.lanes:
         st.info("Add stages and lanes in **Stages & lanes** to get cells to type into.")
         return
@@ -346,10 +369,10 @@ def persona_editor(draft: jm.JourneyMap) -> None:
                                height=68)
         scenario = st.text_area("Scenario", draft.scenario, key=f"jm_scenario_{nonce}", height=90,
                                 placeholder="What happens in this journey, in one or two sentences")
-    new = jm.JourneyMap(name=(name or "").strip() or draft.name, stages=draft.stages,
-                        lanes=draft.lanes,
-                        persona=jm.Persona(*(jm.clean_text(v) for v in (p_name, p_desc, p_goals))),
-                        scenario=jm.clean_text(scenario), dataset=draft.dataset)
+    new = dataclasses.replace(
+        draft, name=(name or "").strip() or draft.name,
+        persona=jm.Persona(*(jm.clean_text(v) for v in (p_name, p_desc, p_goals))),
+        scenario=jm.clean_text(scenario))
     commit(new)
 
 
@@ -362,8 +385,7 @@ def data_editor_tab(draft: jm.JourneyMap) -> None:
                                "from a score) are filled from this dataset's stages of the same name.")
     linked = None if chosen == "(none)" else chosen
     if linked != draft.dataset:
-        new = jm.JourneyMap(draft.name, draft.stages, draft.lanes, draft.persona, draft.scenario,
-                            linked)
+        new = dataclasses.replace(draft, dataset=linked)
         commit(new)
         draft = new
     data_lanes = [lane.name for lane in draft.lanes if lane.data_linked]
@@ -392,17 +414,76 @@ def data_editor_tab(draft: jm.JourneyMap) -> None:
 HISTORY_SHOWN = 200
 
 
+#: Editing sessions listed in the History tab (newest first).
+SESSIONS_SHOWN = 12
+
+
 def history_tab(map_id: str) -> None:
     cur = cursor()
+    snapshot_form(map_id)
+    sessions = ms.edit_sessions(cur, map_id, limit=SESSIONS_SHOWN)
+    st.markdown("**Editing sessions** — newest first; saves less than "
+                f"{ms.SESSION_GAP_MINUTES} minutes apart belong to one session.")
+    for index, session in enumerate(sessions):
+        first, last = session.first, session.last
+        span = (f"{first.saved_at:%d %b %H:%M}–{last.saved_at:%H:%M} UTC"
+                if first.version != last.version else f"{first.saved_at:%d %b %H:%M} UTC")
+        people = ", ".join(session.authors[:3]) + (f" +{len(session.authors) - 3}"
+                                                   if len(session.authors) > 3 else "")
+        names = "".join(f" · ★ {s.name}" for s in session.snapshots)
+        title = (f"{span} · versions {first.version}–{last.version} "
+                 f"({session.count} {'save' if session.count == 1 else 'saves'}) · {people}{names}")
+        with st.expander(title, expanded=index == 0):
+            st.caption(session.changes.summary)
+            if session.changes.details:
+                st.dataframe({"What this session changed": session.changes.details},
+                             hide_index=True, width="stretch",
+                             height=min(38 + 35 * len(session.changes.details), 250))
+            if last.version != ss[BASE_VERSION]:
+                st.button(f"Restore the map as at the end of this session (version {last.version})",
+                          key=f"jm_restore_session_{last.version}", on_click=restore,
+                          args=(last.version,), icon=":material/history:")
+    versions_panel(cur, map_id)
+
+
+def snapshot_form(map_id: str) -> None:
+    snapshots = ms.list_snapshots(cursor(), map_id)
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        st.text_input("Name this version", key="jm_snapshot_name",
+                      placeholder="e.g. after workshop 1", width=320)
+        st.button("Save snapshot", icon=":material/bookmark_add:", key="jm_snapshot",
+                  on_click=make_snapshot, args=(map_id,))
+    if snapshots:
+        st.caption("Snapshots: " + " · ".join(f"★ {s.name} (version {s.version})"
+                                                for s in snapshots))
+
+
+def make_snapshot(map_id: str) -> None:
+    try:
+        snap = ms.create_snapshot(cursor(), map_id, ss.get("jm_snapshot_name", ""),
+                                  author=author())
+    except CxDataError as exc:
+        notice("error", str(exc))
+        return
+    ss["jm_snapshot_name"] = ""
+    notice("success", f"Version {snap.version} is now the snapshot “{snap.name}”.")
+
+
+def versions_panel(cur, map_id: str) -> None:
     history = ms.version_history(cur, map_id, limit=HISTORY_SHOWN)
     latest = history[0].info.version
+    named = {}
+    for snap in ms.list_snapshots(cur, map_id):
+        named.setdefault(snap.version, []).append(snap.name)
+    st.markdown("**Every version**")
     st.caption("Newest first. Each version against the one before it"
                + (f"; the newest {HISTORY_SHOWN} of {latest}." if latest > HISTORY_SHOWN
                   else "."))
     # Plain text cells: names and notes typed by people are never rendered as Markdown.
     rows = [{"Version": h.info.version, "Saved (UTC)": f"{h.info.saved_at:%Y-%m-%d %H:%M:%S}",
              "By": h.info.author or "—", "What changed": h.changes.summary,
-             "Note": h.info.note or ""} for h in history]
+             "Note": " · ".join(["★ " + n for n in named.get(h.info.version, [])]
+                                + ([h.info.note] if h.info.note else []))} for h in history]
     st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 320),
                  column_config={"Version": st.column_config.NumberColumn(width=70),
                                 "What changed": st.column_config.TextColumn(width="large")})
@@ -423,14 +504,50 @@ def history_tab(map_id: str) -> None:
                      hide_index=True, width="stretch",
                      height=min(38 + 35 * len(picked.changes.details), 280))
     stored = ms.load_map(cur, map_id, pick)
+    previous = ms.load_map(cur, map_id, pick - 1).journey_map if pick > 1 else None
+    changed = ms.changed_cells(previous, stored.journey_map)
     if pick == ss[BASE_VERSION]:
         st.caption("This is the version you are editing.")
     else:
         st.button(f"Restore version {pick}", icon=":material/history:", key="jm_restore",
                   on_click=restore, args=(pick,),
                   help="Makes a new version with this content; nothing is deleted.")
+        cell_restore(map_id, stored)
+    st.caption("Cells this version changed are outlined in orange." if changed else "")
     with st.container(border=True):
-        st.html(mc.map_html(stored.journey_map))
+        st.html(mc.map_html(stored.journey_map, highlight=changed))
+
+
+def cell_restore(map_id: str, stored: ms.StoredMap) -> None:
+    """Put back one cell as it was in the version looked at."""
+    current = ss[DRAFT]
+    old = stored.journey_map
+    choices = []
+    for lane in current.lanes:
+        try:
+            old_cells = old.lane_by_id(lane.id).cells
+        except KeyError:
+            continue
+        for stage in current.stages:
+            if old_cells.get(stage.id, "") != lane.cells.get(stage.id, ""):
+                choices.append((lane.id, stage.id, f"{lane.name} × {stage.name}: "
+                                f"{(old_cells.get(stage.id) or '(empty)')[:60]}"))
+    if not choices:
+        return
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        pick = st.selectbox(f"Or restore one cell as in version {stored.version}",
+                            range(len(choices)), format_func=lambda i: choices[i][2],
+                            key="jm_cell_pick", width=520)
+        st.button("Restore this cell", key="jm_cell_restore", icon=":material/undo:",
+                  on_click=restore_one_cell,
+                  args=(map_id, stored.version, choices[pick][0], choices[pick][1]))
+
+
+def restore_one_cell(map_id: str, version: int, lane_id: str, stage_id: str) -> None:
+    result = ms.restore_cell(cursor(), map_id, version, lane_id, stage_id, author=author())
+    follow(result.stored, force=True)
+    notice("success", f"The cell is back as in version {version} (saved as version "
+                      f"{result.stored.version}).")
 
 
 def restore(version: int) -> None:
@@ -472,12 +589,175 @@ def export_tab(draft: jm.JourneyMap) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# The canvas: the map itself is the editor (cxdata/ui/canvas/), live for everyone
+
+CANVAS_KEY = "jm_canvas_component"
+ACKED = "jm_canvas_acked"        # canvas client id -> last operation number applied
+CANVAS_MESSAGE = "jm_canvas_message"
+LIVE = "jm_live"                 # (map id, StoredMap) last drawn by the canvas
+#: How often the canvas looks for others' saves (seconds): notes appear within a second.
+LIVE_SECONDS = 1.0
+
+
+def follow(stored: ms.StoredMap, *, force: bool = False) -> None:
+    """The canvas saved ``stored``: the tables below follow it, unless they hold edits
+    of their own that are not saved yet (those are merged when they are saved)."""
+    ss[LIVE] = (stored.map_id, stored)
+    if force or not has_local_changes():
+        ss[DRAFT] = stored.journey_map
+        ss[BASE_MAP] = stored.journey_map
+        if ss.get(BASE_VERSION) != stored.version:
+            ss[BASE_VERSION] = stored.version
+            ss[NONCE] = ss.get(NONCE, 0) + 1
+
+
+def on_canvas_ops() -> None:
+    """Widget callback: apply the canvas's new operations to the newest stored version."""
+    value = ss[CANVAS_KEY].get("ops") if hasattr(ss[CANVAS_KEY], "get") else None
+    map_id = ss.get(MAP_ID)
+    if not value or map_id is None:
+        return
+    client = str(value.get("client", ""))
+    acked = ss.setdefault(ACKED, {})
+    done = acked.get(client, 0)
+    fresh = [item for item in value.get("ops") or [] if int(item.get("seq", 0)) > done]
+    if not fresh:
+        return
+    messages = []
+    try:
+        result = ms.apply_ops(cursor(), map_id, [item["op"] for item in fresh], author=author())
+        messages = result.messages
+        follow(result.stored)
+    except (jm.EditRefused, ms.MapNotFound) as exc:
+        messages = [str(exc)]
+    acked[client] = max(int(item["seq"]) for item in fresh)
+    if messages:
+        ss[CANVAS_MESSAGE] = {"id": uuid.uuid4().hex, "client": client, "text": " ".join(messages)}
+
+
+def latest_stored(map_id: str) -> ms.StoredMap:
+    """The newest version, read again only when its number changed (the canvas polls)."""
+    cur = cursor()
+    number = ms.latest_version(cur, map_id)
+    cached = ss.get(LIVE)
+    if cached and cached[0] == map_id and cached[1].version == number:
+        return cached[1]
+    stored = ms.load_map(cur, map_id, number)
+    ss[LIVE] = (map_id, stored)
+    return stored
+
+
+def join_url(map_id: str) -> str:
+    """The link participants open on their phones (this server's address)."""
+    try:
+        parts = urlsplit(st.context.url or "")
+        base = f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
+    except Exception:          # no browser context (tests): a relative link still works
+        base = ""
+    return f"{base}/join?map={map_id}"
+
+
+@st.fragment(run_every=LIVE_SECONDS)
+def live_canvas(map_id: str, mode: str, focus_stage_id: str | None = None) -> None:
+    """The canvas, redrawn from the store every second (others' notes, votes, edits).
+    A fragment: its own edits and the polling rerun only this part of the page."""
+    try:
+        stored = latest_stored(map_id)
+    except ms.MapNotFound:
+        st.error("This map no longer exists in the workspace.")
+        return
+    if mode == "present":
+        ss["jm_present_version"] = stored.version
+    payload = mc.canvas_payload(
+        stored.journey_map, version=stored.version, mode=mode, focus_stage_id=focus_stage_id,
+        author=author(), acked=ss.get(ACKED), message=ss.get(CANVAS_MESSAGE),
+        join_url=join_url(map_id) if mode == "present" else None,
+        show_context=focus_stage_id is None)
+    with st.container(key="jm_canvas"):
+        map_canvas(payload, key=CANVAS_KEY if mode == "edit" else "jm_present_canvas",
+                   on_ops=on_canvas_ops if mode == "edit" else None)
+
+
+# ---------------------------------------------------------------------------------------
+# Workshop: dot voting, lock, timer
+
+def workshop_op(**settings) -> None:
+    try:
+        result = ms.apply_ops(cursor(), ss[MAP_ID], [{"op": "workshop", "settings": settings}],
+                              author=author())
+    except jm.EditRefused as exc:
+        notice("error", str(exc))
+        return
+    follow(result.stored)
+
+
+def start_timer() -> None:
+    minutes = float(ss.get("jm_timer_minutes") or 5)
+    workshop_op(timer_ends_at=time.time() + 60 * minutes,
+                timer_label=ss.get("jm_timer_label") or "")
+
+
+def set_votes_per_person() -> None:
+    workshop_op(votes_per_person=int(ss.get("jm_votes_n") or 0))
+
+
+def workshop_panel(map_id: str) -> None:
+    stored = latest_stored(map_id)
+    ws = stored.journey_map.workshop
+    url = join_url(map_id)
+    st.markdown("**The room joins** on their phones:")
+    st.code(url, language=None)
+    st.caption("The presentation shows this link with a QR code.")
+    st.divider()
+    st.markdown("**Dot voting**")
+    if ss.get("jm_votes_n") is None:
+        ss["jm_votes_n"] = ws.votes_per_person
+    st.number_input("Votes per person", min_value=0, max_value=99, step=1, key="jm_votes_n",
+                    on_change=set_votes_per_person)
+    with st.container(horizontal=True):
+        st.button("Close voting" if ws.voting_open else "Open voting", key="jm_voting",
+                  icon=":material/how_to_vote:", on_click=workshop_op,
+                  kwargs={"voting_open": not ws.voting_open})
+        st.button("Hide votes" if ws.votes_revealed else "Reveal votes", key="jm_reveal",
+                  icon=":material/visibility:", on_click=workshop_op,
+                  kwargs={"votes_revealed": not ws.votes_revealed})
+    totals = jm.vote_totals(stored.journey_map)
+    st.caption(f"{sum(totals.values())} dots placed by {len(stored.journey_map.votes)} "
+               f"{'person' if len(stored.journey_map.votes) == 1 else 'people'}"
+               + ("" if ws.votes_revealed else " · totals hidden until you reveal them"))
+    if ws.votes_revealed:
+        results = jm.vote_results(stored.journey_map)
+        if results:
+            st.dataframe([{"Rank": r.rank, "Votes": r.votes, "Note": r.note.text,
+                           "By": r.note.author or "—"} for r in results],
+                         hide_index=True, width="stretch")
+    st.divider()
+    st.markdown("**Lock and timer**")
+    st.button("Unlock the map" if ws.locked else "Lock the map", key="jm_lock",
+              icon=":material/lock_open:" if ws.locked else ":material/lock:",
+              on_click=workshop_op, kwargs={"locked": not ws.locked},
+              help="Locked: participants can no longer add notes or vote.")
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        st.number_input("Minutes", min_value=0.5, max_value=240.0, value=5.0, step=0.5,
+                        key="jm_timer_minutes", width=110)
+        st.text_input("Label", key="jm_timer_label", placeholder="e.g. Pain points", width=160)
+    with st.container(horizontal=True):
+        st.button("Start timer", key="jm_timer_start", icon=":material/timer:",
+                  on_click=start_timer)
+        st.button("Stop timer", key="jm_timer_stop", icon=":material/timer_off:",
+                  on_click=workshop_op, kwargs={"timer_ends_at": None},
+                  disabled=ws.timer_ends_at is None)
+
+
+# ---------------------------------------------------------------------------------------
 # Presentation mode
 
 _HIDE_CHROME = """<style>
 [data-testid="stSidebar"],[data-testid="stSidebarCollapsedControl"],[data-testid="stSidebarNav"],
 header[data-testid="stHeader"],[data-testid="stToolbar"],[data-testid="stDecoration"]{display:none !important}
-[data-testid="stMainBlockContainer"],.block-container{padding:1rem 1.5rem 1rem 1.5rem !important;max-width:100% !important}
+[data-testid="stMainBlockContainer"],.block-container{padding:.5rem 1rem .25rem 1rem !important;max-width:100% !important}
+.st-key-jm_present_bar{gap:.5rem !important}
+.st-key-jm_present_bar h4{padding:0 !important;margin:0 !important}
 </style>"""
 
 
@@ -494,26 +774,14 @@ def exit_presentation() -> None:
     ss[STAGE] = 0
 
 
-@st.fragment(run_every=POLL_SECONDS)
-def presentation_watch(map_id: str) -> None:
-    """Follow the facilitator's saves: reload the map when a newer version appears."""
-    try:
-        latest = ms.latest_version(cursor(), map_id)
-    except ms.MapNotFound:
-        return
-    if latest != ss.get("jm_present_version"):
-        st.rerun()
-
-
 def presentation(map_id: str) -> None:
     st.html(_HIDE_CHROME)
     try:
-        stored = ms.load_map(cursor(), map_id)
+        stored = latest_stored(map_id)
     except ms.MapNotFound as exc:
         st.error(str(exc))
         st.button("Back to editing", on_click=exit_presentation)
         return
-    ss["jm_present_version"] = stored.version
     m = stored.journey_map
     count = len(m.stages)
     index = min(ss.get(STAGE, 0), count)
@@ -528,39 +796,11 @@ def presentation(map_id: str) -> None:
                  else f"Whole map · {count} stages · ← → to step through")
         st.markdown(f"#### {_md(label)}")
         st.space("stretch")
-        st.caption(f"Version {stored.version} · updates live")
+        st.caption("Updates live")
         st.button("Exit", icon=":material/close:", shortcut="Esc", key="jm_exit",
                   on_click=exit_presentation, type="tertiary")
     focus = m.stages[index - 1].id if index else None
-    # Stepping through stages: the persona line gives its room to the map.
-    with st.container(key="jm_canvas"):
-        st.html(mc.map_html(m, focus_stage_id=focus, present=True, show_context=focus is None))
-    if index:
-        stage_card(m, index - 1)
-    presentation_watch(map_id)
-
-
-def stage_card(m: jm.JourneyMap, position: int) -> None:
-    """The focused stage's lanes, large, for reading aloud."""
-    stage = m.stages[position]
-    items = []
-    for lane in m.lanes:
-        text = lane.cells.get(stage.id, "")
-        if not text:
-            continue
-        style = mc.lane_style(lane)
-        items.append(f'<div class="cxs-item" style="border-color:{style.accent};background:{style.fill}">'
-                     f'<div class="cxs-lane" style="color:{style.accent}">{html.escape(lane.name)}</div>'
-                     f'<div class="cxs-text" style="color:{style.ink}">'
-                     f'{html.escape(text).replace(chr(10), "<br>")}</div></div>')
-    if not items:
-        return
-    st.html("<style>.cxs{display:grid;grid-template-columns:repeat(auto-fill,minmax(22rem,1fr));gap:1rem;"
-            "margin-top:.5rem;font-size:clamp(18px,0.6vw + 12px,32px);line-height:1.3}"
-            ".cxs-item{border-left:.5rem solid;border-radius:.5rem;padding:.6em .9em}"
-            ".cxs-lane{font-weight:800;font-size:.8em;text-transform:uppercase;letter-spacing:.04em}"
-            ".cxs-text{font-weight:600}</style>"
-            f'<div class="cxs">{"".join(items)}</div>')
+    live_canvas(map_id, "present", focus)
 
 
 # ---------------------------------------------------------------------------------------
@@ -584,38 +824,41 @@ def editor(maps: list[ms.MapSummary]) -> None:
         st.selectbox("Journey map", ids, key=PICKER, on_change=lambda: open_map(ss[PICKER]),
                      format_func=lambda i: names[i].name + (f"  ·  {names[i].dataset}"
                                                             if names[i].dataset else ""),
-                     width=360)
+                     width=300, label_visibility="collapsed")
         # A popover that tracks its state can be closed from code: creating a map does.
         with st.popover("New map", icon=":material/add:", key=NEW_MAP_POPOVER,
                         on_change="rerun"):
             new_map_panel()
+        with st.popover("Workshop", icon=":material/groups:", key="jm_workshop_popover",
+                        on_change="rerun"):
+            workshop_panel(map_id)
         st.button("Present", icon=":material/slideshow:", key="jm_present", type="primary",
                   on_click=lambda: st.query_params.update({PRESENT_PARAM: "1", MAP_PARAM: map_id}),
                   help="Full screen for the room: no editing controls, ← → steps through stages.")
         # A query-only link stays on this page whatever its URL path is.
-        st.link_button("Present in a new window", f"?{MAP_PARAM}={map_id}&{PRESENT_PARAM}=1",
+        st.link_button("", f"?{MAP_PARAM}={map_id}&{PRESENT_PARAM}=1",
                        icon=":material/open_in_new:",
-                       help="For the projector: it follows your edits live while you type here.")
+                       help="Present in a new window — for the projector: it follows your "
+                            "edits live while you type here.")
+        st.text_input("Your name", key=AUTHOR, placeholder="Your name (on notes and history)",
+                      width=220, label_visibility="collapsed")
     status = st.container(key="jm_status")
     show_notice()
     live = st.container()
-    tabs = st.tabs(["Edit cells", "Stages & lanes", "Persona & scenario", "Data", "History",
-                    "Export"], key="jm_tabs")
-    with tabs[0]:
-        cells_editor(ss[DRAFT])
-    with tabs[1]:
-        structure_editor(ss[DRAFT])
-    with tabs[2]:
-        persona_editor(ss[DRAFT])
-    with tabs[3]:
-        data_editor_tab(ss[DRAFT])
-    with tabs[4]:
-        history_tab(map_id)
-    with tabs[5]:
-        export_tab(ss[DRAFT])
-    with st.container(key="jm_canvas"):
-        st.html(mc.map_html(ss[DRAFT]))
-    # Filled last, so they reflect the saves made by the editors above in this run.
+    canvas_slot = st.container()
+    # Only the open tab is drawn: the page reruns whenever someone in the room saves, and
+    # History (every version's changes) is too much work to redo each time unseen.
+    tabs = st.tabs(TABS, key=TAB_KEY, default=TABS[0], on_change="rerun")
+    panels = (lambda: cells_editor(ss[DRAFT]), lambda: structure_editor(ss[DRAFT]),
+              lambda: persona_editor(ss[DRAFT]), lambda: data_editor_tab(ss[DRAFT]),
+              lambda: history_tab(map_id), lambda: export_tab(ss[DRAFT]))
+    for tab, panel in zip(tabs, panels):
+        if tab.open:
+            with tab:
+                panel()
+    # Filled last, so they reflect the saves made by the tables in this run.
+    with canvas_slot:
+        live_canvas(map_id, "edit")
     with status:
         status_line()
     with live:
@@ -623,20 +866,16 @@ def editor(maps: list[ms.MapSummary]) -> None:
 
 
 def status_line() -> None:
+    """The tables' own saving state; silent when they agree with the store (the canvas
+    says "All changes saved" for itself)."""
+    if not has_local_changes():
+        return
     with st.container(horizontal=True, vertical_alignment="center"):
         info = ms.version_info(cursor(), ss[MAP_ID], ss[BASE_VERSION])
-        saved = f"Version {info.version} · saved {when(info)}" + (f" by {info.author}" if info.author else "")
-        if has_local_changes():
-            st.markdown(f":orange[**Unsaved changes**] · based on version {info.version}")
-        else:
-            st.markdown(f":green[**All changes saved**] · {_md(saved)}")
+        st.markdown(f":orange[**Unsaved changes in the tables**] · based on version {info.version}")
         st.space("stretch")
-        st.text_input("Your name", key=AUTHOR, placeholder="Your name (for the history)",
-                      label_visibility="collapsed", width=220)
-        st.toggle("Autosave", value=True, key=AUTOSAVE,
-                  help="Every change becomes a version at once. Off: use Save.")
         st.button("Save", icon=":material/save:", key="jm_save", shortcut="Ctrl+Enter",
-                  on_click=manual_save, disabled=not has_local_changes())
+                  on_click=manual_save)
 
 
 def manual_save() -> None:
@@ -656,13 +895,13 @@ def main() -> None:
             return
         presentation(target)
         return
-    st.title("Journey map")
     if wanted and wanted != ss.get(MAP_ID) and any(m.map_id == wanted for m in maps):
         open_map(wanted)
     if ss.get(MAP_ID) is None or not any(m.map_id == ss[MAP_ID] for m in maps):
         if maps:
             open_map(maps[0].map_id)
         else:
+            st.title("Journey map")
             show_notice()
             st.write("Map a customer journey with the room: stages as columns, lanes for goals, "
                      "touchpoints, emotions, pain points and opportunities, and the real numbers "

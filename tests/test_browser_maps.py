@@ -62,7 +62,9 @@ def test_an_edit_in_one_browser_appears_in_the_other(app_server, browser):
         # The projector window (presentation mode) follows the facilitator too.
         bob.goto(f"{app_server.url}/journey_map?map={map_id}&present=1")
         wait_for_app(bob)
-        assert bob.locator("[data-testid='stSidebar']").is_hidden()
+        # The presentation's style sheet hides the sidebar (it may land a moment after
+        # the script run ends on a loaded machine).
+        bob.locator("[data-testid='stSidebar']").wait_for(state="hidden", timeout=30_000)
         assert bob.locator("[data-testid='stDataFrame']").count() == 0   # no editing grid
         second = f"Second scenario {uuid.uuid4().hex[:6]}"
         type_scenario(ann, second)

@@ -103,3 +103,80 @@ def test_empty_maps_still_draw(lanes):
     m = jm.JourneyMap("Empty", stages=[], lanes=lanes)
     assert "no stages yet" in mc.map_html(m)
     assert mc.map_drawing(m).width > 0
+
+
+# ---------------------------------------------------------------------------------------
+# The canvas component's data
+
+from urllib.parse import parse_qs, urlsplit  # noqa: E402
+
+from cxdata import journey_map as jm  # noqa: E402
+
+
+def _linked_map() -> jm.JourneyMap:
+    return jm.JourneyMap(
+        name="Linked", dataset="Shop log",
+        stages=[jm.Stage("s1", "Aware"), jm.Stage("s2", "Consideration"), jm.Stage("s3", "Buy")],
+        lanes=[jm.Lane("conv", "Conversion", "metric", "conversion",
+                       {"s1": "Entry", "s2": "76%", "s3": "62%"}),
+               jm.Lane("cust", "Customers", "metric", "customers", {"s2": "3,805 customers"}),
+               jm.Lane("csat", "CSAT", "metric", "csat", {"s2": "CSAT 84%"}),
+               jm.Lane("tp", "Top touchpoints", "touchpoints", "data", {"s2": "Reviews"}),
+               jm.Lane("pain", "Pain points", "text", "pain_points", {"s2": "<b>fees</b>"})],
+        notes=[jm.Note("n1", "pain", "s2", "Fees late <script>", author="Ann")])
+
+
+def _query(link: dict) -> tuple[str, dict]:
+    parts = urlsplit(link["url"])
+    return parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()}
+
+
+def test_evidence_links_open_the_analysis_with_the_dataset_and_stage():
+    # Bound widgets read their value as they show it: labels, not internal names.
+    m = _linked_map()
+    path, query = _query(mc.evidence_link(m, m.lane_by_id("conv"), 1))
+    # Conversion into Consideration: who dropped out after Aware.
+    assert path == "/funnel" and query == {"dataset": "Shop log", "fn_by": "Journey stage",
+                                           "fn_tab": "Drop-outs", "fn_drop": "1. Aware"}
+    path, query = _query(mc.evidence_link(m, m.lane_by_id("cust"), 1))
+    assert query["fn_drop"] == "2. Consideration"
+    path, query = _query(mc.evidence_link(m, m.lane_by_id("cust"), 2))   # the last stage
+    assert query["fn_drop"] == "2. Consideration"
+    path, query = _query(mc.evidence_link(m, m.lane_by_id("csat"), 1))
+    assert path == "/touchpoints" and query == {"dataset": "Shop log", "tp_metric": "CSAT",
+                                                "tp_by": "Journey stage", "tp_tab": "Scores"}
+    path, query = _query(mc.evidence_link(m, m.lane_by_id("tp"), 1))
+    assert query == {"dataset": "Shop log", "tp_by": "Touchpoint", "filter_on": "Journey stage",
+                     "f_stage": "Consideration"}
+    assert mc.evidence_link(m, m.lane_by_id("pain"), 1) is None          # typed lane
+    unlinked = jm.JourneyMap(m.name, m.stages, m.lanes)
+    assert mc.evidence_link(unlinked, m.lane_by_id("conv"), 1) is None   # no dataset
+
+
+def test_canvas_payload_carries_text_as_data_and_hides_votes_until_revealed():
+    m = jm.set_workshop(_linked_map(), voting_open=True, votes_per_person=2)
+    m = jm.cast_vote(jm.cast_vote(m, "Bob", "n1"), "Cleo", "n1")
+    data = mc.canvas_payload(m, version=7, mode="present", join_url="http://host/join?map=x")
+    pain = next(lane for lane in data["map"]["lanes"] if lane["id"] == "pain")
+    assert pain["cells"]["s2"] == "<b>fees</b>"          # data, drawn with textContent
+    assert data["map"]["notes"][0]["text"] == "Fees late <script>"
+    assert data["votes"] == {"placed": 2, "voters": 2, "totals": None, "results": []}
+    assert data["join"]["qr"].startswith("data:image/svg+xml")
+    conv = next(lane for lane in data["map"]["lanes"] if lane["id"] == "conv")
+    assert set(conv["evidence"]) == {"s1", "s2", "s3"} and pain["evidence"] == {}
+    revealed = mc.canvas_payload(jm.set_workshop(m, votes_revealed=True), version=8)
+    assert revealed["votes"]["totals"] == {"n1": 2}
+    assert revealed["votes"]["results"] == [{"rank": 1, "votes": 2, "text": "Fees late <script>",
+                                             "note": "n1"}]
+
+
+def test_qr_code_encodes_the_join_link():
+    uri = mc.qr_data_uri("http://host:8501/join?map=map_1")
+    assert uri.startswith("data:image/svg+xml") and "svg" in uri
+
+
+def test_history_drawing_outlines_changed_cells_and_escapes_notes():
+    m = _linked_map()
+    html = mc.map_html(m, highlight=[("pain", "s2")])
+    assert html.count("cxm-changed") == 2                 # the rule and the one cell
+    assert "Fees late &lt;script&gt;" in html and "<script>" not in html
