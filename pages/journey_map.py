@@ -25,6 +25,7 @@ from cxdata.ui.canvas_component import map_canvas
 from cxdata.ui.downloads import file_stem
 from cxdata.ui.filters import plain as _md
 from cxdata.ui.state import current_dataset, get_workspace
+from cxdata.ui.why_map import conformance_section
 
 POLL_SECONDS = 2.5
 MAP_PARAM, PRESENT_PARAM = "map", "present"
@@ -408,6 +409,29 @@ def data_editor_tab(draft: jm.JourneyMap) -> None:
         commit(refreshed, note=f"Numbers refreshed from {linked}", reset_editors=True)
         notice("success", "Numbers refreshed from the data.")
         st.rerun()
+    if linked and linked in datasets:
+        conformance_section(get_workspace().get_dataset(linked), draft, None, on_pin=pin_pain_point)
+
+
+def pin_pain_point(text: str, stage: str) -> None:
+    """Button callback: ``text`` as a pink note in the pain-point lane, at ``stage`` (else
+    the first stage), saved as a version of its own."""
+    draft = ss[DRAFT]
+    lane = next((l for l in draft.lanes if l.topic == "pain_points"), None)
+    if lane is None or not draft.stages:
+        notice("warning", "The map has no pain-point lane to pin this to: add one in Stages & lanes.")
+        return
+    target = next((s for s in draft.stages if s.name == stage), draft.stages[0])
+    # As a canvas edit: applied to the newest stored version, so nobody's work is lost.
+    try:
+        result = ms.apply_ops(cursor(), ss[MAP_ID], [{"op": "add_note", "lane": lane.id,
+                                                      "stage": target.id, "text": text,
+                                                      "colour": "pink"}], author=author())
+    except (jm.EditRefused, ms.MapNotFound) as exc:
+        notice("warning", str(exc))
+        return
+    follow(result.stored)
+    notice("success", f"Added to the pain points of {target.name}.")
 
 
 #: Versions listed in the History tab (autosave makes one per edit): the newest ones.

@@ -381,3 +381,20 @@ def test_join_page_adds_a_note_and_votes_and_respects_the_lock():
     rerun(join)
     assert not [b for b in join.button if b.label == "Add note"]
     assert any("locked" in w.value for w in join.warning)
+
+
+def test_a_deviation_from_the_map_is_pinned_to_its_pain_points():
+    """Data tab of the example map (linked to the sample): 'Does reality follow the map?'
+    and one click puts a deviation, with its figures, on the pain-point lane."""
+    at = run_page()
+    open_tab(at, "Data")
+    assert "Does reality follow the map?" in [h.value for h in at.subheader]
+    pin = next(b for b in at.button if b.label == "Add to pain points")
+    pin.click()
+    rerun(at)
+    map_id = at.session_state["jm_map_id"]
+    stored = ms.load_map(store(), map_id).journey_map
+    pains = next(lane for lane in stored.lanes if lane.topic == "pain_points")
+    pinned = [n for n in stored.notes if n.lane_id == pains.id and n.colour == "pink"]
+    assert len(pinned) == 1
+    assert "customers (" in pinned[0].text and "who follow the map" in pinned[0].text

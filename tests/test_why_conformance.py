@@ -317,7 +317,7 @@ def _section_script():
         ws.ingest(st.session_state["csv"], "tiny")
     pinned = st.session_state.setdefault("pinned", [])
     conformance_section(ws.get_dataset("tiny"), blank_map("Tiny", stage_names=list("ABCD")),
-                        None, pinned.append)
+                        None, lambda text, stage: pinned.append((text, stage)))
 
 
 def test_the_section_draws_cards_charts_and_pins_a_sentence(tmp_path):
@@ -338,9 +338,10 @@ def test_the_section_draws_cards_charts_and_pins_a_sentence(tmp_path):
     assert len(buttons) == 5
     buttons[0].click().run()
     assert not app.exception, app.exception
-    assert app.session_state["pinned"] == [
+    # the sentence, and the stage it leads to (where the map pins it)
+    assert app.session_state["pinned"] == [(
         "3 customers (30%) loop back to A from B: 0% reach D vs 33% who follow the map; "
-        "NPS +0 (n = 2) vs +100 (n = 3)."]
+        "NPS +0 (n = 2) vs +100 (n = 3).", "A")]
 
 
 def test_cli_csv_and_an_unknown_map(capsys, tmp_path):

@@ -51,12 +51,13 @@ def _class_cards(result, last_stage: str) -> None:
 
 
 def conformance_section(info, jmap, ef: EventFilter | None,
-                        on_pin: Callable[[str], None]) -> None:
+                        on_pin: Callable[[str, str], None]) -> None:
     """Draw the conformance of ``info``'s dataset (a :class:`~cxdata.workspace.DatasetInfo`)
     to the stages of ``jmap`` (a :class:`~cxdata.journey_map.JourneyMap`), after the
-    event filter ``ef``.  ``on_pin(text)`` is each "Add to pain points" button's
+    event filter ``ef``.  ``on_pin(text, stage)`` is each "Add to pain points" button's
     ``on_click`` callback (it runs before the rerun), with a sentence carrying the
-    deviation's figures (:func:`cxdata.why.conformance.deviation_sentence`)."""
+    deviation's figures (:func:`cxdata.why.conformance.deviation_sentence`) and the stage
+    the deviation leads to."""
     st.subheader("Does reality follow the map?")
     stages = jmap.stage_names()
     if not stages:
@@ -92,5 +93,5 @@ def conformance_section(info, jmap, ef: EventFilter | None,
                           key=f"why_map_deviation_{index}"):
             st.markdown(plain(sentence), width="stretch")
             st.button("Add to pain points", key=f"why_map_pin_{index}", on_click=on_pin,
-                      args=(sentence,), icon=":material/push_pin:", width="content",
+                      args=(sentence, str(row["to"])), icon=":material/push_pin:", width="content",
                       help="Add this sentence, with its figures, to the map's pain-point lane.")
