@@ -12,7 +12,6 @@ import dataclasses
 import os
 import re
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
