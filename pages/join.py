@@ -14,6 +14,7 @@ import streamlit as st
 
 from cxdata import journey_map as jm
 from cxdata import map_store as ms
+from cxdata.ui.auth import current_user_name
 from cxdata.ui.state import get_workspace
 
 MAP_PARAM = "map"
@@ -42,7 +43,8 @@ def cursor():
 
 
 def name() -> str:
-    return jm.clean_text(ss.get(NAME))
+    """The participant: the signed-in name when sign-in is on, else the name typed in."""
+    return jm.clean_text(current_user_name() or ss.get(NAME))
 
 
 def say(kind: str, text: str) -> None:
@@ -214,8 +216,9 @@ def main() -> None:
                 "shows: it names the map you add notes to.")
         return
     st.subheader(maps[map_id].name)
-    st.text_input("Your name", key=NAME, bind="query-params", max_chars=60,
-                  placeholder="So the room knows whose note it is")
+    if current_user_name() is None:      # signed in: the name comes from the login
+        st.text_input("Your name", key=NAME, bind="query-params", max_chars=60,
+                      placeholder="So the room knows whose note it is")
     if not name():
         st.caption("Type your name to add notes and vote.")
         return

@@ -21,6 +21,7 @@ from cxdata import journey_map as jm
 from cxdata import map_canvas as mc
 from cxdata import map_store as ms
 from cxdata.errors import CxDataError
+from cxdata.ui.auth import author_name
 from cxdata.ui.canvas_component import map_canvas
 from cxdata.ui.downloads import file_stem
 from cxdata.ui.filters import plain as _md
@@ -56,8 +57,8 @@ def cursor():
 
 
 def author() -> str | None:
-    name = (ss.get(AUTHOR) or "").strip()
-    return name or None
+    """Who saves: the signed-in name when sign-in is on, else the name typed in."""
+    return author_name(ss.get(AUTHOR))
 
 
 def who(info: ms.VersionInfo) -> str:

@@ -99,3 +99,22 @@ def test_the_signed_in_name_is_the_author(secrets, user, expected):
     at.user = user
     at.run()
     assert at.text[0].value == repr(expected)
+
+
+def test_the_signed_in_name_is_who_saves_a_map_version():
+    """With sign-in on, a map edit is saved under the signed-in name, not a typed one."""
+    from cxdata import map_store as ms
+    from cxdata.workspace import Workspace
+    at = run_page("journey_map", secrets={"auth": AUTH},
+                  user={"is_logged_in": True, "name": "Ada Lovelace", "email": "ada@example.org"})
+    at.session_state["jm_author"] = "Someone typed this"
+    draft = at.session_state["jm_draft"]
+    key = f"jm_grid_{at.session_state['jm_nonce']}"
+    at.session_state[key] = {"edited_rows": {0: {draft.stages[0].id: "Find a gift fast"}},
+                             "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not at.exception, at.exception
+    cur = Workspace().cursor()
+    map_id = at.session_state["jm_map_id"]
+    newest = ms.load_map(cur, map_id)
+    assert newest.info.author == "Ada Lovelace"
