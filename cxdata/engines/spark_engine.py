@@ -293,8 +293,8 @@ class SparkEngine(Engine):
         """The canonical events of a partition: the transform's rows without a rejecting
         problem, ``_row`` re-numbered so that ties follow the order key when there is one."""
         drop = "_problems"
-        kept = ("len(_problems) = 0" if score_policy == "reject"
-                else "len(list_filter(_problems, lambda p: p.action = 'rejected')) = 0")
+        kept = self._kept = ("len(_problems) = 0" if score_policy == "reject"
+                             else "len(list_filter(_problems, lambda p: p.action = 'rejected')) = 0")
         if self.order_key is None:
             return f"SELECT * EXCLUDE ({drop}) FROM ({transform}) WHERE {kept}"
         # As the DuckDB engine's order-key view: ties of one customer by the key (the
@@ -306,16 +306,11 @@ class SparkEngine(Engine):
 
     def stage_order(self) -> list[str]:
         """The stage order of the log as the ingest finds it (SPEC §1): the default order
-        when every stage is a default one, else first appearance in read order."""
-        events, _ = self._canonical_events()
-        rows = self.rows("SELECT stage, min(_row) AS first FROM events WHERE stage IS NOT NULL "
-                         "GROUP BY stage", (), "SELECT stage FROM kernel GROUP BY stage ORDER BY min(first)"
-                         ) if self.order_key is None else []
-        if self.order_key is not None:
-            # the read order lives in the transform's _row, before the key renumbers it
-            rows = self._rows_of_transform("SELECT stage, min(_row) AS first FROM checked WHERE "
-                                           "stage IS NOT NULL AND len(_problems) = 0 GROUP BY stage",
-                                           "SELECT stage FROM kernel GROUP BY stage ORDER BY min(first)")
+        when every stage is a default one, else first appearance in read order (the
+        transform's _row, before an order key renumbers it)."""
+        rows = self._rows_of_transform(
+            f"SELECT stage, min(_row) AS first FROM checked WHERE stage IS NOT NULL AND {self._kept} "
+            "GROUP BY stage", "SELECT stage FROM kernel GROUP BY stage ORDER BY min(first)")
         return schema.default_stage_order([r[0] for r in rows])
 
     def _rows_of_transform(self, kernel: str, then: str) -> list[tuple]:
