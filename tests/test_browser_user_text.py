@@ -147,7 +147,9 @@ def walk(server, browser, page_path: str, tabs: list[str]) -> tuple[list[str], l
     try:
         page.goto(url(server, page_path, **PARAMS.get(page_path, {})))
         wait_for_app(page)
-        page.locator("[data-testid='stMain'] h1").first.wait_for(timeout=60_000)
+        # a page's title, or (the journey map's editor has none) its first picker
+        page.locator("[data-testid='stMain'] h1, [data-testid='stMain'] [data-testid='stSelectbox']"
+                     ).first.wait_for(timeout=60_000)
         wait_for_app(page)
         if page_path == "report":
             page.get_by_role("button", name="Build report").click()
