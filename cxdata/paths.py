@@ -15,7 +15,7 @@ import pandas as pd
 
 from cxdata import funnel
 from cxdata.engines import Engine, as_engine
-from cxdata.schema import ROLE_COLUMN
+from cxdata.schema import resolve_column
 from cxdata.sql import EventFilter, filtered_events, quote_ident
 
 START = "start"
@@ -24,13 +24,8 @@ PATH_SEPARATOR = " → "
 
 
 def _resolve_column(engine: Engine, by: str) -> str:
-    """The table column for a column or role name; a plain error when there is none."""
-    columns = list(engine.column_types())
-    if by in columns:
-        return by
-    if ROLE_COLUMN.get(by) in columns:
-        return ROLE_COLUMN[by]
-    raise ValueError(f"The dataset has no column {by!r}; pick one of its columns.")
+    """The events column for a column or role name (:func:`cxdata.schema.resolve_column`)."""
+    return resolve_column(engine.column_types(), by)
 
 
 def _sequence_sql(table: str, by: str, event_filter: EventFilter | None,

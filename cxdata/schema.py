@@ -174,3 +174,15 @@ def default_stage_order(stages_in_file_order: list[str]) -> list[str]:
         present = {s.lower(): s for s in stages_in_file_order}
         return [present[k.lower()] for k in DEFAULT_STAGE_ORDER if k.lower() in present]
     return list(stages_in_file_order)
+
+
+def resolve_column(columns, name: str) -> str:
+    """The events column for ``name``: a column of ``columns`` itself, or a role name
+    (``timestamp`` -> ``ts``).  Raises ValueError with a plain sentence when there is none."""
+    columns = list(columns)
+    if name in columns:
+        return name
+    mapped = ROLE_COLUMN.get(name)
+    if mapped in columns:
+        return mapped
+    raise ValueError(f"The dataset has no column {name!r}; pick one of its columns.")

@@ -29,7 +29,7 @@ from typing import Sequence
 import pandas as pd
 
 from cxdata.engines import as_engine
-from cxdata.schema import ROLE_COLUMN
+from cxdata.schema import resolve_column
 from cxdata.sql import EventFilter, filtered_events, quote_ident
 
 METRICS: tuple[str, ...] = ("nps", "csat", "ces")
@@ -365,16 +365,6 @@ def table_columns(cur, table: str) -> list[str]:
     return list(as_engine(cur, table).column_types())
 
 
-def _resolve_column(columns: list[str], name: str) -> str:
-    """A column of the table for a column name or a role name (e.g. ``timestamp``)."""
-    if name in columns:
-        return name
-    mapped = ROLE_COLUMN.get(name)
-    if mapped in columns:
-        return mapped
-    raise ValueError(f"The dataset has no column {name!r}; pick one of its columns.")
-
-
 def _group_label_sql(column: str) -> str:
     """Text label of a grouping column; empty and missing values form one group."""
     col = quote_ident(column)
@@ -402,7 +392,7 @@ def _key_for(columns: list[str], by: str, name: str = "group") -> _Key:
     """Grouping key for ``by``: a column or role; ``week``/``month`` (when the table has no
     column of that name) is a time bucket."""
     try:
-        return _Key(name, column=_resolve_column(columns, by))
+        return _Key(name, column=resolve_column(columns, by))
     except ValueError:
         if by in GRAINS:
             return _Key(name, grain=by)

@@ -12,3 +12,18 @@ def _private_workspace(tmp_path, monkeypatch):
     """Every test gets its own workspace file; nothing touches ~/.cxdata."""
     monkeypatch.setenv("CXDATA_WORKSPACE", str(tmp_path / "workspace.duckdb"))
     yield
+
+
+@pytest.fixture(scope="module")
+def sample():
+    """The shipped sample log ingested into a private in-memory DuckDB (table ``events``),
+    for the tests that check its planted stories."""
+    import duckdb
+
+    from cxdata.bootstrap import SAMPLE_FILE
+    from cxdata.ingest import ingest_file
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    ingest_file(connection, SAMPLE_FILE, table="events", rejects_table="rejects")
+    yield connection
+    connection.close()

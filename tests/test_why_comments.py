@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from cxdata import cli
-from cxdata.ingest import ingest_file
 from cxdata.why import cli_comments, comments
 from cxdata.why.comments import NO_SENTIMENT, comment_topics, is_english, sentiment, topics_of
 from tests.helpers_events import make_events_table
@@ -104,14 +103,6 @@ def test_groups_counts_and_the_cap():
     newest = comments.comment_rows(con, "ev", metric="csat", max_comments=2)
     assert list(newest[newest["group"] == "Delivery"]["comment"]) == ["La entrega fue muy lenta",
                                                                       "Great courier, thank you"]
-
-
-@pytest.fixture(scope="module")
-def sample():
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    ingest_file(con, SAMPLE, table="events", rejects_table="rejects")
-    return con
 
 
 def test_sample_comment_topics_per_touchpoint(sample):

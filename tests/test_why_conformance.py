@@ -206,15 +206,6 @@ def test_deviation_labels_and_sentence():
 # ---------------------------------------------------------------------------------------
 # The sample (sample_data/README.md, story 7)
 
-@pytest.fixture(scope="module")
-def sample():
-    from cxdata.ingest import ingest_file
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    ingest_file(con, SAMPLE, table="events", rejects_table="rejects")
-    return con
-
-
 def test_the_sample_story_one_customer_in_eight_skips(sample):
     result = conformance(sample.cursor(), "events", STAGES)
     assert (result.customers, result.converted) == (5000, 443)     # 443 reach Advocacy

@@ -146,16 +146,6 @@ def test_the_default_step_is_the_one_most_customers_drop_after(con):
 # ---------------------------------------------------------------------------------------
 # The sample's planted story (sample_data/README.md, story 4)
 
-@pytest.fixture(scope="module")
-def sample():
-    from cxdata.ingest import ingest_file
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'")
-    ingest_file(connection, SAMPLE, table="events", rejects_table="rejects")
-    yield connection
-    connection.close()
-
-
 def test_live_chat_during_checkout_goes_with_lost_orders(sample):
     result = conversion_drivers(sample, "events", ["Cart", "Order confirmation"], by="touchpoint")
     assert (result.customers, result.converted) == (2575, 1198)

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from cxdata import cli
-from cxdata.ingest import ingest_file
 from cxdata.why import cli_keydrivers
 from cxdata.why.keydrivers import (DRIVER_COLUMNS, key_drivers, relative_weights,
                                    response_patterns, select_predictors,
@@ -153,14 +152,6 @@ def test_key_drivers_on_a_hand_made_log():
 
 
 # --- the sample's story 5 and the bootstrap ------------------------------------------
-
-@pytest.fixture(scope="module")
-def sample():
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    ingest_file(con, SAMPLE, table="events", rejects_table="rejects")
-    return con
-
 
 def test_sample_low_delivery_csat_has_by_far_the_largest_share_of_nps(sample):
     result = key_drivers(sample, "events", "nps")

@@ -112,16 +112,6 @@ def test_a_funnel_trend_through_the_engine_leaves_out_the_open_week():
 # ---------------------------------------------------------------------------------------
 # The sample (sample_data/README.md, stories 6 and 2)
 
-@pytest.fixture(scope="module")
-def sample():
-    from cxdata.ingest import ingest_file
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'")
-    ingest_file(connection, SAMPLE, table="events", rejects_table="rejects")
-    yield connection
-    connection.close()
-
-
 def test_the_bad_mobile_app_week_is_beyond_limits_and_explained_by_mobile_app(sample):
     result = trends.conversion_trend_limits(sample, "events", ["Consideration", "Purchase"], "week",
                                             explain_by="channel")

@@ -63,7 +63,7 @@ import pandas as pd
 
 from cxdata.engines import Engine, as_engine
 from cxdata.formatting import format_count, format_percent, format_score
-from cxdata.schema import ROLE_COLUMN
+from cxdata.schema import resolve_column
 from cxdata.scores import _HIGH_FROM, _LOW_UPTO, METRICS, ResponseCounts, summarise
 from cxdata.sql import EventFilter, filtered_events, quote_ident
 
@@ -137,13 +137,8 @@ def _none(value):
 # SQL
 
 def _resolve_column(engine: Engine, by: str) -> str:
-    """The events column for a column or role name; a plain error when there is none."""
-    columns = list(engine.column_types())
-    if by in columns:
-        return by
-    if ROLE_COLUMN.get(by) in columns:
-        return ROLE_COLUMN[by]
-    raise ValueError(f"The dataset has no column {by!r}; pick one of its columns.")
+    """The events column for a column or role name (:func:`cxdata.schema.resolve_column`)."""
+    return resolve_column(engine.column_types(), by)
 
 
 def _kernel_sql(table: str, column: str, stages: Sequence[str],
