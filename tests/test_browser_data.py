@@ -41,15 +41,7 @@ def test_upload_on_the_data_page_shows_the_summary(app_server, browser):
 
 
 # 7 rows, 6 rejected (86%); 5 of them only for an invalid score (see test_pages_data.py).
-MOSTLY_BAD = """customer_id,timestamp,touchpoint,nps,csat
-c1,2024-03-01,Checkout,9,5
-c2,2024-03-01,Checkout,11,
-c3,2024-03-01,Checkout,-1,
-c4,2024-03-01,Checkout,,4.5
-c5,2024-03-01,Checkout,abc,
-c6,2024-03-01,Checkout,,6
-c7,yesterday,Checkout,12,
-"""
+MOSTLY_BAD = (Path(__file__).parent / "corpus" / "mostly_bad_scores.csv").read_text(encoding="utf-8")
 
 
 def metric_values(page) -> list[list[str]]:

@@ -152,20 +152,11 @@ def test_stage_order_rename_and_delete():
     assert Workspace().list_datasets() == []
 
 
-
 # A file with 86% of its rows rejected (worked out by hand): c1 is fine; c2…c6 each have
 # one invalid score and nothing else wrong (NPS 11, NPS -1, CSAT 4.5, NPS abc, CSAT 6);
 # c7's time cannot be read (and its NPS 12 is bad too).  7 read, 1 accepted, 6 rejected;
 # blanking only the bad scores would keep c2…c6: 1 + 5 = 6 rows, c7 still rejected.
-MOSTLY_BAD = """customer_id,timestamp,touchpoint,nps,csat
-c1,2024-03-01,Checkout,9,5
-c2,2024-03-01,Checkout,11,
-c3,2024-03-01,Checkout,-1,
-c4,2024-03-01,Checkout,,4.5
-c5,2024-03-01,Checkout,abc,
-c6,2024-03-01,Checkout,,6
-c7,yesterday,Checkout,12,
-"""
+MOSTLY_BAD = (CORPUS / "mostly_bad_scores.csv").read_text(encoding="utf-8")
 
 
 def test_mostly_rejected_import_is_an_error_and_offers_to_blank_only_the_scores():

@@ -9,20 +9,13 @@ from cxdata.bootstrap import SAMPLE_NAME, install_sample_once
 from cxdata.ui.filters import plain
 from cxdata.workspace import Workspace
 from tests.helpers_app import open_app_page, warm_server  # noqa: F401  (fixture)
+from tests.test_pages_analysis import TINY_CSV
 from tests.test_schema_profile import ID_LIKE, KEPT, id_log_csv
 
+#: The analysis tests' tiny log (TINY_CSV): four hand-made customers, c1 Aware →
+#: Consideration → Purchase, c2 Aware → Consideration, c3 only Aware, c4 only
+#: Consideration; 7 interactions, January 2025.
 TINY = "Tiny"
-# Four customers (hand-made): c1 Aware → Consideration → Purchase, c2 Aware →
-# Consideration, c3 only Aware, c4 only Consideration.  7 interactions, January 2025.
-TINY_CSV = """customer_id,timestamp,stage,touchpoint,channel
-c1,2025-01-01T10:00:00Z,Aware,Search ad,Web
-c1,2025-01-02T10:00:00Z,Consideration,Product page,Web
-c1,2025-01-03T10:00:00Z,Purchase,Checkout,Web
-c2,2025-01-01T11:00:00Z,Aware,Search ad,Web
-c2,2025-01-05T11:00:00Z,Consideration,Reviews,Web
-c3,2025-01-02T09:00:00Z,Aware,Social ad,Store
-c4,2025-01-04T09:00:00Z,Consideration,Store visit,Store
-"""
 IDS = "Ids"
 
 

@@ -188,8 +188,23 @@ def test_control_chart_has_an_ordinal_utc_axis_signals_in_red_and_a_grey_incompl
     assert '"beyond limits"' in text and "incomplete" in text
 
 
-def test_control_section_renders_the_signal_and_its_groups():
+def _app_on_sample(page):
+    """Run ``page`` (a function drawing a section) in AppTest; it finds the sample's path
+    in ``builtins.SAMPLE_PATH`` (AppTest runs the function's source alone)."""
+    import builtins
+
     from streamlit.testing.v1 import AppTest
+    builtins.SAMPLE_PATH = str(SAMPLE)
+    try:
+        at = AppTest.from_function(page, default_timeout=120)
+        at.run()
+    finally:
+        del builtins.SAMPLE_PATH
+    assert not at.exception, at.exception
+    return at
+
+
+def test_control_section_renders_the_signal_and_its_groups():
 
     def page():
         import builtins
@@ -203,14 +218,7 @@ def test_control_section_renders_the_signal_and_its_groups():
                         dict(by="stage", window_seconds=None, order="ordered",
                              event_filter=EventFilter()), "week")
 
-    import builtins
-    builtins.SAMPLE_PATH = str(SAMPLE)
-    try:
-        at = AppTest.from_function(page, default_timeout=120)
-        at.run()
-    finally:
-        del builtins.SAMPLE_PATH
-    assert not at.exception, at.exception
+    at = _app_on_sample(page)
     assert at.selectbox(key="why_explain").value == "channel"
     text = " ".join(m.value for m in at.markdown)
     assert "Week of 6 Oct 2025" in text and "beyond limits" in text
@@ -219,7 +227,6 @@ def test_control_section_renders_the_signal_and_its_groups():
 
 
 def test_score_control_section_names_delivery_behind_the_summer_csat():
-    from streamlit.testing.v1 import AppTest
 
     def page():
         import builtins
@@ -230,14 +237,7 @@ def test_score_control_section_names_delivery_behind_the_summer_csat():
             ws.ingest(builtins.SAMPLE_PATH, "sample")
         score_control_section(ws.get_dataset("sample"), "csat", "month")
 
-    import builtins
-    builtins.SAMPLE_PATH = str(SAMPLE)
-    try:
-        at = AppTest.from_function(page, default_timeout=120)
-        at.run()
-    finally:
-        del builtins.SAMPLE_PATH
-    assert not at.exception, at.exception
+    at = _app_on_sample(page)
     assert at.selectbox(key="why_score_explain").value == "touchpoint"
     text = " ".join(m.value for m in at.markdown)
     assert "Jun 2025" in text and "Aug 2025" in text
