@@ -19,7 +19,7 @@ nothing with ``cxdata`` but the accepted rows it reads:
   t interval from SciPy);
 * paths: consecutive pairs and collapsed variants counted with Python dicts.
 
-The steps default to the path most customers follow (``cxdata.funnel.suggest_steps``,
+The steps default to the path most customers follow (``cxdata.analytics.funnel.suggest_steps``,
 the app's default for a log without stages; the stage order when the log has stages).
 Prints one line per check and a closing ``N passed, N failed`` line; exits 1 when
 anything disagrees.  Nothing here is timed: see the other scripts for speed.
@@ -43,9 +43,9 @@ import duckdb
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cxdata import funnel  # noqa: E402
+from cxdata.analytics import funnel  # noqa: E402
 from cxdata.cli import parse_maps  # noqa: E402
-from cxdata.ingest import ingest_file  # noqa: E402
+from cxdata.io.ingest import ingest_file  # noqa: E402
 from tests.helpers_events import BASE_TIME  # noqa: E402
 from tests.test_funnel_properties import (Ev, reference_counted, reference_steps,  # noqa: E402
                                           reference_window)

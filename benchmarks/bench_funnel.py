@@ -9,11 +9,11 @@ the five stages at their own pace, with 15% of events in a random stage and gaps
 to 10 days, so many customers need several attempts to fit the window) into
 ``benchmarks/_data/bench_funnel_<events>_<customers>.duckdb`` (gitignored) and reused,
 with the stage column's per-customer timeline that the workspace builds at ingest
-(:mod:`cxdata.timelines`).
+(:mod:`cxdata.store.timelines`).
 
 Timed, each in its own child process so that each peak RSS belongs to that work only:
 
-(a) ``cxdata.funnel.compute_funnel`` (ordered, 30 days), as the app and ``ws:NAME`` run
+(a) ``cxdata.analytics.funnel.compute_funnel`` (ordered, 30 days), as the app and ``ws:NAME`` run
     it: from the stored timeline;
 (a') the same without the timeline, aggregating the events (a filter on another column,
     or a table that has none);
@@ -26,7 +26,7 @@ Timed, each in its own child process so that each peak RSS belongs to that work 
     two spellings: GROUP BY customer and stage, and one row per customer with a FILTERed
     min per stage).  The first times are consumed (their maximum), else DuckDB prunes
     the min() away and only counts the groups;
-(d) ``cxdata.scores.scores_by`` NPS per touchpoint.
+(d) ``cxdata.analytics.scores.scores_by`` NPS per touchpoint.
 
 Prints the median wall time over ``--rounds`` × ``--runs`` runs (each round measures every
 query in turn, after a warm-up run), CPU seconds, ratios and peak RSS; no asserts.
@@ -107,7 +107,7 @@ def generate(events: int, customers: int) -> None:
         FROM ev
         ORDER BY _row
     """, [customers, events])
-    from cxdata.timelines import build_timeline
+    from cxdata.store.timelines import build_timeline
     build_timeline(con, TABLE, "stage")
     con.close()
     partial.rename(path)
@@ -180,8 +180,8 @@ def child(kind: str, path: Path, runs: int, pandas_events: int) -> dict:
     con.execute("SET TimeZone='UTC'")
     report = {"kind": kind}
     if kind in ("funnel", "funnel_events"):
-        from cxdata import funnel
-        from cxdata.funnel import compute_funnel
+        from cxdata.analytics import funnel
+        from cxdata.analytics.funnel import compute_funnel
         if kind == "funnel_events":
             funnel.find_timeline = lambda *args: None
 
@@ -194,7 +194,7 @@ def child(kind: str, path: Path, runs: int, pandas_events: int) -> dict:
         timings, cpu, result = _timed(runs, work)
         report["detail"] = [s.customers for s in result.steps]
     elif kind == "timeline":
-        from cxdata.timelines import build_timeline
+        from cxdata.store.timelines import build_timeline
 
         def work():
             cur = con.cursor()
@@ -224,7 +224,7 @@ def child(kind: str, path: Path, runs: int, pandas_events: int) -> dict:
         timings, cpu, rows = _timed(runs, work)
         report["detail"] = rows
     elif kind == "pandas":
-        from cxdata.funnel import compute_funnel
+        from cxdata.analytics.funnel import compute_funnel
         total = con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
         # whole customers, about pandas_events events: a hash-based slice of customers
         share = max(1, round(1000 * pandas_events / total))
@@ -242,7 +242,7 @@ def child(kind: str, path: Path, runs: int, pandas_events: int) -> dict:
         report["detail"] = [c for c, _ in result]
         report["agrees_with_sql"] = report["detail"] == sql_counts
     elif kind == "scores":
-        from cxdata.scores import scores_by
+        from cxdata.analytics.scores import scores_by
 
         def work():
             cur = con.cursor()

@@ -17,7 +17,7 @@ Each method runs in a fresh child process, so the peak RSS printed is that metho
 database (its checkpoint), not the imports:
 
 * ``bare``: ``CREATE TABLE t AS SELECT * FROM read_csv(file)`` into a new DuckDB file;
-* ``ingest``: ``Workspace(new file).ingest(file, "bench")`` (cxdata/ingest.py).
+* ``ingest``: ``Workspace(new file).ingest(file, "bench")`` (cxdata/io/ingest.py).
 
 Printed: median wall seconds and CPU seconds, rows per second, peak RSS (MiB), rows read /
 accepted / rejected and the ratios ingest / bare.  Targets: ingest ≤ 2× the bare read (wall),
@@ -178,7 +178,7 @@ def _child_bare(csv_path: str, workdir: str) -> dict:
 
 def _child_ingest(csv_path: str, workdir: str, cxdata_root: str) -> dict:
     sys.path.insert(0, cxdata_root)
-    from cxdata.workspace import Workspace
+    from cxdata.store.workspace import Workspace
     ws = Workspace(os.path.join(workdir, "workspace.duckdb"))
     threads = ws.cursor().execute("SELECT current_setting('threads')").fetchone()[0]
     clock = _Clock()

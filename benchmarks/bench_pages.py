@@ -35,8 +35,8 @@ CHANNELS = ("Web", "Mobile app", "Email", "Social", "Store", "Call centre")
 def prepare(workdir: Path, events: int) -> tuple[Path, str]:
     """A workspace holding the big log as a dataset; reused when it exists."""
     from cxdata.bootstrap import install_sample_once
-    from cxdata.sample import write_sample
-    from cxdata.workspace import Workspace
+    from cxdata.io.sample import write_sample
+    from cxdata.store.workspace import Workspace
 
     workdir.mkdir(parents=True, exist_ok=True)
     name = f"bench-{events}"
@@ -96,9 +96,9 @@ def time_page(page: str, dataset: str, changes: int) -> dict:
 
 def time_funnel_calls(path: Path, dataset: str) -> list[tuple[str, float]]:
     """The funnel page's analytics, uncached, for one filter (channel = Web)."""
-    from cxdata import funnel, scores
+    from cxdata.analytics import funnel, scores
     from cxdata.sql import EventFilter
-    from cxdata.workspace import Workspace
+    from cxdata.store.workspace import Workspace
 
     ws = Workspace(path, read_only=True)
     info = ws.get_dataset(dataset)

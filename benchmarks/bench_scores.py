@@ -24,7 +24,7 @@ import duckdb
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cxdata.scores import METRICS, scores_by  # noqa: E402
+from cxdata.analytics.scores import METRICS, scores_by  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parent / "_data"
 TOUCHPOINTS = 20

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_funnel  # noqa: E402  (the shared generator)
 
-from cxdata import funnel, paths, scores  # noqa: E402
+from cxdata.analytics import funnel, paths, scores  # noqa: E402
 from cxdata.engines.duckdb_engine import DuckDBEngine  # noqa: E402
 
 STAGES = bench_funnel.STAGES

@@ -58,7 +58,7 @@ def main() -> None:
         print(f"generating {path.name} …", flush=True)
         generate(args.events, customers)
 
-    from cxdata import funnel
+    from cxdata.analytics import funnel
     from cxdata.why import drivers, trends
 
     con = duckdb.connect(str(path), read_only=True)

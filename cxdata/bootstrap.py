@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cxdata.workspace import DatasetInfo, Workspace
+from cxdata.store.workspace import DatasetInfo, Workspace
 
 # In a checkout sample_data/ is beside cxdata/; an installed package carries it in cxdata/_app/.
 _HERE = Path(__file__).resolve().parent
@@ -30,7 +30,7 @@ def install_sample_once(ws: Workspace, sample_file: Path = SAMPLE_FILE) -> Datas
     ws.set_setting(_SETTING, "yes")
     ws.set_setting("default_dataset", SAMPLE_NAME)
     # The example journey map is linked to the sample, so a first start has a map to show.
-    from cxdata import map_store
+    from cxdata.store import map_store
     map_store.install_example_maps(ws.cursor(), sample_file.parent / "maps")
     return info
 

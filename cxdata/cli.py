@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cxdata import schema
+from cxdata.io import schema
 from cxdata.errors import CxDataError, UnusableInput
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNUSABLE = 0, 1, 2
@@ -188,7 +188,7 @@ def emit(args, payload: dict, table: pd.DataFrame | None, text: str) -> None:
     if args.format == "json":
         sys.stdout.write(json.dumps(_deep_clean(payload), ensure_ascii=False, default=_json_default, indent=2) + "\n")
     elif args.format == "csv":
-        from cxdata.export import csv_bytes
+        from cxdata.presentation.export import csv_bytes
         sys.stdout.flush()
         sys.stdout.buffer.write(csv_bytes(table if table is not None else pd.DataFrame(), excel_bom=False))
     else:
@@ -224,7 +224,7 @@ class LoadedData:
 
 
 def open_workspace(args, read_only: bool = False):
-    from cxdata.workspace import Workspace
+    from cxdata.store.workspace import Workspace
     return Workspace(args.workspace, read_only=read_only)
 
 
@@ -244,7 +244,7 @@ def load_data(args) -> LoadedData:
                           list(info.attributes), info.name, ws)
     else:
         import duckdb
-        from cxdata.ingest import ingest_file
+        from cxdata.io.ingest import ingest_file
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
         result = ingest_file(con, args.file, table="events", rejects_table="rejects",
@@ -268,7 +268,7 @@ def _load_spark(args) -> LoadedData:
 
 
 def _workspace_exists(args) -> bool:
-    from cxdata.workspace import workspace_path
+    from cxdata.store.workspace import workspace_path
     return workspace_path(args.workspace).exists()
 
 
@@ -323,7 +323,7 @@ def _ingest_report(args, result, extra: dict | None = None) -> int:
 def cmd_validate(args) -> int:
     if args.file.startswith("spark:"):
         return _validate_spark(args)
-    from cxdata.ingest import validate_file
+    from cxdata.io.ingest import validate_file
     result = validate_file(args.file, overrides=parse_maps(args.map),
                            score_policy="blank" if args.blank_bad_scores else "reject")
     return _ingest_report(args, result)
@@ -351,7 +351,7 @@ def cmd_ingest(args) -> int:
     if args.file.startswith("spark:"):
         raise UsageError("A Spark source is queried where it lives, not copied into the workspace: "
                          "run funnel, scores, paths or report on it directly (spark:… as FILE).")
-    from cxdata.sources import parse_size
+    from cxdata.io.sources import parse_size
     try:
         max_bytes = parse_size(args.max_bytes)
     except ValueError as exc:
@@ -389,7 +389,7 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from cxdata.sample import write_sample
+    from cxdata.io.sample import write_sample
     if args.customers < 1:
         raise UsageError("--customers must be at least 1.")
     rows = write_sample(args.output, customers=args.customers, seed=args.seed)
@@ -427,7 +427,7 @@ _EXCLUSION_STEPS = re.compile(r"^(?P<value>.*)@(?P<after>\d+)-(?P<before>\d+)$",
 def parse_exclusions(items: list[str], column: str, k: int) -> list:
     """``["Support call", "Complaint@2-4"]`` -> funnel exclusions on ``column`` of a
     ``k``-step funnel; without ``@I-J`` an exclusion spans step 1 to step k."""
-    from cxdata.funnel import Exclusion
+    from cxdata.analytics.funnel import Exclusion
     exclusions = []
     for item in items:
         found = _EXCLUSION_STEPS.match(item)
@@ -443,7 +443,7 @@ def parse_exclusions(items: list[str], column: str, k: int) -> list:
 
 
 def cmd_funnel(args) -> int:
-    from cxdata import funnel
+    from cxdata.analytics import funnel
     try:
         window = funnel.parse_duration(args.window)
     except ValueError as exc:
@@ -528,7 +528,7 @@ def _over_time_text(rows: list[dict], every: str) -> str:
 
 
 def cmd_scores(args) -> int:
-    from cxdata import scores
+    from cxdata.analytics import scores
     data = load_data(args)
     if args.metric not in data.roles:
         raise UsageError(f"The log has no {args.metric.upper()} column; map one with --map {args.metric}=COLUMN.")
@@ -566,7 +566,7 @@ def _split_compare(text: str, known: list[str]) -> tuple[str, str, str]:
 
 def _scores_compare(args, data: LoadedData) -> int:
     """``scores --compare COLUMN=A,B``: group A against group B (SPEC §4, §6)."""
-    from cxdata import scores
+    from cxdata.analytics import scores
     column_text = args.compare.partition("=")[0].strip()
     column = resolve_column(data, column_text) if column_text else None
     frame = scores.scores_by(data.cur, data.table, args.metric, column) if column else pd.DataFrame()
@@ -615,7 +615,7 @@ def _score_number(value) -> str:
 
 
 def cmd_paths(args) -> int:
-    from cxdata import paths
+    from cxdata.analytics import paths
     if args.top < 1:
         raise UsageError("--top must be at least 1.")
     data = load_data(args)
@@ -636,12 +636,12 @@ def cmd_paths(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from cxdata.report import build_report_html
+    from cxdata.presentation.report import build_report_html
     data = load_data(args)
     journey_map = None
     if args.journey_map:
-        from cxdata.workspace import Workspace
-        from cxdata import map_store
+        from cxdata.store.workspace import Workspace
+        from cxdata.store import map_store
         ws = data.keepalive if isinstance(data.keepalive, Workspace) else open_workspace(args, read_only=True)
         journey_map = map_store.load_map_by_name(ws.cursor(), args.journey_map)
     html = build_report_html(data.cur, data.table, data.stage_order, roles=data.roles,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from cxdata import schema
+from cxdata.io import schema
 from cxdata.bootstrap import SAMPLE_NAME, reinstall_sample
 from cxdata.errors import CxDataError
 from cxdata.formatting import display_frame
-from cxdata.ingest import StageMapping
-from cxdata.profile import roles_warning
+from cxdata.io.ingest import StageMapping
+from cxdata.io.profile import roles_warning
 from cxdata.ui import uploads
 from cxdata.ui.downloads import csv_button
 from cxdata.ui.filters import plain

@@ -3,16 +3,16 @@ and over time.
 
 Steps default to the dataset's stage order; any column's values can be steps.  Click a
 bar (or use "Drop-outs after") to see who dropped there.  Every figure comes from
-``cxdata.funnel`` through ``cxdata.ui.cached``; this page only wires widgets.
+``cxdata.analytics.funnel`` through ``cxdata.ui.cached``; this page only wires widgets.
 """
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from cxdata import charts
-from cxdata.funnel import Exclusion, parse_duration
-from cxdata.scores import LOW_SAMPLE_DEFAULT as LOW_SAMPLE
+from cxdata.presentation import charts
+from cxdata.analytics.funnel import Exclusion, parse_duration
+from cxdata.analytics.scores import LOW_SAMPLE_DEFAULT as LOW_SAMPLE
 from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads, csv_button
 from cxdata.ui.filters import (build_event_filter, describe, drop_stale_choices, filter_bar,

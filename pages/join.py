@@ -12,8 +12,8 @@ import time
 
 import streamlit as st
 
-from cxdata import journey_map as jm
-from cxdata import map_store as ms
+from cxdata.maps import journey_map as jm
+from cxdata.store import map_store as ms
 from cxdata.ui.auth import current_user_name
 from cxdata.ui.state import get_workspace
 

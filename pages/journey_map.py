@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 
 import streamlit as st
 
-from cxdata import journey_map as jm
-from cxdata import map_canvas as mc
-from cxdata import map_store as ms
+from cxdata.maps import journey_map as jm
+from cxdata.presentation import map_canvas as mc
+from cxdata.store import map_store as ms
 from cxdata.errors import CxDataError
 from cxdata.ui.auth import author_name
 from cxdata.ui.canvas_component import map_canvas

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cxdata import charts
+from cxdata.presentation import charts
 from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads
 from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain
@@ -85,7 +85,7 @@ def main() -> None:
     st.title("Overview")
     st.caption(f"Dataset **{plain(info.name)}** · interactions from "
                f"{plain(period_text(info, ef))} · filters: {plain(describe(ef, columns))}")
-    # The same funnel the findings beside it quote (cxdata.insights.journey_funnel_steps).
+    # The same funnel the findings beside it quote (cxdata.analytics.insights.journey_funnel_steps).
     funnel_by, steps = cached.journey_funnel_steps(info, event_filter=ef)
     journey_funnel = (cached.funnel(info, steps, by=funnel_by, event_filter=ef)
                       if len(steps) >= 2 else None)

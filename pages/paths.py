@@ -1,14 +1,14 @@
 """Paths: how customers move between stages (or touchpoints), the most common journeys,
 and where customers go after dropping out of the stage funnel.
 
-Figures come from ``cxdata.paths`` and ``cxdata.funnel`` through ``cxdata.ui.cached``.
+Figures come from ``cxdata.analytics.paths`` and ``cxdata.analytics.funnel`` through ``cxdata.ui.cached``.
 """
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from cxdata import charts
+from cxdata.presentation import charts
 from cxdata.formatting import display_frame
 from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads
@@ -26,7 +26,7 @@ def process_order(info, by, ef) -> list[str] | None:
     order in which the values typically come in the journeys (``paths.value_order``)."""
     if by == "stage":
         return list(info.stage_order)
-    return cached.call(info, "paths", "value_order", by, event_filter=ef)["value"].tolist()
+    return cached.call(info, "analytics.paths", "value_order", by, event_filter=ef)["value"].tolist()
 
 
 def transitions_tab(info, by, by_label, ef):

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cxdata import map_store as ms
+from cxdata.store import map_store as ms
 from cxdata.errors import CxDataError
-from cxdata.report import build_report_html
+from cxdata.presentation.report import build_report_html
 from cxdata.ui.downloads import file_stem
 from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain
 from cxdata.ui.state import get_workspace, require_dataset

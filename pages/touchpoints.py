@@ -1,6 +1,6 @@
 """Touchpoints: which touchpoints score badly, for whom, and whether it is improving.
 
-Every figure comes from ``cxdata.scores`` (through the cache in ``cxdata.ui.cached``);
+Every figure comes from ``cxdata.analytics.scores`` (through the cache in ``cxdata.ui.cached``);
 this page only wires widgets to those calls and to the chart builders.
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from cxdata import charts, export
+from cxdata.presentation import charts, export
 from cxdata.formatting import display_frame
 from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads, file_stem
@@ -174,7 +174,7 @@ def comments_tab(info, metric, by, by_label, ef, low_sample):
     value = st.selectbox(plain(by_label), values, index=0, key="tp_comments_of", bind=URL,
                          help="Listed worst score first.")
     selection = dict(column=by, value=value, event_filter=ef)
-    total = cached.call(info, "scores", "comment_count", **selection)
+    total = cached.call(info, "analytics.scores", "comment_count", **selection)
     if not total:
         st.info(f"No comments for {plain(value)} with these filters.")
         return

@@ -21,7 +21,7 @@ def sample():
     import duckdb
 
     from cxdata.bootstrap import SAMPLE_FILE
-    from cxdata.ingest import ingest_file
+    from cxdata.io.ingest import ingest_file
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
     ingest_file(connection, SAMPLE_FILE, table="events", rejects_table="rejects")

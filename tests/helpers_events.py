@@ -15,7 +15,7 @@ number of **seconds after 2024-01-01 00:00:00 UTC** (handy for windows and ties)
 ``_row`` defaults to the row's position + 1 (file order).
 
 With ``timelines`` (default :data:`TIMELINE_COLUMNS`), the stored per-customer timelines
-of those columns are built too (:mod:`cxdata.timelines`), as the workspace does at
+of those columns are built too (:mod:`cxdata.store.timelines`), as the workspace does at
 ingest: funnel tests run once on the events and once on the timelines.
 """
 from __future__ import annotations
@@ -23,9 +23,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable, Sequence
 
-from cxdata.schema import CANONICAL_COLUMNS
+from cxdata.io.schema import CANONICAL_COLUMNS
 from cxdata.sql import quote_ident
-from cxdata.timelines import build_timeline, drop_timelines
+from cxdata.store.timelines import build_timeline, drop_timelines
 
 #: The instant that numeric ``ts`` values count from.
 BASE_TIME = dt.datetime(2024, 1, 1)

@@ -20,7 +20,7 @@ import datetime as dt
 
 import duckdb
 
-from cxdata.schema import CANONICAL_COLUMNS
+from cxdata.io.schema import CANONICAL_COLUMNS
 
 START = dt.datetime(2025, 3, 3, 9, 0)
 H = dt.timedelta(hours=1)

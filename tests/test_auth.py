@@ -16,7 +16,7 @@ TINY = "customer_id,timestamp,stage\nc1,2025-01-01,Aware\nc1,2025-01-02,Purchase
 
 @pytest.fixture(autouse=True)
 def workspace(warm_server, tmp_path):
-    from cxdata.workspace import Workspace
+    from cxdata.store.workspace import Workspace
     ws = Workspace()
     (tmp_path / "tiny.csv").write_text(TINY)
     ws.ingest(tmp_path / "tiny.csv", "Tiny")
@@ -103,8 +103,8 @@ def test_the_signed_in_name_is_the_author(secrets, user, expected):
 
 def test_the_signed_in_name_is_who_saves_a_map_version():
     """With sign-in on, a map edit is saved under the signed-in name, not a typed one."""
-    from cxdata import map_store as ms
-    from cxdata.workspace import Workspace
+    from cxdata.store import map_store as ms
+    from cxdata.store.workspace import Workspace
     at = run_page("journey_map", secrets={"auth": AUTH},
                   user={"is_logged_in": True, "name": "Ada Lovelace", "email": "ada@example.org"})
     at.session_state["jm_author"] = "Someone typed this"

@@ -1,4 +1,4 @@
-"""Tests for cxdata.charts: the specs the builders produce, checked on small hand-made
+"""Tests for cxdata.presentation.charts: the specs the builders produce, checked on small hand-made
 result frames shaped like the analytics outputs (docs: /tmp/api_analytics.md)."""
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import altair as alt
 import pandas as pd
 import pytest
 
-from cxdata import charts, formatting
+from cxdata.presentation import charts
+
+from cxdata import formatting
 
 
 # ---------------------------------------------------------------------------------------

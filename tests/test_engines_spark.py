@@ -22,11 +22,13 @@ import duckdb
 import pandas as pd
 import pytest
 
-from cxdata import funnel, insights, journey_map, paths, scores
+from cxdata.analytics import funnel, insights, paths, scores
+
+from cxdata.maps import journey_map
 from cxdata.engines.duckdb_engine import DuckDBEngine
 from cxdata.errors import UnusableInput
-from cxdata.funnel import Exclusion
-from cxdata.ingest import ingest_file
+from cxdata.analytics.funnel import Exclusion
+from cxdata.io.ingest import ingest_file
 from cxdata.sql import EventFilter, event_counts
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""Tests for cxdata.export: offline chart images and spreadsheet-safe CSV."""
+"""Tests for cxdata.presentation.export: offline chart images and spreadsheet-safe CSV."""
 from __future__ import annotations
 
 import csv
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxdata import charts, export
+from cxdata.presentation import charts, export
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -184,7 +184,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Builds the two trend charts of the sample's shape and prints their SVGs, separated.
 TREND_SVGS = """
 import pandas as pd
-from cxdata import charts, export
+from cxdata.presentation import charts, export
 months = pd.DataFrame({"period": pd.date_range("2025-01-01", periods=12, freq="MS"),
                        "entered": [400] * 12, "converted": list(range(10, 34, 2)),
                        "conversion": [c / 400 for c in range(10, 34, 2)]})

@@ -7,7 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from cxdata import charts, formatting as fmt
+from cxdata.presentation import charts
+
+from cxdata import formatting as fmt
 
 MINUS = "\u2212"
 

@@ -11,8 +11,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from cxdata import funnel
-from cxdata.funnel import Exclusion, compute_funnel, parse_duration
+from cxdata.analytics import funnel
+from cxdata.analytics.funnel import Exclusion, compute_funnel, parse_duration
 from cxdata.sql import EventFilter
 from tests import helpers_events
 from tests.helpers_events import at, make_events_table

@@ -1,4 +1,4 @@
-"""Property tests for cxdata.funnel: invariants, and agreement with an independent
+"""Property tests for cxdata.analytics.funnel: invariants, and agreement with an independent
 pure-Python reading of SPEC §2 on random small logs (all three order modes).
 
 The reference below is written from the SPEC, not from the SQL: the ordered depth is
@@ -15,8 +15,8 @@ import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from cxdata import funnel
-from cxdata.timelines import build_timeline
+from cxdata.analytics import funnel
+from cxdata.store.timelines import build_timeline
 from tests.helpers_events import at, make_events_table
 
 STEP_VALUES = ("A", "B", "C")
@@ -162,7 +162,7 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 def reference_window(text: str) -> float | None:
     """A CLI window (``90s``, ``30m``, ``12h``, ``14d``, ``2w`` or ``none``) in seconds, read
-    independently of :func:`cxdata.funnel.parse_duration`; None for ``none``."""
+    independently of :func:`cxdata.analytics.funnel.parse_duration`; None for ``none``."""
     if text == "none":
         return None
     return float(text[:-1]) * _UNIT_SECONDS[text[-1]]

@@ -10,9 +10,9 @@ import json
 import duckdb
 import pytest
 
-from cxdata.ingest import ingest_file
-from cxdata.timelines import find_timeline
-from cxdata.workspace import Workspace
+from cxdata.io.ingest import ingest_file
+from cxdata.store.timelines import find_timeline
+from cxdata.store.workspace import Workspace
 from tests.helpers_events import BASE_TIME
 from tests.test_cli import RECEIPT, run
 from tests.test_funnel_properties import Ev, assert_cli_steps_agree, reference_counted, reference_steps

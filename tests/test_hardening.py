@@ -16,10 +16,10 @@ import duckdb
 import pytest
 
 from cxdata import cli
-from cxdata import journey_map as jm
+from cxdata.maps import journey_map as jm
 from cxdata.errors import UnusableInput
-from cxdata.ingest import ingest_file, validate_file
-from cxdata.workspace import Workspace
+from cxdata.io.ingest import ingest_file, validate_file
+from cxdata.store.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,7 +70,7 @@ def test_an_ingest_killed_with_sigkill_leaves_no_table_once_the_workspace_opens(
     # while the customer timelines are being gathered.
     script = textwrap.dedent(f"""
         import os, signal
-        import cxdata.workspace as w
+        import cxdata.store.workspace as w
         def die(*args, **kwargs):
             os.kill(os.getpid(), signal.SIGKILL)
         w._build_default_timeline = die

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from cxdata.errors import UnusableInput
-from cxdata.ingest import StageMapping, ingest_file, inspect_file, validate_file
+from cxdata.io.ingest import StageMapping, ingest_file, inspect_file, validate_file
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -229,7 +229,7 @@ def test_lines_with_the_wrong_number_of_fields_are_rejected_whole_not_truncated(
 
 
 def test_spreadsheet_formulas_are_kept_verbatim_and_neutralised_on_export():
-    from cxdata.export import csv_bytes
+    from cxdata.presentation.export import csv_bytes
     result, rows, con = ingest(CORPUS / "formulas.csv")
     assert result.rows_rejected == 0
     assert rows[0]["customer_id"] == "+31612345678"

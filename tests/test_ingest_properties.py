@@ -9,7 +9,7 @@ import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cxdata.ingest import ingest_file
+from cxdata.io.ingest import ingest_file
 
 GOOD_TIMES = ["2024-03-01T10:00:00Z", "2024-03-01", "1709287200", "2019-10-01 00:00:00 UTC"]
 BAD_TIMES = ["", "soon", "2024-02-30"]

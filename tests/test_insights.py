@@ -1,4 +1,4 @@
-"""Tests for cxdata.insights: findings appear exactly when the data supports them.
+"""Tests for cxdata.analytics.insights: findings appear exactly when the data supports them.
 
 Each scenario is built so that the expected figures can be worked out by hand (see the
 comments); the other findings must stay absent.
@@ -11,7 +11,7 @@ import json
 import duckdb
 import pytest
 
-from cxdata.insights import Insight, _value_text, dataset_insights
+from cxdata.analytics.insights import Insight, _value_text, dataset_insights
 from cxdata.sql import EventFilter
 from tests.helpers_events import make_events_table as make_table
 

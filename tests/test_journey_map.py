@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from cxdata import journey_map as jm
+from cxdata.maps import journey_map as jm
 from tests.helpers_maps import STAGES, make_dataset, memory_cursor
 
 

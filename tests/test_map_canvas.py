@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from cxdata import journey_map as jm
-from cxdata import map_canvas as mc
+from cxdata.maps import journey_map as jm
+from cxdata.presentation import map_canvas as mc
 
 
 def workshop_map() -> jm.JourneyMap:
@@ -110,7 +110,7 @@ def test_empty_maps_still_draw(lanes):
 
 from urllib.parse import parse_qs, urlsplit  # noqa: E402
 
-from cxdata import journey_map as jm  # noqa: E402
+from cxdata.maps import journey_map as jm  # noqa: E402
 
 
 def _linked_map() -> jm.JourneyMap:

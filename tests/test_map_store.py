@@ -7,8 +7,8 @@ import threading
 import duckdb
 import pytest
 
-from cxdata import journey_map as jm
-from cxdata import map_store as ms
+from cxdata.maps import journey_map as jm
+from cxdata.store import map_store as ms
 from cxdata.bootstrap import SAMPLE_NAME
 from tests.helpers_maps import memory_cursor
 

@@ -15,10 +15,12 @@ import pytest
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
-from cxdata import charts, funnel, paths, scores
+from cxdata.presentation import charts
+
+from cxdata.analytics import funnel, paths, scores
 from cxdata.bootstrap import SAMPLE_NAME, install_sample_once
 from cxdata.sql import EventFilter
-from cxdata.workspace import Workspace
+from cxdata.store.workspace import Workspace
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 TIMEOUT = 120
@@ -28,7 +30,7 @@ TINY = "Tiny"
 # Channels: c1, c2 Web; c3, c4 Store.  No score columns.
 EVENTS = "Events"
 # A log without stages (hand-made): u1 signup → verify → order, u2 signup → verify, u3
-# signup, u4 browse.  Suggested first funnel (cxdata.funnel.suggest_steps): signup (met
+# signup, u4 browse.  Suggested first funnel (cxdata.analytics.funnel.suggest_steps): signup (met
 # first by 3), then verify (2 of them go on to it), then order (1): 3 → 2 → 1.
 EVENTS_CSV = """user_id,event_time,event_type
 u1,2025-02-01 10:00:00 UTC,signup
@@ -168,7 +170,7 @@ def test_overview_sample_scores_and_insights_equal_cxdata(workspace):
     result = funnel.compute_funnel(cur, name, stages)
     assert shown[f"Reached {stages[-1]}"] == charts.format_percent(
         result.steps[-1].conversion_from_start)
-    from cxdata.insights import dataset_insights
+    from cxdata.analytics.insights import dataset_insights
     titles = [i.title for i in dataset_insights(cur, name, stages)]
     # The page escapes markdown characters with a backslash; undo that to compare.
     shown_titles = [m.value.replace("\\", "") for m in at.markdown]

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cxdata.bootstrap import SAMPLE_NAME
-from cxdata.workspace import Workspace
+from cxdata.store.workspace import Workspace
 from tests.helpers_app import open_app_page, warm_server  # noqa: F401  (fixture)
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from cxdata import journey_map as jm
-from cxdata import map_store as ms
+from cxdata.maps import journey_map as jm
+from cxdata.store import map_store as ms
 from cxdata.bootstrap import SAMPLE_FILE, SAMPLE_NAME
-from cxdata.workspace import Workspace
+from cxdata.store.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,7 +63,7 @@ def canvas_html(at: AppTest) -> str:
 
 
 def canvas_data(at: AppTest) -> dict:
-    """What the page gave the canvas component (cxdata.map_canvas.canvas_payload)."""
+    """What the page gave the canvas component (cxdata.presentation.map_canvas.canvas_payload)."""
     [element] = [e for e in at.get("bidi_component")
                  if e.proto.component_name == "cxjl_map_canvas"]
     return json.loads(element.proto.json)

@@ -7,7 +7,7 @@ import pytest
 
 from cxdata.bootstrap import SAMPLE_NAME, install_sample_once
 from cxdata.ui.filters import plain
-from cxdata.workspace import Workspace
+from cxdata.store.workspace import Workspace
 from tests.helpers_app import open_app_page, warm_server  # noqa: F401  (fixture)
 from tests.test_pages_analysis import TINY_CSV
 from tests.test_schema_profile import ID_LIKE, KEPT, id_log_csv

@@ -1,4 +1,4 @@
-"""Tests for cxdata.paths: transitions and variants (SPEC §3).
+"""Tests for cxdata.analytics.paths: transitions and variants (SPEC §3).
 
 Expected counts are worked out by hand from the small logs below.
 """
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cxdata.paths import after_dropoff, transitions, variants
+from cxdata.analytics.paths import after_dropoff, transitions, variants
 from cxdata.sql import EventFilter
 from tests.helpers_events import make_events_table as make_table
 
@@ -194,7 +194,7 @@ def test_transitions_agree_with_a_direct_walk(events):
 # Process order and numbered variants
 
 def test_value_order_is_the_typical_position_in_the_journeys(con):
-    from cxdata.paths import value_order
+    from cxdata.analytics.paths import value_order
     make_table(con, _journeys())
     frame = value_order(con.cursor(), "ev", by="touchpoint")
     # Rank of each touchpoint's first occurrence among the ones a customer met:
@@ -208,7 +208,7 @@ def test_value_order_is_the_typical_position_in_the_journeys(con):
 
 
 def test_value_order_counts_the_first_occurrence_only(con):
-    from cxdata.paths import value_order
+    from cxdata.analytics.paths import value_order
     # x: B, A, B -> B 1, A 2 (B's return does not move it);  y: A, C -> A 1, C 2;
     # w: B, C -> B 1, C 2.  Medians: B 1, A 1.5, C 2.
     make_table(con, [ev("x", 0, "B"), ev("x", 1, "A"), ev("x", 2, "B"),
@@ -228,7 +228,7 @@ def test_variants_are_numbered_with_their_length(con):
 
 
 # --------------------------------------------------------------------------------------
-# The paths charts (cxdata.charts.transition_heatmap / variant_bars) on a process log
+# The paths charts (cxdata.presentation.charts.transition_heatmap / variant_bars) on a process log
 
 RECEIPT_LIKE = ["Confirmation of receipt", "T02 Check confirmation of receipt",
                 "T04 Determine confirmation of receipt",
@@ -242,7 +242,7 @@ def _chart_rows(spec: dict) -> list[dict]:
 
 
 def test_variant_labels_tell_journeys_with_a_long_shared_start_apart():
-    from cxdata import charts
+    from cxdata.presentation import charts
     # Two journeys that share their first 120 characters and differ in the last two steps:
     # cut at the axis' width, both used to read "Confirmation of receipt → T02 Check conf…".
     one = RECEIPT_LIKE[:4]
@@ -265,7 +265,7 @@ def test_variant_labels_tell_journeys_with_a_long_shared_start_apart():
 
 
 def test_short_path_keeps_whole_journeys_and_the_end_of_very_long_ones():
-    from cxdata.charts import short_path
+    from cxdata.presentation.charts import short_path
     assert short_path(["Aware", "Consideration", "Purchase"]) == "Aware → Consideration → Purchase"
     # 18 steps leave fewer than 6 characters per step: the last steps that fit, cut to 6.
     long = short_path(RECEIPT_LIKE * 3)
@@ -275,7 +275,7 @@ def test_short_path_keeps_whole_journeys_and_the_end_of_very_long_ones():
 
 
 def test_transition_heatmap_in_process_order_with_upright_labels():
-    from cxdata import charts
+    from cxdata.presentation import charts
     names = RECEIPT_LIKE * 1
     moves = [("start", names[0])] + list(zip(names, names[1:])) + [(names[-1], "end")]
     # 13 more one-off values make the heatmap crowded (more than 12 columns).

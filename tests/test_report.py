@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from cxdata import journey_map as jm
-from cxdata.report import ReportDataset, build_report_html, inline_svg
+from cxdata.maps import journey_map as jm
+from cxdata.presentation.report import ReportDataset, build_report_html, inline_svg
 from cxdata.sql import EventFilter
 from tests.helpers_maps import STAGES, make_dataset, memory_cursor
 

@@ -1,4 +1,4 @@
-"""Tests for cxdata.sample: the deterministic sample interaction log and its story.
+"""Tests for cxdata.io.sample: the deterministic sample interaction log and its story.
 
 The story checks run DuckDB SQL over the default sample (5,000 customers, seed 7) loaded
 into a table with the canonical dataset layout (docs/architecture.md).  Each threshold is
@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from cxdata.sample import COLUMNS, generate_sample, write_sample
+from cxdata.io.sample import COLUMNS, generate_sample, write_sample
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_SAMPLE = REPO / "sample_data" / "interactions.csv"

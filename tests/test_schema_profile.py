@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cxdata import profile
-from cxdata.workspace import Workspace
+from cxdata.io import profile
+from cxdata.store.workspace import Workspace
 
 #: 120 customers × 3 interactions = 360 rows.  Attributes, with what makes each one
 #: id-like or not (rule: more than 50 values, and values ≥ half the filled cells, or ≥

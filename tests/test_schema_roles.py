@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cxdata import profile, schema
-from cxdata.ingest import MissingRole, check_roles, validate_file
+from cxdata.io import profile, schema
+from cxdata.io.ingest import MissingRole, check_roles, validate_file
 
 RECEIPT = Path(__file__).resolve().parents[2] / "shared" / "data" / "receipt.csv.gz"
 needs_receipt = pytest.mark.skipif(not RECEIPT.exists(), reason="the shared receipt log is not here")

@@ -1,4 +1,4 @@
-"""Tests for cxdata.scores: NPS / CSAT / CES, intervals, comparisons (SPEC §4).
+"""Tests for cxdata.analytics.scores: NPS / CSAT / CES, intervals, comparisons (SPEC §4).
 
 Every expected number is worked out by hand in the comment next to it.
 """
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cxdata.scores import (
+from cxdata.analytics.scores import (
     ResponseCounts, compare_counts, compare_groups, comments, nps_adjusted, nps_interval,
     regularized_incomplete_beta, response_counts, score_summary, scores_by, scores_matrix,
     scores_trend, summarise, t_cdf, t_interval, t_quantile, t_two_sided_p, two_proportion_test,
@@ -381,7 +381,7 @@ def test_a_group_of_one_response_has_no_interval_for_any_metric():
 
 
 def test_comment_count_and_pages_of_comments(con):
-    from cxdata.scores import comment_count
+    from cxdata.analytics.scores import comment_count
     make_table(con, _survey_rows())
     cur = con.cursor()
     # Web has four non-blank comments (great, slow, awful, "no score"); App's one is blank.

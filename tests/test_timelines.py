@@ -1,4 +1,4 @@
-"""Stored per-customer timelines (cxdata.timelines): what they hold, when they are used,
+"""Stored per-customer timelines (cxdata.store.timelines): what they hold, when they are used,
 when they are ignored or dropped, and that funnels give the same numbers with them."""
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 
 from cxdata.engines import as_engine
-from cxdata import funnel, timelines
-from cxdata.ingest import StageMapping
+from cxdata.analytics import funnel
+from cxdata.store import timelines
+from cxdata.io.ingest import StageMapping
 from cxdata.sql import EventFilter
-from cxdata.workspace import Workspace
+from cxdata.store.workspace import Workspace
 from tests.helpers_events import at, make_events_table
 
 ROOT = Path(__file__).resolve().parent.parent

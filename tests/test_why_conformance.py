@@ -12,9 +12,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cxdata import cli, map_store
-from cxdata.journey_map import blank_map
-from cxdata.scores import ResponseCounts, summarise
+from cxdata import cli
+
+from cxdata.store import map_store
+from cxdata.maps.journey_map import blank_map
+from cxdata.analytics.scores import ResponseCounts, summarise
 from cxdata.sql import EventFilter
 from cxdata.why import cli_conformance
 from cxdata.why.conformance import (CLASSES, conformance, conformance_of_map, deviation_label,
@@ -260,7 +262,7 @@ def test_cli_json_with_stages(capsys):
 
 
 def test_cli_json_with_a_journey_map(capsys, tmp_path):
-    from cxdata.workspace import Workspace
+    from cxdata.store.workspace import Workspace
     ws = Workspace(tmp_path / "ws.duckdb")
     map_store.create_map(ws.cursor(), blank_map("Retail", stage_names=STAGES))
     ws.close()
@@ -283,7 +285,7 @@ def test_cli_text_and_errors(capsys):
 # Charts and the map page's section
 
 def test_charts_draw_classes_and_deviations(tiny):
-    from cxdata.charts_conformance import class_bars, deviation_bars
+    from cxdata.presentation.charts_conformance import class_bars, deviation_bars
     result = conformance(tiny.cursor(), "ev", MAP)
     spec = class_bars(result.classes, "D").to_dict()
     rows = spec["datasets"][next(iter(spec["datasets"]))]
@@ -299,7 +301,7 @@ def test_charts_draw_classes_and_deviations(tiny):
 def _section_script():
     import streamlit as st
 
-    from cxdata.journey_map import blank_map
+    from cxdata.maps.journey_map import blank_map
     from cxdata.ui.state import get_workspace
     from cxdata.ui.why_map import conformance_section
 
@@ -341,7 +343,7 @@ def test_cli_csv_and_an_unknown_map(capsys, tmp_path):
     lines = out.splitlines()
     assert code == 0 and lines[0].startswith("kind,group,from,to,customers,share")
     assert len(lines) == 1 + 4 + 2 and lines[2].startswith("class,skips,,,627,")
-    from cxdata.workspace import Workspace
+    from cxdata.store.workspace import Workspace
     Workspace(tmp_path / "ws.duckdb").close()
     code, message = _run(["conformance", str(SAMPLE), "--journey-map", "Nope",
                           "--workspace", str(tmp_path / "ws.duckdb")], capsys)

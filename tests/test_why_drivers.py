@@ -205,7 +205,7 @@ def test_cli_text_csv_and_a_bad_step(capsys):
 # The forest plot and the page helper
 
 def test_forest_plot_is_log_scaled_with_a_reference_at_one_and_hollow_low_samples(con):
-    from cxdata.charts_why import driver_forest
+    from cxdata.presentation.charts_why import driver_forest
     table = _log(con)
     frame = conversion_drivers(con, table, ["A", "B"], window_seconds=DAY).drivers
     spec = driver_forest(frame).to_dict()

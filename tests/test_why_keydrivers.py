@@ -213,7 +213,7 @@ def test_cli_text_and_csv(capsys):
 # --- charts and the page sections ---------------------------------------------------------
 
 def test_importance_performance_chart(sample):
-    from cxdata import charts_keydrivers
+    from cxdata.presentation import charts_keydrivers
     result = key_drivers(sample, "events", "nps", resamples=20)
     frame = charts_keydrivers.keydrivers_frame(result)
     top = frame.iloc[0]
@@ -233,7 +233,7 @@ def test_importance_performance_chart(sample):
 
 def test_page_sections_run_without_exception(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
-    from cxdata.workspace import Workspace
+    from cxdata.store.workspace import Workspace
     ws = Workspace(tmp_path / "ws.duckdb")
     ws.ingest(SAMPLE, "sample")
     ws.close()

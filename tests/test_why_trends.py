@@ -175,8 +175,8 @@ def test_cli_score_trend_and_usage_errors(capsys):
 # The control chart and the page helper
 
 def test_control_chart_has_an_ordinal_utc_axis_signals_in_red_and_a_grey_incomplete_bucket():
-    from cxdata.charts import HIGHLIGHT, INCOMPLETE_GREY
-    from cxdata.charts_why import control_chart
+    from cxdata.presentation.charts import HIGHLIGHT, INCOMPLETE_GREY
+    from cxdata.presentation.charts_why import control_chart
     chart = control_limits("conversion", _counts([100, 50, 200, 100], [50, 10, 110, 90],
                                                  [False, False, False, True]))
     spec = control_chart(chart, "conversion", "week").to_dict()

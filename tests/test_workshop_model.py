@@ -8,8 +8,8 @@ import threading
 import duckdb
 import pytest
 
-from cxdata import journey_map as jm
-from cxdata import map_store as ms
+from cxdata.maps import journey_map as jm
+from cxdata.store import map_store as ms
 from tests.helpers_maps import memory_cursor
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from cxdata.bootstrap import SAMPLE_NAME, install_sample_once
 from cxdata.errors import DatasetNotFound, UnusableInput, WorkspaceBusy
-from cxdata.ingest import StageMapping
-from cxdata.workspace import DEFAULT_PATH, Workspace, workspace_path
+from cxdata.io.ingest import StageMapping
+from cxdata.store.workspace import DEFAULT_PATH, Workspace, workspace_path
 
 CORPUS = Path(__file__).parent / "corpus"
 

@@ -1,6 +1,6 @@
 """Engines: where events are scanned.
 
-Analytics modules (:mod:`cxdata.funnel`, :mod:`cxdata.paths`, :mod:`cxdata.scores`, …)
+Analytics modules (:mod:`cxdata.analytics.funnel`, :mod:`cxdata.analytics.paths`, :mod:`cxdata.analytics.scores`, …)
 say what a number means, in DuckDB SQL, and ask an :class:`~cxdata.engines.base.Engine`
 to compute it.  They never import DuckDB or Spark.
 

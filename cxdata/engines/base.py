@@ -28,7 +28,7 @@ class Engine(ABC):
         the log has no events)."""
 
     def timeline(self, column: str):
-        """The stored per-customer timeline of ``column`` (:mod:`cxdata.timelines`), or
+        """The stored per-customer timeline of ``column`` (:mod:`cxdata.store.timelines`), or
         None: only a workspace dataset has them."""
         return None
 

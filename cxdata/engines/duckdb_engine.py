@@ -50,7 +50,7 @@ class DuckDBEngine(Engine):
     def timeline(self, column: str):
         if self.order_key is not None:
             return None        # a timeline's keys hold the file order of ties
-        from cxdata.timelines import find_timeline
+        from cxdata.store.timelines import find_timeline
         return find_timeline(self.cur, self.table, column)
 
     def _sql(self, kernel: str, then: str | None) -> str:

@@ -6,7 +6,7 @@ How a query runs (SPEC §7; see :mod:`cxdata.engines` for kernel / then):
    columns as text, numbers the rows (``_ord``: Spark has no file order) and
    repartitions them by customer, so that each partition holds whole customers.
 2. On every partition an embedded DuckDB turns the text into the canonical events with
-   the *same* SQL the workspace ingest uses (:func:`cxdata.ingest.build_transform_sql`:
+   the *same* SQL the workspace ingest uses (:func:`cxdata.io.ingest.build_transform_sql`:
    §1's rules, rejected rows left out) and runs the analysis kernel over them
    (``mapInArrow``).  Only the kernel's rows leave the partition.
 3. The kernel rows meet in one partition, where another DuckDB runs the ``then`` SQL;
@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-from cxdata import schema
+from cxdata.io import schema
 from cxdata.engines.base import Engine
 from cxdata.errors import UnusableInput
 from cxdata.sql import quote_ident
@@ -226,7 +226,7 @@ class SparkEngine(Engine):
     def __init__(self, spark, source: SparkSource, overrides: dict[str, str] | None = None,
                  *, order_key: str | None = None, score_policy: str = "reject",
                  partitions: int | None = None):
-        from cxdata import ingest
+        from cxdata.io import ingest
         self.spark, self.source, self.order_key = spark, source, order_key
         frame = self._read()
         columns = list(frame.columns)
@@ -435,7 +435,7 @@ def _empty_output_schema(stages, input_schema, input_name: str):
 
 @dataclass
 class _Opened:
-    """The two fields of :class:`cxdata.sources.OpenedSource` the transform reads."""
+    """The two fields of :class:`cxdata.io.sources.OpenedSource` the transform reads."""
     columns: list[str]
     relation_sql: str
 

@@ -3,7 +3,7 @@
 Every result is cached with ``st.cache_data`` under the dataset's ``cache_key`` (table,
 version, stage order) plus the call's parameters, so a rerun with the same widgets costs a
 dictionary lookup and a changed dataset can never serve stale numbers.  The analytics
-themselves live in ``cxdata.funnel`` / ``scores`` / ``paths`` / ``insights``: this module
+themselves live in ``cxdata.analytics.funnel`` / ``scores`` / ``paths`` / ``insights``: this module
 only routes calls to them (each on its own cursor, as the workspace requires).
 
 ``EventFilter`` is a frozen dataclass, which Streamlit's cache hashes by value.
@@ -19,7 +19,7 @@ import streamlit as st
 
 from cxdata.sql import EventFilter
 from cxdata.ui.state import get_workspace
-from cxdata.workspace import DatasetInfo
+from cxdata.store.workspace import DatasetInfo
 
 #: Enough entries for a few datasets × the parameter combinations of a working session;
 #: results are small aggregated frames.
@@ -75,90 +75,90 @@ def column_values(info: DatasetInfo, column: str, limit: int = 300) -> list[str]
 
 
 def id_like_columns(info: DatasetInfo) -> list[str]:
-    """``cxdata.profile.id_like_columns`` of the dataset's attributes: the ones never
+    """``cxdata.io.profile.id_like_columns`` of the dataset's attributes: the ones never
     offered as breakdowns or filters (an id, a timestamp)."""
-    return call(info, "profile", "id_like_columns", tuple(info.attributes))
+    return call(info, "io.profile", "id_like_columns", tuple(info.attributes))
 
 
 # ---------------------------------------------------------------------------------------
 # Typed shortcuts (same names and parameters as the analytics functions)
 
 def funnel(info: DatasetInfo, steps: Sequence[str], **options):
-    """``cxdata.funnel.compute_funnel`` -> FunnelResult."""
-    return call(info, "funnel", "compute_funnel", list(steps), **options)
+    """``cxdata.analytics.funnel.compute_funnel`` -> FunnelResult."""
+    return call(info, "analytics.funnel", "compute_funnel", list(steps), **options)
 
 
 def suggest_steps(info: DatasetInfo, column: str, **options) -> list[str]:
-    """``cxdata.funnel.suggest_steps``: a first funnel's steps for a log without stages."""
-    return call(info, "funnel", "suggest_steps", column, **options)
+    """``cxdata.analytics.funnel.suggest_steps``: a first funnel's steps for a log without stages."""
+    return call(info, "analytics.funnel", "suggest_steps", column, **options)
 
 
 def journey_funnel_steps(info: DatasetInfo, **options) -> tuple[str, list[str]]:
-    """``cxdata.insights.journey_funnel_steps``: (column, steps) of the dataset's journey
+    """``cxdata.analytics.insights.journey_funnel_steps``: (column, steps) of the dataset's journey
     funnel, the one the Overview, its findings and the report share."""
-    return call(info, "insights", "journey_funnel_steps", list(info.stage_order), **options)
+    return call(info, "analytics.insights", "journey_funnel_steps", list(info.stage_order), **options)
 
 
 def funnel_breakdown(info: DatasetInfo, steps: Sequence[str], breakdown: str, **options):
-    """``cxdata.funnel.funnel_breakdown`` -> list of (group, FunnelResult)."""
-    return call(info, "funnel", "funnel_breakdown", list(steps), breakdown, **options)
+    """``cxdata.analytics.funnel.funnel_breakdown`` -> list of (group, FunnelResult)."""
+    return call(info, "analytics.funnel", "funnel_breakdown", list(steps), breakdown, **options)
 
 
 def funnel_trend(info: DatasetInfo, steps: Sequence[str], grain: str = "week",
                  **options) -> pd.DataFrame:
-    return call(info, "funnel", "funnel_trend", list(steps), grain, **options)
+    return call(info, "analytics.funnel", "funnel_trend", list(steps), grain, **options)
 
 
 def step_durations_histogram(info: DatasetInfo, steps: Sequence[str], step_index: int,
                              bins: int = 20, **options) -> pd.DataFrame:
-    return call(info, "funnel", "step_durations_histogram", list(steps), step_index, bins,
+    return call(info, "analytics.funnel", "step_durations_histogram", list(steps), step_index, bins,
                 **options)
 
 
 def dropoff_customers(info: DatasetInfo, steps: Sequence[str], after_step: int,
                       **options) -> pd.DataFrame:
-    return call(info, "funnel", "dropoff_customers", list(steps), after_step, **options)
+    return call(info, "analytics.funnel", "dropoff_customers", list(steps), after_step, **options)
 
 
 def dropoff_summary(info: DatasetInfo, steps: Sequence[str], after_step: int,
                     column: str = "touchpoint", **options):
-    return call(info, "funnel", "dropoff_summary", list(steps), after_step, column=column,
+    return call(info, "analytics.funnel", "dropoff_summary", list(steps), after_step, column=column,
                 **options)
 
 
 def score_summary(info: DatasetInfo, metric: str, **options):
-    return call(info, "scores", "score_summary", metric, **options)
+    return call(info, "analytics.scores", "score_summary", metric, **options)
 
 
 def scores_by(info: DatasetInfo, metric: str, by: str, **options) -> pd.DataFrame:
-    return call(info, "scores", "scores_by", metric, by, **options)
+    return call(info, "analytics.scores", "scores_by", metric, by, **options)
 
 
 def scores_matrix(info: DatasetInfo, metric: str, rows: str, cols: str,
                   **options) -> pd.DataFrame:
-    return call(info, "scores", "scores_matrix", metric, rows, cols, **options)
+    return call(info, "analytics.scores", "scores_matrix", metric, rows, cols, **options)
 
 
 def scores_trend(info: DatasetInfo, metric: str, grain: str = "week",
                  **options) -> pd.DataFrame:
-    return call(info, "scores", "scores_trend", metric, grain, **options)
+    return call(info, "analytics.scores", "scores_trend", metric, grain, **options)
 
 
 def compare_groups(info: DatasetInfo, metric: str, column: str, a: str, b: str, **options):
-    return call(info, "scores", "compare_groups", metric, column, a, b, **options)
+    return call(info, "analytics.scores", "compare_groups", metric, column, a, b, **options)
 
 
 def comments(info: DatasetInfo, **options) -> pd.DataFrame:
-    return call(info, "scores", "comments", **options)
+    return call(info, "analytics.scores", "comments", **options)
 
 
 def transitions(info: DatasetInfo, by: str = "stage", **options) -> pd.DataFrame:
-    return call(info, "paths", "transitions", by, **options)
+    return call(info, "analytics.paths", "transitions", by, **options)
 
 
 def variants(info: DatasetInfo, by: str = "stage", **options) -> pd.DataFrame:
-    return call(info, "paths", "variants", by, **options)
+    return call(info, "analytics.paths", "variants", by, **options)
 
 
 def insights(info: DatasetInfo, **options) -> list:
-    return call(info, "insights", "dataset_insights", list(info.stage_order), **options)
+    return call(info, "analytics.insights", "dataset_insights", list(info.stage_order), **options)

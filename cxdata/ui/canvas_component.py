@@ -2,8 +2,8 @@
 JavaScript registered from Python, no iframe, no build step).
 
 The files live in ``cxdata/ui/canvas/``; the map model, its edits and the store stay in
-plain Python (:mod:`cxdata.journey_map`, :mod:`cxdata.map_store`); the data the canvas
-draws is built by :func:`cxdata.map_canvas.canvas_payload`.
+plain Python (:mod:`cxdata.maps.journey_map`, :mod:`cxdata.store.map_store`); the data the canvas
+draws is built by :func:`cxdata.presentation.map_canvas.canvas_payload`.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from cxdata.map_canvas import canvas_css
+from cxdata.presentation.map_canvas import canvas_css
 
 ASSETS = Path(__file__).resolve().parent / "canvas"
 

@@ -11,7 +11,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from cxdata import export
+from cxdata.presentation import export
 
 
 def file_stem(text: str) -> str:

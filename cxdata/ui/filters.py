@@ -15,10 +15,10 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from cxdata.formatting import display_text
-from cxdata.schema import ROLE_LABELS
+from cxdata.io.schema import ROLE_LABELS
 from cxdata.sql import EventFilter
 from cxdata.ui import cached
-from cxdata.workspace import DatasetInfo
+from cxdata.store.workspace import DatasetInfo
 
 DATES_KEY = "dates"
 CHANNEL_KEY = "channel"
@@ -36,7 +36,7 @@ def grouping_columns(info: DatasetInfo) -> dict[str, str]:
 
     The mapped roles (stage, touchpoint, event, channel) first, then the attributes,
     except id-like ones (an id or a timestamp: nearly every value distinct, SPEC §2;
-    ``cxdata.profile.is_id_like``), which would split customers into groups of one.
+    ``cxdata.io.profile.is_id_like``), which would split customers into groups of one.
     """
     columns = {role: ROLE_LABELS[role] for role in GROUPING_ROLES if info.has_role(role)}
     hidden = set(cached.id_like_columns(info)) if info.attributes else set()

@@ -12,7 +12,7 @@ import streamlit as st
 
 from cxdata.bootstrap import install_sample_once
 from cxdata.errors import CxDataError
-from cxdata.workspace import DatasetInfo, Workspace, workspace_path
+from cxdata.store.workspace import DatasetInfo, Workspace, workspace_path
 
 #: The URL parameter naming the current dataset.
 DATASET_KEY = "dataset"

@@ -21,7 +21,7 @@ def step_choices(values: list[str]) -> dict[str, str]:
 
 
 def relabelled(result, labels: list[str]):
-    """``result`` (a :class:`cxdata.funnel.FunnelResult` of an ordered or strict funnel)
+    """``result`` (a :class:`cxdata.analytics.funnel.FunnelResult` of an ordered or strict funnel)
     with its steps named by the picker's labels, so that a repeated value reads
     "Purchase · 2nd time" on the chart and in the figures; unchanged when the labels are
     the step values already or do not fit."""

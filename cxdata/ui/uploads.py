@@ -11,8 +11,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from cxdata.ingest import FileInspection, inspect_file
-from cxdata.profile import ColumnProfile, profile_file
+from cxdata.io.ingest import FileInspection, inspect_file
+from cxdata.io.profile import ColumnProfile, profile_file
 
 _STAGED = "_staged_uploads"
 _CHUNK = 1 << 20
@@ -124,13 +124,13 @@ def token_for(path: str) -> str | None:
 
 @st.cache_data(show_spinner="Reading the first rows…", max_entries=32)
 def inspect_cached(path: str, token: str) -> FileInspection:
-    """:func:`cxdata.ingest.inspect_file`, cached per upload (``token``)."""
+    """:func:`cxdata.io.ingest.inspect_file`, cached per upload (``token``)."""
     return inspect_file(path)
 
 
 @st.cache_data(show_spinner="Counting the values of each column…", max_entries=32)
 def profile_cached(path: str, token: str) -> ColumnProfile:
-    """:func:`cxdata.profile.profile_file`, cached per upload (``token``): read once, then
+    """:func:`cxdata.io.profile.profile_file`, cached per upload (``token``): read once, then
     every change of a role picker reuses it."""
     return profile_file(path)
 
@@ -151,7 +151,7 @@ EXPANSION_PER_UPLOAD = 10
 def app_max_bytes() -> int | None:
     """The most bytes an uploaded log may hold once decompressed: ``$CXDATA_MAX_BYTES``
     when set, else :data:`EXPANSION_PER_UPLOAD` × the upload limit (server.maxUploadSize)."""
-    from cxdata.sources import MAX_BYTES_ENV, max_bytes_from_env
+    from cxdata.io.sources import MAX_BYTES_ENV, max_bytes_from_env
     if os.environ.get(MAX_BYTES_ENV):
         return max_bytes_from_env()
     return EXPANSION_PER_UPLOAD * int(st.get_option("server.maxUploadSize")) * (1 << 20)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from cxdata import charts_why
+from cxdata.presentation import charts_why
 from cxdata.formatting import format_count, format_p, format_percent
 from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads, csv_button
@@ -113,7 +113,7 @@ def score_control_section(info, metric: str, grain: str, event_filter=None) -> N
     """``metric`` (nps, csat or ces) per ``grain`` of response with control limits; for
     each signal, the groups of a chosen column (touchpoint, channel, stage, attributes)
     behind it."""
-    from cxdata.charts import METRIC_DISPLAY
+    from cxdata.presentation.charts import METRIC_DISPLAY
     id_like = set(cached.id_like_columns(info))
     choices = [r for r in ("touchpoint", "channel", "stage") if info.has_role(r)]
     choices += [a for a in info.attributes if a not in id_like]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from cxdata.charts_conformance import class_bars, deviation_bars
+from cxdata.presentation.charts_conformance import class_bars, deviation_bars
 from cxdata.formatting import format_count, format_interval, format_percent, format_score
 from cxdata.sql import EventFilter
 from cxdata.ui import cached
@@ -52,8 +52,8 @@ def _class_cards(result, last_stage: str) -> None:
 
 def conformance_section(info, jmap, ef: EventFilter | None,
                         on_pin: Callable[[str, str], None]) -> None:
-    """Draw the conformance of ``info``'s dataset (a :class:`~cxdata.workspace.DatasetInfo`)
-    to the stages of ``jmap`` (a :class:`~cxdata.journey_map.JourneyMap`), after the
+    """Draw the conformance of ``info``'s dataset (a :class:`~cxdata.store.workspace.DatasetInfo`)
+    to the stages of ``jmap`` (a :class:`~cxdata.maps.journey_map.JourneyMap`), after the
     event filter ``ef``.  ``on_pin(text, stage)`` is each "Add to pain points" button's
     ``on_click`` callback (it runs before the rerun), with a sentence carrying the
     deviation's figures (:func:`cxdata.why.conformance.deviation_sentence`) and the stage

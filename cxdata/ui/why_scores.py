@@ -1,7 +1,7 @@
 """Page sections for the Why analyses of scores: key drivers (SPEC §8.2) and comment
 sentiment and topics (SPEC §8.4).  A page calls one function per section; results come
 from :func:`cxdata.ui.cached.call` (cached per dataset version and parameters), charts
-from :mod:`cxdata.charts_keydrivers` with their downloads.
+from :mod:`cxdata.presentation.charts_keydrivers` with their downloads.
 
 Touchpoint names, channel values, topics and comments are user text: they are shown with
 ``st.text``, in dataframes or inside charts, never through Markdown or HTML.
@@ -13,12 +13,12 @@ import math
 import pandas as pd
 import streamlit as st
 
-from cxdata import charts_keydrivers
+from cxdata.presentation import charts_keydrivers
 from cxdata.formatting import format_count, format_number, format_percent
 from cxdata.sql import EventFilter
 from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads
-from cxdata.workspace import DatasetInfo
+from cxdata.store.workspace import DatasetInfo
 
 _METRIC_LABELS = {"nps": "NPS", "csat": "CSAT", "ces": "CES"}
 

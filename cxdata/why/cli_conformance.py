@@ -68,8 +68,8 @@ def run(args, load_data, emit, open_workspace) -> int:
         raise UsageError("--top must be at least 1.")
     data = load_data(args)
     if args.journey_map:
-        from cxdata import map_store
-        from cxdata.workspace import Workspace
+        from cxdata.store import map_store
+        from cxdata.store.workspace import Workspace
         from cxdata.errors import CxDataError
         ws = data.keepalive if isinstance(data.keepalive, Workspace) else open_workspace(args, read_only=True)
         try:

@@ -55,7 +55,7 @@ def _p(p: float) -> str:
 
 def run(args, load_data, emit) -> int:
     """Run ``drivers`` (exit 0; unusable arguments raise the CLI's UsageError, exit 2)."""
-    from cxdata import funnel
+    from cxdata.analytics import funnel
     from cxdata.cli import EXIT_OK, UsageError, resolve_column
     try:
         window = funnel.parse_duration(args.window)

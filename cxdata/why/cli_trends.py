@@ -57,7 +57,7 @@ def _text(result) -> str:
 
 def run(args, load_data, emit) -> int:
     """Run ``trends`` (exit 0; unusable arguments raise the CLI's UsageError, exit 2)."""
-    from cxdata import funnel
+    from cxdata.analytics import funnel
     from cxdata.cli import EXIT_OK, UsageError, resolve_column
     if bool(args.funnel_step) == bool(args.metric):
         raise UsageError("Give either funnel steps (--funnel-step VALUE, repeated) or --metric nps|csat|ces.")

@@ -28,7 +28,7 @@ from functools import lru_cache
 import pandas as pd
 
 from cxdata.engines import as_engine
-from cxdata.scores import METRICS, _key_for, table_columns
+from cxdata.analytics.scores import METRICS, _key_for, table_columns
 from cxdata.sql import EventFilter, filtered_events, quote_ident
 
 POSITIVE_FROM = 0.05     # VADER compound ≥ this: positive

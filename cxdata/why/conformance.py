@@ -46,7 +46,7 @@ order).  Per deviation (from → to): the customers who made it at least once.
 
 Scores: per class (and per deviation), every response of those customers — all their
 events after the event filter, mapped or not — summarised by
-:func:`cxdata.scores.summarise` (NPS −100…100, CSAT top-2-box percent, CES mean 1…7,
+:func:`cxdata.analytics.scores.summarise` (NPS −100…100, CSAT top-2-box percent, CES mean 1…7,
 with 95% intervals).  Everything here is an association: customers who skip a stage
 may differ in many ways from those who do not.
 
@@ -63,8 +63,8 @@ import pandas as pd
 
 from cxdata.engines import Engine, as_engine
 from cxdata.formatting import format_count, format_percent, format_score
-from cxdata.schema import resolve_column
-from cxdata.scores import _HIGH_FROM, _LOW_UPTO, METRICS, ResponseCounts, summarise
+from cxdata.io.schema import resolve_column
+from cxdata.analytics.scores import _HIGH_FROM, _LOW_UPTO, METRICS, ResponseCounts, summarise
 from cxdata.sql import EventFilter, filtered_events, quote_ident
 
 #: The classes, in the order they are listed.
@@ -137,7 +137,7 @@ def _none(value):
 # SQL
 
 def _resolve_column(engine: Engine, by: str) -> str:
-    """The events column for a column or role name (:func:`cxdata.schema.resolve_column`)."""
+    """The events column for a column or role name (:func:`cxdata.io.schema.resolve_column`)."""
     return resolve_column(engine.column_types(), by)
 
 
@@ -365,7 +365,7 @@ def conformance(cur, table: str | None, stages: Sequence[str], *, by: str = "sta
 
 def conformance_of_map(cur, table: str | None, journey_map, **options) -> ConformanceResult:
     """:func:`conformance` over the stages of a saved journey map
-    (:class:`cxdata.journey_map.JourneyMap`), in the map's order."""
+    (:class:`cxdata.maps.journey_map.JourneyMap`), in the map's order."""
     stages = journey_map.stage_names()
     if not stages:
         raise ValueError(f"The journey map {journey_map.name!r} has no stages yet.")

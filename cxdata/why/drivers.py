@@ -1,7 +1,7 @@
 """Conversion drivers (SPEC §8.1): which yes/no facts about a customer go with converting
 from funnel step j to step j+1.
 
-Population: the customers whose counted attempt (:func:`cxdata.funnel.counted_attempts`)
+Population: the customers whose counted attempt (:func:`cxdata.analytics.funnel.counted_attempts`)
 reached step j; **converted** = reached step j+1.  Candidate factors, one flag per
 customer, all computed in the engine's kernel (per customer, so any split of whole
 customers gives the same rows):
@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import pandas as pd
 from scipy import stats
 
-from cxdata import funnel
+from cxdata.analytics import funnel
 from cxdata.formatting import format_count
-from cxdata.schema import CANONICAL_NAMES
+from cxdata.io.schema import CANONICAL_NAMES
 from cxdata.sql import quote_ident
 
 #: A factor held by fewer customers than this is flagged low sample (SPEC §8.1).
@@ -268,7 +268,7 @@ def _then_sql(entry_keep: list[str]) -> tuple[str, list]:
 
 def most_dropped_step(result) -> int:
     """1-based step j (1…k−1) with the most customers dropped after it; the earliest on
-    ties.  ``result``: a :class:`cxdata.funnel.FunnelResult`."""
+    ties.  ``result``: a :class:`cxdata.analytics.funnel.FunnelResult`."""
     dropped = [s.dropped for s in result.steps[:-1]]
     return 1 + dropped.index(max(dropped))
 
@@ -283,7 +283,7 @@ def conversion_drivers(cur, table: str, steps: list[str], after_step: int | None
 
     ``steps``/``by``/``window_seconds`` (seconds, None = none)/``order``/
     ``event_filter`` and ``options`` (entry range, exclusions) are the funnel's, as in
-    :func:`cxdata.funnel.compute_funnel`.  ``factor_column``: the column of ``did``
+    :func:`cxdata.analytics.funnel.compute_funnel`.  ``factor_column``: the column of ``did``
     factors (touchpoint; the event column is used when the log has no touchpoint;
     None = no ``did`` factors).  Returns a :class:`DriversResult`; raises ValueError
     (one plain sentence) for unusable parameters.

@@ -1,8 +1,8 @@
 """Trends with control limits (SPEC §8.3): is a week or month out of the ordinary?
 
 Per week (from Monday, UTC) or month, the conversion of a funnel (§2's conversion over
-time, :func:`cxdata.funnel.funnel_trend`) or a score (§4, by response time,
-:func:`cxdata.scores.response_counts`), with a centre line and 3-sigma limits:
+time, :func:`cxdata.analytics.funnel.funnel_trend`) or a score (§4, by response time,
+:func:`cxdata.analytics.scores.response_counts`), with a centre line and 3-sigma limits:
 
 * conversion (fraction 0…1) and CSAT (top-2-box percent 0…100): p-charts, centre
   p̄ = Σx/Σn, limits p̄ ± 3·√(p̄(1−p̄)/n_t), clipped to the scale;
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from cxdata import funnel, scores
+from cxdata.analytics import funnel, scores
 
 SIGNAL_BEYOND = "beyond limits"
 SIGNAL_RUN = "run of 8"
@@ -215,7 +215,7 @@ def _entry_groups(cur, table: str, steps, grain: str, column: str, **options) ->
 def conversion_trend_limits(cur, table: str, steps: list[str], grain: str = "week", *,
                             explain_by: str | None = None, **options) -> TrendLimits:
     """SPEC §8.3 for a funnel's conversion (reached the last step / entered, fraction
-    0…1) per ``grain`` of entry (:func:`cxdata.funnel.funnel_trend`; incomplete buckets
+    0…1) per ``grain`` of entry (:func:`cxdata.analytics.funnel.funnel_trend`; incomplete buckets
     as there).  ``explain_by``: a column whose entry values explain the signals.
     ``options``: the funnel's (by, window_seconds, order, event_filter, …)."""
     trend = funnel.funnel_trend(cur, table, list(steps), grain, **options)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cxdata import funnel
+from cxdata.analytics import funnel
 from cxdata.engines import Engine, as_engine
-from cxdata.schema import resolve_column
+from cxdata.io.schema import resolve_column
 from cxdata.sql import EventFilter, filtered_events, quote_ident
 
 START = "start"
@@ -24,7 +24,7 @@ PATH_SEPARATOR = " → "
 
 
 def _resolve_column(engine: Engine, by: str) -> str:
-    """The events column for a column or role name (:func:`cxdata.schema.resolve_column`)."""
+    """The events column for a column or role name (:func:`cxdata.io.schema.resolve_column`)."""
     return resolve_column(engine.column_types(), by)
 
 
@@ -201,8 +201,8 @@ def after_dropoff(cur, table: str, steps: list[str], after_step: int,
     """SPEC §3 "after drop-off": for the customers who dropped out after funnel step
     ``after_step`` (1-based), where they left and what they did next, by ``column``.
 
-    ``funnel_options`` are those of :func:`cxdata.funnel.compute_funnel` (by,
+    ``funnel_options`` are those of :func:`cxdata.analytics.funnel.compute_funnel` (by,
     window_seconds, order, event_filter, …).  It is the funnel's own drop-off list
-    (:func:`cxdata.funnel.dropoff_summary`), so the two pages can never disagree.
+    (:func:`cxdata.analytics.funnel.dropoff_summary`), so the two pages can never disagree.
     """
     return funnel.dropoff_summary(cur, table, steps, after_step, column=column, **funnel_options)

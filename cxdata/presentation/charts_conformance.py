@@ -1,7 +1,7 @@
 """Altair charts of a map conformance result (SPEC §8.5, :mod:`cxdata.why.conformance`).
 
 Two horizontal bar charts, small frames in (never events), the app's theme
-(:mod:`cxdata.charts`), numbers written by :mod:`cxdata.formatting`:
+(:mod:`cxdata.presentation.charts`), numbers written by :mod:`cxdata.formatting`:
 :func:`class_bars` (customers per class, with their share, how many reached the map's
 last stage and their NPS) and :func:`deviation_bars` (the most common deviations).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from cxdata.charts import (DEFAULT_WIDTH, HIGHLIGHT, OKABE_ITO, PRIMARY, _require, _title,
+from cxdata.presentation.charts import (DEFAULT_WIDTH, HIGHLIGHT, OKABE_ITO, PRIMARY, _require, _title,
                            empty_chart)
 from cxdata.formatting import format_count, format_percent, format_score
 

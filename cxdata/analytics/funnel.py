@@ -57,7 +57,7 @@ How it is computed
 ------------------
 * Ordered and unordered: each customer's step events as one list of packed keys (time,
   value), then list functions.  The lists come from the step column's stored timeline
-  (:mod:`cxdata.timelines`, built at ingest) when there is one and no filter on another
+  (:mod:`cxdata.store.timelines`, built at ingest) when there is one and no filter on another
   column, else from one list aggregate over the events (:func:`_packed_ctes`) — the
   same lists either way.  Ordered uses the latest-start recurrence when the step values
   are distinct (a pass per step), and evaluates every attempt at once when a value
@@ -78,7 +78,7 @@ import pandas as pd
 
 from cxdata.engines import Engine, as_engine
 from cxdata.sql import EventFilter, filtered_events, quote_ident
-from cxdata.timelines import Timeline
+from cxdata.store.timelines import Timeline
 
 ORDER_MODES = ("ordered", "strict", "unordered")
 TREND_GRAINS = ("week", "month")
@@ -602,7 +602,7 @@ def _packed_ctes(spec: _Spec, sql: _Sql, having: _Condition, sort: bool = False)
     One list per customer costs far less than one per value (FILTERed list aggregates
     were ~3× slower on 10M events), and the keys order like (time, value index).
     Gathering the lists is most of the cost of an ordered or unordered funnel, so a
-    stored timeline of the step column (:mod:`cxdata.timelines`) is used when there is
+    stored timeline of the step column (:mod:`cxdata.store.timelines`) is used when there is
     one: its keys only need their value code turned into the value index.  Otherwise the
     events are aggregated here, fed in customer order (by hash: a cheap sort key), which
     keeps each customer's list in cache while it grows — measured ~10–20% faster than

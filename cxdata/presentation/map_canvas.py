@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import altair as alt
 import pandas as pd
 
-from cxdata.journey_map import (EMOTION_MAX, EMOTION_MIN, JourneyMap, Lane, emotion_label,
+from cxdata.maps.journey_map import (EMOTION_MAX, EMOTION_MIN, JourneyMap, Lane, emotion_label,
                                 parse_emotion)
 
 
@@ -480,19 +480,19 @@ def map_chart(jmap: JourneyMap, *, focus_stage_id: str | None = None,
 
 def map_svg(jmap: JourneyMap, *, focus_stage_id: str | None = None) -> str:
     """The map as an SVG document (text stays text: searchable, editable)."""
-    from cxdata.export import chart_svg  # vl-convert, offline
+    from cxdata.presentation.export import chart_svg  # vl-convert, offline
     return chart_svg(map_chart(jmap, focus_stage_id=focus_stage_id)).decode("utf-8")
 
 
 def map_png(jmap: JourneyMap, *, scale: float = 2.0, focus_stage_id: str | None = None) -> bytes:
     """The map as a PNG (``scale`` 2 = sharp on projectors and in slides)."""
-    from cxdata.export import chart_png
+    from cxdata.presentation.export import chart_png
     return chart_png(map_chart(jmap, focus_stage_id=focus_stage_id), scale=scale)
 
 
 def map_pdf(jmap: JourneyMap, *, focus_stage_id: str | None = None) -> bytes:
     """The map as a one-page vector PDF."""
-    from cxdata.export import chart_pdf
+    from cxdata.presentation.export import chart_pdf
     return chart_pdf(map_chart(jmap, focus_stage_id=focus_stage_id))
 
 
@@ -515,7 +515,7 @@ def evidence_link(jmap: JourneyMap, lane: Lane, stage_index: int) -> dict | None
     """
     from urllib.parse import urlencode
 
-    from cxdata.schema import ROLE_LABELS
+    from cxdata.io.schema import ROLE_LABELS
     if not lane.data_linked or not jmap.dataset or not 0 <= stage_index < len(jmap.stages):
         return None
     stage = jmap.stages[stage_index].name
@@ -570,7 +570,7 @@ def canvas_payload(jmap: JourneyMap, *, version: int, mode: str = "edit",
     fitted to the screen) or "view".  Votes stay hidden until the facilitator reveals
     them: before that only how many dots were placed, by how many people.
     """
-    from cxdata import journey_map as jm
+    from cxdata.maps import journey_map as jm
     lanes = []
     for lane in jmap.lanes:
         evidence = {}

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from cxdata import schema
-from cxdata.profile import profile_source, roles_warning
+from cxdata.io import schema
+from cxdata.io.profile import profile_source, roles_warning
 from cxdata.errors import UnusableInput
-from cxdata.sources import OpenedSource, collect_csv_rejects, open_source
+from cxdata.io.sources import OpenedSource, collect_csv_rejects, open_source
 from cxdata.sql import quote_ident
-from cxdata.timelines import drop_timelines
+from cxdata.store.timelines import drop_timelines
 
 #: Called with (what is happening, fraction done 0…1 or -1 when unknown).
 ProgressCallback = Callable[[str, float], None]
@@ -353,9 +353,9 @@ def ingest_file(cur, path: str | os.PathLike, *, table: str, rejects_table: str,
     Both tables are created (replaced) on ``cur``'s database.  Raises
     :class:`UnusableInput` when nothing can be read or a required role is missing, or when
     the file holds more than ``max_bytes`` once decompressed (None: ``$CXDATA_MAX_BYTES``,
-    unset means no limit; see :func:`cxdata.sources.check_expanded_size`).
+    unset means no limit; see :func:`cxdata.io.sources.check_expanded_size`).
     """
-    from cxdata.sources import check_expanded_size, max_bytes_from_env
+    from cxdata.io.sources import check_expanded_size, max_bytes_from_env
     check_expanded_size(path, max_bytes if max_bytes is not None else max_bytes_from_env())
     source_name = Path(path).name
     scratch = "cx_rej_" + uuid.uuid4().hex[:10]
@@ -540,7 +540,7 @@ def inspect_file(path, rows: int = 20, sheet=None) -> FileInspection:
     Only the first records are read, so this is fast on any size of file.
     """
     import duckdb
-    from cxdata.sources import preview_rows
+    from cxdata.io.sources import preview_rows
     con = duckdb.connect()
     scratch = "inspect_rejects"
     try:

@@ -1,5 +1,5 @@
 """Charts of the Why analyses of scores (SPEC §8.2, §8.4): a small result frame in, an
-Altair chart out, in the app's theme (:mod:`cxdata.charts`).
+Altair chart out, in the app's theme (:mod:`cxdata.presentation.charts`).
 
 * :func:`importance_performance` — key drivers: x = share of R² (%) with its 95% bootstrap
   interval as a horizontal rule, y = how common the predictor is (% of customers) or how
@@ -16,7 +16,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from cxdata.charts import (DEFAULT_WIDTH, HIGHLIGHT, MUTED, PRIMARY, _metric, _require, _title,
+from cxdata.presentation.charts import (DEFAULT_WIDTH, HIGHLIGHT, MUTED, PRIMARY, _metric, _require, _title,
                            empty_chart)
 from cxdata.formatting import format_count, format_number, format_percent, format_score
 

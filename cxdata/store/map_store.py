@@ -25,12 +25,12 @@ from pathlib import Path
 import duckdb
 
 from cxdata.errors import CxDataError
-from cxdata.journey_map import (LANE_TOPICS, JourneyMap, Lane, Note, Persona, Stage, Workshop,
+from cxdata.maps.journey_map import (LANE_TOPICS, JourneyMap, Lane, Note, Persona, Stage, Workshop,
                                 apply_op, from_json, from_json_dict, note_to_dict,
                                 to_json_dict)
 
 #: The example maps shipped with the app (one is linked to the sample dataset).
-EXAMPLE_MAPS_DIR = Path(__file__).resolve().parent.parent / "sample_data" / "maps"
+EXAMPLE_MAPS_DIR = Path(__file__).resolve().parents[2] / "sample_data" / "maps"
 EXAMPLE_AUTHOR = "CX Journey Lab"
 
 # Re-entrant: apply_ops holds it across load, edit and save_map (which takes it too).
@@ -839,7 +839,7 @@ class OpsResult:
 
 def apply_ops(cur, map_id: str, ops: list[dict], *, author: str | None = None,
               role: str = "facilitator", note: str | None = None) -> OpsResult:
-    """Apply edit operations (:func:`cxdata.journey_map.apply_op`) to the newest version
+    """Apply edit operations (:func:`cxdata.maps.journey_map.apply_op`) to the newest version
     and save the result as the next version, at once.
 
     Each operation is applied to whatever is stored *now*, not to what the sender last
@@ -847,7 +847,7 @@ def apply_ops(cur, map_id: str, ops: list[dict], *, author: str | None = None,
     never overwrite each other; a cell changed by two people keeps both texts (see
     ``apply_op``).  The load, the edits and the save happen under the save lock; should
     another process have saved in between, the operations are applied again on its
-    version.  :class:`cxdata.journey_map.EditRefused` (nothing written) when an operation
+    version.  :class:`cxdata.maps.journey_map.EditRefused` (nothing written) when an operation
     is not allowed for ``role``.
     """
     for _attempt in range(5):

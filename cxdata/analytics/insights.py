@@ -23,7 +23,7 @@ Significance level 5%.  The trend search runs many tests at once (every metric, 
 and per touchpoint, first vs last month and each month vs the others), so it uses a
 Bonferroni correction: p < 0.05 / number of tests.  Groups (stages, touchpoints, months,
 channels) with fewer than ``MIN_GROUP`` customers or responses are not used.  All figures
-come from :mod:`cxdata.funnel` and :mod:`cxdata.scores`.
+come from :mod:`cxdata.analytics.funnel` and :mod:`cxdata.analytics.scores`.
 """
 from __future__ import annotations
 
@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from cxdata import funnel
+from cxdata.analytics import funnel
 from cxdata.engines import as_engine
 from cxdata.formatting import format_count as _count
 from cxdata.formatting import format_number, format_p, format_percent, format_score
-from cxdata.scores import (
+from cxdata.analytics.scores import (
     LOW_SAMPLE_DEFAULT, METRIC_LABELS, METRICS, MISSING_GROUP, Comparison, ResponseCounts,
     compare_counts, counts_of, response_counts, score_summary, scores_by, summarise,
     two_proportion_test,
@@ -146,7 +146,7 @@ def next_step_column(cur, table: str, event_filter: EventFilter | None = None) -
 def path_without_stages(cur, table: str, event_filter: EventFilter | None = None
                         ) -> tuple[str, list[str]]:
     """For a log without (two) stages: ``(column, steps)`` of its most common path of
-    events, else touchpoints (:func:`cxdata.funnel.suggest_steps`); steps empty if none."""
+    events, else touchpoints (:func:`cxdata.analytics.funnel.suggest_steps`); steps empty if none."""
     for column in ("event", "touchpoint"):
         if _non_empty(cur, table, column, event_filter):
             return column, funnel.suggest_steps(cur, table, column, event_filter=event_filter)

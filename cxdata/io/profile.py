@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cxdata import schema
+from cxdata.io import schema
 from cxdata.sql import quote_ident
 
 #: Rows read to profile a log (file or dataset table); the first rows, in file order.
@@ -85,7 +85,7 @@ def profile_table(cur, table: str, columns: list[str], customer_column: str | No
 
 
 def profile_source(cur, opened, limit: int = PROFILE_ROWS) -> ColumnProfile:
-    """Profile every column of an opened source (:class:`cxdata.sources.OpenedSource`)
+    """Profile every column of an opened source (:class:`cxdata.io.sources.OpenedSource`)
     over its first ``limit`` records.  No customer count: ``values`` has it for any column."""
     relation = f"SELECT * FROM ({opened.relation_sql}) AS src LIMIT {int(limit)}"
     return _read_profile(cur, relation, list(opened.params), list(opened.columns), None, limit)
@@ -94,7 +94,7 @@ def profile_source(cur, opened, limit: int = PROFILE_ROWS) -> ColumnProfile:
 def profile_file(path, limit: int = PROFILE_ROWS, sheet=None) -> ColumnProfile:
     """:func:`profile_source` of a log file, before import (e.g. for the Data page)."""
     import duckdb
-    from cxdata.sources import open_source
+    from cxdata.io.sources import open_source
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")

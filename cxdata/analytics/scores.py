@@ -29,7 +29,7 @@ from typing import Sequence
 import pandas as pd
 
 from cxdata.engines import as_engine
-from cxdata.schema import resolve_column
+from cxdata.io.schema import resolve_column
 from cxdata.sql import EventFilter, filtered_events, quote_ident
 
 METRICS: tuple[str, ...] = ("nps", "csat", "ces")

@@ -1,11 +1,11 @@
 """Altair charts of the Why analyses (SPEC §8): small frames in, ``alt.Chart`` out, the
-app's theme (:mod:`cxdata.charts`).
+app's theme (:mod:`cxdata.presentation.charts`).
 
 * :func:`driver_forest`  odds ratios of conversion drivers with their 95% intervals;
 * :func:`control_chart`  a trend with its centre line and control limits.
 
 Time axes are ordinal period names computed here in UTC (as
-:func:`cxdata.charts.conversion_trend` draws them), never a temporal axis, so that the
+:func:`cxdata.presentation.charts.conversion_trend` draws them), never a temporal axis, so that the
 viewer's time zone cannot move a point to another week.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 import altair as alt
 import pandas as pd
 
-from cxdata.charts import (DEFAULT_WIDTH, HIGHLIGHT, INCOMPLETE_GREY, MUTED, PRIMARY, TEXT_DARK,
+from cxdata.presentation.charts import (DEFAULT_WIDTH, HIGHLIGHT, INCOMPLETE_GREY, MUTED, PRIMARY, TEXT_DARK,
                            _period_title, _period_x, _title, _with_every_period, empty_chart)
 from cxdata.formatting import format_count, format_p, format_percent, format_period
 

@@ -2,7 +2,7 @@
 
 SPEC §5.  A map has ordered **stages** (columns) and **lanes** (rows).  Every stage and
 lane carries a short random ``id`` so that edits made by two people can be merged cell
-by cell (see :mod:`cxdata.map_store`) even when one of them renames or reorders.
+by cell (see :mod:`cxdata.store.map_store`) even when one of them renames or reorders.
 
 Lane kinds and their *topic* (what fills the lane):
 
@@ -853,12 +853,12 @@ _PLAIN_NUMBER = re.compile(r"^[+\-]?\d+(\.\d+)?$")
 
 def spreadsheet_safe(text: str) -> str:
     """A cell made safe for spreadsheets with the team's rule
-    (:func:`cxdata.export.neutralise_text`: text starting with = + - @ tab or CR gets a
+    (:func:`cxdata.presentation.export.neutralise_text`: text starting with = + - @ tab or CR gets a
     leading apostrophe).  Plain signed numbers such as an emotion "-0.5" are left alone:
     a spreadsheet reads them as numbers, never as formulas."""
     if _PLAIN_NUMBER.match(text):
         return text
-    from cxdata.export import neutralise_text  # heavy module (vl-convert): load on use
+    from cxdata.presentation.export import neutralise_text  # heavy module (vl-convert): load on use
     return neutralise_text(text)
 
 
@@ -1149,9 +1149,9 @@ def stage_numbers(cur, table: str, stages: list[str], *, event_filter=None,
 
     The funnel runs over the stages present in the data, in the order given (the map's
     order); stages missing from the data get no entry.  Uses the team's funnel and score
-    definitions (:mod:`cxdata.funnel`, :mod:`cxdata.scores`): nothing is recomputed here.
+    definitions (:mod:`cxdata.analytics.funnel`, :mod:`cxdata.analytics.scores`): nothing is recomputed here.
     """
-    from cxdata import funnel, scores  # imported here: the map model needs neither
+    from cxdata.analytics import funnel, scores  # imported here: the map model needs neither
 
     present = set(dataset_stages(cur, table))
     steps = [s for s in dict.fromkeys(stages) if s in present]

@@ -1,7 +1,7 @@
 """Altair chart builders: a small result DataFrame in, an ``alt.Chart`` out.
 
-Every builder takes one of the aggregated frames returned by ``cxdata.funnel``,
-``cxdata.scores`` or ``cxdata.paths`` (tens to thousands of rows, never events) and
+Every builder takes one of the aggregated frames returned by ``cxdata.analytics.funnel``,
+``cxdata.analytics.scores`` or ``cxdata.analytics.paths`` (tens to thousands of rows, never events) and
 returns a chart with a title that states units, tooltips on every mark and the
 colour-blind-safe palettes below.  Builders only *format* numbers (labels, unit
 conversion for display); every number shown is one that the analytics computed.
@@ -847,7 +847,7 @@ def transition_heatmap(frame: pd.DataFrame, *, order: Sequence[str] | None = Non
 
     ``frame``: ``transitions`` output (from, to, customers, events).  ``order`` is the
     order of rows and columns: the stage order, or the process order of
-    ``cxdata.paths.value_order``; values it lacks follow by name.  ``start`` is put first
+    ``cxdata.analytics.paths.value_order``; values it lacks follow by name.  ``start`` is put first
     and ``end`` last.  ``value`` picks which count colours the cells ("customers" or
     "events").  ``by_title`` names what the steps are ("Stage", "Event", …);
     ``order_note`` says in the subtitle what ``order`` is ("in process order").  Long names

@@ -22,10 +22,10 @@ import duckdb
 import pandas as pd
 
 from cxdata.errors import CxDataError, DatasetNotFound, UnusableInput, WorkspaceBusy
-from cxdata.ingest import (IngestResult, ProgressCallback, StageMapping, apply_stage_mapping,
+from cxdata.io.ingest import (IngestResult, ProgressCallback, StageMapping, apply_stage_mapping,
                            detect_stage_order, ingest_file, rows_rejected_for_scores_only)
 from cxdata.sql import quote_ident
-from cxdata.timelines import build_timeline, default_step_column, drop_timelines
+from cxdata.store.timelines import build_timeline, default_step_column, drop_timelines
 
 ENV_VAR = "CXDATA_WORKSPACE"
 DEFAULT_PATH = Path("~/.cxdata/workspace.duckdb")
@@ -325,7 +325,7 @@ class Workspace:
 
 
 #: Names the workspace generates for an import's tables (see :meth:`Workspace.ingest`,
-#: :mod:`cxdata.timelines`, :func:`cxdata.ingest.ingest_file`); group 2 is the import's token.
+#: :mod:`cxdata.store.timelines`, :func:`cxdata.io.ingest.ingest_file`); group 2 is the import's token.
 _GENERATED_TABLE = re.compile(r"(ds|rej|cx_rej)_([0-9a-f]{10,12})(_.*)?", re.DOTALL)
 _ORPHAN_DATASET = re.compile(r"ds_[0-9a-f]{12}")
 
@@ -337,7 +337,7 @@ def _generated_token(name: str | None) -> str | None:
 
 def _build_default_timeline(cur, table: str, on_progress: ProgressCallback | None = None) -> None:
     """Gather each customer's events on the dataset's default funnel column once, so that
-    its funnels need not (:mod:`cxdata.timelines`).  Only a speed-up: should DuckDB fail
+    its funnels need not (:mod:`cxdata.store.timelines`).  Only a speed-up: should DuckDB fail
     here, the dataset is kept and its funnels read the events instead."""
     column = default_step_column(cur, table)
     if column is None:

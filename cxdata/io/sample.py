@@ -54,7 +54,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cxdata.schema import DEFAULT_STAGE_ORDER
+from cxdata.io.schema import DEFAULT_STAGE_ORDER
 
 AWARE, CONSIDERATION, PURCHASE, RETENTION, ADVOCACY = DEFAULT_STAGE_ORDER
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import vl_convert as vlc
 
-from cxdata import charts as _charts  # noqa: F401  (registers the theme used by exports)
+from cxdata.presentation import charts as _charts  # noqa: F401  (registers the theme used by exports)
 
 #: First characters that make a spreadsheet treat a text cell as a formula (or that
 #: some spreadsheets strip/interpret): OWASP "CSV injection".

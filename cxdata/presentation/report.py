@@ -1,10 +1,10 @@
 """The stakeholder report: one self-contained HTML file that opens anywhere, offline.
 
-Charts are inlined as SVG drawn by vl-convert (:mod:`cxdata.export`), so the file needs
+Charts are inlined as SVG drawn by vl-convert (:mod:`cxdata.presentation.export`), so the file needs
 no JavaScript and references nothing outside itself: no script, font, image or style
 sheet is fetched (``tests/test_report.py`` checks for any URL).  Every number comes from
-the team's analytics (:mod:`cxdata.funnel`, :mod:`cxdata.scores`,
-:mod:`cxdata.insights`); this module only lays them out.  All text from the data is
+the team's analytics (:mod:`cxdata.analytics.funnel`, :mod:`cxdata.analytics.scores`,
+:mod:`cxdata.analytics.insights`); this module only lays them out.  All text from the data is
 HTML-escaped.
 
 Sections: key figures, funnel, drop-off, touchpoint scores, insights, a journey map
@@ -19,7 +19,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from cxdata.journey_map import JourneyMap
+from cxdata.maps.journey_map import JourneyMap
 from cxdata.sql import EventFilter, event_counts
 
 
@@ -57,7 +57,7 @@ def inline_svg(svg: str, label: str, id_prefix: str = "") -> str:
 
 
 def _chart_svg(chart, label: str, counter=iter(range(1, 1 << 30))) -> str:
-    from cxdata.export import chart_svg
+    from cxdata.presentation.export import chart_svg
     return inline_svg(chart_svg(chart).decode("utf-8"), label, id_prefix=f"c{next(counter)}-")
 
 
@@ -145,7 +145,7 @@ def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozen
 
 
 def _score_text(metric: str, value) -> str:
-    from cxdata.charts import format_score
+    from cxdata.presentation.charts import format_score
     return format_score(metric, value)
 
 
@@ -190,7 +190,8 @@ def build_report_html(cur, dataset, stage_order=None, *, roles: dict | None = No
         dataset = ReportDataset(dataset_name or dataset, dataset, tuple(stage_order or ()))
     if roles is None:
         roles = getattr(dataset, "roles", None)
-    from cxdata import charts, funnel, insights, scores
+    from cxdata.presentation import charts
+    from cxdata.analytics import funnel, insights, scores
 
     table = dataset.table
     stage_order = list(dataset.stage_order or ())
@@ -311,7 +312,7 @@ def build_report_html(cur, dataset, stage_order=None, *, roles: dict | None = No
 
     # -- journey map ------------------------------------------------------------------
     if journey_map is not None:
-        from cxdata.map_canvas import map_html
+        from cxdata.presentation.map_canvas import map_html
         sections.append('<section class="map"><h2>Journey map</h2>'
                         + map_html(journey_map) + "</section>")
 

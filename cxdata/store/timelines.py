@@ -1,6 +1,6 @@
 """Customer timelines: a dataset's events on one column, gathered per customer once.
 
-Ordered and unordered funnels (:mod:`cxdata.funnel`) work on each customer's events side
+Ordered and unordered funnels (:mod:`cxdata.analytics.funnel`) work on each customer's events side
 by side.  Gathering them — one list aggregate over every event of the log — is most of
 a funnel's cost on a large log (about 1 s of the 1.9 s of a 10-million-event funnel), and
 it is the same for every funnel on that column whatever its steps, window or dates.  So
@@ -166,7 +166,7 @@ def _drop(cur, where: str, params: list) -> None:
 
 def default_step_column(cur, table: str) -> str | None:
     """The column a dataset's funnels use by default: ``stage`` when it has values, else
-    ``event``, else ``touchpoint`` (the order of :func:`cxdata.insights.path_without_stages`)."""
+    ``event``, else ``touchpoint`` (the order of :func:`cxdata.analytics.insights.path_without_stages`)."""
     present = _columns(cur, table)
     for column in ("stage", "event", "touchpoint"):
         if column in present and cur.execute(

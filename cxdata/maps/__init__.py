@@ -1,0 +1,1 @@
+"""The journey map: its model (stages, lanes, notes, workshop state), edits and data lanes."""
