@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import streamlit as st
 
 from cxdata.maps import journey_map as jm
+from cxdata.maps import data_lanes, editor_tables, exports, templates
 from cxdata.presentation import map_canvas as mc
 from cxdata.store import map_store as ms
 from cxdata.errors import CxDataError
@@ -146,7 +147,7 @@ def create_from_choice() -> None:
     cur = cursor()
     try:
         if source == "Template":
-            new = jm.from_template(ss.get("jm_new_template", "retail"),
+            new = templates.from_template(ss.get("jm_new_template", "retail"),
                                    with_examples=ss.get("jm_new_examples", True), name=name)
         elif source == "Dataset":
             info = get_workspace().get_dataset(ss["jm_new_dataset"])
@@ -154,7 +155,7 @@ def create_from_choice() -> None:
                 notice("error", f"Dataset “{info.name}” has no stages, so a map cannot be made "
                                 "from it. Map events to stages on the Data page first.")
                 return
-            new = jm.map_from_dataset(cur, info.name, info.table, list(info.stage_order), name=name)
+            new = data_lanes.map_from_dataset(cur, info.name, info.table, list(info.stage_order), name=name)
         elif source == "JSON file":
             upload = ss.get("jm_new_file")
             if upload is None:
@@ -164,7 +165,7 @@ def create_from_choice() -> None:
             if name:
                 new.name = name
         else:
-            new = jm.blank_map(name or "New journey map")
+            new = templates.blank_map(name or "New journey map")
     except CxDataError as exc:
         notice("error", str(exc))
         return
@@ -188,8 +189,8 @@ def new_map_panel() -> None:
              horizontal=True)
     source = ss.get("jm_new_source", "Template")
     if source == "Template":
-        st.selectbox("Template", list(jm.TEMPLATES), key="jm_new_template",
-                     format_func=lambda k: f"{jm.TEMPLATES[k].title} — {jm.TEMPLATES[k].description}")
+        st.selectbox("Template", list(templates.TEMPLATES), key="jm_new_template",
+                     format_func=lambda k: f"{templates.TEMPLATES[k].title} — {templates.TEMPLATES[k].description}")
         st.checkbox("Start with example content (persona, cells)", value=True, key="jm_new_examples")
     elif source == "Dataset":
         if not datasets:
@@ -312,7 +313,7 @@ def cells_editor(draft: jm.JourneyMap) -> None:
     if not draft.stages or not draft.lanes:
         st.info("Add stages and lanes in **Stages & lanes** to get cells to type into.")
         return
-    grid = jm.to_grid(draft)
+    grid = editor_tables.to_grid(draft)
     grid["Lane"] = [lane_label(lane) for lane in draft.lanes]
     config = {"Lane": st.column_config.TextColumn("Lane", disabled=True, pinned=True, width="medium")}
     for index, stage in enumerate(draft.stages, start=1):
@@ -321,7 +322,7 @@ def cells_editor(draft: jm.JourneyMap) -> None:
         grid, key=f"jm_grid_{ss[NONCE]}", hide_index=True, column_config=config,
         num_rows="fixed", width="stretch", row_height=44,
         placeholder="…")
-    commit(jm.apply_grid(draft, edited))
+    commit(editor_tables.apply_grid(draft, edited))
     st.caption("Click a cell and type; Enter or Tab moves on. Emotion: a number from −2 to +2, "
                "optionally followed by a word (“-1 anxious”). Lanes marked “from data” are "
                "rewritten by **Refresh numbers** (Data tab).")
@@ -332,7 +333,7 @@ def structure_editor(draft: jm.JourneyMap) -> None:
     with left:
         st.markdown("**Stages** (columns)")
         stages = st.data_editor(
-            jm.stages_table(draft), key=f"jm_stages_{ss[NONCE]}", hide_index=True,
+            editor_tables.stages_table(draft), key=f"jm_stages_{ss[NONCE]}", hide_index=True,
             num_rows="dynamic", column_order=["Position", "Stage"], width="stretch",
             column_config={"Position": st.column_config.NumberColumn("Position", min_value=0,
                                                                      step=0.5, width="small"),
@@ -340,15 +341,15 @@ def structure_editor(draft: jm.JourneyMap) -> None:
     with right:
         st.markdown("**Lanes** (rows)")
         lanes = st.data_editor(
-            jm.lanes_table(draft), key=f"jm_lanes_{ss[NONCE]}", hide_index=True,
+            editor_tables.lanes_table(draft), key=f"jm_lanes_{ss[NONCE]}", hide_index=True,
             num_rows="dynamic", column_order=["Position", "Lane", "Holds"], width="stretch",
             column_config={"Position": st.column_config.NumberColumn("Position", min_value=0,
                                                                      step=0.5, width="small"),
                            "Lane": st.column_config.TextColumn("Lane", required=True),
                            "Holds": st.column_config.SelectboxColumn(
-                               "Holds", options=[label for _, _, label in jm.LANE_CHOICES],
+                               "Holds", options=[label for _, _, label in editor_tables.LANE_CHOICES],
                                width="large")})
-    changed = jm.apply_lanes_table(jm.apply_stages_table(draft, stages), lanes)
+    changed = editor_tables.apply_lanes_table(editor_tables.apply_stages_table(draft, stages), lanes)
     if changed != draft:
         commit(changed, reset_editors=True)
         st.rerun()
@@ -406,7 +407,7 @@ def data_editor_tab(draft: jm.JourneyMap) -> None:
                  disabled=not (linked and linked in datasets and data_lanes)):
         info = get_workspace().get_dataset(linked)
         with st.spinner("Computing stage numbers…"):
-            refreshed = jm.refresh_from_data(cursor(), draft, info.table)
+            refreshed = data_lanes.refresh_from_data(cursor(), draft, info.table)
         commit(refreshed, note=f"Numbers refreshed from {linked}", reset_editors=True)
         notice("success", "Numbers refreshed from the data.")
         st.rerun()
@@ -605,10 +606,10 @@ def export_tab(draft: jm.JourneyMap) -> None:
         st.download_button("JSON (re-imports)", data=jm.to_json(draft).encode("utf-8"),
                            file_name=f"{stem}.json", mime="application/json",
                            icon=":material/data_object:", on_click="ignore", key="jm_json")
-        st.download_button("CSV", data=("\ufeff" + jm.to_csv(draft)).encode("utf-8"),
+        st.download_button("CSV", data=("\ufeff" + exports.to_csv(draft)).encode("utf-8"),
                            file_name=f"{stem}.csv", mime="text/csv", icon=":material/table_view:",
                            on_click="ignore", key="jm_csv")
-        st.download_button("Markdown", data=jm.to_markdown(draft).encode("utf-8"),
+        st.download_button("Markdown", data=exports.to_markdown(draft).encode("utf-8"),
                            file_name=f"{stem}.md", mime="text/markdown",
                            icon=":material/description:", on_click="ignore", key="jm_md")
 

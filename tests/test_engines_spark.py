@@ -23,8 +23,7 @@ import pandas as pd
 import pytest
 
 from cxdata.analytics import funnel, insights, paths, scores
-
-from cxdata.maps import journey_map
+from cxdata.maps import data_lanes
 from cxdata.engines.duckdb_engine import DuckDBEngine
 from cxdata.errors import UnusableInput
 from cxdata.analytics.funnel import Exclusion
@@ -156,7 +155,7 @@ def test_findings_counts_and_map_numbers_agree_on_the_sample(sample_engines):
     local, remote = sample_engines
     assert event_counts(remote, None) == event_counts(local, None)
     assert insights.dataset_insights(remote, None, STAGES) == insights.dataset_insights(local, None, STAGES)
-    assert journey_map.stage_numbers(remote, None, STAGES) == journey_map.stage_numbers(local, None, STAGES)
+    assert data_lanes.stage_numbers(remote, None, STAGES) == data_lanes.stage_numbers(local, None, STAGES)
 
 
 # ---------------------------------------------------------------------------------------

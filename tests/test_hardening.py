@@ -16,6 +16,7 @@ import duckdb
 import pytest
 
 from cxdata import cli
+from cxdata.maps import exports
 from cxdata.maps import journey_map as jm
 from cxdata.errors import UnusableInput
 from cxdata.io.ingest import ingest_file, validate_file
@@ -190,7 +191,7 @@ def test_markdown_export_shows_links_and_images_as_text():
                       stages=[jm.Stage("s1", "Find"), jm.Stage("s2", "Buy")],
                       lanes=[jm.Lane("l1", "Pain points", "text", "pain_points", {})])
     m = jm.set_cell(m, "l1", "s2", "see ![i](http://host/p.png) <img src=x>")
-    text = jm.to_markdown(m)
+    text = exports.to_markdown(m)
     assert text.splitlines()[0] == "# \\[x\\]\\(http://host/\\) \\!\\[i\\]\\(http://host/p.png\\)"
     assert "see \\!\\[i\\]\\(http://host/p.png\\) &lt;img src=x&gt;" in text
     assert "](http" not in text and "<img" not in text

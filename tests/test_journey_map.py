@@ -8,6 +8,7 @@ import json
 import pytest
 
 from cxdata.maps import journey_map as jm
+from cxdata.maps import data_lanes, exports, templates
 from tests.helpers_maps import STAGES, make_dataset, memory_cursor
 
 
@@ -109,9 +110,9 @@ def test_set_cell_trims_and_empty_clears():
 # ---------------------------------------------------------------------------------------
 # Templates
 
-@pytest.mark.parametrize("key", list(jm.TEMPLATES))
+@pytest.mark.parametrize("key", list(templates.TEMPLATES))
 def test_templates_have_six_stages_and_a_readable_emotion_curve(key):
-    m = jm.from_template(key)
+    m = templates.from_template(key)
     assert len(m.stages) == 6
     kinds = [lane.kind for lane in m.lanes]
     assert kinds.count("emotion") == 1 and "touchpoints" in kinds
@@ -121,22 +122,22 @@ def test_templates_have_six_stages_and_a_readable_emotion_curve(key):
     assert all(v is not None and -2 <= v <= 2 for v in values)
     topics = {lane.topic for lane in m.lanes}
     assert {"pain_points", "opportunities"} <= topics
-    bare = jm.from_template(key, with_examples=False)
+    bare = templates.from_template(key, with_examples=False)
     assert [s.name for s in bare.stages] == [s.name for s in m.stages]
     assert all(not lane.cells for lane in bare.lanes) and bare.persona == jm.Persona()
 
 
 def test_unknown_template_is_a_plain_error():
     with pytest.raises(jm.MapFormatError, match="Unknown template"):
-        jm.from_template("airline")
+        templates.from_template("airline")
 
 
 # ---------------------------------------------------------------------------------------
 # JSON / CSV / Markdown
 
-@pytest.mark.parametrize("key", list(jm.TEMPLATES))
+@pytest.mark.parametrize("key", list(templates.TEMPLATES))
 def test_json_round_trips_to_the_same_map(key):
-    m = jm.from_template(key)
+    m = templates.from_template(key)
     m = jm.set_cell(m, m.lanes[4].id, m.stages[5].id, 'Quote " and <tag> & emoji 🙂\nline 2')
     again = jm.from_json(jm.to_json(m))
     assert again == m
@@ -158,9 +159,20 @@ def test_json_rejects_what_is_not_a_map():
         jm.from_json_dict(data)
 
 
+
+def test_json_version_2_carries_notes_and_version_1_files_still_read():
+    m = jm.add_note(small_map(), "l1", "s1", "Cookie wall", author="Ana", note_id="n1")
+    data = jm.to_json_dict(m)
+    assert data["format_version"] == 2
+    assert [n.text for n in jm.from_json_dict(data).notes] == ["Cookie wall"]
+    old = {k: v for k, v in jm.to_json_dict(small_map()).items()
+           if k not in ("notes", "votes", "workshop")}
+    old["format_version"] = 1                     # as written before notes existed
+    assert jm.from_json_dict(old) == small_map()
+
 def test_csv_has_a_row_per_lane_and_neutralises_formulas():
     m = jm.set_cell(small_map(), "l1", "s2", "=HYPERLINK(\"x\")")
-    rows = list(csv.reader(io.StringIO(jm.to_csv(m))))
+    rows = list(csv.reader(io.StringIO(exports.to_csv(m))))
     assert rows[0] == ["Lane", "Holds", "Find", "Buy"]
     assert rows[1] == ["Pain points", "Pain points", "Too many ads", "'=HYPERLINK(\"x\")"]
     # "+1 curious" would be read as a formula (starts with +) and gets an apostrophe;
@@ -171,11 +183,28 @@ def test_csv_has_a_row_per_lane_and_neutralises_formulas():
 
 def test_markdown_escapes_pipes_html_and_line_breaks():
     m = jm.set_cell(small_map(), "l1", "s2", "a | b\n<script>x</script>")
-    text = jm.to_markdown(m)
+    text = exports.to_markdown(m)
     assert "# Test map" in text and "**Persona:** Maya" in text
     assert "| Lane | Find | Buy |" in text
     assert "a \\| b<br>&lt;script&gt;x&lt;/script&gt;" in text
     assert "<script>" not in text
+
+
+def test_exports_carry_sticky_notes_and_votes_only_once_revealed():
+    m = jm.add_note(small_map(), "l1", "s1", "Cookie wall", author="Ana", note_id="n1")
+    m = jm.add_note(m, "l1", "s2", "=cmd", author="Bo", note_id="n2", owner="Web team",
+                    status="planned")
+    m = jm.set_workshop(m, voting_open=True)
+    m = jm.cast_vote(jm.cast_vote(m, "Cy", "n1"), "Di", "n1")
+    rows = list(csv.reader(io.StringIO(exports.to_csv(m))))
+    # Votes are still hidden from the room, so the export does not tell them either.
+    assert rows[1] == ["Pain points", "Pain points", "Too many ads\n• Cookie wall — Ana",
+                       "• =cmd — Bo · owner: Web team · status: planned"]
+    m = jm.set_workshop(m, votes_revealed=True)
+    rows = list(csv.reader(io.StringIO(exports.to_csv(m))))
+    assert rows[1][2] == "Too many ads\n• Cookie wall — Ana · 2 votes"
+    text = exports.to_markdown(m)
+    assert "| **Pain points** | Too many ads<br>• Cookie wall — Ana · 2 votes | • =cmd — Bo" in text
 
 
 # ---------------------------------------------------------------------------------------
@@ -184,8 +213,8 @@ def test_markdown_escapes_pipes_html_and_line_breaks():
 def test_fill_linked_lanes_leaves_typed_lanes_alone():
     m = small_map()
     m = jm.add_lane(m, "Customers", "metric", "customers", lane_id="l9")
-    numbers = {"Find": jm.StageNumbers("Find", 1, False, 40, 1.0, 3600.0, 10, 30, None, {}, ())}
-    filled = jm.fill_linked_lanes(m, numbers)
+    numbers = {"Find": data_lanes.StageNumbers("Find", 1, False, 40, 1.0, 3600.0, 10, 30, None, {}, ())}
+    filled = data_lanes.fill_linked_lanes(m, numbers)
     assert filled.cell("l9", "s1") == "40 customers"
     assert filled.cell("l9", "s2") == ""          # "Buy" is not in the data
     assert filled.lane_by_id("l1") == m.lane_by_id("l1")
@@ -195,7 +224,7 @@ def test_fill_linked_lanes_leaves_typed_lanes_alone():
 def test_map_from_dataset_fills_lanes_from_the_data():
     cur = memory_cursor()
     table = make_dataset(cur)
-    m = jm.map_from_dataset(cur, "Tiny", table, STAGES)
+    m = data_lanes.map_from_dataset(cur, "Tiny", table, STAGES)
     assert m.stage_names() == STAGES and m.dataset == "Tiny"
     by_name = {lane.name: [lane.cells.get(s.id, "") for s in m.stages] for lane in m.lanes}
     # Ordered funnel: Aware 6 (everyone), Consideration 5 (all but c3), Purchase 3 (c1, c4, c5).
@@ -246,7 +275,7 @@ def test_refresh_matches_stages_by_name_and_skips_unknown_ones():
                       lanes=[jm.Lane("n", "Customers", "metric", "customers"),
                              jm.Lane("e", "Feeling", "emotion", "ces"),
                              jm.Lane("t", "Notes", "text", "notes", {"b": "keep me"})])
-    out = jm.refresh_from_data(cur, m, table)
+    out = data_lanes.refresh_from_data(cur, m, table)
     # The funnel runs over the data stages in *map* order: Purchase (3 customers), then
     # Aware after Purchase: c1, c4, c5 have no Aware event after their purchase -> 0.
     assert out.cell("n", "a") == "3 customers"
@@ -260,7 +289,7 @@ def test_refresh_matches_stages_by_name_and_skips_unknown_ones():
 def test_data_lanes_say_their_unit_and_what_n_counts():
     cur = memory_cursor()
     table = make_dataset(cur)
-    m = jm.map_from_dataset(cur, "Tiny", table, STAGES)
+    m = data_lanes.map_from_dataset(cur, "Tiny", table, STAGES)
     by_topic = {(lane.kind, lane.topic): [lane.cells.get(s.id, "") for s in m.stages]
                 for lane in m.lanes}
     # Top touchpoints: distinct customers, and they say so.
@@ -284,7 +313,7 @@ def test_data_lanes_say_their_unit_and_what_n_counts():
 def test_biggest_dropoff_lane_says_where_drop_outs_left():
     cur = memory_cursor()
     table = make_dataset(cur)
-    m = jm.map_from_dataset(cur, "Tiny", table, STAGES)
+    m = data_lanes.map_from_dataset(cur, "Tiny", table, STAGES)
     [lane] = [lane for lane in m.lanes if lane.topic == "dropoff_touchpoint"]
     assert lane.name == "Biggest drop-off: where drop-outs left"
     assert jm.METRIC_TOPICS["dropoff_touchpoint"] == "Biggest drop-off: where drop-outs left"
@@ -298,13 +327,13 @@ def test_biggest_dropoff_lane_says_where_drop_outs_left():
 
 
 def test_biggest_dropoff_text_of_a_large_group():
-    numbers = jm.StageNumbers("Consideration", 2, False, 3805, 0.761, 3600.0, 2345, 1460,
+    numbers = data_lanes.StageNumbers("Consideration", 2, False, 3805, 0.761, 3600.0, 2345, 1460,
                               None, {}, (), previous_customers=5000,
                               dropoff_left=(("Checkout page", 599, 0.41),
                                             ("Product page", 400, 0.274)))
     lane = jm.Lane("l", "Biggest drop-off", "metric", "dropoff_touchpoint")
-    assert jm.linked_cell_text(lane, numbers) == (
+    assert data_lanes.linked_cell_text(lane, numbers) == (
         "1,460 dropped out · most left at Checkout page (41%)")
     conversion = jm.Lane("c", "Conversion", "metric", "conversion")
-    assert jm.linked_cell_text(conversion, numbers) == (
+    assert data_lanes.linked_cell_text(conversion, numbers) == (
         "76% from previous (n = 5,000 reached previous)")

@@ -98,6 +98,15 @@ def test_exports_png_pdf_svg():
     assert "<script>" not in svg                  # text is escaped in the SVG markup
 
 
+def test_image_exports_show_sticky_notes_under_the_cell_text():
+    m = workshop_map()
+    lane = next(x for x in m.lanes if x.kind == "text")
+    m = jm.add_note(m, lane.id, "s2", "Delivery fee shock", author="Ana")
+    texts = [" ".join(t["lines"]) for t in mc.map_drawing(m).texts]
+    assert "• Delivery fee shock — Ana" in " ".join(texts)
+    assert "Delivery fee shock" in " ".join(ET.fromstring(mc.map_svg(m)).itertext())
+
+
 @pytest.mark.parametrize("lanes", [[], [jm.Lane("e", "Emotion", "emotion", "typed")]])
 def test_empty_maps_still_draw(lanes):
     m = jm.JourneyMap("Empty", stages=[], lanes=lanes)

@@ -15,7 +15,7 @@ import pytest
 from cxdata import cli
 
 from cxdata.store import map_store
-from cxdata.maps.journey_map import blank_map
+from cxdata.maps.templates import blank_map
 from cxdata.analytics.scores import ResponseCounts, summarise
 from cxdata.sql import EventFilter
 from cxdata.why import cli_conformance
@@ -301,7 +301,7 @@ def test_charts_draw_classes_and_deviations(tiny):
 def _section_script():
     import streamlit as st
 
-    from cxdata.maps.journey_map import blank_map
+    from cxdata.maps.templates import blank_map
     from cxdata.ui.state import get_workspace
     from cxdata.ui.why_map import conformance_section
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import altair as alt
 import pandas as pd
 
+from cxdata.maps.exports import cell_with_notes
 from cxdata.maps.journey_map import (EMOTION_MAX, EMOTION_MIN, JourneyMap, Lane, emotion_label,
-                                parse_emotion)
+                                     parse_emotion)
 
 
 # ---------------------------------------------------------------------------------------
@@ -386,7 +387,9 @@ def map_drawing(jmap: JourneyMap, layout: ChartLayout = ChartLayout(),
         if lane.kind == "emotion":
             row_h = layout.emotion_height
         else:
-            wrapped = [wrap_text(lane.cells.get(s.id, ""), cell_chars - (1 if style.bold else 0),
+            # The notes of a cell follow its text (as in the CSV and Markdown exports).
+            wrapped = [wrap_text(cell_with_notes(jmap, lane.id, s.id, lane.cells.get(s.id, "")),
+                                 cell_chars - (1 if style.bold else 0),
                                  layout.max_lines) for s in jmap.stages]
             most = max([len(w) for w in wrapped] + [len(label), 2])
             row_h = 2 * pad + layout.line_height * most
