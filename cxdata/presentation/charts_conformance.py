@@ -10,7 +10,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from cxdata.presentation.charts import (DEFAULT_WIDTH, HIGHLIGHT, OKABE_ITO, PRIMARY, _require, _title,
+from cxdata.presentation.charts.base import (DEFAULT_WIDTH, HIGHLIGHT, OKABE_ITO, PRIMARY, _require, _title,
                            empty_chart)
 from cxdata.formatting import format_count, format_percent, format_score
 

@@ -16,7 +16,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from cxdata.presentation.charts import (DEFAULT_WIDTH, HIGHLIGHT, MUTED, PRIMARY, _metric, _require, _title,
+from cxdata.presentation.charts.base import (DEFAULT_WIDTH, HIGHLIGHT, MUTED, PRIMARY, _metric, _require, _title,
                            empty_chart)
 from cxdata.formatting import format_count, format_number, format_percent, format_score
 

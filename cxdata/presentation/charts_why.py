@@ -15,7 +15,7 @@ import math
 import altair as alt
 import pandas as pd
 
-from cxdata.presentation.charts import (DEFAULT_WIDTH, HIGHLIGHT, INCOMPLETE_GREY, MUTED, PRIMARY, TEXT_DARK,
+from cxdata.presentation.charts.base import (DEFAULT_WIDTH, HIGHLIGHT, INCOMPLETE_GREY, MUTED, PRIMARY, TEXT_DARK,
                            _period_title, _period_x, _title, _with_every_period, empty_chart)
 from cxdata.formatting import format_count, format_p, format_percent, format_period
 
