@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import streamlit as st
 
 from cxdata.maps import journey_map as jm
+from cxdata.maps import merge
 from cxdata.maps import data_lanes, editor_tables, exports, templates
 from cxdata.presentation import map_canvas as mc
 from cxdata.store import map_store as ms
@@ -219,7 +220,7 @@ def merge_and_save() -> None:
     save the result on top of it."""
     cur = cursor()
     theirs = ms.load_map(cur, ss[MAP_ID])
-    result = ms.three_way_merge(ss[BASE_MAP], ss[DRAFT], theirs.journey_map, ss.get(CHOICES))
+    result = merge.three_way_merge(ss[BASE_MAP], ss[DRAFT], theirs.journey_map, ss.get(CHOICES))
     try:
         stored = ms.save_map(cur, ss[MAP_ID], result.merged, base_version=theirs.version,
                              author=author(), note=f"Merged with version {theirs.version}")
@@ -246,7 +247,7 @@ def _shown(value: str | None) -> str:
 def conflict_panel(latest: ms.StoredMap) -> None:
     """Somebody saved after the version this draft started from, and this session has
     unsaved changes: say so, and offer the merge."""
-    result = ms.three_way_merge(ss[BASE_MAP], ss[DRAFT], latest.journey_map, ss.get(CHOICES))
+    result = merge.three_way_merge(ss[BASE_MAP], ss[DRAFT], latest.journey_map, ss.get(CHOICES))
     with st.container(border=True, key="jm_conflict"):
         st.warning(f"**{who(latest.info)} saved version {latest.version}** ({when(latest.info)}) "
                    f"after you opened version {ss[BASE_VERSION]}. Your changes are not saved yet; "

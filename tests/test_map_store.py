@@ -8,6 +8,8 @@ import duckdb
 import pytest
 
 from cxdata.maps import journey_map as jm
+from cxdata.maps import merge
+from cxdata.maps.changes import describe_changes
 from cxdata.store import map_store as ms
 from cxdata.bootstrap import SAMPLE_NAME
 from tests.helpers_maps import memory_cursor
@@ -150,13 +152,13 @@ def test_same_cell_changed_twice_is_a_conflict_resolved_by_choice():
     base = base_map()
     mine = jm.set_cell(base, "pain", "s2", "Fees shown late")
     theirs = jm.set_cell(base, "pain", "s2", "Delivery cost surprise")
-    result = ms.three_way_merge(base, mine, theirs)
+    result = merge.three_way_merge(base, mine, theirs)
     [conflict] = result.conflicts
     assert conflict.key == ("cell", "pain", "s2") and conflict.label == "Pain points × Cart"
     assert (conflict.base, conflict.mine, conflict.theirs) == ("Hidden fees", "Fees shown late",
                                                                "Delivery cost surprise")
     assert conflict.chosen == "mine" and result.merged.cell("pain", "s2") == "Fees shown late"
-    picked = ms.three_way_merge(base, mine, theirs, {conflict.key_id: "theirs"})
+    picked = merge.three_way_merge(base, mine, theirs, {conflict.key_id: "theirs"})
     assert picked.merged.cell("pain", "s2") == "Delivery cost surprise"
     assert picked.conflicts[0].chosen == "theirs"
 
@@ -164,7 +166,7 @@ def test_same_cell_changed_twice_is_a_conflict_resolved_by_choice():
 def test_identical_changes_are_not_conflicts():
     base = base_map()
     both = jm.set_cell(base, "emo", "s3", "+2")
-    result = ms.three_way_merge(base, both, both)
+    result = merge.three_way_merge(base, both, both)
     assert result.conflicts == [] and result.merged == both
 
 
@@ -175,7 +177,7 @@ def test_structure_changes_on_both_sides_combine():
     theirs = jm.rename_stage(base, "s2", "Basket")
     theirs = jm.add_lane(theirs, "Opportunities", lane_id="opp", position=2)
     theirs = jm.set_cell(theirs, "opp", "s1", "Size guide")
-    result = ms.three_way_merge(base, mine, theirs)
+    result = merge.three_way_merge(base, mine, theirs)
     assert result.conflicts == []
     m = result.merged
     assert m.stage_names() == ["Browse", "Basket", "Pay", "Deliver"]
@@ -187,7 +189,7 @@ def test_deleting_a_stage_the_other_side_edited_keeps_it_whole():
     base = base_map()
     mine = jm.remove_stage(base, "s2")
     theirs = jm.set_cell(base, "goals", "s2", "Check the total")
-    result = ms.three_way_merge(base, mine, theirs)
+    result = merge.three_way_merge(base, mine, theirs)
     # One conflict: the stage mine deleted and theirs typed into.
     [conflict] = result.conflicts
     assert conflict.key == ("stage", "s2") and (conflict.mine, conflict.theirs) == (None, "Cart")
@@ -199,7 +201,7 @@ def test_deleting_a_stage_the_other_side_edited_keeps_it_whole():
     assert m.cell("goals", "s2") == "Check the total"
     assert m.cell("pain", "s2") == "Hidden fees" and m.cell("emo", "s2") == "-1"
     # Choosing "mine" deletes it after all, cells included.
-    gone = ms.three_way_merge(base, mine, theirs, {"stage/s2": "mine"}).merged
+    gone = merge.three_way_merge(base, mine, theirs, {"stage/s2": "mine"}).merged
     assert gone.stage_names() == ["Browse", "Pay"]
     assert all("s2" not in lane.cells for lane in gone.lanes)
 
@@ -208,7 +210,7 @@ def test_deleting_a_lane_nobody_else_touched_just_deletes_it():
     base = base_map()
     mine = jm.remove_lane(base, "pain")
     theirs = jm.set_cell(base, "goals", "s3", "Pay quickly")
-    result = ms.three_way_merge(base, mine, theirs)
+    result = merge.three_way_merge(base, mine, theirs)
     assert result.conflicts == []
     assert [lane.id for lane in result.merged.lanes] == ["goals", "emo"]
     assert result.merged.cell("goals", "s3") == "Pay quickly"
@@ -218,12 +220,12 @@ def test_both_reordering_differently_is_one_conflict():
     base = base_map()
     mine = jm.move_stage(base, "s3", 0)        # Pay, Browse, Cart
     theirs = jm.move_stage(base, "s1", 2)      # Cart, Pay, Browse
-    result = ms.three_way_merge(base, mine, theirs)
+    result = merge.three_way_merge(base, mine, theirs)
     [conflict] = result.conflicts
     assert conflict.key == ("order", "stages")
     assert (conflict.mine, conflict.theirs) == ("Pay → Browse → Cart", "Cart → Pay → Browse")
     assert result.merged.stage_names() == ["Pay", "Browse", "Cart"]
-    theirs_order = ms.three_way_merge(base, mine, theirs, {"order/stages": "theirs"})
+    theirs_order = merge.three_way_merge(base, mine, theirs, {"order/stages": "theirs"})
     assert theirs_order.merged.stage_names() == ["Cart", "Pay", "Browse"]
 
 
@@ -231,7 +233,7 @@ def test_one_side_reordering_and_the_other_editing_combine():
     base = base_map()
     mine = jm.move_lane(base, "emo", 0)
     theirs = jm.set_cell(base, "emo", "s3", "-2 card declined")
-    result = ms.three_way_merge(base, mine, theirs)
+    result = merge.three_way_merge(base, mine, theirs)
     assert result.conflicts == []
     assert [lane.id for lane in result.merged.lanes] == ["emo", "goals", "pain"]
     assert result.merged.cell("emo", "s3") == "-2 card declined"
@@ -257,7 +259,7 @@ def test_describe_changes_of_cells_in_plain_words():
     new = jm.set_cell(old, "pain", "s3", "Card declined")          # added
     new = jm.set_cell(new, "goals", "s1", "Find it fast")           # changed
     new = jm.set_cell(new, "emo", "s2", "")                         # removed
-    changes = ms.describe_changes(old, new)
+    changes = describe_changes(old, new)
     assert changes.summary == "Cells: 1 added, 1 changed, 1 removed"
     assert changes.details == [
         "Added Pain points × Pay: “Card declined”",
@@ -273,7 +275,7 @@ def test_describe_changes_of_stages_lanes_and_persona():
     new = jm.add_lane(new, "Owners", "text", "owners", lane_id="own")
     new = jm.remove_lane(new, "goals")
     new.persona = jm.Persona("Maya, busy parent")
-    changes = ms.describe_changes(old, new)
+    changes = describe_changes(old, new)
     # Cells of a removed stage or lane are not counted again one by one.
     assert changes.summary == ("Stages: 1 added, 1 renamed, 1 removed · Lanes: 1 added, "
                                "1 removed · Persona")
@@ -284,8 +286,8 @@ def test_describe_changes_of_stages_lanes_and_persona():
         "Added lane “Owners”",
         "Removed lane “Goals” (with 1 cell)",
         "Changed the persona's name: “Maya” → “Maya, busy parent”"]
-    assert ms.describe_changes(old, old).summary == "No change"
-    first = ms.describe_changes(None, old)
+    assert describe_changes(old, old).summary == "No change"
+    first = describe_changes(None, old)
     assert first.summary == "First version: 3 stages, 3 lanes, 4 cells"
 
 

@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from cxdata.maps import journey_map as jm
+from cxdata.maps import merge
 from cxdata.store import map_store as ms
 from tests.helpers_maps import memory_cursor
 
@@ -228,7 +229,7 @@ def test_the_merge_keeps_notes_and_votes_added_on_both_sides():
     mine = jm.cast_vote(mine, "Ann", "n1")
     theirs = jm.add_note(base, "goals", "s3", "Theirs", note_id="t1")
     theirs = jm.cast_vote(jm.remove_note(theirs, "n2"), "Bob", "n3")
-    result = ms.three_way_merge(base, mine, theirs)
+    result = merge.three_way_merge(base, mine, theirs)
     assert not result.conflicts
     merged = result.merged
     assert {n.id for n in merged.notes} == {"n1", "n3", "m1", "t1"}
