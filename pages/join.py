@@ -13,6 +13,7 @@ import time
 import streamlit as st
 
 from cxdata.maps import journey_map as jm
+from cxdata.maps import workshop
 from cxdata.store import map_store as ms
 from cxdata.ui.auth import current_user_name
 from cxdata.ui.state import get_workspace
@@ -56,7 +57,7 @@ def send(ops: list[dict], done: str | None = None) -> None:
     try:
         result = ms.apply_ops(cursor(), st.query_params.get(MAP_PARAM), ops, author=name(),
                               role="participant")
-    except (jm.EditRefused, ms.MapNotFound) as exc:
+    except (workshop.EditRefused, ms.MapNotFound) as exc:
         say("warning", str(exc))
         return
     if result.messages:
@@ -164,9 +165,9 @@ def room(map_id: str) -> None:
     voting = ws.voting_open and not ws.locked
     mine = m.votes.get(name(), {})
     if voting:
-        st.info(f"**Dot voting:** {jm.votes_left(m, name())} of {ws.votes_per_person} votes "
+        st.info(f"**Dot voting:** {workshop.votes_left(m, name())} of {ws.votes_per_person} votes "
                 "left. Tap ● on the notes that matter most.", icon=":material/how_to_vote:")
-    totals = jm.vote_totals(m) if ws.votes_revealed else {}
+    totals = workshop.vote_totals(m) if ws.votes_revealed else {}
     stage_notes = [n for n in m.notes if n.stage_id == stage_id]
     st.markdown(f"**Notes on {names[stage_id]}** ({len(stage_notes)})")
     if not stage_notes:
@@ -190,7 +191,7 @@ def room(map_id: str) -> None:
                     with st.container(horizontal=True):
                         if voting:
                             st.button("● Vote", key=f"join_vote_{note.id}", on_click=vote,
-                                      args=(note.id,), disabled=jm.votes_left(m, name()) <= 0)
+                                      args=(note.id,), disabled=workshop.votes_left(m, name()) <= 0)
                             if mine.get(note.id):
                                 st.button("Take back", key=f"join_unvote_{note.id}",
                                           on_click=unvote, args=(note.id,), type="tertiary")
@@ -198,7 +199,7 @@ def room(map_id: str) -> None:
                             st.button("Remove", key=f"join_remove_{note.id}", on_click=remove,
                                       args=(note.id,), type="tertiary")
     if ws.votes_revealed:
-        results = jm.vote_results(m)
+        results = workshop.vote_results(m)
         if results:
             st.markdown("**Votes, most first**")
             st.dataframe([{"Rank": r.rank, "Votes": r.votes, "Note": r.note.text}

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import streamlit as st
 
 from cxdata.maps import journey_map as jm
+from cxdata.maps import json_format, workshop
 from cxdata.maps import merge
 from cxdata.maps import data_lanes, editor_tables, exports, templates
 from cxdata.presentation import map_canvas as mc
@@ -162,7 +163,7 @@ def create_from_choice() -> None:
             if upload is None:
                 notice("error", "Choose a journey map JSON file first.")
                 return
-            new = jm.from_json(upload.getvalue())
+            new = json_format.from_json(upload.getvalue())
             if name:
                 new.name = name
         else:
@@ -430,7 +431,7 @@ def pin_pain_point(text: str, stage: str) -> None:
         result = ms.apply_ops(cursor(), ss[MAP_ID], [{"op": "add_note", "lane": lane.id,
                                                       "stage": target.id, "text": text,
                                                       "colour": "pink"}], author=author())
-    except (jm.EditRefused, ms.MapNotFound) as exc:
+    except (workshop.EditRefused, ms.MapNotFound) as exc:
         notice("warning", str(exc))
         return
     follow(result.stored)
@@ -590,7 +591,7 @@ def restore(version: int) -> None:
 
 def export_tab(draft: jm.JourneyMap) -> None:
     stem = file_stem(draft.name)
-    snapshot = jm.from_json_dict(jm.to_json_dict(draft))   # the lambdas run later, elsewhere
+    snapshot = json_format.from_json_dict(json_format.to_json_dict(draft))   # the lambdas run later, elsewhere
     st.write("Pictures of the canvas (made on this machine, no internet needed):")
     with st.container(horizontal=True):
         st.download_button("PNG", data=lambda: mc.map_png(snapshot), file_name=f"{stem}.png",
@@ -604,7 +605,7 @@ def export_tab(draft: jm.JourneyMap) -> None:
                            on_click="ignore", key="jm_pdf")
     st.write("The map as data:")
     with st.container(horizontal=True):
-        st.download_button("JSON (re-imports)", data=jm.to_json(draft).encode("utf-8"),
+        st.download_button("JSON (re-imports)", data=json_format.to_json(draft).encode("utf-8"),
                            file_name=f"{stem}.json", mime="application/json",
                            icon=":material/data_object:", on_click="ignore", key="jm_json")
         st.download_button("CSV", data=("\ufeff" + exports.to_csv(draft)).encode("utf-8"),
@@ -655,7 +656,7 @@ def on_canvas_ops() -> None:
         result = ms.apply_ops(cursor(), map_id, [item["op"] for item in fresh], author=author())
         messages = result.messages
         follow(result.stored)
-    except (jm.EditRefused, ms.MapNotFound) as exc:
+    except (workshop.EditRefused, ms.MapNotFound) as exc:
         messages = [str(exc)]
     acked[client] = max(int(item["seq"]) for item in fresh)
     if messages:
@@ -712,7 +713,7 @@ def workshop_op(**settings) -> None:
     try:
         result = ms.apply_ops(cursor(), ss[MAP_ID], [{"op": "workshop", "settings": settings}],
                               author=author())
-    except jm.EditRefused as exc:
+    except workshop.EditRefused as exc:
         notice("error", str(exc))
         return
     follow(result.stored)
@@ -748,12 +749,12 @@ def workshop_panel(map_id: str) -> None:
         st.button("Hide votes" if ws.votes_revealed else "Reveal votes", key="jm_reveal",
                   icon=":material/visibility:", on_click=workshop_op,
                   kwargs={"votes_revealed": not ws.votes_revealed})
-    totals = jm.vote_totals(stored.journey_map)
+    totals = workshop.vote_totals(stored.journey_map)
     st.caption(f"{sum(totals.values())} dots placed by {len(stored.journey_map.votes)} "
                f"{'person' if len(stored.journey_map.votes) == 1 else 'people'}"
                + ("" if ws.votes_revealed else " · totals hidden until you reveal them"))
     if ws.votes_revealed:
-        results = jm.vote_results(stored.journey_map)
+        results = workshop.vote_results(stored.journey_map)
         if results:
             st.dataframe([{"Rank": r.rank, "Votes": r.votes, "Note": r.note.text,
                            "By": r.note.author or "—"} for r in results],

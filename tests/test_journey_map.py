@@ -8,6 +8,7 @@ import json
 import pytest
 
 from cxdata.maps import journey_map as jm
+from cxdata.maps import emotion, json_format, workshop
 from cxdata.maps import data_lanes, exports, templates
 from tests.helpers_maps import STAGES, make_dataset, memory_cursor
 
@@ -36,16 +37,16 @@ def small_map() -> jm.JourneyMap:
     ("ces", 1.0, -2.0),        # (1 − 4)·⅔ = −2
 ])
 def test_emotion_from_score_follows_spec(metric, value, expected):
-    assert jm.emotion_from_score(metric, value) == pytest.approx(expected)
+    assert emotion.emotion_from_score(metric, value) == pytest.approx(expected)
 
 
 def test_emotion_from_score_clips_and_handles_missing():
     # A CSAT mean cannot exceed 5, but a value of 6 (bad input) must still clip to +2.
-    assert jm.emotion_from_score("csat", 6.0) == 2.0
-    assert jm.emotion_from_score("nps", None) is None
-    assert jm.emotion_from_score("ces", float("nan")) is None
+    assert emotion.emotion_from_score("csat", 6.0) == 2.0
+    assert emotion.emotion_from_score("nps", None) is None
+    assert emotion.emotion_from_score("ces", float("nan")) is None
     with pytest.raises(ValueError):
-        jm.emotion_from_score("nps_typo", 1.0)
+        emotion.emotion_from_score("nps_typo", 1.0)
 
 
 @pytest.mark.parametrize("text, value, words", [
@@ -57,13 +58,13 @@ def test_emotion_from_score_clips_and_handles_missing():
     ("", None, ""),
 ])
 def test_parse_emotion(text, value, words):
-    assert jm.parse_emotion(text) == value
-    assert jm.emotion_label(text) == words
+    assert emotion.parse_emotion(text) == value
+    assert emotion.emotion_label(text) == words
 
 
 def test_format_emotion_is_signed_and_reparseable():
-    assert [jm.format_emotion(v) for v in (1.0, -0.46, 0.0, 2.6)] == ["+1", "-0.5", "0", "+2"]
-    assert jm.parse_emotion(jm.format_emotion(-1.24)) == -1.2
+    assert [emotion.format_emotion(v) for v in (1.0, -0.46, 0.0, 2.6)] == ["+1", "-0.5", "0", "+2"]
+    assert emotion.parse_emotion(emotion.format_emotion(-1.24)) == -1.2
 
 
 # ---------------------------------------------------------------------------------------
@@ -116,9 +117,9 @@ def test_templates_have_six_stages_and_a_readable_emotion_curve(key):
     assert len(m.stages) == 6
     kinds = [lane.kind for lane in m.lanes]
     assert kinds.count("emotion") == 1 and "touchpoints" in kinds
-    emotion = next(lane for lane in m.lanes if lane.kind == "emotion")
+    lane = next(lane for lane in m.lanes if lane.kind == "emotion")
     # Every stage of the example has an emotion value on the −2…+2 scale.
-    values = [jm.parse_emotion(emotion.cells.get(s.id)) for s in m.stages]
+    values = [emotion.parse_emotion(lane.cells.get(s.id)) for s in m.stages]
     assert all(v is not None and -2 <= v <= 2 for v in values)
     topics = {lane.topic for lane in m.lanes}
     assert {"pain_points", "opportunities"} <= topics
@@ -139,36 +140,36 @@ def test_unknown_template_is_a_plain_error():
 def test_json_round_trips_to_the_same_map(key):
     m = templates.from_template(key)
     m = jm.set_cell(m, m.lanes[4].id, m.stages[5].id, 'Quote " and <tag> & emoji 🙂\nline 2')
-    again = jm.from_json(jm.to_json(m))
+    again = json_format.from_json(json_format.to_json(m))
     assert again == m
-    assert jm.to_json(again) == jm.to_json(m)
+    assert json_format.to_json(again) == json_format.to_json(m)
 
 
 def test_json_rejects_what_is_not_a_map():
     with pytest.raises(jm.MapFormatError, match="not a CX Journey Lab journey map"):
-        jm.from_json(json.dumps({"name": "x"}))
+        json_format.from_json(json.dumps({"name": "x"}))
     with pytest.raises(jm.MapFormatError, match="not valid JSON"):
-        jm.from_json("{nope")
-    data = jm.to_json_dict(small_map())
+        json_format.from_json("{nope")
+    data = json_format.to_json_dict(small_map())
     data["lanes"][0]["cells"]["ghost"] = "x"
     with pytest.raises(jm.MapFormatError, match="unknown stages"):
-        jm.from_json_dict(data)
-    data = jm.to_json_dict(small_map())
+        json_format.from_json_dict(data)
+    data = json_format.to_json_dict(small_map())
     data["format_version"] = 99
     with pytest.raises(jm.MapFormatError, match="newer version"):
-        jm.from_json_dict(data)
+        json_format.from_json_dict(data)
 
 
 
 def test_json_version_2_carries_notes_and_version_1_files_still_read():
-    m = jm.add_note(small_map(), "l1", "s1", "Cookie wall", author="Ana", note_id="n1")
-    data = jm.to_json_dict(m)
+    m = workshop.add_note(small_map(), "l1", "s1", "Cookie wall", author="Ana", note_id="n1")
+    data = json_format.to_json_dict(m)
     assert data["format_version"] == 2
-    assert [n.text for n in jm.from_json_dict(data).notes] == ["Cookie wall"]
-    old = {k: v for k, v in jm.to_json_dict(small_map()).items()
+    assert [n.text for n in json_format.from_json_dict(data).notes] == ["Cookie wall"]
+    old = {k: v for k, v in json_format.to_json_dict(small_map()).items()
            if k not in ("notes", "votes", "workshop")}
     old["format_version"] = 1                     # as written before notes existed
-    assert jm.from_json_dict(old) == small_map()
+    assert json_format.from_json_dict(old) == small_map()
 
 def test_csv_has_a_row_per_lane_and_neutralises_formulas():
     m = jm.set_cell(small_map(), "l1", "s2", "=HYPERLINK(\"x\")")
@@ -191,16 +192,16 @@ def test_markdown_escapes_pipes_html_and_line_breaks():
 
 
 def test_exports_carry_sticky_notes_and_votes_only_once_revealed():
-    m = jm.add_note(small_map(), "l1", "s1", "Cookie wall", author="Ana", note_id="n1")
-    m = jm.add_note(m, "l1", "s2", "=cmd", author="Bo", note_id="n2", owner="Web team",
+    m = workshop.add_note(small_map(), "l1", "s1", "Cookie wall", author="Ana", note_id="n1")
+    m = workshop.add_note(m, "l1", "s2", "=cmd", author="Bo", note_id="n2", owner="Web team",
                     status="planned")
-    m = jm.set_workshop(m, voting_open=True)
-    m = jm.cast_vote(jm.cast_vote(m, "Cy", "n1"), "Di", "n1")
+    m = workshop.set_workshop(m, voting_open=True)
+    m = workshop.cast_vote(workshop.cast_vote(m, "Cy", "n1"), "Di", "n1")
     rows = list(csv.reader(io.StringIO(exports.to_csv(m))))
     # Votes are still hidden from the room, so the export does not tell them either.
     assert rows[1] == ["Pain points", "Pain points", "Too many ads\n• Cookie wall — Ana",
                        "• =cmd — Bo · owner: Web team · status: planned"]
-    m = jm.set_workshop(m, votes_revealed=True)
+    m = workshop.set_workshop(m, votes_revealed=True)
     rows = list(csv.reader(io.StringIO(exports.to_csv(m))))
     assert rows[1][2] == "Too many ads\n• Cookie wall — Ana · 2 votes"
     text = exports.to_markdown(m)
@@ -249,8 +250,8 @@ def test_map_from_dataset_fills_lanes_from_the_data():
                               "CES 5.0 (n = 3 responses, low sample)"]
     # Emotion from the first score present, CSAT: mean − 3.  Aware mean 4 -> +1;
     # Consideration mean 11/3 = 3.67 -> +0.67 shown +0.7; Purchase has no CSAT.
-    emotion = next(lane for lane in m.lanes if lane.kind == "emotion")
-    assert emotion.topic == "csat"
+    lane = next(lane for lane in m.lanes if lane.kind == "emotion")
+    assert lane.topic == "csat"
     assert by_name["Emotion"] == ["+1 (CSAT mean 4.00, n = 2 responses)",
                                   "+0.7 (CSAT mean 3.67, n = 3 responses)", ""]
     # Aware -> Consideration times 1h, 2h, 4h, 3h, 5h: median 3 h (n=5);

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from cxdata.maps import journey_map as jm
+from cxdata.maps import workshop
 from cxdata.presentation import map_canvas as mc
 
 
@@ -101,7 +102,7 @@ def test_exports_png_pdf_svg():
 def test_image_exports_show_sticky_notes_under_the_cell_text():
     m = workshop_map()
     lane = next(x for x in m.lanes if x.kind == "text")
-    m = jm.add_note(m, lane.id, "s2", "Delivery fee shock", author="Ana")
+    m = workshop.add_note(m, lane.id, "s2", "Delivery fee shock", author="Ana")
     texts = [" ".join(t["lines"]) for t in mc.map_drawing(m).texts]
     assert "• Delivery fee shock — Ana" in " ".join(texts)
     assert "Delivery fee shock" in " ".join(ET.fromstring(mc.map_svg(m)).itertext())
@@ -163,8 +164,8 @@ def test_evidence_links_open_the_analysis_with_the_dataset_and_stage():
 
 
 def test_canvas_payload_carries_text_as_data_and_hides_votes_until_revealed():
-    m = jm.set_workshop(_linked_map(), voting_open=True, votes_per_person=2)
-    m = jm.cast_vote(jm.cast_vote(m, "Bob", "n1"), "Cleo", "n1")
+    m = workshop.set_workshop(_linked_map(), voting_open=True, votes_per_person=2)
+    m = workshop.cast_vote(workshop.cast_vote(m, "Bob", "n1"), "Cleo", "n1")
     data = mc.canvas_payload(m, version=7, mode="present", join_url="http://host/join?map=x")
     pain = next(lane for lane in data["map"]["lanes"] if lane["id"] == "pain")
     assert pain["cells"]["s2"] == "<b>fees</b>"          # data, drawn with textContent
@@ -173,7 +174,7 @@ def test_canvas_payload_carries_text_as_data_and_hides_votes_until_revealed():
     assert data["join"]["qr"].startswith("data:image/svg+xml")
     conv = next(lane for lane in data["map"]["lanes"] if lane["id"] == "conv")
     assert set(conv["evidence"]) == {"s1", "s2", "s3"} and pain["evidence"] == {}
-    revealed = mc.canvas_payload(jm.set_workshop(m, votes_revealed=True), version=8)
+    revealed = mc.canvas_payload(workshop.set_workshop(m, votes_revealed=True), version=8)
     assert revealed["votes"]["totals"] == {"n1": 2}
     assert revealed["votes"]["results"] == [{"rank": 1, "votes": 2, "text": "Fees late <script>",
                                              "note": "n1"}]

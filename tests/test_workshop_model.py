@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from cxdata.maps import journey_map as jm
+from cxdata.maps import json_format, operations, workshop
 from cxdata.maps import merge
 from cxdata.store import map_store as ms
 from tests.helpers_maps import memory_cursor
@@ -24,10 +25,10 @@ def base_map() -> jm.JourneyMap:
 
 
 def with_notes() -> jm.JourneyMap:
-    m = jm.add_note(base_map(), "pain", "s2", "Fees appear late", author="Ann", note_id="n1")
-    m = jm.add_note(m, "pain", "s2", "Coupon field confusing", author="Bob", note_id="n2",
+    m = workshop.add_note(base_map(), "pain", "s2", "Fees appear late", author="Ann", note_id="n1")
+    m = workshop.add_note(m, "pain", "s2", "Coupon field confusing", author="Bob", note_id="n2",
                     colour="pink")
-    return jm.add_note(m, "opp", "s3", "Show fees up front", author="Cleo", note_id="n3")
+    return workshop.add_note(m, "opp", "s3", "Show fees up front", author="Cleo", note_id="n3")
 
 
 # ---------------------------------------------------------------------------------------
@@ -41,49 +42,49 @@ def test_several_notes_per_cell_keep_their_order_colour_and_author():
 
 
 def test_a_note_moves_between_cells_with_its_votes():
-    m = jm.set_workshop(with_notes(), voting_open=True)
-    m = jm.cast_vote(m, "Dan", "n2")
-    moved = jm.move_note(m, "n2", "opp", "s3", index=0)
+    m = workshop.set_workshop(with_notes(), voting_open=True)
+    m = workshop.cast_vote(m, "Dan", "n2")
+    moved = workshop.move_note(m, "n2", "opp", "s3", index=0)
     assert [n.id for n in moved.notes_in("opp", "s3")] == ["n2", "n3"]
     assert [n.id for n in moved.notes_in("pain", "s2")] == ["n1"]
-    assert jm.vote_totals(moved) == {"n2": 1}
+    assert workshop.vote_totals(moved) == {"n2": 1}
 
 
 def test_empty_notes_and_unknown_colours_are_handled():
-    with pytest.raises(jm.EditRefused):
-        jm.add_note(base_map(), "pain", "s1", "   ")
-    m = jm.add_note(base_map(), "pain", "s1", "x", colour="<script>")
+    with pytest.raises(workshop.EditRefused):
+        workshop.add_note(base_map(), "pain", "s1", "   ")
+    m = workshop.add_note(base_map(), "pain", "s1", "x", colour="<script>")
     assert m.notes[0].colour == "yellow"
 
 
 def test_removing_a_stage_or_lane_removes_its_notes_and_their_votes():
-    m = jm.cast_vote(jm.set_workshop(with_notes(), voting_open=True), "Dan", "n1")
+    m = workshop.cast_vote(workshop.set_workshop(with_notes(), voting_open=True), "Dan", "n1")
     m = jm.remove_stage(m, "s2")
     assert [n.id for n in m.notes] == ["n3"] and m.votes == {}
     assert [n.id for n in jm.remove_lane(with_notes(), "opp").notes] == ["n1", "n2"]
 
 
 def test_opportunities_carry_owner_metric_and_status():
-    m = jm.edit_note(with_notes(), "n3", owner="Priya (checkout team)",
+    m = workshop.edit_note(with_notes(), "n3", owner="Priya (checkout team)",
                      metric="Checkout conversion", status="Planned")
     note = m.note_by_id("n3")
     assert (note.owner, note.metric, note.status) == ("Priya (checkout team)",
                                                       "Checkout conversion", "planned")
-    with pytest.raises(jm.EditRefused):
-        jm.edit_note(m, "n3", status="someday")
+    with pytest.raises(workshop.EditRefused):
+        workshop.edit_note(m, "n3", status="someday")
 
 
 def test_notes_votes_and_workshop_round_trip_through_json():
-    m = jm.set_workshop(with_notes(), voting_open=True, votes_per_person=2, locked=False,
+    m = workshop.set_workshop(with_notes(), voting_open=True, votes_per_person=2, locked=False,
                         timer_ends_at=1_900_000_000.5, timer_label="Pain points")
-    m = jm.cast_vote(m, "Dan", "n1")
-    again = jm.from_json(jm.to_json(m))
+    m = workshop.cast_vote(m, "Dan", "n1")
+    again = json_format.from_json(json_format.to_json(m))
     assert again == m
     # A map saved before notes existed still reads.
-    old = jm.to_json_dict(base_map())
+    old = json_format.to_json_dict(base_map())
     for key in ("notes", "votes", "workshop"):
         old.pop(key)
-    assert jm.from_json_dict(old) == base_map()
+    assert json_format.from_json_dict(old) == base_map()
 
 
 # ---------------------------------------------------------------------------------------
@@ -91,31 +92,31 @@ def test_notes_votes_and_workshop_round_trip_through_json():
 
 def test_votes_are_limited_per_person_and_refused_while_closed_or_locked():
     m = with_notes()
-    with pytest.raises(jm.EditRefused, match="not open"):
-        jm.cast_vote(m, "Dan", "n1")
-    m = jm.set_workshop(m, voting_open=True, votes_per_person=2)
-    m = jm.cast_vote(jm.cast_vote(m, "Dan", "n1"), "Dan", "n1")    # two dots on one note
-    assert jm.votes_left(m, "Dan") == 0
-    with pytest.raises(jm.EditRefused, match="all 2"):
-        jm.cast_vote(m, "Dan", "n2")
-    m = jm.retract_vote(m, "Dan", "n1")
-    assert jm.votes_left(m, "Dan") == 1 and jm.vote_totals(m) == {"n1": 1}
-    locked = jm.set_workshop(m, locked=True)
-    with pytest.raises(jm.EditRefused, match="locked"):
-        jm.cast_vote(locked, "Eve", "n2")
+    with pytest.raises(workshop.EditRefused, match="not open"):
+        workshop.cast_vote(m, "Dan", "n1")
+    m = workshop.set_workshop(m, voting_open=True, votes_per_person=2)
+    m = workshop.cast_vote(workshop.cast_vote(m, "Dan", "n1"), "Dan", "n1")    # two dots on one note
+    assert workshop.votes_left(m, "Dan") == 0
+    with pytest.raises(workshop.EditRefused, match="all 2"):
+        workshop.cast_vote(m, "Dan", "n2")
+    m = workshop.retract_vote(m, "Dan", "n1")
+    assert workshop.votes_left(m, "Dan") == 1 and workshop.vote_totals(m) == {"n1": 1}
+    locked = workshop.set_workshop(m, locked=True)
+    with pytest.raises(workshop.EditRefused, match="locked"):
+        workshop.cast_vote(locked, "Eve", "n2")
 
 
 def test_results_are_ranked_with_ties_sharing_a_rank():
-    m = jm.set_workshop(with_notes(), voting_open=True, votes_per_person=3)
+    m = workshop.set_workshop(with_notes(), voting_open=True, votes_per_person=3)
     for voter, notes in {"Ann": ["n2", "n2", "n3"], "Bob": ["n3", "n1"], "Cleo": ["n2"]}.items():
         for note in notes:
-            m = jm.cast_vote(m, voter, note)
-    results = jm.vote_results(m)
+            m = workshop.cast_vote(m, voter, note)
+    results = workshop.vote_results(m)
     # n2: 3 dots (2 people), n3: 2 dots, n1: 1 dot.
     assert [(r.rank, r.note.id, r.votes, r.voters) for r in results] == [
         (1, "n2", 3, 2), (2, "n3", 2, 2), (3, "n1", 1, 1)]
-    tied = jm.cast_vote(m, "Dan", "n1")
-    assert [(r.rank, r.note.id) for r in jm.vote_results(tied)] == [
+    tied = workshop.cast_vote(m, "Dan", "n1")
+    assert [(r.rank, r.note.id) for r in workshop.vote_results(tied)] == [
         (1, "n2"), (2, "n1"), (2, "n3")]
 
 
@@ -124,17 +125,17 @@ def test_results_are_ranked_with_ties_sharing_a_rank():
 
 def test_participants_may_only_add_notes_and_vote_and_nothing_while_locked():
     m = with_notes()
-    added, _ = jm.apply_op(m, {"op": "add_note", "lane": "pain", "stage": "s1", "text": "Slow",
+    added, _ = operations.apply_op(m, {"op": "add_note", "lane": "pain", "stage": "s1", "text": "Slow",
                                "id": "n9"}, author="Eve", role="participant")
     assert added.note_by_id("n9").author == "Eve"
-    with pytest.raises(jm.EditRefused, match="facilitator"):
-        jm.apply_op(m, {"op": "set_cell", "lane": "pain", "stage": "s1", "text": "x"},
+    with pytest.raises(workshop.EditRefused, match="facilitator"):
+        operations.apply_op(m, {"op": "set_cell", "lane": "pain", "stage": "s1", "text": "x"},
                     author="Eve", role="participant")
-    with pytest.raises(jm.EditRefused, match="own notes"):
-        jm.apply_op(m, {"op": "remove_note", "note": "n1"}, author="Eve", role="participant")
-    locked = jm.set_workshop(m, locked=True)
-    with pytest.raises(jm.EditRefused, match="locked"):
-        jm.apply_op(locked, {"op": "add_note", "lane": "pain", "stage": "s1", "text": "x"},
+    with pytest.raises(workshop.EditRefused, match="own notes"):
+        operations.apply_op(m, {"op": "remove_note", "note": "n1"}, author="Eve", role="participant")
+    locked = workshop.set_workshop(m, locked=True)
+    with pytest.raises(workshop.EditRefused, match="locked"):
+        operations.apply_op(locked, {"op": "add_note", "lane": "pain", "stage": "s1", "text": "x"},
                     author="Eve", role="participant")
 
 
@@ -142,7 +143,7 @@ def test_a_cell_changed_meanwhile_keeps_both_texts():
     m = base_map()
     # Bob saw "Hidden fees" and typed over it, but Ann had changed the cell already.
     ann = jm.set_cell(m, "pain", "s2", "Fees shown at the end")
-    out, message = jm.apply_op(ann, {"op": "set_cell", "lane": "pain", "stage": "s2",
+    out, message = operations.apply_op(ann, {"op": "set_cell", "lane": "pain", "stage": "s2",
                                      "text": "Delivery fee surprise", "base": "Hidden fees"},
                                author="Bob")
     assert out.cell("pain", "s2") == "Fees shown at the end"
@@ -150,25 +151,25 @@ def test_a_cell_changed_meanwhile_keeps_both_texts():
         ("Delivery fee surprise", "Bob")]
     assert "kept as a note" in message
     # Without a clash the cell simply changes.
-    same, message = jm.apply_op(m, {"op": "set_cell", "lane": "pain", "stage": "s2",
+    same, message = operations.apply_op(m, {"op": "set_cell", "lane": "pain", "stage": "s2",
                                     "text": "New", "base": "Hidden fees"})
     assert same.cell("pain", "s2") == "New" and message is None
 
 
 def test_removing_and_restoring_a_stage_brings_back_cells_and_notes():
     m = with_notes()
-    removed, _ = jm.apply_op(m, {"op": "remove_stage", "stage": "s2"})
-    restored, _ = jm.apply_op(removed, {
+    removed, _ = operations.apply_op(m, {"op": "remove_stage", "stage": "s2"})
+    restored, _ = operations.apply_op(removed, {
         "op": "restore_stage", "stage": {"id": "s2", "name": "Cart"}, "position": 1,
         "cells": {"pain": "Hidden fees"},
-        "notes": [jm.note_to_dict(n) for n in m.notes if n.stage_id == "s2"]})
+        "notes": [operations.note_to_dict(n) for n in m.notes if n.stage_id == "s2"]})
     assert restored.stage_names() == ["Browse", "Cart", "Pay"]
     assert restored.cell("pain", "s2") == "Hidden fees"
     assert [n.id for n in restored.notes_in("pain", "s2")] == ["n1", "n2"]
 
 
 def test_an_edit_to_something_deleted_meanwhile_is_skipped_with_a_message():
-    out, message = jm.apply_op(base_map(), {"op": "set_cell", "lane": "gone", "stage": "s1",
+    out, message = operations.apply_op(base_map(), {"op": "set_cell", "lane": "gone", "stage": "s1",
                                             "text": "x"})
     assert out == base_map() and "removed" in message
 
@@ -224,11 +225,11 @@ def test_many_people_adding_notes_at_once_lose_nothing(tmp_path):
 
 
 def test_the_merge_keeps_notes_and_votes_added_on_both_sides():
-    base = jm.set_workshop(with_notes(), voting_open=True)
-    mine = jm.add_note(base, "goals", "s2", "Mine", note_id="m1")
-    mine = jm.cast_vote(mine, "Ann", "n1")
-    theirs = jm.add_note(base, "goals", "s3", "Theirs", note_id="t1")
-    theirs = jm.cast_vote(jm.remove_note(theirs, "n2"), "Bob", "n3")
+    base = workshop.set_workshop(with_notes(), voting_open=True)
+    mine = workshop.add_note(base, "goals", "s2", "Mine", note_id="m1")
+    mine = workshop.cast_vote(mine, "Ann", "n1")
+    theirs = workshop.add_note(base, "goals", "s3", "Theirs", note_id="t1")
+    theirs = workshop.cast_vote(workshop.remove_note(theirs, "n2"), "Bob", "n3")
     result = merge.three_way_merge(base, mine, theirs)
     assert not result.conflicts
     merged = result.merged
@@ -282,11 +283,11 @@ def test_group_sessions_splits_on_pauses():
 def test_a_draft_saved_while_typing_never_becomes_a_note():
     m = base_map()
     ann = jm.set_cell(m, "pain", "s2", "Fees shown at the end")
-    out, message = jm.apply_op(ann, {"op": "set_cell", "lane": "pain", "stage": "s2",
+    out, message = operations.apply_op(ann, {"op": "set_cell", "lane": "pain", "stage": "s2",
                                      "text": "Deliv", "base": "Hidden fees", "draft": True})
     assert out == ann and message is None
     # A draft on top of the sender's own previous draft is an ordinary change.
     typed = jm.set_cell(m, "pain", "s2", "Deliv")
-    out, _ = jm.apply_op(typed, {"op": "set_cell", "lane": "pain", "stage": "s2",
+    out, _ = operations.apply_op(typed, {"op": "set_cell", "lane": "pain", "stage": "s2",
                                  "text": "Delivery fee", "base": "Deliv", "draft": True})
     assert out.cell("pain", "s2") == "Delivery fee"

@@ -8,8 +8,8 @@ from cxdata.engines import as_engine
 from cxdata.formatting import format_duration
 from cxdata.sql import filtered_events, quote_ident
 
-from cxdata.maps.journey_map import (METRIC_TOPICS, JourneyMap, Lane, Stage, _copy, emotion_from_score,
-                                     format_emotion, new_id)
+from cxdata.maps.journey_map import METRIC_TOPICS, JourneyMap, Lane, Stage, _copy, new_id
+from cxdata.maps.emotion import emotion_from_score, format_emotion
 
 #: Touchpoints listed per stage in a data-linked touchpoints lane.
 TOP_TOUCHPOINTS = 3

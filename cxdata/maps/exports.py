@@ -6,7 +6,8 @@ import csv
 import io
 import re
 
-from cxdata.maps.journey_map import LANE_TOPICS, JourneyMap, Note, vote_totals
+from cxdata.maps.journey_map import LANE_TOPICS, JourneyMap, Note
+from cxdata.maps.workshop import vote_totals
 
 
 _PLAIN_NUMBER = re.compile(r"^[+\-]?\d+(\.\d+)?$")

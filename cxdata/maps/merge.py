@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from cxdata.maps.journey_map import JourneyMap, Lane, Note, Persona, Stage, Workshop, note_to_dict
+from cxdata.maps.journey_map import JourneyMap, Lane, Note, Persona, Stage, Workshop
+from cxdata.maps.operations import note_to_dict
 
 
 @dataclass(frozen=True)

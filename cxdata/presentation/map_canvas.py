@@ -18,8 +18,9 @@ import altair as alt
 import pandas as pd
 
 from cxdata.maps.exports import cell_with_notes
-from cxdata.maps.journey_map import (EMOTION_MAX, EMOTION_MIN, JourneyMap, Lane, emotion_label,
-                                     parse_emotion)
+from cxdata.maps import operations, workshop
+from cxdata.maps.journey_map import EMOTION_MAX, EMOTION_MIN, JourneyMap, Lane
+from cxdata.maps.emotion import emotion_label, parse_emotion
 
 
 # ---------------------------------------------------------------------------------------
@@ -584,12 +585,12 @@ def canvas_payload(jmap: JourneyMap, *, version: int, mode: str = "edit",
         lanes.append({"id": lane.id, "name": lane.name, "kind": lane.kind, "topic": lane.topic,
                       "linked": lane.data_linked, "cells": dict(lane.cells),
                       "style": _style_dict(lane_style(lane)), "evidence": evidence})
-    totals = jm.vote_totals(jmap)
+    totals = workshop.vote_totals(jmap)
     revealed = jmap.workshop.votes_revealed
     votes = {"placed": sum(totals.values()), "voters": len(jmap.votes),
              "totals": totals if revealed else None,
              "results": [{"rank": r.rank, "votes": r.votes, "text": r.note.text,
-                          "note": r.note.id} for r in jm.vote_results(jmap)] if revealed else []}
+                          "note": r.note.id} for r in workshop.vote_results(jmap)] if revealed else []}
     context = []
     if show_context:
         persona = jmap.persona
@@ -604,7 +605,7 @@ def canvas_payload(jmap: JourneyMap, *, version: int, mode: str = "edit",
     return {
         "mode": mode, "version": version, "author": author or "",
         "map": {"name": jmap.name, "stages": [{"id": s.id, "name": s.name} for s in jmap.stages],
-                "lanes": lanes, "notes": [jm.note_to_dict(n) for n in jmap.notes]},
+                "lanes": lanes, "notes": [operations.note_to_dict(n) for n in jmap.notes]},
         "default_style": _style_dict(_TEXT_STYLES["notes"]),
         "context": context, "focus": focus_stage_id,
         "workshop": dict(vars(jmap.workshop)), "votes": votes,

@@ -25,9 +25,12 @@ from pathlib import Path
 import duckdb
 
 from cxdata.errors import CxDataError
+from cxdata.maps import operations, workshop
 from cxdata.maps.changes import Changes, describe_changes
 from cxdata.maps.merge import MergeResult, three_way_merge
-from cxdata.maps.journey_map import JourneyMap, apply_op, from_json, from_json_dict, to_json_dict
+from cxdata.maps.journey_map import JourneyMap
+from cxdata.maps.operations import apply_op
+from cxdata.maps.json_format import from_json, from_json_dict, to_json_dict
 
 #: The example maps shipped with the app (one is linked to the sample dataset).
 EXAMPLE_MAPS_DIR = Path(__file__).resolve().parents[2] / "sample_data" / "maps"
@@ -382,7 +385,7 @@ class OpsResult:
 
 def apply_ops(cur, map_id: str, ops: list[dict], *, author: str | None = None,
               role: str = "facilitator", note: str | None = None) -> OpsResult:
-    """Apply edit operations (:func:`cxdata.maps.journey_map.apply_op`) to the newest version
+    """Apply edit operations (:func:`cxdata.maps.operations.apply_op`) to the newest version
     and save the result as the next version, at once.
 
     Each operation is applied to whatever is stored *now*, not to what the sender last
@@ -390,7 +393,7 @@ def apply_ops(cur, map_id: str, ops: list[dict], *, author: str | None = None,
     never overwrite each other; a cell changed by two people keeps both texts (see
     ``apply_op``).  The load, the edits and the save happen under the save lock; should
     another process have saved in between, the operations are applied again on its
-    version.  :class:`cxdata.maps.journey_map.EditRefused` (nothing written) when an operation
+    version.  :class:`cxdata.maps.workshop.EditRefused` (nothing written) when an operation
     is not allowed for ``role``.
     """
     for _attempt in range(5):
