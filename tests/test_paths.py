@@ -345,3 +345,35 @@ def test_transition_heatmap_in_process_order_with_upright_labels():
     assert "from one event (rows)" in subtitle and "before the first event" in subtitle
     assert "(columns), in process order;" in subtitle
     assert "stage" not in subtitle
+
+
+_step_event = st.tuples(st.sampled_from(["c1", "c2", "c3", "c4"]), st.integers(0, 6),
+                        st.sampled_from(["A", "B", "C", None]), st.sampled_from(["Web", "App", None]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_step_event, max_size=30), st.sampled_from([["A", "B", "C"], ["A", "B", "A", "C"]]),
+       st.sampled_from(["ordered", "strict"]), st.sampled_from([None, 120.0]), st.data())
+def test_dropoffs_depend_only_on_the_steps_up_to_the_next(events, steps, order, window, data):
+    """The drop-outs after step j are found in the funnel of steps 1…j+1 (quicker): the
+    same customers, where they left and what they did next as in the whole funnel."""
+    from cxdata.analytics import funnel
+    connection = duckdb.connect()
+    make_table(connection, [ev(c, m, s, t) for c, m, s, t in events], timelines=("stage",))
+    after = data.draw(st.integers(1, len(steps) - 1))
+    options = dict(order=order, window_seconds=window)
+    cur = connection.cursor()
+    quick = after_dropoff(cur, "ev", steps, after, **options)
+    whole = funnel._spec
+    original = funnel._dropoff_spec
+    try:
+        funnel._dropoff_spec = lambda engine, s, j, o: whole(engine, s, **o)
+        full = after_dropoff(cur, "ev", steps, after, **options)
+        full_list = funnel.dropoff_customers(cur, "ev", steps, after, **options)
+    finally:
+        funnel._dropoff_spec = original
+    assert (quick.customers, quick.in_progress) == (full.customers, full.in_progress)
+    pd.testing.assert_frame_equal(quick.left_at, full.left_at)
+    pd.testing.assert_frame_equal(quick.next, full.next)
+    pd.testing.assert_frame_equal(funnel.dropoff_customers(cur, "ev", steps, after, **options), full_list)
+    connection.close()

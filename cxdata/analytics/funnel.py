@@ -1042,6 +1042,18 @@ def _dropoff_sql(spec: _Spec, after_step: int, column: str, next_events: int) ->
     return sql
 
 
+def _dropoff_spec(engine: Engine, steps, after_step: int, options: dict) -> _Spec:
+    """The funnel the drop-outs after step j are found in.  In order (ordered, strict) and
+    without exclusions, reaching steps 1…j+1 and the attempt counted for someone who
+    stops at j depend only on steps 1…j+1: the funnel of those steps finds the same
+    customers, attempts and events, with fewer events and steps to go through."""
+    steps = list(steps or ())
+    if (options.get("order", "ordered") in ("ordered", "strict") and not options.get("exclusions")
+            and 1 <= int(after_step) < len(steps)):
+        steps = steps[:int(after_step) + 1]
+    return _spec(engine, steps, **options)
+
+
 def _in_progress_sql(spec: _Spec, end_us: int | None) -> tuple[str, list]:
     """SQL condition on ``t1`` (epoch µs): the attempt's window is still open at the log's
     end (SPEC §2 "in progress"; never with no window)."""
@@ -1064,7 +1076,7 @@ def dropoff_summary(cur, table: str, steps: list[str], after_step: int,
     ``column`` names the values shown ("(none)" when empty); ``options`` are those of
     :func:`compute_funnel`."""
     engine = as_engine(cur, table)
-    spec = _spec(engine, steps, **options)
+    spec = _dropoff_spec(engine, steps, after_step, options)
     sql = _dropoff_sql(spec, after_step, column, 1)
     progress, progress_params = _in_progress_sql(spec, log_end_us(engine, None, spec.event_filter))
     kernel = ("SELECT l.customer_id, l.t1, l.left_value, x.value AS next_value, "
@@ -1100,7 +1112,7 @@ def dropoff_customers(cur, table: str, steps: list[str], after_step: int, next_e
     empty value, None when there was no further event).  ``column`` defaults to the
     step column.  Sorted by customer_id; ``limit`` caps the rows."""
     engine = as_engine(cur, table)
-    spec = _spec(engine, steps, **options)
+    spec = _dropoff_spec(engine, steps, after_step, options)
     column = column or spec.by
     next_events = max(0, int(next_events))
     sql = _dropoff_sql(spec, after_step, column, max(next_events, 1))
