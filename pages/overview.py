@@ -64,10 +64,11 @@ def score_cards(info, ef) -> None:
             col.caption("No responses with these filters.")
 
 
-def insights_list(info, ef) -> None:
+def insights_list(info, ef, journey_funnel) -> None:
     st.subheader("What stands out")
     with st.spinner("Looking for what stands out…"):
-        findings = cached.insights(info, event_filter=ef)
+        # the funnel drawn beside the findings is the one they quote: not computed twice
+        findings = cached.insights(info, event_filter=ef, journey_funnel=journey_funnel)
     if not findings:
         st.info("Nothing stands out with these filters: no drop-off, score gap or trend is "
                 "large and certain enough to report.")
@@ -110,7 +111,7 @@ def main() -> None:
             st.page_link("pages/funnel.py", label="Explore drop-offs on the Funnel page",
                          icon=":material/filter_alt:")
     with right:
-        insights_list(info, ef)
+        insights_list(info, ef, journey_funnel)
 
 
 main()

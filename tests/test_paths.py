@@ -16,13 +16,18 @@ from hypothesis import strategies as st
 
 from cxdata.analytics.paths import after_dropoff, transitions, variants
 from cxdata.sql import EventFilter
+from tests import helpers_events
 from tests.helpers_events import make_events_table as make_table
 
 T0 = dt.datetime(2024, 3, 1, 9, 0)
 
 
-@pytest.fixture()
-def con():
+@pytest.fixture(params=["events", "timelines"])
+def con(request, monkeypatch):
+    """An in-memory database; every paths test runs twice: on the events, and with the
+    stored per-customer timelines the workspace builds at ingest (same answers)."""
+    if request.param == "timelines":
+        monkeypatch.setattr(helpers_events, "TIMELINE_COLUMNS", ("stage", "event", "touchpoint", "channel"))
     connection = duckdb.connect()
     connection.execute("SET TimeZone='UTC'")
     yield connection
@@ -164,21 +169,23 @@ def test_after_dropoff_uses_the_funnel_definition(con):
 # Property: the SQL agrees with a direct walk over each customer's sorted events.
 
 _event = st.tuples(st.sampled_from(["c1", "c2", "c3"]), st.integers(0, 5),
-                   st.sampled_from(["A", "B", "C", None]))
+                   st.sampled_from(["A", "B", "C", "", None]))
 
 
-@settings(max_examples=30, deadline=None)
-@given(st.lists(_event, max_size=25))
-def test_transitions_agree_with_a_direct_walk(events):
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_event, max_size=25), st.booleans())
+def test_transitions_agree_with_a_direct_walk(events, timeline):
     connection = duckdb.connect()
     connection.execute("SET TimeZone='UTC'")
-    make_table(connection, [ev(c, m, s) for c, m, s in events])
+    make_table(connection, [ev(c, m, s) for c, m, s in events],
+               timelines=("stage",) if timeline else ())
     result = _as_dict(transitions(connection.cursor(), "ev"))
-    # Walk: sort each customer's staged events by (minute, file position).
+    # Walk: sort each customer's staged events by (minute, file position); an empty
+    # stage is no stage.
     per_customer: dict[str, list[str]] = {}
     for position, (customer, minute, stage) in sorted(enumerate(events),
                                                       key=lambda e: (e[1][1], e[0])):
-        if stage is not None:
+        if stage:
             per_customer.setdefault(customer, []).append(stage)
     events_count: Counter = Counter()
     customers: dict[tuple, set] = {}
@@ -187,6 +194,47 @@ def test_transitions_agree_with_a_direct_walk(events):
             events_count[pair] += 1
             customers.setdefault(pair, set()).add(customer)
     assert result == {pair: (len(customers[pair]), n) for pair, n in events_count.items()}
+    connection.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_event, max_size=30), st.sampled_from([None, 2]))
+def test_the_timeline_gives_the_numbers_of_the_events(events, from_minute):
+    """Same log twice, one table with the stage timeline and one without: every path
+    figure agrees, ties at one instant (file order decides) and a date filter included."""
+    from cxdata.analytics.paths import value_order
+    connection = duckdb.connect()
+    rows = [ev(c, m, s) for c, m, s in events]
+    make_table(connection, rows, table="with_timeline", timelines=("stage",))
+    make_table(connection, rows, table="events_only", timelines=())
+    ef = None if from_minute is None else EventFilter(start=T0 + dt.timedelta(minutes=from_minute))
+    cur = connection.cursor()
+    for collapse in (False, True):
+        pd.testing.assert_frame_equal(
+            transitions(cur, "with_timeline", event_filter=ef, collapse_repeats=collapse),
+            transitions(cur, "events_only", event_filter=ef, collapse_repeats=collapse))
+    for keep in (False, True):
+        pd.testing.assert_frame_equal(
+            variants(cur, "with_timeline", event_filter=ef, keep_repeats=keep, top=50),
+            variants(cur, "events_only", event_filter=ef, keep_repeats=keep, top=50))
+    pd.testing.assert_frame_equal(value_order(cur, "with_timeline", event_filter=ef),
+                                  value_order(cur, "events_only", event_filter=ef))
+    connection.close()
+
+
+def test_paths_read_the_stored_timeline():
+    # A value changed behind the timeline's back (the workspace never does this: it drops
+    # a dataset's timelines before its values change) shows only without the timeline —
+    # proof that the timeline, not the events, was read.
+    connection = duckdb.connect()
+    make_table(connection, _journeys(), timelines=("stage",))
+    connection.execute("UPDATE ev SET stage = 'Purchase' WHERE customer_id = 'b' AND stage = 'Consideration'")
+    from_timeline = _as_dict(transitions(connection.cursor(), "ev"))
+    assert from_timeline[("Aware", "Consideration")] == (3, 3)
+    connection.execute("DELETE FROM cx_timelines")
+    from_events = _as_dict(transitions(connection.cursor(), "ev"))
+    assert from_events[("Aware", "Consideration")] == (2, 2)
+    assert from_events[("Aware", "Purchase")] == (1, 1)
     connection.close()
 
 
@@ -297,3 +345,35 @@ def test_transition_heatmap_in_process_order_with_upright_labels():
     assert "from one event (rows)" in subtitle and "before the first event" in subtitle
     assert "(columns), in process order;" in subtitle
     assert "stage" not in subtitle
+
+
+_step_event = st.tuples(st.sampled_from(["c1", "c2", "c3", "c4"]), st.integers(0, 6),
+                        st.sampled_from(["A", "B", "C", None]), st.sampled_from(["Web", "App", None]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_step_event, max_size=30), st.sampled_from([["A", "B", "C"], ["A", "B", "A", "C"]]),
+       st.sampled_from(["ordered", "strict"]), st.sampled_from([None, 120.0]), st.data())
+def test_dropoffs_depend_only_on_the_steps_up_to_the_next(events, steps, order, window, data):
+    """The drop-outs after step j are found in the funnel of steps 1…j+1 (quicker): the
+    same customers, where they left and what they did next as in the whole funnel."""
+    from cxdata.analytics import funnel
+    connection = duckdb.connect()
+    make_table(connection, [ev(c, m, s, t) for c, m, s, t in events], timelines=("stage",))
+    after = data.draw(st.integers(1, len(steps) - 1))
+    options = dict(order=order, window_seconds=window)
+    cur = connection.cursor()
+    quick = after_dropoff(cur, "ev", steps, after, **options)
+    whole = funnel._spec
+    original = funnel._dropoff_spec
+    try:
+        funnel._dropoff_spec = lambda engine, s, j, o: whole(engine, s, **o)
+        full = after_dropoff(cur, "ev", steps, after, **options)
+        full_list = funnel.dropoff_customers(cur, "ev", steps, after, **options)
+    finally:
+        funnel._dropoff_spec = original
+    assert (quick.customers, quick.in_progress) == (full.customers, full.in_progress)
+    pd.testing.assert_frame_equal(quick.left_at, full.left_at)
+    pd.testing.assert_frame_equal(quick.next, full.next)
+    pd.testing.assert_frame_equal(funnel.dropoff_customers(cur, "ev", steps, after, **options), full_list)
+    connection.close()

@@ -858,10 +858,18 @@ def funnel_breakdown(cur, table: str, steps: list[str], breakdown: str,
     engine = as_engine(cur, table)
     spec = _spec(engine, steps, **options)
     _require_column(spec.column_types, breakdown, "breakdown")
-    sql = _counted(spec, rows=[1])
-    sql.cte("grouped", f"SELECT c.*, coalesce({spec.text(breakdown, 'e')}, ?) AS grp "
-                       "FROM counted c JOIN ev e ON e._row = c.r1 AND e.customer_id = c.customer_id",
-            [NO_VALUE])
+    if spec.order == "ordered" and len(spec.values) == spec.k:
+        # Step 1 is the first step-1 event (by _row) at time t1: found in one join.
+        sql = _counted(spec)
+        sql.cte("grouped", f"SELECT c.*, coalesce(min({{'r': e._row, 'g': {spec.text(breakdown, 'e')}}}).g, ?) "
+                           "AS grp FROM counted c JOIN ev e ON e.customer_id = c.customer_id "
+                           f"AND epoch_us(e.ts) = c.t1 AND {spec.text(spec.by, 'e')} = ? GROUP BY ALL",
+                [NO_VALUE, spec.steps[0]])
+    else:
+        sql = _counted(spec, rows=[1])
+        sql.cte("grouped", f"SELECT c.*, coalesce({spec.text(breakdown, 'e')}, ?) AS grp "
+                           "FROM counted c JOIN ev e ON e._row = c.r1 AND e.customer_id = c.customer_id",
+                [NO_VALUE])
     rows = sql.run(engine, "SELECT * FROM grouped",
                    f"SELECT grp, {_step_aggregates(spec.k)} FROM kernel GROUP BY grp ORDER BY n1 DESC, grp")
     labels = spec.labels()
@@ -999,25 +1007,51 @@ def _dropoff_sql(spec: _Spec, after_step: int, column: str, next_events: int) ->
         raise ValueError(f"Customers can drop out after steps 1…{spec.k - 1}, not {after_step}.")
     _require_column(spec.column_types, column, "drop-off")
     j, w = after_step, spec.window_us
-    sql = _counted(spec, rows=[j])
-    sql.cte("dropped", f"SELECT customer_id, t1, t{j} AS tj, r{j} AS rj FROM counted WHERE depth = {j}",
+    # Ordered funnels of distinct values take the first step-j event (by _row) of their
+    # instant, so "at or after the step-j event" is "at or after its time": no _row lookup.
+    first_of_instant = spec.order == "ordered" and len(spec.values) == spec.k
+    sql = _counted(spec, rows=[] if first_of_instant else [j])
+    rj = "NULL::BIGINT" if first_of_instant else f"r{j}"
+    sql.cte("dropped", f"SELECT customer_id, t1, t{j} AS tj, {rj} AS rj FROM counted WHERE depth = {j}",
             materialized=True)
-    matches = "m.vi IS NOT NULL" if spec.order == "unordered" else f"m.vi = {spec.value_index(j)}"
-    until = "TRUE" if w is None else "m.t <= d.t1 + ?"
-    sql.cte("last_j", "SELECT d.customer_id, any_value(d.t1) AS t1, max({'t': m.t, 'r': m.r}) AS last\n"
-                      f"FROM dropped d JOIN m ON m.customer_id = d.customer_id AND {matches}\n"
-                      f"  AND (m.t > d.tj OR (m.t = d.tj AND m.r >= d.rj)) AND {until}\n"
-                      "GROUP BY d.customer_id", [] if w is None else [w])
-    sql.cte("left_ev", f"SELECT l.customer_id, l.t1, l.last.t AS lt, l.last.r AS lr, "
-                       f"{spec.text(column, 'e')} AS left_value\n"
-                       "FROM last_j l JOIN ev e ON e._row = l.last.r AND e.customer_id = l.customer_id",
-            materialized=True)
-    sql.cte("nexts", f"SELECT l.customer_id, {spec.text(column, 'e')} AS value,\n"
-                     "  row_number() OVER (PARTITION BY l.customer_id ORDER BY e.ts, e._row) AS n\n"
-                     "FROM left_ev l JOIN ev e ON e.customer_id = l.customer_id\n"
-                     "  AND (epoch_us(e.ts) > l.lt OR (epoch_us(e.ts) = l.lt AND e._row > l.lr))\n"
-                     "QUALIFY n <= ?", [next_events])
+    # One pass over the drop-outs' events (not one join per question): each customer's
+    # events as a list of (t, r, step-j match, value), then list functions.  A match is
+    # an event of CTE m (same value and time pruning) that can be step j.
+    placeholders = ", ".join("?" * len(spec.values))
+    position = f"list_position([{placeholders}], {spec.text(spec.by, 'e')})"
+    relevant, relevant_params = _relevant_time(spec, "epoch_us(e.ts)")
+    matches = (f"{position} IS NOT NULL" if spec.order == "unordered"
+               else f"coalesce({position} = {spec.value_index(j)}, false)")
+    sql.cte("dev", "SELECT d.customer_id, any_value(d.t1) AS t1, any_value(d.tj) AS tj, any_value(d.rj) AS rj,\n"
+                   f"  list({{'t': epoch_us(e.ts), 'r': e._row, 's': {matches} AND {relevant}, "
+                   f"'v': {spec.text(column, 'e')}}}) AS E\n"
+                   "FROM dropped d JOIN ev e ON e.customer_id = d.customer_id GROUP BY d.customer_id",
+            list(spec.values) + relevant_params)
+    until, until_params = ("TRUE", []) if w is None else ("x.t <= t1 + ?", [w])
+    sql.cte("last_j", "SELECT customer_id, t1, E, list_max(list_transform(list_filter(E, lambda x: x.s AND "
+                      f"(x.t > tj OR (x.t = tj AND (rj IS NULL OR x.r >= rj))) AND {until}), "
+                      "lambda x: {'t': x.t, 'r': x.r})) AS last FROM dev", until_params)
+    sql.cte("left_ev", "SELECT customer_id, t1, last.t AS lt, last.r AS lr, "
+                       "list_filter(E, lambda x: x.r = last.r)[1].v AS left_value,\n"
+                       "  list_sort(list_transform(list_filter(E, lambda x: x.t > last.t OR "
+                       "(x.t = last.t AND x.r > last.r)), lambda x: {'t': x.t, 'r': x.r, 'v': x.v}))[1:?] "
+                       "AS later FROM last_j",
+            [next_events], materialized=True)
+    sql.cte("nexts", "SELECT customer_id, x.v AS value, n FROM (SELECT customer_id, unnest(later) AS x, "
+                     "unnest(range(1, len(later) + 1)) AS n FROM left_ev)")
     return sql
+
+
+def _dropoff_spec(engine: Engine, steps, after_step: int, options: dict) -> _Spec:
+    """The funnel the drop-outs after step j are found in.  In order (ordered, strict) and
+    without exclusions, reaching steps 1…j+1 and the attempt counted for someone who
+    stops at j depend only on steps 1…j+1: the funnel of those steps finds the same
+    customers, attempts and events, with fewer events and steps to go through."""
+    steps = list(steps or ())
+    if (options.get("order", "ordered") in ("ordered", "strict") and not options.get("exclusions")
+            and 1 <= int(after_step) < len(steps)):
+        steps = steps[:int(after_step) + 1]
+    return _spec(engine, steps, **options)
 
 
 def _in_progress_sql(spec: _Spec, end_us: int | None) -> tuple[str, list]:
@@ -1042,7 +1076,7 @@ def dropoff_summary(cur, table: str, steps: list[str], after_step: int,
     ``column`` names the values shown ("(none)" when empty); ``options`` are those of
     :func:`compute_funnel`."""
     engine = as_engine(cur, table)
-    spec = _spec(engine, steps, **options)
+    spec = _dropoff_spec(engine, steps, after_step, options)
     sql = _dropoff_sql(spec, after_step, column, 1)
     progress, progress_params = _in_progress_sql(spec, log_end_us(engine, None, spec.event_filter))
     kernel = ("SELECT l.customer_id, l.t1, l.left_value, x.value AS next_value, "
@@ -1078,7 +1112,7 @@ def dropoff_customers(cur, table: str, steps: list[str], after_step: int, next_e
     empty value, None when there was no further event).  ``column`` defaults to the
     step column.  Sorted by customer_id; ``limit`` caps the rows."""
     engine = as_engine(cur, table)
-    spec = _spec(engine, steps, **options)
+    spec = _dropoff_spec(engine, steps, after_step, options)
     column = column or spec.by
     next_events = max(0, int(next_events))
     sql = _dropoff_sql(spec, after_step, column, max(next_events, 1))

@@ -38,8 +38,7 @@ from cxdata.formatting import format_count as _count
 from cxdata.formatting import format_number, format_p, format_percent, format_score
 from cxdata.analytics.scores import (
     LOW_SAMPLE_DEFAULT, METRIC_LABELS, METRICS, MISSING_GROUP, Comparison, ResponseCounts,
-    compare_counts, counts_of, response_counts, score_summary, scores_by, summarise,
-    two_proportion_test,
+    compare_counts, counts_of, response_counts, summarise, two_proportion_test,
 )
 from cxdata.sql import EventFilter, filtered_events, quote_ident
 
@@ -134,6 +133,46 @@ def _non_empty(cur, table: str, column: str, event_filter: EventFilter | None) -
     return int(rows[0][0] or 0)
 
 
+_COUNT_COLUMNS = ["n", "high", "low", "total", "total_sq"]
+
+
+def _score_counts(cur, table: str, event_filter: EventFilter | None) -> dict[str, pd.DataFrame]:
+    """Per score metric with responses: its response counts per month and touchpoint
+    (:func:`cxdata.analytics.scores.response_counts`) — ONE aggregation per metric for
+    every score finding.  The overall score, the score per touchpoint and the monthly
+    series are sums of these rows (counts and sums add up), so each is exactly what its
+    own query would give."""
+    columns = as_engine(cur, table).column_types()
+    by = "touchpoint" if "touchpoint" in columns else None
+    counts = {}
+    for metric in METRICS:
+        if metric not in columns:
+            continue
+        frame = response_counts(cur, table, metric, by, grain="month", event_filter=event_filter)
+        if by is None:
+            frame = frame.assign(group=MISSING_GROUP)
+        if len(frame):
+            counts[metric] = frame
+    return counts
+
+
+def _summed(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The count columns of ``frame`` summed per ``keys``, sorted by them."""
+    return frame.groupby(keys, sort=True)[_COUNT_COLUMNS].sum().reset_index()
+
+
+def _by_touchpoint(metric: str, by_month: pd.DataFrame) -> pd.DataFrame:
+    """The metric per touchpoint (the columns of :func:`cxdata.analytics.scores.scores_by`:
+    group, n, score, ci_low, ci_high, low_sample, secondary)."""
+    rows = []
+    for _, row in _summed(by_month, ["group"]).iterrows():
+        s = summarise(metric, counts_of(row), str(row["group"]))
+        rows.append([s.group, s.n, s.score, s.ci_low, s.ci_high, s.low_sample, s.secondary])
+    frame = pd.DataFrame(rows, columns=["group", "n", "score", "ci_low", "ci_high", "low_sample",
+                                        "secondary"])
+    return frame.astype({"n": "int64", "low_sample": bool, "secondary": "float64"})
+
+
 def next_step_column(cur, table: str, event_filter: EventFilter | None = None) -> str:
     """The column that best says what a customer did next: touchpoint, else event, else
     stage (the first with values after the filter)."""
@@ -192,8 +231,10 @@ def _share_sentence(summary: funnel.DropoffSummary, column: str, by: str) -> str
 
 
 def _dropoff_insight(cur, table: str, stages: list[str],
-                     event_filter: EventFilter | None, by: str = "stage") -> Insight | None:
-    result = funnel.compute_funnel(cur, table, stages, by=by, event_filter=event_filter)
+                     event_filter: EventFilter | None, by: str = "stage",
+                     result: funnel.FunnelResult | None = None) -> Insight | None:
+    if result is None:
+        result = funnel.compute_funnel(cur, table, stages, by=by, event_filter=event_filter)
     # The largest drop-off is the most customers lost (FunnelStep.dropped), as in the
     # funnel view and the report; ties go to the earlier stage.
     candidates = [(step.dropped, -index) for index, step in enumerate(result.steps[:-1])
@@ -234,14 +275,14 @@ def _dropoff_insight(cur, table: str, stages: list[str],
 # ---------------------------------------------------------------------------------------
 # Worst / best touchpoint
 
-def _touchpoint_candidates(cur, table: str, metrics: list[str],
-                           event_filter: EventFilter | None) -> dict[str, list[tuple]]:
+def _touchpoint_candidates(counts: dict[str, pd.DataFrame]) -> dict[str, list[tuple]]:
     """Per direction ("worst"/"best"): (relative gap, metric, row, overall) of every
-    metric's most extreme touchpoint whose interval lies entirely beyond the overall."""
+    metric's most extreme touchpoint whose interval lies entirely beyond the overall.
+    ``counts``: :func:`_score_counts`."""
     found: dict[str, list[tuple]] = {"worst": [], "best": []}
-    for metric in metrics:
-        overall = score_summary(cur, table, metric, event_filter=event_filter)
-        frame = scores_by(cur, table, metric, "touchpoint", event_filter=event_filter)
+    for metric, by_month in counts.items():
+        overall = summarise(metric, _pooled(by_month))
+        frame = _by_touchpoint(metric, by_month)
         frame = frame[(frame["group"] != MISSING_GROUP) & (frame["n"] >= MIN_GROUP)]
         if overall.n == 0 or len(frame) < 2:
             continue
@@ -361,16 +402,14 @@ def _dip(metric: str, touchpoint: str | None, rows: pd.DataFrame,
                    [m for i, m in enumerate(months) if not start <= i <= end], comparison)
 
 
-def _trend_insight(cur, table: str, metrics: list[str],
-                   event_filter: EventFilter | None) -> Insight | None:
-    """The largest significant monthly change over every metric and series."""
+def _trend_insight(counts: dict[str, pd.DataFrame]) -> Insight | None:
+    """The largest significant monthly change over every metric and series.
+    ``counts``: :func:`_score_counts`."""
     tests = 0
     series_results = []
-    for metric in metrics:
-        overall = response_counts(cur, table, metric, grain="month", event_filter=event_filter)
-        per_touchpoint = response_counts(cur, table, metric, "touchpoint", grain="month",
-                                         event_filter=event_filter)
-        per_touchpoint = per_touchpoint[per_touchpoint["group"] != MISSING_GROUP]
+    for metric, by_month in counts.items():
+        overall = _summed(by_month, ["period"])
+        per_touchpoint = by_month[by_month["group"] != MISSING_GROUP]
         series = [(None, overall)] + list(per_touchpoint.groupby("group", sort=True))
         for name, rows in series:
             rows = rows[rows["n"] >= MIN_GROUP].sort_values("period").reset_index(drop=True)
@@ -432,6 +471,9 @@ def _trend_text(change: _Change, tests: int, threshold: float) -> Insight:
 
 def _channel_insight(cur, table: str, stages: list[str],
                      event_filter: EventFilter | None, by: str = "stage") -> Insight | None:
+    kept = dict(event_filter.equals).get("channel") if event_filter is not None else None
+    if kept is not None and len(kept) == 1 and kept[0] is not None:
+        return None      # every entry is on the one channel the filter keeps: nothing to compare
     if not _non_empty(cur, table, "channel", event_filter):
         return None
     groups = []
@@ -473,19 +515,26 @@ def _channel_insight(cur, table: str, stages: list[str],
 # ---------------------------------------------------------------------------------------
 
 def dataset_insights(cur, table: str, stage_order: list[str], *,
-                     event_filter: EventFilter | None = None) -> list[Insight]:
+                     event_filter: EventFilter | None = None,
+                     journey_funnel: funnel.FunnelResult | None = None) -> list[Insight]:
     """0 to 5 findings for a dataset, in this order: drop-off, worst touchpoint, trend,
-    channel, best touchpoint.  A finding appears only when the data supports it."""
+    channel, best touchpoint.  A finding appears only when the data supports it.
+
+    ``journey_funnel``: the journey funnel (:func:`journey_funnel_steps`, no window) under
+    the same filter when the caller has it already — the Overview draws it beside the
+    findings — so that it is not computed twice."""
     # The drop-off and channel findings quote the funnel the Overview draws beside them.
     by, stages = journey_funnel_steps(cur, table, stage_order, event_filter)
-    metrics = [m for m in METRICS if _non_empty(cur, table, m, event_filter)]
-    extremes = ({"worst": [], "best": []} if not _non_empty(cur, table, "touchpoint",
-                                                            event_filter)
-                else _touchpoint_candidates(cur, table, metrics, event_filter))
+    if journey_funnel is not None and [s.step for s in journey_funnel.steps] != list(stages):
+        journey_funnel = None        # not this funnel after all: compute it
+    # Every score finding reads the same counts: one aggregation per metric.
+    counts = _score_counts(cur, table, event_filter)
+    extremes = _touchpoint_candidates(counts)
     findings = [
-        _dropoff_insight(cur, table, stages, event_filter, by) if len(stages) >= 2 else None,
+        _dropoff_insight(cur, table, stages, event_filter, by, journey_funnel)
+        if len(stages) >= 2 else None,
         _best_of(extremes["worst"], "worst_touchpoint"),
-        _trend_insight(cur, table, metrics, event_filter) if metrics else None,
+        _trend_insight(counts) if counts else None,
         _channel_insight(cur, table, stages, event_filter, by) if len(stages) >= 2 else None,
         _best_of(extremes["best"], "best_touchpoint"),
     ]

@@ -6,8 +6,10 @@ SPEC §3.  A customer's *sequence* is their events ordered by time, ties by file
 are not part of the sequence.  The labels ``start`` and ``end`` mark the beginning and the
 end of every sequence.
 
-All event-level work (window functions, ordered lists) runs in DuckDB; Python only shapes
-the small aggregated results.
+Every figure is worked out from each customer's sequence as one list
+(:mod:`cxdata.analytics.sequences`: from the column's stored timeline when there is one,
+else one list aggregate over the events), with list functions; Python only shapes the
+small aggregated results.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ import pandas as pd
 from cxdata.analytics import funnel
 from cxdata.engines import Engine, as_engine
 from cxdata.io.schema import resolve_column
-from cxdata.sql import EventFilter, filtered_events, quote_ident
+from cxdata.analytics.sequences import Sequences, sequences
+from cxdata.sql import EventFilter
 
 START = "start"
 END = "end"
@@ -28,32 +31,14 @@ def _resolve_column(engine: Engine, by: str) -> str:
     return resolve_column(engine.column_types(), by)
 
 
-def _sequence_sql(table: str, by: str, event_filter: EventFilter | None,
-                  collapse_repeats: bool) -> tuple[str, list]:
-    """SQL of the sequence events: customer_id, v (text value), ts, pos (1-based rank).
+def _query(seq: Sequences, *ctes: str) -> str:
+    """``WITH`` the sequence CTEs, then ``ctes``."""
+    return "WITH " + ",\n".join(seq.ctes + list(ctes)) + "\n"
 
-    ``collapse_repeats`` keeps only events whose value differs from the customer's
-    previous event in the sequence.
-    """
-    source, params = filtered_events(table, event_filter)
-    value = f"NULLIF(CAST({quote_ident(by)} AS VARCHAR), '')"
-    sql = f"""
-        WITH ev AS ({source}),
-        seq AS (
-            SELECT customer_id, {value} AS v, ts, _row,
-                   LAG({value}) OVER (PARTITION BY customer_id ORDER BY ts, _row) AS prev_v
-            FROM ev
-            WHERE {value} IS NOT NULL
-        ),
-        kept AS (
-            SELECT customer_id, v, ts, _row FROM seq
-            WHERE {"prev_v IS DISTINCT FROM v" if collapse_repeats else "TRUE"}
-        )
-        SELECT customer_id, v, ts,
-               ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY ts, _row) AS pos
-        FROM kept
-    """
-    return sql, params
+
+def _collapsed(list_sql: str) -> str:
+    """The list without consecutive repeats (values are never NULL)."""
+    return f"list_filter({list_sql}, lambda x, i: i = 1 OR {list_sql}[i - 1] <> x)"
 
 
 def transitions(cur, table: str, by: str = "stage", *, event_filter: EventFilter | None = None,
@@ -67,39 +52,39 @@ def transitions(cur, table: str, by: str = "stage", *, event_filter: EventFilter
     customers (descending), then from, to; ``top`` keeps the first N rows.
     """
     engine = as_engine(cur, table)
-    column = _resolve_column(engine, by)
-    sequence, params = _sequence_sql(engine.table, column, event_filter, collapse_repeats)
+    seq = sequences(engine, _resolve_column(engine, by), event_filter)
     limit = ""
     limit_params: list = []
     if top is not None:
         limit = " LIMIT ?"
         limit_params = [int(top)]
-    # Per customer partition: the moves and their counts (a customer's moves are all in
-    # one partition, so distinct customers add up across partitions).
-    kernel = f"""
-        WITH s AS ({sequence}),
-        steps AS (
-            SELECT customer_id,
-                   COALESCE(LAG(v) OVER w, ?) AS from_value,
-                   v AS to_value
-            FROM s
-            WINDOW w AS (PARTITION BY customer_id ORDER BY pos)
-            UNION ALL
-            SELECT customer_id, v, ?
-            FROM s
-            QUALIFY pos = max(pos) OVER (PARTITION BY customer_id)
-        )
-        SELECT from_value, to_value, count(DISTINCT customer_id) AS customers, count(*) AS events
-        FROM steps
-        GROUP BY 1, 2
-    """
+    start, start_params = seq.code(START)
+    end, end_params = seq.code(END)
+    walk = _collapsed("S") if collapse_repeats else "S"
+    # Per customer: the moves (start → first, …, last → end) as from · 2^32 + to, sorted,
+    # so that a move's first occurrence marks a customer; per partition the counts of each
+    # move (a customer's moves are all in one partition: customers add up across them).
+    # Start and end are the codes of the values "start" and "end" when the column has
+    # them (they are the same label), else 0.
+    kernel = _query(
+        seq,
+        f"walked AS (SELECT {walk} AS W FROM seqs)",
+        f"walk AS (SELECT list_prepend({start}::BIGINT, W) AS A, list_append(W, {end}) AS B FROM walked)",
+        "moves AS (SELECT list_sort(list_transform(A, lambda x, i: (x << 32) + B[i])) AS P FROM walk)",
+        "each AS (SELECT unnest(P) AS p, unnest(list_transform(P, lambda x, i: i = 1 OR P[i - 1] <> x)) "
+        "AS first FROM moves)",
+        "counted AS (SELECT p >> 32 AS f, p & 4294967295 AS t, count(*) FILTER (WHERE first) AS customers, "
+        "count(*) AS events FROM each GROUP BY ALL)",
+    ) + (f"SELECT coalesce({seq.text('f')}, ?) AS from_value, coalesce({seq.text('t')}, ?) AS to_value, "
+         "customers, events FROM counted, names")
+    params = seq.params + start_params + end_params + [START, END]
     then = f"""
         SELECT from_value AS "from", to_value AS "to",
                sum(customers)::BIGINT AS customers, sum(events)::BIGINT AS events
         FROM kernel GROUP BY 1, 2
         ORDER BY events DESC, customers DESC, "from", "to"{limit}
     """
-    frame = engine.run(kernel, params + [START, END], then, limit_params)
+    frame = engine.run(kernel, params, then, limit_params)
     for name in ("customers", "events"):
         frame[name] = frame[name].astype("int64")
     return frame
@@ -118,42 +103,31 @@ def variants(cur, table: str, by: str = "stage", *, event_filter: EventFilter | 
     path_label; at most ``top`` rows.
     """
     engine = as_engine(cur, table)
-    column = _resolve_column(engine, by)
-    # Durations come from all sequence events (repeats included), so collapse afterwards.
-    full, params = _sequence_sql(engine.table, column, event_filter, collapse_repeats=False)
-    kept = "TRUE" if keep_repeats else "prev_v IS DISTINCT FROM v"
-    kernel = f"""
-        WITH s AS ({full}),
-        collapsed AS (
-            SELECT customer_id, v, pos, ts,
-                   LAG(v) OVER (PARTITION BY customer_id ORDER BY pos) AS prev_v
-            FROM s
-        ),
-        per_customer AS (
-            SELECT customer_id,
-                   list(v ORDER BY pos) FILTER (WHERE {kept}) AS path,
-                   epoch(max(ts)) - epoch(min(ts)) AS duration_seconds
-            FROM collapsed
-            GROUP BY customer_id
-        )
-        SELECT path, duration_seconds FROM per_customer
-    """
+    seq = sequences(engine, _resolve_column(engine, by), event_filter)
+    # Durations come from all sequence events (repeats included).  Per partition: each
+    # path's customers and their durations (a median needs them all).
+    path = "S" if keep_repeats else _collapsed("S")
+    kernel = _query(
+        seq,
+        f"per AS (SELECT {path} AS path, (t_last - t_first) / 1000000 AS d FROM seqs)",
+        "grouped AS (SELECT path, count(*) AS customers, list(d) AS durations FROM per GROUP BY path)",
+    ) + f"SELECT list_transform(path, lambda c: {seq.text('c')}) AS path, customers, durations FROM grouped, names"
     then = """
-        SELECT path, count(*) AS customers,
-               count(*) / sum(count(*)) OVER () AS share,
-               median(duration_seconds) AS median_duration_seconds
+        SELECT path, sum(customers) AS customers,
+               sum(customers) / sum(sum(customers)) OVER () AS share,
+               list_aggregate(flatten(list(durations)), 'median') AS median_duration_seconds
         FROM kernel
         GROUP BY path
-        ORDER BY customers DESC, array_to_string(path, ?)
+        ORDER BY 2 DESC, array_to_string(path, ?)
         LIMIT ?
     """
-    rows = engine.rows(kernel, params, then, [PATH_SEPARATOR, int(top)])
+    rows = engine.rows(kernel, seq.params, then, [PATH_SEPARATOR, int(top)])
     frame = pd.DataFrame({
         "rank": pd.Series(range(1, len(rows) + 1), dtype="int64"),
         "path": [list(path) for path, *_ in rows],
         "path_label": [PATH_SEPARATOR.join(path) for path, *_ in rows],
         "steps": pd.Series([len(path) for path, *_ in rows], dtype="int64"),
-        "customers": pd.Series([r[1] for r in rows], dtype="int64"),
+        "customers": pd.Series([int(r[1]) for r in rows], dtype="int64"),
         "share": pd.Series([float(r[2]) for r in rows], dtype="float64"),
         "median_duration_seconds": pd.Series([float(r[3]) for r in rows], dtype="float64"),
     })
@@ -172,16 +146,16 @@ def value_order(cur, table: str, by: str = "stage", *,
     like the process.
     """
     engine = as_engine(cur, table)
-    column = _resolve_column(engine, by)
-    sequence, params = _sequence_sql(engine.table, column, event_filter, collapse_repeats=False)
-    kernel = f"""
-        WITH s AS ({sequence}),
-        firsts AS (
-            SELECT customer_id, v, min(pos) AS first_pos FROM s GROUP BY customer_id, v
-        )
-        SELECT v, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY first_pos) AS r
-        FROM firsts
-    """
+    seq = sequences(engine, _resolve_column(engine, by), event_filter)
+    # Each value's first occurrence: the sequence sorted by (value, position), the first
+    # of each value kept, then back in position order.
+    kernel = _query(
+        seq,
+        "vs AS (SELECT list_sort(list_transform(S, lambda x, i: {'v': x, 'i': i})) AS VS FROM seqs)",
+        "firsts AS (SELECT list_transform(list_sort(list_transform(list_filter(VS, lambda y, j: j = 1 "
+        "OR VS[j - 1].v <> y.v), lambda y: {'i': y.i, 'v': y.v})), lambda y: y.v) AS F FROM vs)",
+        "ranked AS (SELECT unnest(F) AS v, unnest(range(1, len(F) + 1)) AS r FROM firsts)",
+    ) + f"SELECT {seq.text('v')} AS v, r FROM ranked, names"
     then = """
         SELECT v AS value, count(*) AS customers,
                median(r) AS median_rank, avg(r) AS mean_rank
@@ -189,7 +163,7 @@ def value_order(cur, table: str, by: str = "stage", *,
         GROUP BY v
         ORDER BY median_rank, mean_rank, customers DESC, value
     """
-    frame = engine.run(kernel, params, then)
+    frame = engine.run(kernel, seq.params, then)
     frame["customers"] = frame["customers"].astype("int64")
     for name in ("median_rank", "mean_rank"):
         frame[name] = frame[name].astype("float64")
