@@ -22,6 +22,7 @@ from cxdata.io.profile import profile_source, roles_warning
 from cxdata.errors import UnusableInput
 from cxdata.io.sources import OpenedSource, collect_csv_rejects, open_source
 from cxdata.sql import quote_ident
+from cxdata.store import memory
 from cxdata.store.timelines import drop_timelines
 
 #: Called with (what is happening, fraction done 0…1 or -1 when unknown).
@@ -379,6 +380,8 @@ def ingest_file(cur, path: str | os.PathLike, *, table: str, rejects_table: str,
         try:
             run_with_progress(cur, create, opened.params, "Reading and validating rows", on_progress)
         except Exception as exc:
+            if memory.is_out_of_memory(exc):
+                raise memory.out_of_memory(exc, cur) from None
             raise UnusableInput(f"The file could not be read: {str(exc).splitlines()[0][:300]}")
         structural: list[tuple[int, str, str]] = []
         if opened.fmt.kind == "csv":
@@ -539,9 +542,8 @@ def inspect_file(path, rows: int = 20, sheet=None) -> FileInspection:
 
     Only the first records are read, so this is fast on any size of file.
     """
-    import duckdb
     from cxdata.io.sources import preview_rows
-    con = duckdb.connect()
+    con = memory.connect()
     scratch = "inspect_rejects"
     try:
         opened = open_source(con, path, scratch, sheet=sheet)
@@ -560,14 +562,17 @@ def validate_file(path, *, overrides=None, score_policy="reject", problem_limit=
                   on_progress: ProgressCallback | None = None, sheet=None,
                   max_bytes: int | None = None) -> IngestResult:
     """Read and check ``path`` in a private in-memory DuckDB without storing anything."""
-    import duckdb
-    con = duckdb.connect()
+    con = memory.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
         return ingest_file(con, path, table="validate_rows", rejects_table="validate_rejects",
                            overrides=overrides, score_policy=score_policy,
                            problem_limit=problem_limit, on_progress=on_progress, sheet=sheet,
                            max_bytes=max_bytes)
+    except Exception as exc:
+        if memory.is_out_of_memory(exc):
+            raise memory.out_of_memory(exc, con) from None
+        raise
     finally:
         con.close()
 
