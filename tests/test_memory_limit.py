@@ -35,6 +35,16 @@ def test_default_is_half_the_memory_at_most_3_gib():
     assert memory.default_limit(6 * GIB) == 3 * GIB
 
 
+def test_a_container_limit_smaller_than_the_machine_counts(tmp_path, monkeypatch):
+    limit = tmp_path / "memory.max"
+    limit.write_text("2147483648\n")                         # a container given 2 GiB
+    monkeypatch.setattr(memory, "_CGROUP_LIMITS", (str(limit),))
+    assert memory.physical_memory() == 2 * GIB
+    assert memory.default_limit() == 1 * GIB
+    limit.write_text("max\n")                                # no container limit
+    assert memory.physical_memory() == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 def test_option_beats_environment_beats_default(monkeypatch):
     assert memory.memory_limit_bytes() == memory.default_limit()
     monkeypatch.setenv(memory.ENV_VAR, "700M")

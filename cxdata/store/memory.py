@@ -66,12 +66,26 @@ def set_memory_limit(text: str | None) -> None:
     _chosen = text
 
 
+#: Where a container's memory limit is written (cgroup v2, then v1).
+_CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
 def physical_memory() -> int | None:
-    """The machine's memory in bytes (None when the system does not say)."""
+    """The memory this process may use in bytes: the machine's, or a container's limit
+    when that is smaller (None when the system does not say)."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
-        return None
+        total = None
+    for name in _CGROUP_LIMITS:
+        try:
+            text = Path(name).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and (total is None or int(text) < total):
+            total = int(text)
+        break
+    return total
 
 
 def default_limit(total: int | None = None) -> int:
