@@ -19,6 +19,7 @@ import pandas as pd
 
 from cxdata.io import schema
 from cxdata.errors import CxDataError, UnusableInput
+from cxdata.store import memory
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNUSABLE = 0, 1, 2
 
@@ -63,6 +64,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spark", metavar="URL", default=None,
                         help="where a spark: source is queried: sc://host:port (Spark Connect) or "
                              "local[N] (default: $CXDATA_SPARK, else local[*])")
+    parser.add_argument("--memory-limit", metavar="SIZE", default=None,
+                        help="most memory DuckDB may use before it spills to disk, e.g. 4G (default: "
+                             "$CXDATA_MEMORY_LIMIT, else half the machine's memory, at most 3G)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -243,9 +247,9 @@ def load_data(args) -> LoadedData:
         data = LoadedData(ws.cursor(), info.table, list(info.stage_order), dict(info.roles),
                           list(info.attributes), info.name, ws)
     else:
-        import duckdb
         from cxdata.io.ingest import ingest_file
-        con = duckdb.connect()
+        from cxdata.store.memory import connect
+        con = connect()
         con.execute("SET TimeZone = 'UTC'")
         result = ingest_file(con, args.file, table="events", rejects_table="rejects",
                              overrides=parse_maps(args.map))
@@ -734,6 +738,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.command:
             parser.print_help()
             return EXIT_UNUSABLE
+        memory.set_memory_limit(getattr(args, "memory_limit", None))
         return COMMANDS[args.command](args)
     except CxDataError as exc:
         sys.stderr.write(str(exc).strip() + "\n")
@@ -745,6 +750,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("The machine ran out of memory; try a smaller file or a workspace on a larger machine.\n")
         return EXIT_UNUSABLE
     except Exception as exc:  # last resort: one sentence, never a traceback
+        if memory.is_out_of_memory(exc):
+            sys.stderr.write(str(memory.out_of_memory(exc)) + "\n")
+            return EXIT_UNUSABLE
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         sys.stderr.write(f"Unexpected problem: {first[:300]}\n")
         return EXIT_UNUSABLE

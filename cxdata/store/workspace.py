@@ -25,6 +25,7 @@ from cxdata.errors import CxDataError, DatasetNotFound, UnusableInput, Workspace
 from cxdata.io.ingest import (IngestResult, ProgressCallback, StageMapping, apply_stage_mapping,
                            detect_stage_order, ingest_file, rows_rejected_for_scores_only)
 from cxdata.sql import quote_ident
+from cxdata.store import memory
 from cxdata.store.timelines import build_timeline, default_step_column, drop_timelines
 
 ENV_VAR = "CXDATA_WORKSPACE"
@@ -118,13 +119,16 @@ class Workspace:
     """One DuckDB workspace file.  Safe to share between threads: each query runs on its
     own cursor from :meth:`cursor`."""
 
-    def __init__(self, path: str | os.PathLike | None = None, read_only: bool = False):
+    def __init__(self, path: str | os.PathLike | None = None, read_only: bool = False,
+                 memory_limit: str | None = None):
+        """``memory_limit``: DuckDB's memory limit (``4G``, …); None: the process's
+        choice, ``$CXDATA_MEMORY_LIMIT`` or the default (:mod:`cxdata.store.memory`)."""
         self.path = workspace_path(path)
         self.read_only = read_only
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._con = duckdb.connect(str(self.path), read_only=read_only)
+            self._con = memory.connect(self.path, read_only=read_only, memory_limit=memory_limit)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise WorkspaceInUse(self.path, exc) from None
@@ -213,10 +217,12 @@ class Workspace:
                                      stage_mapping=stage_mapping, sheet=sheet, on_progress=on_progress,
                                      max_bytes=max_bytes)
                 _build_default_timeline(cur, table, on_progress)
-            except BaseException:
+            except BaseException as exc:
                 drop_timelines(cur, table)
                 for t in (table, rejects, table + "_staged"):
                     cur.execute(f"DROP TABLE IF EXISTS {quote_ident(t)}")
+                if memory.is_out_of_memory(exc) and not isinstance(exc, memory.OutOfMemory):
+                    raise memory.out_of_memory(exc, cur) from None
                 raise
             old = self.get_dataset(name) if self.has_dataset(name) else None
             cur.execute("BEGIN TRANSACTION")
