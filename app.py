@@ -5,9 +5,10 @@ Run with ``streamlit run app.py``.  Pages live in ``pages/``; they only wire wid
 """
 import streamlit as st
 
+from cxdata.errors import CxDataError
 from cxdata.ui import auth
 from cxdata.ui.filters import app_filter_bar
-from cxdata.ui.state import get_workspace, sidebar_dataset_picker
+from cxdata.ui.state import error_text, get_workspace, sidebar_dataset_picker
 
 # An emoji favicon is drawn in the browser; a ":material/…:" one is fetched from an outside
 # font host, and the app must not make requests beyond its own server.
@@ -50,5 +51,10 @@ current = None
 if st.query_params.get("present") != "1":
     st.sidebar.markdown("### CX Journey Lab")
     current = sidebar_dataset_picker()
-app_filter_bar(current if page.url_path in FILTERED_PAGES else None)
-page.run()
+try:
+    app_filter_bar(current if page.url_path in FILTERED_PAGES else None)
+    page.run()
+except CxDataError as exc:
+    # A sentence for what the user can act on (e.g. work past the memory limit), never a
+    # traceback; Streamlit's own stop and rerun signals are not CxDataErrors and pass.
+    st.error(error_text(exc))

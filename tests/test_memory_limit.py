@@ -126,3 +126,18 @@ def test_the_error_names_the_limit_and_the_app_wording_names_no_option():
     assert isinstance(error, CxDataError)
     assert "64.0 MiB" in str(error)
     assert "--" not in error.web_message and memory.ENV_VAR in error.web_message
+
+
+def test_an_engine_query_past_the_limit_raises_the_sentence_not_duckdbs_error():
+    from cxdata.engines.duckdb_engine import DuckDBEngine
+    con = memory.connect(memory_limit="64M")
+    try:
+        con.execute("CREATE TABLE ev AS SELECT 1 AS customer_id")
+        engine = DuckDBEngine(con, "ev")
+        with pytest.raises(memory.OutOfMemory, match="more memory than the limit of 64.0 MiB"):
+            engine.rows("SELECT len(list(i)) AS n FROM range(30000000) r(i)")
+        with pytest.raises(memory.OutOfMemory):
+            engine.run("SELECT len(list(i)) AS n FROM range(30000000) r(i)")
+        assert engine.rows("SELECT count(*) FROM ev") == [(1,)]   # the connection still works
+    finally:
+        con.close()

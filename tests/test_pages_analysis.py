@@ -777,3 +777,22 @@ def test_touchpoints_key_drivers_tab_shows_the_planted_story(workspace):
     chart = next(frame for title, frame in drawn.items() if title and "driver" in title.lower())
     top = chart.sort_values("share", ascending=False).iloc[0]
     assert "Delivery" in str(top.to_dict())
+
+
+def test_work_past_the_memory_limit_is_one_sentence_on_the_page(workspace, monkeypatch):
+    """An analysis that runs out of memory (DuckDB past its limit even by spilling) shows
+    what to do, not a traceback; the page's filter bar and title stay."""
+    import streamlit as st
+
+    from cxdata.store import memory
+
+    def too_big(*args, **kwargs):
+        raise memory.OutOfMemory("3.0 GiB")
+
+    st.cache_data.clear()
+    monkeypatch.setattr(paths, "transitions", too_big)
+    at = open_page("paths", dataset=TINY)
+    errors = [e.value for e in at.error]
+    assert errors == [memory.OutOfMemory("3.0 GiB").web_message]
+    assert at.title and at.sidebar.date_input
+    st.cache_data.clear()

@@ -1,12 +1,14 @@
 """The default engine: a table of the embedded DuckDB workspace (or any DuckDB table)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Sequence
 
 import pandas as pd
 
 from cxdata.engines.base import Engine
 from cxdata.sql import quote_ident
+from cxdata.store.memory import is_out_of_memory, out_of_memory
 
 
 def with_kernel(kernel: str, then: str) -> str:
@@ -58,8 +60,24 @@ class DuckDBEngine(Engine):
 
     def run(self, kernel: str, params: Sequence = (), then: str | None = None,
             then_params: Sequence = ()) -> pd.DataFrame:
-        return self.cur.execute(self._sql(kernel, then), list(params) + list(then_params)).df()
+        with _memory_sentence(self.cur):
+            return self.cur.execute(self._sql(kernel, then), list(params) + list(then_params)).df()
 
     def rows(self, kernel: str, params: Sequence = (), then: str | None = None,
              then_params: Sequence = ()) -> list[tuple]:
-        return self.cur.execute(self._sql(kernel, then), list(params) + list(then_params)).fetchall()
+        with _memory_sentence(self.cur):
+            return self.cur.execute(self._sql(kernel, then),
+                                    list(params) + list(then_params)).fetchall()
+
+
+@contextmanager
+def _memory_sentence(cur):
+    """Turn DuckDB running out of memory (past its limit, even spilling) into the one
+    sentence that says what to do (:class:`cxdata.store.memory.OutOfMemory`), which the
+    command line and every app page show instead of a traceback."""
+    try:
+        yield
+    except Exception as exc:
+        if is_out_of_memory(exc):
+            raise out_of_memory(exc, cur) from None
+        raise
