@@ -11,6 +11,7 @@ from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads
 from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain
 from cxdata.ui.state import require_dataset
+from cxdata.why.findings import finding_link
 
 METRICS = (("nps", "NPS", "% promoters (9–10) − % detractors (0–6), −100…100"),
            ("csat", "CSAT", "% of ratings 4–5 out of 5"),
@@ -64,6 +65,25 @@ def score_cards(info, ef) -> None:
             col.caption("No responses with these filters.")
 
 
+def _link_params(query: dict) -> dict:
+    """The URL parameters of a finding's link: this page's dataset and filters (so that
+    the page opens on the same data), then the finding's own."""
+    params = {key: st.query_params.get_all(key) for key in st.query_params}
+    params = {key: values if len(values) > 1 else values[0] for key, values in params.items()
+              if values}
+    return params | query
+
+
+def finding_card(finding) -> None:
+    """One finding: its title, its detail, and a link to the page with the full analysis."""
+    page, label, query = finding_link(finding)
+    with st.container(border=True):
+        st.markdown(f"**{plain(finding.title)}**")
+        st.caption(plain(finding.detail))
+        st.page_link(page, label=label, icon=":material/arrow_forward:",
+                     query_params=_link_params(query))
+
+
 def insights_list(info, ef) -> None:
     st.subheader("What stands out")
     with st.spinner("Looking for what stands out…"):
@@ -71,11 +91,27 @@ def insights_list(info, ef) -> None:
     if not findings:
         st.info("Nothing stands out with these filters: no drop-off, score gap or trend is "
                 "large and certain enough to report.")
-        return
     for finding in findings:
-        with st.container(border=True):
-            st.markdown(f"**{plain(finding.title)}**")
-            st.caption(plain(finding.detail))
+        finding_card(finding)
+
+
+def why_list(info, ef) -> None:
+    """The Why analyses' findings (conversion drivers, key driver, control signal,
+    conformance), drawn after the others: they take longer to compute."""
+    st.subheader("What goes with it")
+    st.caption("Associations found by the Why analyses, not causes: each links to its full "
+               "analysis.")
+    with st.spinner("Looking for what goes with the drop-offs and scores…"):
+        try:
+            findings = cached.why_findings(info, event_filter=ef)
+        except ValueError as exc:
+            st.warning(plain(str(exc)))
+            return
+    if not findings:
+        st.info("No driver, control-limit signal or deviation from the stage order is large "
+                "and certain enough to report with these filters.")
+    for finding in findings:
+        finding_card(finding)
 
 
 def main() -> None:
@@ -111,6 +147,8 @@ def main() -> None:
                          icon=":material/filter_alt:")
     with right:
         insights_list(info, ef)
+    with left:
+        why_list(info, ef)
 
 
 main()

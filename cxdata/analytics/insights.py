@@ -473,9 +473,11 @@ def _channel_insight(cur, table: str, stages: list[str],
 # ---------------------------------------------------------------------------------------
 
 def dataset_insights(cur, table: str, stage_order: list[str], *,
-                     event_filter: EventFilter | None = None) -> list[Insight]:
+                     event_filter: EventFilter | None = None, why: bool = False) -> list[Insight]:
     """0 to 5 findings for a dataset, in this order: drop-off, worst touchpoint, trend,
-    channel, best touchpoint.  A finding appears only when the data supports it."""
+    channel, best touchpoint; then, with ``why``, 0 to 4 findings of the Why analyses
+    (:func:`cxdata.why.findings.why_findings`).  A finding appears only when the data
+    supports it."""
     # The drop-off and channel findings quote the funnel the Overview draws beside them.
     by, stages = journey_funnel_steps(cur, table, stage_order, event_filter)
     metrics = [m for m in METRICS if _non_empty(cur, table, m, event_filter)]
@@ -489,4 +491,9 @@ def dataset_insights(cur, table: str, stage_order: list[str], *,
         _channel_insight(cur, table, stages, event_filter, by) if len(stages) >= 2 else None,
         _best_of(extremes["best"], "best_touchpoint"),
     ]
-    return [f for f in findings if f is not None][:MAX_INSIGHTS]
+    findings = [f for f in findings if f is not None][:MAX_INSIGHTS]
+    if why:
+        from cxdata.why.findings import why_findings     # why/ builds on analytics/
+        findings += why_findings(cur, table, stage_order, event_filter=event_filter,
+                                 metrics=metrics)
+    return findings

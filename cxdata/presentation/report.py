@@ -302,7 +302,7 @@ def build_report_html(cur, dataset, stage_order=None, *, roles: dict | None = No
                         + "".join(score_parts) + "</section>")
 
     # -- insights -------------------------------------------------------------------
-    found = insights.dataset_insights(cur, table, stage_order, event_filter=event_filter)
+    found = insights.dataset_insights(cur, table, stage_order, event_filter=event_filter, why=True)
     if found:
         items = "".join(f'<div class="insight {_esc(i.kind)}"><h3>{_esc(i.title)}</h3>'
                         f"<p>{_esc(i.detail)}</p></div>" for i in found)
