@@ -208,6 +208,28 @@ def test_with_touchpoint_steps_the_next_steps_stage_is_the_route(con):
     assert _did(result) == {"Chat": (4, 2), "Mail": (2, 0)}
 
 
+def test_events_at_the_instant_of_a_step_count_by_their_file_order(con):
+    # Funnel A -> B.  t1's rows in file order, all at second 0 or 20:
+    #   1 @0  X Early (Phone, CSAT 1)   before the step-1 event at the same instant: out
+    #   2 @0  A Ad (Web)                the step-1 event: t1's entry channel is Web
+    #   3 @0  X Same                    after it at the same instant: did Same
+    #   4 @10 X Mid                     did Mid
+    #   5 @20 X Before                  at B's instant, before B's event: did Before
+    #   6 @20 B Buy                     the step-2 event
+    #   7 @20 X After (CSAT 1)          after B's event: neither the visit nor the CSAT
+    # t2: A at 0 (Mobile app), nothing else.
+    rows = [("t1", 0, "X", None, "Early", "Phone", None, 1), ("t1", 0, "A", None, "Ad", "Web"),
+            ("t1", 0, "X", None, "Same", "Web"), ("t1", 10, "X", None, "Mid", "Web"),
+            ("t1", 20, "X", None, "Before", "Web"), ("t1", 20, "B", None, "Buy", "Web"),
+            ("t1", 20, "X", None, "After", "Web", None, 1),
+            ("t2", 0, "A", None, "Ad", "Mobile app")]
+    table = make_events_table(con, rows)
+    result = conversion_drivers(con, table, ["A", "B"])
+    got = {(r.kind, r.value): (r.with_n, r.with_converted) for r in result.drivers.itertuples()}
+    assert got == {("entry", "Web"): (1, 1), ("entry", "Mobile app"): (1, 0),
+                   ("did", "Same"): (1, 1), ("did", "Mid"): (1, 1), ("did", "Before"): (1, 1)}
+
+
 def test_without_a_stage_column_only_the_next_steps_own_value_is_left_out(con):
     rows = [("a", 0, None, None, "Cart"), ("a", 5, None, None, "Pay"), ("a", 9, None, None, "Done"),
             ("b", 0, None, None, "Cart"), ("b", 5, None, None, "Pay"),
@@ -318,4 +340,6 @@ def test_why_drop_section_renders_for_the_sample():
     assert not at.exception, at.exception
     text = " ".join(m.value for m in at.markdown)
     assert "Live chat after Cart converted 0\\.4× as often" in text   # markdown-escaped
-    assert len(at.dataframe) == 1
+    # the table of every factor, and the 2×2 of the one picked (the strongest: Live chat)
+    assert len(at.dataframe) == 2
+    assert at.dataframe[1].value[["Customers", "Went on"]].values.tolist() == [[325, 88], [2250, 1110]]
