@@ -11,7 +11,7 @@ from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads
 from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain
 from cxdata.ui.state import require_dataset
-from cxdata.why.findings import finding_link
+from cxdata.why.findings import finding_link, largest_drop_step
 
 METRICS = (("nps", "NPS", "% promoters (9–10) − % detractors (0–6), −100…100"),
            ("csat", "CSAT", "% of ratings 4–5 out of 5"),
@@ -95,15 +95,17 @@ def insights_list(info, ef) -> None:
         finding_card(finding)
 
 
-def why_list(info, ef) -> None:
+def why_list(info, ef, journey_funnel) -> None:
     """The Why analyses' findings (conversion drivers, key driver, control signal,
-    conformance), drawn after the others: they take longer to compute."""
+    conformance), drawn after the others: they take longer to compute.  The journey
+    funnel drawn beside them names the step whose drivers are looked at."""
     st.subheader("What goes with it")
     st.caption("Associations found by the Why analyses, not causes: each links to its full "
                "analysis.")
     with st.spinner("Looking for what goes with the drop-offs and scores…"):
         try:
-            findings = cached.why_findings(info, event_filter=ef)
+            after = None if journey_funnel is None else largest_drop_step(journey_funnel)
+            findings = cached.why_findings(info, event_filter=ef, after_step=after)
         except ValueError as exc:
             st.warning(plain(str(exc)))
             return
@@ -148,7 +150,7 @@ def main() -> None:
     with right:
         insights_list(info, ef)
     with left:
-        why_list(info, ef)
+        why_list(info, ef, journey_funnel)
 
 
 main()

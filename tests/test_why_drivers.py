@@ -138,6 +138,7 @@ def test_the_default_step_is_the_one_most_customers_drop_after(con):
     table = make_events_table(con, [("a", 0, "A"), ("a", 1, "B"), ("b", 0, "A"), ("b", 1, "B"),
                                     ("c", 0, "A"), ("c", 1, "B"), ("c", 2, "C"), ("d", 0, "A")])
     # counts 4, 3, 1: dropped 1 after A, 2 after B
+    assert drivers.step_reach(con, table, ["A", "B", "C"]) == [4, 3, 1]
     assert conversion_drivers(con, table, ["A", "B", "C"]).after_step == 2
     with pytest.raises(ValueError):
         conversion_drivers(con, table, ["A", "B", "C"], 3)

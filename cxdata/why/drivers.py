@@ -418,9 +418,23 @@ def _then_sql(entry_keep: list[str]) -> tuple[str, list]:
 
 def most_dropped_step(result) -> int:
     """1-based step j (1…k−1) with the most customers dropped after it; the earliest on
-    ties.  ``result``: a :class:`cxdata.analytics.funnel.FunnelResult`."""
-    dropped = [s.dropped for s in result.steps[:-1]]
+    ties.  ``result``: a :class:`cxdata.analytics.funnel.FunnelResult`, or the list of
+    customers reaching each step."""
+    reached = [s.customers for s in result.steps] if hasattr(result, "steps") else list(result)
+    dropped = [reached[i] - reached[i + 1] for i in range(len(reached) - 1)]
     return 1 + dropped.index(max(dropped))
+
+
+def step_reach(cur, table: str, steps: list[str], **options) -> list[int]:
+    """Customers reaching each step of the funnel (``options`` as for
+    :func:`cxdata.analytics.funnel.compute_funnel`) — its counts only: without the times
+    between steps (quantiles over every customer) the funnel's query costs less, and
+    finding the default step is the first of two passes."""
+    sql, spec, engine = funnel.counted_attempts(cur, table, list(steps), **options)
+    rows = sql.run(engine, "SELECT depth, count(*) AS n FROM counted GROUP BY depth",
+                   "SELECT depth, CAST(sum(n) AS BIGINT) FROM kernel GROUP BY depth")
+    at_depth = {int(depth): int(n) for depth, n in rows}
+    return [sum(n for depth, n in at_depth.items() if depth >= j) for j in range(1, spec.k + 1)]
 
 
 def conversion_drivers(cur, table: str, steps: list[str], after_step: int | None = None, *,
@@ -444,7 +458,7 @@ def conversion_drivers(cur, table: str, steps: list[str], after_step: int | None
     if k < 2:
         raise ValueError("Conversion drivers need a funnel of at least two steps.")
     if after_step is None:
-        after_step = most_dropped_step(funnel.compute_funnel(cur, table, list(steps), **options))
+        after_step = most_dropped_step(step_reach(cur, table, list(steps), **options))
     after_step = int(after_step)
     if not 1 <= after_step < k:
         raise ValueError(f"Conversion drivers look at a step 1…{k - 1} and the one after it, "

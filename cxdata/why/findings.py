@@ -50,11 +50,10 @@ def _columns(cur, table: str) -> dict:
 # ---------------------------------------------------------------------------------------
 # Conversion drivers at the largest drop-off
 
-def _largest_drop(cur, table: str, stages: list[str], by: str,
-                  event_filter: EventFilter | None) -> int | None:
-    """1-based step of the largest drop-off, as the ``dropoff`` finding picks it (most
-    customers lost among steps with at least MIN_GROUP customers; the earlier on ties)."""
-    result = funnel.compute_funnel(cur, table, stages, by=by, event_filter=event_filter)
+def largest_drop_step(result) -> int | None:
+    """1-based step of the largest drop-off of a :class:`~cxdata.analytics.funnel.FunnelResult`,
+    as the ``dropoff`` finding picks it (most customers lost among steps with at least
+    MIN_GROUP customers; the earlier on ties); None when nobody drops."""
     candidates = [(step.dropped, -index) for index, step in enumerate(result.steps[:-1])
                   if step.customers >= MIN_GROUP and step.dropped > 0]
     return -max(candidates)[1] + 1 if candidates else None
@@ -293,8 +292,8 @@ def why_findings(cur, table: str, stage_order, *, event_filter: EventFilter | No
     ``table`` with stage order ``stage_order``, after ``event_filter``.
 
     ``metrics``: the score metrics with data (default: those of NPS, CSAT, CES that
-    have a column); ``after_step``: the journey funnel's step of the largest drop-off,
-    when the caller knows it (else found here)."""
+    have a column); ``after_step``: the journey funnel's step of the largest drop-off
+    (:func:`largest_drop_step`), when the caller has the funnel (else it runs here)."""
     by, stages = journey_funnel_steps(cur, table, stage_order, event_filter)
     types = _columns(cur, table)
     if metrics is None:
@@ -302,7 +301,8 @@ def why_findings(cur, table: str, stage_order, *, event_filter: EventFilter | No
     found = []
     if len(stages) >= 2:
         if after_step is None:
-            after_step = _largest_drop(cur, table, stages, by, event_filter)
+            after_step = largest_drop_step(
+                funnel.compute_funnel(cur, table, stages, by=by, event_filter=event_filter))
         if after_step is not None:
             found.append(drivers_finding(cur, table, stages, by, after_step, event_filter))
     if metrics:
