@@ -10,7 +10,8 @@ from cxdata.presentation import charts
 from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads
 from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain
-from cxdata.ui.state import require_dataset
+from cxdata.store import map_store as ms
+from cxdata.ui.state import get_workspace, require_dataset
 from cxdata.why.findings import finding_link, largest_drop_step
 
 METRICS = (("nps", "NPS", "% promoters (9–10) − % detractors (0–6), −100…100"),
@@ -95,6 +96,20 @@ def insights_list(info, ef) -> None:
         finding_card(finding)
 
 
+def linked_map(info) -> tuple | None:
+    """``(map_id, name, stages)`` of the journey map most recently saved for this dataset
+    (the conformance finding compares with it), else None."""
+    cur = get_workspace().cursor()
+    try:
+        summary = next((m for m in ms.list_maps(cur) if m.dataset == info.name), None)
+        if summary is None:
+            return None
+        stored = ms.load_map(cur, summary.map_id)
+        return summary.map_id, summary.name, tuple(stored.journey_map.stage_names())
+    finally:
+        cur.close()
+
+
 def why_list(info, ef, journey_funnel) -> None:
     """The Why analyses' findings (conversion drivers, key driver, control signal,
     conformance), drawn after the others: they take longer to compute.  The journey
@@ -105,7 +120,8 @@ def why_list(info, ef, journey_funnel) -> None:
     with st.spinner("Looking for what goes with the drop-offs and scores…"):
         try:
             after = None if journey_funnel is None else largest_drop_step(journey_funnel)
-            findings = cached.why_findings(info, event_filter=ef, after_step=after)
+            findings = cached.why_findings(info, event_filter=ef, after_step=after,
+                                           journey_map=linked_map(info))
         except ValueError as exc:
             st.warning(plain(str(exc)))
             return

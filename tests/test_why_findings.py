@@ -194,6 +194,9 @@ def test_the_overview_shows_the_why_findings_with_links(warm_server):  # noqa: F
     # the link keeps the Overview's filter and opens the Key drivers tab of NPS
     assert query["channel"] == ["Mobile app", "Web"]
     assert query["tp_tab"] == ["Key drivers"] and query["tp_metric"] == ["NPS"]
+    # the sample's example map is linked to it: the conformance finding compares with it
+    assert any(t.endswith("for those who follow the journey map**") for t in titles)
+    assert "map" in parse_qs(links["See it on the journey map (Journey map → Data)"].query_string)
 
 
 from tests.helpers_app import warm_server  # noqa: E402,F401  (fixture)
@@ -209,3 +212,12 @@ def test_the_report_has_a_what_goes_with_it_section(sample):
             "in the week of 6 Oct 2025") in why
     assert why.count('<div class="insight ') == 4
     assert "In the app: See the control chart on the Funnel page." in why
+
+
+def test_a_linked_journey_map_is_what_the_conformance_finding_compares_with(con):
+    table = _map_log(con)
+    found = why_findings(con, table, ["A", "B", "C"], journey_map=("m-1", "Shop journey", ("A", "B", "C")))
+    deviation = [f for f in found if f.kind == "conformance"][0]
+    assert deviation.title.endswith("their NPS is −50 against +50 for those who follow the journey map")
+    assert deviation.detail.startswith("Against the journey map “Shop journey” A → B → C, 40 of 80 ")
+    assert finding_link(deviation)[0::2] == ("pages/journey_map.py", {"map": "m-1"})

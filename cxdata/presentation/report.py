@@ -332,7 +332,12 @@ def build_report_html(cur, dataset, stage_order=None, *, roles: dict | None = No
                         + "".join(score_parts) + "</section>")
 
     # -- insights -------------------------------------------------------------------
-    found = insights.dataset_insights(cur, table, stage_order, event_filter=event_filter, why=True)
+    found = insights.dataset_insights(cur, table, stage_order, event_filter=event_filter)
+    from cxdata.why.findings import why_findings
+    linked = None
+    if journey_map is not None and getattr(journey_map, "dataset", None) == dataset.name:
+        linked = (None, journey_map.name, tuple(journey_map.stage_names()))
+    found += why_findings(cur, table, stage_order, event_filter=event_filter, journey_map=linked)
     sections += _findings_sections(found)
 
     # -- journey map ------------------------------------------------------------------

@@ -14,9 +14,9 @@ association ("associated with, not necessarily caused by"), never a cause:
                     relative to its limit), with the entry channel behind it when one
                     group makes at least half of the gap;
 ``conformance``     the deviation class (skips, out of order, loops back) whose score
-                    differs most from the customers who follow the dataset's stage
-                    order (§8.5), when the two 95% intervals do not overlap: NPS first,
-                    else CSAT, else CES.  (The Journey map page compares a saved map.)
+                    differs most from the customers who follow the journey map linked
+                    to the dataset, else its stage order (§8.5), when the two 95%
+                    intervals do not overlap: NPS first, else CSAT, else CES.
 
 Only what the findings need is computed: drivers for one step, one key-driver fit,
 weekly control charts of the k−1 consecutive step pairs (explained only for the chosen
@@ -217,9 +217,12 @@ _CLASS_WORDS = {"skips": "skip a stage", "out of order": "visit stages out of or
 
 
 def conformance_finding(cur, table: str, stages: list[str],
-                        event_filter: EventFilter | None = None) -> Insight | None:
+                        event_filter: EventFilter | None = None, *,
+                        map_name: str | None = None, map_id: str | None = None) -> Insight | None:
     """The deviation class whose score differs most (relative to the scale) from the
-    customers who follow the stage order, when their 95% intervals do not overlap."""
+    customers who follow the stage order, when their 95% intervals do not overlap.
+    ``stages``: the dataset's stage order, or the stages of the journey map ``map_name``
+    (``map_id``) linked to the dataset."""
     from cxdata.why.conformance import conformance
     if len(stages) < 2:
         return None
@@ -254,10 +257,12 @@ def conformance_finding(cur, table: str, stages: list[str],
         top = common.iloc[0]
         most_often = (f" (most often {top['label'].replace('skips ', '').replace('loops back ', 'back ')}: "
                       f"{top['from']} → {top['to']})")
+    order = "the stage order" if map_name is None else "the journey map"
     title = (f"{format_percent(row['share'], 1)} of customers {_CLASS_WORDS[name]}{most_often}; "
              f"their {label} is {format_score(metric, row[metric])} against "
-             f"{format_score(metric, follows[metric])} for those who follow the stage order")
-    detail = (f"Against the stage order {' → '.join(result.stages)}, "
+             f"{format_score(metric, follows[metric])} for those who follow {order}")
+    against = ("the stage order" if map_name is None else f"the journey map “{map_name}”")
+    detail = (f"Against {against} {' → '.join(result.stages)}, "
               f"{format_count(row['customers'])} of {format_count(result.customers)} customers "
               f"{_CLASS_WORDS[name]}: {label} {format_score(metric, row[metric])} (n = "
               f"{format_count(row[f'{metric}_n'])}, 95% {format_score(metric, row[f'{metric}_ci_low'])} to "
@@ -270,7 +275,8 @@ def conformance_finding(cur, table: str, stages: list[str],
               f"against {format_percent(follows['converted_share'], 0)}. Their route is "
               "associated with the difference, not necessarily its cause.")
     evidence = {
-        "stages": list(result.stages), "class": name, "metric": metric,
+        "stages": list(result.stages), "map_name": map_name, "map_id": map_id,
+        "class": name, "metric": metric,
         "customers": int(row["customers"]), "share": _num(row["share"]),
         "score": _num(row[metric]), "n": int(row[f"{metric}_n"]),
         "ci_low": _num(row[f"{metric}_ci_low"]), "ci_high": _num(row[f"{metric}_ci_high"]),
@@ -287,13 +293,16 @@ def conformance_finding(cur, table: str, stages: list[str],
 # ---------------------------------------------------------------------------------------
 
 def why_findings(cur, table: str, stage_order, *, event_filter: EventFilter | None = None,
-                 metrics: list[str] | None = None, after_step: int | None = None) -> list[Insight]:
+                 metrics: list[str] | None = None, after_step: int | None = None,
+                 journey_map: tuple | None = None) -> list[Insight]:
     """0 to 4 Why findings (:data:`WHY_KINDS`, in that order) about the dataset table
     ``table`` with stage order ``stage_order``, after ``event_filter``.
 
     ``metrics``: the score metrics with data (default: those of NPS, CSAT, CES that
     have a column); ``after_step``: the journey funnel's step of the largest drop-off
-    (:func:`largest_drop_step`), when the caller has the funnel (else it runs here)."""
+    (:func:`largest_drop_step`), when the caller has the funnel (else it runs here);
+    ``journey_map``: ``(map_id, name, stages)`` of a journey map linked to the dataset,
+    whose stages the conformance finding compares with (else the stage order)."""
     by, stages = journey_funnel_steps(cur, table, stage_order, event_filter)
     types = _columns(cur, table)
     if metrics is None:
@@ -309,7 +318,11 @@ def why_findings(cur, table: str, stage_order, *, event_filter: EventFilter | No
         found.append(key_driver_finding(cur, table, metrics, event_filter))
     if len(stages) >= 2:
         found.append(control_signal_finding(cur, table, stages, by, event_filter))
-    if by == "stage" and len(stages) >= 2:
+    if journey_map is not None and len(journey_map[2]) >= 2:
+        map_id, name, map_stages = journey_map
+        found.append(conformance_finding(cur, table, list(map_stages), event_filter,
+                                         map_name=name, map_id=map_id))
+    elif by == "stage" and len(stages) >= 2:
         found.append(conformance_finding(cur, table, stages, event_filter))
     return [f for f in found if f is not None]
 
@@ -350,5 +363,8 @@ def finding_link(finding: Insight) -> tuple[str, str, dict]:
         return ("pages/funnel.py", "See the funnel by channel",
                 {"fn_tab": "Breakdown", "fn_breakdown": "Channel"})
     if finding.kind == "conformance":
+        if e.get("map_id"):
+            return ("pages/journey_map.py", "See it on the journey map (Journey map → Data)",
+                    {"map": e["map_id"]})
         return ("pages/journey_map.py", "Compare with a journey map (Journey map → Data)", {})
     return "pages/overview.py", "Overview", {}
