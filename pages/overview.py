@@ -14,6 +14,8 @@ from cxdata.store import map_store as ms
 from cxdata.ui.state import get_workspace, require_dataset
 from cxdata.why.findings import finding_link, largest_drop_step
 
+#: Logs up to this many interactions get the Why findings at once; bigger ones on request.
+WHY_AUTOMATIC_ROWS = 1_000_000
 METRICS = (("nps", "NPS", "% promoters (9–10) − % detractors (0–6), −100…100"),
            ("csat", "CSAT", "% of ratings 4–5 out of 5"),
            ("ces", "CES", "mean effort 1–7, higher = easier"))
@@ -117,6 +119,14 @@ def why_list(info, ef, journey_funnel) -> None:
     st.subheader("What goes with it")
     st.caption("Associations found by the Why analyses, not causes: each links to its full "
                "analysis.")
+    # They read every event several times (about 20 s at 10 million): on a big log only
+    # on request, so that the Overview itself stays quick.
+    if info.rows_accepted > WHY_AUTOMATIC_ROWS and not st.toggle(
+            "Look for what goes with the drop-offs and scores", value=False, key="ov_why",
+            bind="query-params",
+            help=f"Conversion drivers, key drivers, control limits and conformance over "
+                 f"{info.rows_accepted:,} interactions: this takes a while the first time."):
+        return
     with st.spinner("Looking for what goes with the drop-offs and scores…"):
         try:
             after = None if journey_funnel is None else largest_drop_step(journey_funnel)

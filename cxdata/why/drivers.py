@@ -326,83 +326,6 @@ def route_values(engine, spec, j: int, factor_column: str | None) -> list[str]:
     return sorted(route | {value for value, stage in stages.items() if stage in own})
 
 
-def _single_pass_sql(spec, j: int, factor_column: str | None, entry: list[str],
-                     route: Sequence[str] = ()) -> tuple[list, str, list]:
-    """As :func:`_factor_sql`, for an ordered funnel of distinct step values, from a
-    ``counted`` relation without the step events' ``_row``: one join of the population
-    with its events does everything.
-
-    With distinct values a step's chosen event is the first (lowest ``_row``) event of
-    its value at its instant, so ``r1``, ``rj`` and ``rn`` are minima over the events the
-    join brings anyway, and the entry values are those of the event at ``r1`` — the
-    separate look-ups of the step events (a join of every step event) and of the entry
-    event are not needed.  The events of the span are kept per customer as a short list
-    and filtered once the three ``_row`` are known.  Same factors, same counts."""
-    nxt = j + 1
-    ctes = [("pop", f"SELECT customer_id, depth >= {nxt} AS converted, t1, t{j} AS tj, "
-                    f"t{nxt} AS tn FROM counted WHERE depth >= {j}", [], True)]
-    scores = [s for s in SCORE_FACTORS if s[0] in spec.column_types]
-    fv = spec.text(factor_column) if factor_column else "NULL::VARCHAR"
-    until_end = "TRUE" if spec.window_us is None else "x.t <= p.t1 + ?"
-    step_of = {1: spec.steps[0], j: spec.steps[j - 1], nxt: spec.steps[nxt - 1]}
-    params: list = [step_of[1], step_of[j], step_of[nxt]]
-    entry_aggs = "".join(
-        f", arg_min_null(x.e{i}, x.r) FILTER (WHERE x.t = p.t1 AND x.sv = ?) AS e{i}"
-        for i in range(len(entry)))
-    params += [step_of[1]] * len(entry)
-    # Events strictly inside the span need no _row: they are folded into a set of values
-    # and a flag per score at once.  Only events at the instant of a step event (t1, tj,
-    # tn: the step events themselves and any tie) are kept in a short list, decided once
-    # the step events' _row are known.
-    inside = ("x.t > p.tj AND (NOT p.converted OR x.t < p.tn)")
-    at_step = "(x.t = p.t1 OR x.t = p.tj OR x.t = p.tn)"
-    own = list(route) or ["\x00"]
-    fold = ("SELECT p.customer_id, p.converted, p.t1, p.tj, p.tn, "
-            "min(x.r) FILTER (WHERE x.t = p.t1 AND x.sv = ?) AS r1, "
-            "min(x.r) FILTER (WHERE x.t = p.tj AND x.sv = ?) AS rj, "
-            "min(x.r) FILTER (WHERE x.t = p.tn AND x.sv = ?) AS rn"
-            + entry_aggs
-            + f", list(DISTINCT x.fv) FILTER (WHERE {inside} AND x.fv IS NOT NULL "
-              "AND NOT list_contains(?, x.fv)) AS did_inside"
-            + "".join(f", bool_or(x.{m} <= {int(upto)} AND NOT list_contains(?, coalesce(x.fv, ''))) "
-                      f"FILTER (WHERE x.t > p.t1 AND (NOT p.converted OR x.t < p.tn)) AS bad_{m}_inside"
-                      for m, _, upto, _ in scores)
-            + ", list({'t': x.t, 'r': x.r, 'fv': x.fv"
-            + "".join(f", 'b_{m}': x.{m} <= {int(upto)}" for m, _, upto, _ in scores)
-            + f"}}) FILTER (WHERE {at_step}) AS ties\n"
-            f"FROM pop p JOIN (SELECT customer_id, epoch_us(ts) AS t, _row AS r, {fv} AS fv, "
-            f"{spec.text(spec.by)} AS sv"
-            + "".join(f", {quote_ident(m)} AS {m}" for m, *_ in scores)
-            + "".join(f", {spec.text(c)} AS e{i}" for i, c in enumerate(entry))
-            + " FROM ev) x ON x.customer_id = p.customer_id\n"
-            f"WHERE x.t >= p.t1 AND CASE WHEN p.converted THEN x.t <= p.tn ELSE {until_end} END\n"
-            "GROUP BY p.customer_id, p.converted, p.t1, p.tj, p.tn")
-    params += [own] + [own] * len(scores)
-    if spec.window_us is not None:
-        params.append(spec.window_us)
-    ctes.append(("folded", fold, params, True))
-    in_span = "(NOT converted OR e.t < tn OR (e.t = tn AND e.r < rn))"
-    flags = ["customer_id", "converted"] + [f"e{i}" for i in range(len(entry))]
-    flag_params: list = []
-    if factor_column is not None:
-        flags.append("list_distinct(coalesce(did_inside, []) || list_transform(list_filter(ties, lambda e: "
-                     "(e.t > tj OR (e.t = tj AND e.r > rj)) AND " + in_span
-                     + " AND e.fv IS NOT NULL AND NOT list_contains(?, e.fv)), lambda e: e.fv)) AS did")
-        flag_params.append(own)
-    for m, *_ in scores:
-        flags.append(f"coalesce(bad_{m}_inside, FALSE) OR len(list_filter(ties, lambda e: e.b_{m} "
-                     f"AND (e.t > t1 OR (e.t = t1 AND e.r >= r1)) AND {in_span} "
-                     f"AND NOT list_contains(?, coalesce(e.fv, '')))) > 0 AS bad_{m}")
-        flag_params.append(own)
-    ctes.append(("attempt_flags", "SELECT " + ", ".join(flags) + " FROM folded", flag_params, True))
-    selects = ["SELECT customer_id, converted, 'base' AS kind, '' AS col, '' AS value FROM attempt_flags"]
-    select_params: list = []
-    for i, column in enumerate(entry):
-        selects.append(f"SELECT customer_id, converted, 'entry', ?, coalesce(e{i}, ?) FROM attempt_flags")
-        select_params += [column, NO_VALUE]
-    return _counted_factors(ctes, selects, select_params, factor_column, scores)
-
-
 def _then_sql(entry_keep: list[str]) -> tuple[str, list]:
     """2×2 counts per factor: the kernel's partial counts summed; entry attributes with
     more than :data:`ENTRY_VALUES` values are dropped here, before any row reaches Python."""
@@ -463,19 +386,14 @@ def conversion_drivers(cur, table: str, steps: list[str], after_step: int | None
     if not 1 <= after_step < k:
         raise ValueError(f"Conversion drivers look at a step 1…{k - 1} and the one after it, "
                          f"not step {after_step}.")
-    # An ordered funnel of distinct values needs no look-up of the step events' _row
-    # (see _single_pass_sql): the slowest part of the query otherwise.
-    single_pass = options["order"] == "ordered" and len(set(map(str, steps))) == k
-    sql, spec, engine = funnel.counted_attempts(
-        cur, table, list(steps), rows=[] if single_pass else [1, after_step, after_step + 1],
-        **options)
+    sql, spec, engine = funnel.counted_attempts(cur, table, list(steps),
+                                                rows=[1, after_step, after_step + 1], **options)
     types = spec.column_types
     if factor_column is not None and factor_column not in types:
         factor_column = "event" if factor_column == "touchpoint" and "event" in types else None
     entry = _entry_columns(types, spec.by)
     route = route_values(engine, spec, after_step, factor_column)
-    build = _single_pass_sql if single_pass else _factor_sql
-    ctes, kernel_select, kernel_params = build(spec, after_step, factor_column, entry, route)
+    ctes, kernel_select, kernel_params = _factor_sql(spec, after_step, factor_column, entry, route)
     for name, body, params, materialized in ctes:
         sql.cte(name, body, params, materialized=materialized)
     then, then_params = _then_sql([c for c in entry if c == "channel"])
