@@ -97,9 +97,12 @@ def test_a_why_view_picked_in_the_browser_is_in_the_url(app_server, page):
     # factor writes ?why_factor=…, and the link opens on it again.
     open_url(page, f"{app_server.url}/funnel?fn_drop=3.+Purchase")
     box = page.locator("[data-testid='stSelectbox']").filter(has_text="Look at one factor")
+    box.wait_for(timeout=60_000)
     box.scroll_into_view_if_needed()
     box.click()
-    page.get_by_role("option", name="Did Newsletter", exact=True).click()
+    # typed, not clicked: the list opens near the page's end and moves while it settles
+    page.keyboard.type("Did Newsletter")
+    page.keyboard.press("Enter")
     page.wait_for_function("() => location.search.includes('why_factor=Did+Newsletter')"
                            " || location.search.includes('why_factor=Did%20Newsletter')",
                            timeout=30_000)
