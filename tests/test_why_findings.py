@@ -16,6 +16,7 @@ from cxdata.why import findings
 from cxdata.why.findings import (
     conformance_finding, drivers_finding, finding_link, why_findings,
 )
+from tests.helpers_app import warm_server  # noqa: F401  (fixture)
 from tests.helpers_events import make_events_table
 
 DAY = 86400
@@ -198,8 +199,6 @@ def test_the_overview_shows_the_why_findings_with_links(warm_server):  # noqa: F
     assert any(t.endswith("for those who follow the journey map**") for t in titles)
     assert "map" in parse_qs(links["See it on the journey map (Journey map → Data)"].query_string)
 
-
-from tests.helpers_app import warm_server  # noqa: E402,F401  (fixture)
 
 
 def test_the_report_has_a_what_goes_with_it_section(sample):
