@@ -11,12 +11,17 @@ each after a dropped warm-up run (median wall seconds of ``--runs``):
 
 * ``funnel``         ``compute_funnel`` ordered, 30 days (from the stored timeline);
 * ``drivers``        ``conversion_drivers`` after a given step (one query);
-* ``drivers_default`` the same choosing the step with the most drop-outs (a funnel first);
+* ``drivers_default`` the same choosing the step with the most drop-outs (a first pass
+  counting who reaches each step, :func:`cxdata.why.drivers.step_reach`);
 * ``trend``          ``funnel_trend`` per week, then ``conversion_trend_limits`` on top;
 * ``trend_explained`` ``conversion_trend_limits`` with the entry-group query forced on;
-* ``score_trend``    ``score_trend_limits`` NPS per week.
+* ``score_trend``    ``score_trend_limits`` NPS per week;
+* ``findings``       the Overview's Why findings (:func:`cxdata.why.findings.why_findings`
+  with the drop-off step known, as the Overview passes it): drivers, key drivers of NPS,
+  weekly control charts of the 4 stage pairs, conformance — for information.
 
-Target: every Why analysis within 2× the funnel's time.
+Target: drivers and trends each within 2× the funnel's time.  The machine's load
+average is printed first: figures taken while other work runs are not comparable.
 """
 from __future__ import annotations
 
@@ -59,7 +64,9 @@ def main() -> None:
         generate(args.events, customers)
 
     from cxdata.analytics import funnel
-    from cxdata.why import drivers, trends
+    from cxdata.why import drivers, findings, trends
+    print(f"load average before: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}"
+          if Path("/proc/loadavg").exists() else "", flush=True)
 
     con = duckdb.connect(str(path), read_only=True)
     con.execute("SET TimeZone='UTC'")
@@ -89,10 +96,11 @@ def main() -> None:
                                         forced_explanation(cur)),
         "score_trend": lambda cur: trends.score_trend_limits(cur, TABLE, "nps", "week",
                                                              explain_by="channel"),
+        "findings": lambda cur: findings.why_findings(cur, TABLE, STAGES, after_step=2),
     }
     results = {}
     for name, call in cases.items():
-        seconds, out = _median_seconds(args.runs, on_cursor(call))
+        seconds, out = _median_seconds(args.runs if name != "findings" else 1, on_cursor(call))
         results[name] = seconds
         explained[name] = out
     base = results["funnel"]
@@ -103,6 +111,7 @@ def main() -> None:
     print(f"drivers after {d.step_from}: {d.customers:,} customers, {len(d.drivers)} factors")
     t = explained["trend"]
     print(f"trend: {len(t.buckets)} weeks, {int(t.buckets['signal'].notna().sum())} signals")
+    print("findings: " + ", ".join(f.kind for f in explained["findings"]))
 
 
 if __name__ == "__main__":

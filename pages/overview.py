@@ -10,8 +10,12 @@ from cxdata.presentation import charts
 from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads
 from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain
-from cxdata.ui.state import require_dataset
+from cxdata.store import map_store as ms
+from cxdata.ui.state import get_workspace, require_dataset
+from cxdata.why.findings import finding_link, largest_drop_step
 
+#: Logs up to this many interactions get the Why findings at once; bigger ones on request.
+WHY_AUTOMATIC_ROWS = 1_000_000
 METRICS = (("nps", "NPS", "% promoters (9–10) − % detractors (0–6), −100…100"),
            ("csat", "CSAT", "% of ratings 4–5 out of 5"),
            ("ces", "CES", "mean effort 1–7, higher = easier"))
@@ -64,6 +68,25 @@ def score_cards(info, ef) -> None:
             col.caption("No responses with these filters.")
 
 
+def _link_params(query: dict) -> dict:
+    """The URL parameters of a finding's link: this page's dataset and filters (so that
+    the page opens on the same data), then the finding's own."""
+    params = {key: st.query_params.get_all(key) for key in st.query_params}
+    params = {key: values if len(values) > 1 else values[0] for key, values in params.items()
+              if values}
+    return params | query
+
+
+def finding_card(finding) -> None:
+    """One finding: its title, its detail, and a link to the page with the full analysis."""
+    page, label, query = finding_link(finding)
+    with st.container(border=True):
+        st.markdown(f"**{plain(finding.title)}**")
+        st.caption(plain(finding.detail))
+        st.page_link(page, label=label, icon=":material/arrow_forward:",
+                     query_params=_link_params(query))
+
+
 def insights_list(info, ef, journey_funnel) -> None:
     st.subheader("What stands out")
     with st.spinner("Looking for what stands out…"):
@@ -72,11 +95,52 @@ def insights_list(info, ef, journey_funnel) -> None:
     if not findings:
         st.info("Nothing stands out with these filters: no drop-off, score gap or trend is "
                 "large and certain enough to report.")
-        return
     for finding in findings:
-        with st.container(border=True):
-            st.markdown(f"**{plain(finding.title)}**")
-            st.caption(plain(finding.detail))
+        finding_card(finding)
+
+
+def linked_map(info) -> tuple | None:
+    """``(map_id, name, stages)`` of the journey map most recently saved for this dataset
+    (the conformance finding compares with it), else None."""
+    cur = get_workspace().cursor()
+    try:
+        summary = next((m for m in ms.list_maps(cur) if m.dataset == info.name), None)
+        if summary is None:
+            return None
+        stored = ms.load_map(cur, summary.map_id)
+        return summary.map_id, summary.name, tuple(stored.journey_map.stage_names())
+    finally:
+        cur.close()
+
+
+def why_list(info, ef, journey_funnel) -> None:
+    """The Why analyses' findings (conversion drivers, key driver, control signal,
+    conformance), drawn after the others: they take longer to compute.  The journey
+    funnel drawn beside them names the step whose drivers are looked at."""
+    st.subheader("What goes with it")
+    st.caption("Associations found by the Why analyses, not causes: each links to its full "
+               "analysis.")
+    # They read every event several times (about 20 s at 10 million): on a big log only
+    # on request, so that the Overview itself stays quick.
+    if info.rows_accepted > WHY_AUTOMATIC_ROWS and not st.toggle(
+            "Look for what goes with the drop-offs and scores", value=False, key="ov_why",
+            bind="query-params",
+            help=f"Conversion drivers, key drivers, control limits and conformance over "
+                 f"{info.rows_accepted:,} interactions: this takes a while the first time."):
+        return
+    with st.spinner("Looking for what goes with the drop-offs and scores…"):
+        try:
+            after = None if journey_funnel is None else largest_drop_step(journey_funnel)
+            findings = cached.why_findings(info, event_filter=ef, after_step=after,
+                                           journey_map=linked_map(info))
+        except ValueError as exc:
+            st.warning(plain(str(exc)))
+            return
+    if not findings:
+        st.info("No driver, control-limit signal or deviation from the stage order is large "
+                "and certain enough to report with these filters.")
+    for finding in findings:
+        finding_card(finding)
 
 
 def main() -> None:
@@ -112,6 +176,8 @@ def main() -> None:
                          icon=":material/filter_alt:")
     with right:
         insights_list(info, ef, journey_funnel)
+    with left:
+        why_list(info, ef, journey_funnel)
 
 
 main()

@@ -1,5 +1,5 @@
 """Report: one self-contained HTML file for stakeholders — key figures, funnel, drop-off,
-touchpoint scores, insights and a journey map.  It opens anywhere without internet and
+touchpoint scores, insights, what goes with them (the Why analyses) and a journey map.  It opens anywhere without internet and
 prints cleanly (File → Print, or save as PDF from the browser).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ def main() -> None:
     cur = get_workspace().cursor()
     st.title("Stakeholder report")
     st.write("One HTML file with the key figures, funnel, biggest drop-off, touchpoint scores, "
-             "insights and a journey map. It needs no internet and no app to open, and prints "
+             "insights, what goes with them (drivers, control limits, conformance) and a journey map. It needs no internet and no app to open, and prints "
              "cleanly.")
     st.caption(f"Dataset **{plain(info.name)}** · "
                + plain(describe(event_filter, grouping_columns(info))) + " (filters in the sidebar)")

@@ -90,3 +90,25 @@ def test_no_request_leaves_the_machine(app_server, page):
         page.wait_for_timeout(1500)          # late requests: favicon, fonts, icons
     hosts = {urlparse(url).hostname for url in requests if urlparse(url).scheme not in ("data", "blob")}
     assert hosts == {"127.0.0.1"}, sorted({u for u in requests if urlparse(u).hostname != "127.0.0.1"})
+
+
+def test_a_why_view_picked_in_the_browser_is_in_the_url(app_server, page):
+    # The Funnel's "Why do they drop here?" after Purchase (sample story 4): picking one
+    # factor writes ?why_factor=…, and the link opens on it again.
+    open_url(page, f"{app_server.url}/funnel?fn_drop=3.+Purchase")
+    box = page.locator("[data-testid='stSelectbox']").filter(has_text="Look at one factor")
+    box.wait_for(timeout=60_000)
+    box.scroll_into_view_if_needed()
+    box.click()
+    # typed, not clicked: the list opens near the page's end and moves while it settles
+    page.keyboard.type("Did Newsletter")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => location.search.includes('why_factor=Did+Newsletter')"
+                           " || location.search.includes('why_factor=Did%20Newsletter')",
+                           timeout=30_000)
+    wait_for_app(page)
+    link = page.url
+    open_url(page, link)
+    page.get_by_text("Customers who used Newsletter after Purchase converted").first.wait_for(
+        timeout=60_000)
+    assert_no_exception(page)

@@ -138,9 +138,107 @@ def test_the_default_step_is_the_one_most_customers_drop_after(con):
     table = make_events_table(con, [("a", 0, "A"), ("a", 1, "B"), ("b", 0, "A"), ("b", 1, "B"),
                                     ("c", 0, "A"), ("c", 1, "B"), ("c", 2, "C"), ("d", 0, "A")])
     # counts 4, 3, 1: dropped 1 after A, 2 after B
+    assert drivers.step_reach(con, table, ["A", "B", "C"]) == [4, 3, 1]
     assert conversion_drivers(con, table, ["A", "B", "C"]).after_step == 2
     with pytest.raises(ValueError):
         conversion_drivers(con, table, ["A", "B", "C"], 3)
+
+
+# ---------------------------------------------------------------------------------------
+# The route between two steps is not a factor (docs/metrics.md, "Conversion drivers")
+
+def _route_log(con):
+    # Stages Browse -> Buy -> Keep; touchpoints Product, Chat (Browse), Checkout, Pay (Buy),
+    # Mail (Keep).  Chat has 3 events at Browse and 1 at Buy: its stage is Browse.
+    #   k1: Product, Checkout 10, Pay 20, Mail 30          reaches Keep
+    #   k2: Product, Checkout 10, Chat 15, Pay 20           stops in Buy, chatted
+    #   k3: Product, Checkout 10                            stops in Buy
+    #   k4: Product, Checkout 10, Chat 12, Pay 20, Mail 30  reaches Keep, chatted
+    #   k5: Product, Checkout 10, Chat 11 (at Buy), Mail 40 reaches Keep, chatted
+    #   k6: Product, Chat 3, Mail 5                         skips Buy
+    rows = [("k1", 0, "Browse", None, "Product"), ("k1", 10, "Buy", None, "Checkout"),
+            ("k1", 20, "Buy", None, "Pay"), ("k1", 30, "Keep", None, "Mail"),
+            ("k2", 0, "Browse", None, "Product"), ("k2", 10, "Buy", None, "Checkout"),
+            ("k2", 15, "Browse", None, "Chat"), ("k2", 20, "Buy", None, "Pay"),
+            ("k3", 0, "Browse", None, "Product"), ("k3", 10, "Buy", None, "Checkout"),
+            ("k4", 0, "Browse", None, "Product"), ("k4", 10, "Buy", None, "Checkout"),
+            ("k4", 12, "Browse", None, "Chat"), ("k4", 20, "Buy", None, "Pay"),
+            ("k4", 30, "Keep", None, "Mail"),
+            ("k5", 0, "Browse", None, "Product"), ("k5", 10, "Buy", None, "Checkout"),
+            ("k5", 11, "Buy", None, "Chat"), ("k5", 40, "Keep", None, "Mail"),
+            ("k6", 0, "Browse", None, "Product"), ("k6", 3, "Browse", None, "Chat"),
+            ("k6", 5, "Keep", None, "Mail")]
+    return make_events_table(con, rows)
+
+
+def _did(result) -> dict:
+    d = result.drivers[result.drivers["kind"] == "did"]
+    return {r.value: (r.with_n, r.with_converted) for r in d.itertuples()}
+
+
+def test_each_touchpoint_has_the_stage_most_of_its_events_carry(con):
+    from cxdata.engines import as_engine
+    table = _route_log(con)
+    assert drivers.value_stages(as_engine(con, table), "touchpoint") == {
+        "Product": "Browse", "Chat": "Browse", "Checkout": "Buy", "Pay": "Buy", "Mail": "Keep"}
+
+
+def test_touchpoints_of_the_steps_own_stages_are_not_factors(con):
+    table = _route_log(con)
+    # Buy -> Keep: k1…k5 reached Buy (Checkout at 10), k1 k4 k5 reached Keep.  In the
+    # spans: Pay (k1 k2 k4) is a Buy touchpoint, the route itself: left out (it would be
+    # 3 customers, 2 converted).  Chat (k2 k4 k5; k5's at a Buy event) is a Browse one.
+    result = conversion_drivers(con, table, ["Browse", "Buy", "Keep"], after_step=2)
+    assert (result.customers, result.converted) == (5, 3)
+    assert _did(result) == {"Chat": (3, 2)}
+    # Browse -> Buy: Chat is of Browse, the stage being finished, and Mail (k6's skip to
+    # Keep, a later step) of Keep: no did factor is left.
+    result = conversion_drivers(con, table, ["Browse", "Buy", "Keep"], after_step=1)
+    assert (result.customers, result.converted) == (6, 5)
+    assert _did(result) == {}
+
+
+def test_with_touchpoint_steps_the_next_steps_stage_is_the_route(con):
+    table = _route_log(con)
+    # Product -> Pay by touchpoint: Pay is of Buy, so Checkout and Pay are the route.  All
+    # six reached Product; k1 k2 k4 reached Pay.  Spans: k2 and k4 chatted before Pay;
+    # the others (no window: any later event) k5 Chat and Mail, k6 Chat and Mail.
+    # Chat, of Browse like Product, stays: 4 customers, 2 converted; Mail (Keep): 2, 0.
+    result = conversion_drivers(con, table, ["Product", "Pay"], by="touchpoint")
+    assert (result.customers, result.converted) == (6, 3)
+    assert _did(result) == {"Chat": (4, 2), "Mail": (2, 0)}
+
+
+def test_events_at_the_instant_of_a_step_count_by_their_file_order(con):
+    # Funnel A -> B.  t1's rows in file order, all at second 0 or 20:
+    #   1 @0  X Early (Phone, CSAT 1)   before the step-1 event at the same instant: out
+    #   2 @0  A Ad (Web)                the step-1 event: t1's entry channel is Web
+    #   3 @0  X Same                    after it at the same instant: did Same
+    #   4 @10 X Mid                     did Mid
+    #   5 @20 X Before                  at B's instant, before B's event: did Before
+    #   6 @20 B Buy                     the step-2 event
+    #   7 @20 X After (CSAT 1)          after B's event: neither the visit nor the CSAT
+    # t2: A at 0 (Mobile app), nothing else.
+    rows = [("t1", 0, "X", None, "Early", "Phone", None, 1), ("t1", 0, "A", None, "Ad", "Web"),
+            ("t1", 0, "X", None, "Same", "Web"), ("t1", 10, "X", None, "Mid", "Web"),
+            ("t1", 20, "X", None, "Before", "Web"), ("t1", 20, "B", None, "Buy", "Web"),
+            ("t1", 20, "X", None, "After", "Web", None, 1),
+            ("t2", 0, "A", None, "Ad", "Mobile app")]
+    table = make_events_table(con, rows)
+    result = conversion_drivers(con, table, ["A", "B"])
+    got = {(r.kind, r.value): (r.with_n, r.with_converted) for r in result.drivers.itertuples()}
+    assert got == {("entry", "Web"): (1, 1), ("entry", "Mobile app"): (1, 0),
+                   ("did", "Same"): (1, 1), ("did", "Mid"): (1, 1), ("did", "Before"): (1, 1)}
+
+
+def test_without_a_stage_column_only_the_next_steps_own_value_is_left_out(con):
+    rows = [("a", 0, None, None, "Cart"), ("a", 5, None, None, "Pay"), ("a", 9, None, None, "Done"),
+            ("b", 0, None, None, "Cart"), ("b", 5, None, None, "Pay"),
+            ("c", 0, None, None, "Cart"), ("c", 4, None, None, "Chat")]
+    table = make_events_table(con, rows)
+    result = conversion_drivers(con, table, ["Cart", "Done"], by="touchpoint")
+    # spans: a Pay (converted), b Pay, c Chat; "Done" ends a's span
+    assert _did(result) == {"Pay": (2, 1), "Chat": (1, 0)}
 
 
 # ---------------------------------------------------------------------------------------
@@ -243,4 +341,6 @@ def test_why_drop_section_renders_for_the_sample():
     assert not at.exception, at.exception
     text = " ".join(m.value for m in at.markdown)
     assert "Live chat after Cart converted 0\\.4× as often" in text   # markdown-escaped
-    assert len(at.dataframe) == 1
+    # the table of every factor, and the 2×2 of the one picked (the strongest: Live chat)
+    assert len(at.dataframe) == 2
+    assert at.dataframe[1].value[["Customers", "Went on"]].values.tolist() == [[325, 88], [2250, 1110]]

@@ -257,3 +257,21 @@ def test_no_response_no_driver():
     result = key_drivers(con, "ev", "nps")
     assert result.customers == 0 and math.isnan(result.r_squared)
     assert result.drivers.empty and list(result.drivers.columns) == DRIVER_COLUMNS
+
+
+def test_small_predictors_near_zero_get_no_label_over_another():
+    import pandas as pd
+    from cxdata.presentation.charts_keydrivers import label_without_overlap
+    labels = pd.Series(["Low CSAT (1–2) at Delivery", "Experienced Product page",
+                        "Experienced Comparison tool", "Experienced Support call"])
+    x = pd.Series([70.0, 7.0, 5.0, 2.9])
+    y = pd.Series([-45.0, 23.5, 31.9, 4.65])
+    # On a 640 × 230 px plot of x 0…80, y −100…100, a label starts 7 px right of its
+    # point and ends 7 px above it, 13 px high, 6 px per letter:
+    #   Product page     x 63…207, y 68…81      (placed: the second largest share)
+    #   Comparison tool  x 47…209, y 58.3…71.3  overlaps it: no label (tooltip only)
+    #   Support call     x 30…174, y 89.6…102.6 below it: placed
+    shown = label_without_overlap(x, y, labels, (0.0, 80.0), (-100.0, 100.0), 640, 230)
+    assert list(shown) == [True, True, False, True]
+    assert list(label_without_overlap(x, y, labels, (0.0, 80.0), (-100.0, 100.0), 640, 230,
+                                      limit=2)) == [True, True, False, False]

@@ -18,7 +18,9 @@ def test_drivers_and_trends_agree_on_the_sample(sample_engines):
     local, remote = sample_engines
     for steps, after, options in [
             (["Cart", "Order confirmation"], None, dict(by="touchpoint")),
-            (STAGES[:4], 3, dict(window_seconds=30 * DAY))]:
+            (STAGES[:4], 3, dict(window_seconds=30 * DAY)),
+            # not an ordered funnel of distinct steps: the two-pass query
+            (STAGES[:3], 2, dict(order="strict"))]:
         a = drivers.conversion_drivers(remote, None, steps, after, **options)
         b = drivers.conversion_drivers(local, None, steps, after, **options)
         assert (a.after_step, a.customers, a.converted) == (b.after_step, b.customers, b.converted)

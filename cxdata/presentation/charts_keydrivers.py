@@ -47,6 +47,36 @@ def keydrivers_frame(result) -> pd.DataFrame:
     return frame
 
 
+#: Labels drawn on the importance × performance chart at most; the others are in tooltips.
+MAX_LABELS = 6
+#: Approximate size of a label's letters at font size 11 (pixels), to keep labels apart.
+_CHAR_WIDTH, _LINE_HEIGHT = 6.0, 13.0
+
+
+def label_without_overlap(x, y, labels, x_domain: tuple[float, float],
+                          y_domain: tuple[float, float], width: int, height: int,
+                          limit: int = MAX_LABELS) -> pd.Series:
+    """Which points get a text label (a boolean Series on ``x``'s index): the largest
+    ``x`` first, each only when its label (drawn 7 px right of and above the point)
+    overlaps no label already placed — small predictors crowd near zero, and their names
+    would print over each other.  At most ``limit``."""
+    x_low, x_high = x_domain
+    y_low, y_high = y_domain
+    boxes: list[tuple[float, float, float, float]] = []
+    keep = pd.Series(False, index=x.index)
+    for index in x.sort_values(ascending=False, kind="mergesort").index:
+        if len(boxes) >= limit:
+            break
+        left = (float(x[index]) - x_low) / ((x_high - x_low) or 1) * width + 7
+        bottom = (1 - (float(y[index]) - y_low) / ((y_high - y_low) or 1)) * height - 7
+        box = (left, bottom - _LINE_HEIGHT, left + _CHAR_WIDTH * len(str(labels[index])), bottom)
+        if any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in boxes):
+            continue
+        boxes.append(box)
+        keep[index] = True
+    return keep
+
+
 def importance_performance(frame: pd.DataFrame, metric: str, *, y: str = "score",
                            width: int = DEFAULT_WIDTH, height: int = 380) -> alt.LayerChart | alt.Chart:
     """Importance × performance of key drivers (``frame`` from :func:`keydrivers_frame`).
@@ -57,7 +87,8 @@ def importance_performance(frame: pd.DataFrame, metric: str, *, y: str = "score"
     score below the drivers' median — is shaded and named.  ``y="common"``: percent of
     customers with the predictor; the shaded band is every share above the even split (the
     higher, the more customers a fix reaches).  Orange points go with a lower score, blue
-    with a higher; the six largest shares are labelled, every point has a tooltip.
+    with a higher; the largest shares are labelled where their names do not overlap
+    (:func:`label_without_overlap`), every point has a tooltip.
     """
     _require(frame, ("label", "share", "share_ci_low", "share_ci_high", "customers_with",
                      "direction", "common", "score_with"), "importance_performance")
@@ -120,8 +151,10 @@ def importance_performance(frame: pd.DataFrame, metric: str, *, y: str = "score"
         x2="share_ci_high:Q", color=colour)
     points = base.mark_circle(size=90, opacity=1).encode(x=alt.X("share:Q", scale=x_scale), color=colour)
     df["shown_label"] = ""
-    biggest = df["share"].rank(method="first", ascending=False) <= 6
-    df.loc[biggest, "shown_label"] = df.loc[biggest, "label"]
+    # the plot is smaller than the chart: title, axis and legend take about 150 px of it
+    shown = label_without_overlap(df["share"], y_values, df["label"], (0.0, x_max),
+                                  (float(y_low), float(y_high)), width, max(height - 150, 100))
+    df.loc[shown, "shown_label"] = df.loc[shown, "label"]
     base = alt.Chart(df).encode(y=alt.Y(f"{y_column}:Q", title=y_title, scale=y_scale),
                                 tooltip=tooltip)
     labels = base.mark_text(align="left", dx=7, dy=-7, fontSize=11).encode(

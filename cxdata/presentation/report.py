@@ -7,8 +7,9 @@ the team's analytics (:mod:`cxdata.analytics.funnel`, :mod:`cxdata.analytics.sco
 :mod:`cxdata.analytics.insights`); this module only lays them out.  All text from the data is
 HTML-escaped.
 
-Sections: key figures, funnel, drop-off, touchpoint scores, insights, a journey map
-(optional), and how the numbers are defined.  A print style sheet gives clean A4 pages
+Sections: key figures, funnel, drop-off, touchpoint scores, insights, what goes with
+them (the Why analyses' findings, :mod:`cxdata.why.findings`), a journey map (optional),
+and how the numbers are defined.  A print style sheet gives clean A4 pages
 (the journey map on a landscape page).
 """
 from __future__ import annotations
@@ -104,6 +105,7 @@ svg.chart{max-width:100%;height:auto;display:block;margin:6px 0}
 .insight p{margin:0}
 .insight.dropoff,.insight.worst_touchpoint{border-left-color:#b91c1c}
 .insight.best_touchpoint{border-left-color:#15803d}
+.insight .note{margin-top:4px}
 .note{color:var(--muted);font-size:.88rem}
 .definitions li{margin:3px 0}
 footer{color:var(--muted);font-size:.8rem;border-top:1px solid var(--line);margin-top:32px;padding-top:8px}
@@ -166,6 +168,34 @@ def _filter_text(event_filter: EventFilter | None) -> str:
         shown = ", ".join("(empty)" if v is None else str(v) for v in values)
         parts.append(f"{column} = {shown}")
     return "Filtered: " + "; ".join(parts) + "."
+
+
+def _finding_html(finding) -> str:
+    """A finding as a box: title, detail, and where the app shows its full analysis."""
+    from cxdata.why.findings import finding_link
+    _, label, _ = finding_link(finding)
+    return (f'<div class="insight {_esc(finding.kind)}"><h3>{_esc(finding.title)}</h3>'
+            f"<p>{_esc(finding.detail)}</p>"
+            f'<p class="note">In the app: {_esc(label)}.</p></div>')
+
+
+def _findings_sections(found) -> list[str]:
+    """The "Insights" section, and the "What goes with it" section of the Why analyses'
+    findings (associations, not causes) when there are any."""
+    from cxdata.why.findings import WHY_KINDS
+    plain_findings = [f for f in found if f.kind not in WHY_KINDS]
+    why = [f for f in found if f.kind in WHY_KINDS]
+    items = ("".join(_finding_html(f) for f in plain_findings) if plain_findings else
+             '<p class="note">No finding is strong enough to report with these data.</p>')
+    sections = [f'<section class="insights"><h2>Insights</h2>{items}</section>']
+    if why:
+        sections.append(
+            '<section class="insights why"><h2>What goes with it</h2>'
+            '<p class="note">Associations found by the Why analyses — conversion drivers, key '
+            "drivers of a score, control limits, conformance to the stage order. Each is "
+            "associated with the outcome, not necessarily its cause.</p>"
+            + "".join(_finding_html(f) for f in why) + "</section>")
+    return sections
 
 
 # ---------------------------------------------------------------------------------------
@@ -303,12 +333,12 @@ def build_report_html(cur, dataset, stage_order=None, *, roles: dict | None = No
 
     # -- insights -------------------------------------------------------------------
     found = insights.dataset_insights(cur, table, stage_order, event_filter=event_filter)
-    if found:
-        items = "".join(f'<div class="insight {_esc(i.kind)}"><h3>{_esc(i.title)}</h3>'
-                        f"<p>{_esc(i.detail)}</p></div>" for i in found)
-    else:
-        items = '<p class="note">No finding is strong enough to report with these data.</p>'
-    sections.append(f'<section class="insights"><h2>Insights</h2>{items}</section>')
+    from cxdata.why.findings import why_findings
+    linked = None
+    if journey_map is not None and getattr(journey_map, "dataset", None) == dataset.name:
+        linked = (None, journey_map.name, tuple(journey_map.stage_names()))
+    found += why_findings(cur, table, stage_order, event_filter=event_filter, journey_map=linked)
+    sections += _findings_sections(found)
 
     # -- journey map ------------------------------------------------------------------
     if journey_map is not None:
@@ -325,6 +355,13 @@ def build_report_html(cur, dataset, stage_order=None, *, roles: dict | None = No
         "responses 4–5 of 5; CES: mean effort 1–7, higher = easier. n = responses. "
         f"Fewer than {scores.LOW_SAMPLE_DEFAULT} responses are marked “low sample”.</li>"
         "<li>Intervals are 95%: adjusted Wald (NPS), Wilson (CSAT), t (CES).</li>"
+        "<li>What goes with it: conversion drivers are odds ratios of going on to the next "
+        "stage with a factor against without it (95% interval, Fisher p adjusted by "
+        "Benjamini–Hochberg); a key driver's share is its relative weight in the R² of "
+        "customers' last score (95% bootstrap interval); a control-limit signal is a week "
+        "whose conversion lies beyond 3 standard errors of the centre; conformance compares "
+        "customers who skip, reorder or loop back through the stages with those who follow "
+        "them. All are associations, not causes.</li>"
         "</ul></section>")
 
     header = (f'<header class="report"><h1>{_esc(title)}</h1>'

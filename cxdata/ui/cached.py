@@ -162,3 +162,9 @@ def variants(info: DatasetInfo, by: str = "stage", **options) -> pd.DataFrame:
 
 def insights(info: DatasetInfo, **options) -> list:
     return call(info, "analytics.insights", "dataset_insights", list(info.stage_order), **options)
+
+
+def why_findings(info: DatasetInfo, **options) -> list:
+    """``cxdata.why.findings.why_findings``: the Overview's findings of the Why analyses
+    (conversion drivers, key driver, control signal, conformance)."""
+    return call(info, "why.findings", "why_findings", list(info.stage_order), **options)

@@ -17,6 +17,7 @@ from cxdata.formatting import format_count, format_p, format_percent
 from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads, csv_button
 from cxdata.ui.filters import plain
+from cxdata.why.drivers import driver_sentence
 
 URL = "query-params"
 #: Sentences shown above the forest plot.
@@ -72,6 +73,33 @@ def why_drop_section(info, steps, after: int | None, options: dict, columns: dic
         "adjusted": "Adjusted p",
         "low_sample": st.column_config.CheckboxColumn(
             "Low sample", help="Fewer than 30 customers had it: read with care.")})
+    _one_factor(result, shown)
+
+
+def _one_factor(result, shown: pd.DataFrame) -> None:
+    """A picker of one factor (in the URL, ``?why_factor=…``) and its 2×2 table in words:
+    how many with and without it went on, and its sentence."""
+    labels = list(dict.fromkeys(shown["factor"]))
+    factor = st.columns([1, 2])[0].selectbox(
+        "Look at one factor", labels, index=0, key="why_factor", bind=URL,
+        help="Its customers with and without it, and whether they went on.")
+    row = shown[shown["factor"] == factor].iloc[0]
+    went_on = pd.DataFrame({
+        "": ["With it", "Without it"],
+        "Customers": [int(row["with_n"]), int(row["without_n"])],
+        "Went on": [int(row["with_converted"]), int(row["without_converted"])],
+        "Did not": [int(row["with_n"] - row["with_converted"]),
+                    int(row["without_n"] - row["without_converted"])],
+        "Share who went on": [format_percent(row["with_converted"] / row["with_n"]),
+                              format_percent(row["without_converted"] / row["without_n"])],
+    })
+    count = st.column_config.NumberColumn(format="localized")
+    st.dataframe(went_on, hide_index=True, column_config={
+        "Customers": count, "Went on": count, "Did not": count})
+    # The sentence holds the log's values: plain text, never Markdown.
+    st.text(driver_sentence(row, result.step_from, result.step_to)
+            + f"; adjusted {format_p(row['p_adjusted'])}"
+            + (" — low sample, read with care." if row["low_sample"] else "."))
 
 
 def _explain_choices(info) -> list[str]:

@@ -51,7 +51,7 @@ def key_drivers_section(info: DatasetInfo, metric: str, ef: EventFilter | None) 
             f"({format_count(top['customers_with'])} customers have it).")
     y = st.radio("Vertical axis", ["score", "common"], horizontal=True,
                  format_func=lambda v: f"{label} of those customers" if v == "score" else "How common",
-                 key=f"why_kd_y_{metric}")
+                 key=f"why_kd_y_{metric}", bind="query-params")
     chart = charts_keydrivers.importance_performance(frame, metric, y=y)
     chart_with_downloads(chart, f"key-drivers-{metric}", key=f"why_kd_chart_{metric}", data=frame,
                          alt_text=f"Key drivers of {label}: share of R² against "
@@ -97,7 +97,8 @@ def comments_section(info: DatasetInfo, metric: str | None, by: str, ef: EventFi
     if groups["capped"].any():
         st.text(f"Groups with more than {format_count(result.max_comments)} comments: the newest "
                 f"{format_count(result.max_comments)} were read.")
-    group = st.selectbox("Topics of", list(groups["group"]), key=f"why_comments_group_{by}")
+    group = st.selectbox("Topics of", list(groups["group"]), key=f"why_comments_group_{by}",
+                         bind="query-params")
     topics = result.topics[result.topics["group"] == group]
     chart = charts_keydrivers.topic_bars(topics, title="Comment topics")
     chart_with_downloads(chart, "comment-topics", key=f"why_topics_chart_{by}", data=topics,

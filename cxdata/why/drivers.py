@@ -25,6 +25,7 @@ cause.  Without ``after_step`` a funnel runs first to find the step (pages pass 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -86,11 +87,16 @@ class DriversResult:
         did: Payment before an Order confirmation) are left out of the sentences: they
         describe the route itself, not something that goes with converting.  They stay
         in :attr:`drivers`."""
+        return [driver_sentence(row, self.step_from, self.step_to)
+                for _, row in self.notable(top, alpha).iterrows()]
+
+    def notable(self, top: int = 3, alpha: float = 0.05) -> pd.DataFrame:
+        """The rows :meth:`sentences` speaks of: adjusted p below ``alpha``, no empty
+        cell, at most ``top``, in the drivers' order."""
         d = self.drivers
         route = ((d["with_converted"] == 0) | (d["with_converted"] == d["with_n"])
                  | (d["without_converted"] == 0) | (d["without_converted"] == d["without_n"]))
-        chosen = d[(d["p_adjusted"] < alpha) & ~route].head(top)
-        return [driver_sentence(row, self.step_from, self.step_to) for _, row in chosen.iterrows()]
+        return d[(d["p_adjusted"] < alpha) & ~route].head(top)
 
 
 # ---------------------------------------------------------------------------------------
@@ -197,13 +203,15 @@ def _entry_columns(types: dict, by: str) -> list[str]:
     return [c for c in types if c == "channel" or (c not in CANONICAL_NAMES and c != by)]
 
 
-def _factor_sql(spec, j: int, factor_column: str | None, entry: list[str]) -> tuple[list, str, list]:
+def _factor_sql(spec, j: int, factor_column: str | None, entry: list[str],
+                route: Sequence[str] = ()) -> tuple[list, str, list]:
     """(CTE definitions as (name, body, params, materialized), kernel SELECT, its params).
 
     ``factor_rows`` holds one row (customer_id, converted, kind, col, value) per customer
     of the population and factor it holds, plus one ``base`` row per customer; the
     kernel counts them per factor (with_n, with_converted): partial counts that add up
-    over any split of whole customers, so only a few rows leave each part."""
+    over any split of whole customers, so only a few rows leave each part.  ``route``:
+    values of ``factor_column`` that are never ``did`` factors (:func:`route_values`)."""
     nxt = j + 1
     # one row per customer, read by every factor below: computed once
     ctes = [("pop", f"SELECT customer_id, depth >= {nxt} AS converted, t1, r1, t{j} AS tj, "
@@ -227,30 +235,95 @@ def _factor_sql(spec, j: int, factor_column: str | None, entry: list[str]) -> tu
         # per customer: the values done in the span, and whether a bad score came.
         until_end = "TRUE" if spec.window_us is None else "x.t <= p.t1 + ?"
         fv = spec.text(factor_column) if factor_column else "NULL"
-        # step j+1's own value in the span is the outcome itself, not a factor
-        own = spec.steps[nxt - 1] if factor_column == spec.by else "\x00"
+        # values of the steps' own stages are the route itself, not factors (see
+        # route_values); "\x00" stands for "none", as a list must not be empty
+        own = list(route) or ["\x00"]
         body = ("SELECT p.customer_id, any_value(p.converted) AS converted, "
                 "list(DISTINCT x.fv) FILTER (WHERE (x.t > p.tj OR (x.t = p.tj AND x.r > p.rj)) "
-                "AND x.fv IS NOT NULL AND x.fv <> ?) AS did"
-                + "".join(f", bool_or(x.{m} <= {int(upto)}) AS bad_{m}" for m, _, upto, _ in scores)
+                "AND x.fv IS NOT NULL AND NOT list_contains(?, x.fv)) AS did"
+                # a score given at a route touchpoint scores the route: not a factor either
+                + "".join(f", bool_or(x.{m} <= {int(upto)} AND NOT list_contains(?, "
+                          f"coalesce(x.fv, ''))) AS bad_{m}" for m, _, upto, _ in scores)
                 + f"\nFROM pop p JOIN (SELECT customer_id, epoch_us(ts) AS t, _row AS r, {fv} AS fv"
                 + "".join(f", {quote_ident(m)} AS {m}" for m, *_ in scores)
                 + " FROM ev) x ON x.customer_id = p.customer_id\n"
                 "WHERE (x.t > p.t1 OR (x.t = p.t1 AND x.r >= p.r1)) AND CASE WHEN p.converted "
                 f"THEN (x.t < p.tn OR (x.t = p.tn AND x.r < p.rn)) ELSE {until_end} END\n"
                 "GROUP BY p.customer_id")
-        ctes.append(("attempt_flags", body, [own] + ([] if spec.window_us is None else [spec.window_us]),
+        ctes.append(("attempt_flags", body, [own] + [own] * len(scores)
+                     + ([] if spec.window_us is None else [spec.window_us]),
                      True))
-        if factor_column is not None:
-            selects.append("SELECT customer_id, converted, 'did', ?, unnest(did) FROM attempt_flags")
-            params.append(factor_column)
-        for metric, label, _, _ in scores:
-            selects.append(f"SELECT customer_id, converted, 'score', ?, ? FROM attempt_flags WHERE bad_{metric}")
-            params += [metric, label]
+    return _counted_factors(ctes, selects, params, factor_column, scores)
+
+
+def _counted_factors(ctes: list, selects: list[str], params: list, factor_column: str | None,
+                     scores) -> tuple[list, str, list]:
+    """Add the ``did`` and ``score`` rows of CTE ``attempt_flags`` (a list ``did``, flags
+    ``bad_<metric>``) to ``selects``, the ``factor_rows`` CTE, and the kernel counting
+    customers per factor: :func:`_factor_sql`'s return value."""
+    params = list(params)
+    if factor_column is not None:
+        selects.append("SELECT customer_id, converted, 'did', ?, unnest(did) FROM attempt_flags")
+        params.append(factor_column)
+    for metric, label, _, _ in scores:
+        selects.append(f"SELECT customer_id, converted, 'score', ?, ? FROM attempt_flags WHERE bad_{metric}")
+        params += [metric, label]
     ctes.append(("factor_rows", "\nUNION ALL\n".join(selects), params, None))
     kernel = ("SELECT kind, col, value, count(*) AS with_n, "
               "count(*) FILTER (WHERE converted) AS with_converted FROM factor_rows GROUP BY ALL")
     return ctes, kernel, []
+
+
+def value_stages(engine, column: str, stage_column: str = "stage") -> dict[str, str]:
+    """The dataset's stage of each value of ``column``: the ``stage_column`` value most of
+    its events carry, over the whole log (no filter: a filter must not move a touchpoint
+    to another stage); ties go to the stage first in text order.  Empty when the log has
+    no such columns."""
+    types = engine.column_types()
+    if column not in types or stage_column not in types or column == stage_column:
+        return {}
+    text = {c: quote_ident(c) if str(types[c]).upper().startswith("VARCHAR")
+            else f"CAST({quote_ident(c)} AS VARCHAR)" for c in (column, stage_column)}
+    rows = engine.rows(f"SELECT {text[column]} AS v, {text[stage_column]} AS s, count(*) AS n "
+                       f"FROM {quote_ident(engine.table)} WHERE v IS NOT NULL AND s IS NOT NULL GROUP BY ALL",
+                       [], "SELECT v, s, CAST(sum(n) AS BIGINT) AS n FROM kernel GROUP BY ALL "
+                           "ORDER BY v, n DESC, s")
+    stages: dict[str, str] = {}
+    for value, stage, _ in rows:
+        stages.setdefault(value, stage)      # the first row of a value: its most common
+    return stages
+
+
+def route_values(engine, spec, j: int, factor_column: str | None) -> list[str]:
+    """Values of ``factor_column`` that are not ``did`` factors of converting from step
+    ``j`` to ``j+1``: they are the route itself, not something done beside it (SPEC
+    §8.1 as the team reads it; docs/metrics.md).
+
+    * step j+1's own value, when the steps are values of ``factor_column``: reaching it
+      is the outcome itself;
+    * every value whose stage (:func:`value_stages`) is the stage of step j+1 or of a
+      later step: doing it is reaching the next step, or skipping it (a Purchase
+      touchpoint before Consideration);
+    * when the steps are stages, every value of step j's own stage as well: converting
+      from a stage means finishing it, so Checkout and Payment inside Purchase say that
+      the customer went on (odds ratios in the thousands otherwise).
+
+    Live chat, a Consideration touchpoint used between Purchase and Retention, stays a
+    factor; so do earlier stages' touchpoints (a reminder email).  In a touchpoint funnel
+    (Product page -> Cart) the other touchpoints of step j's stage (Reviews) stay too.
+    """
+    if factor_column is None:
+        return []
+    route = {spec.steps[j]} if factor_column == spec.by else set()
+    stages = value_stages(engine, factor_column)
+    if not stages:
+        return sorted(route)
+    if spec.by == "stage":
+        own = set(spec.steps[j - 1:])
+    else:
+        by_stages = stages if spec.by == factor_column else value_stages(engine, spec.by)
+        own = {by_stages[s] for s in spec.steps[j:] if s in by_stages}
+    return sorted(route | {value for value, stage in stages.items() if stage in own})
 
 
 def _then_sql(entry_keep: list[str]) -> tuple[str, list]:
@@ -268,9 +341,23 @@ def _then_sql(entry_keep: list[str]) -> tuple[str, list]:
 
 def most_dropped_step(result) -> int:
     """1-based step j (1…k−1) with the most customers dropped after it; the earliest on
-    ties.  ``result``: a :class:`cxdata.analytics.funnel.FunnelResult`."""
-    dropped = [s.dropped for s in result.steps[:-1]]
+    ties.  ``result``: a :class:`cxdata.analytics.funnel.FunnelResult`, or the list of
+    customers reaching each step."""
+    reached = [s.customers for s in result.steps] if hasattr(result, "steps") else list(result)
+    dropped = [reached[i] - reached[i + 1] for i in range(len(reached) - 1)]
     return 1 + dropped.index(max(dropped))
+
+
+def step_reach(cur, table: str, steps: list[str], **options) -> list[int]:
+    """Customers reaching each step of the funnel (``options`` as for
+    :func:`cxdata.analytics.funnel.compute_funnel`) — its counts only: without the times
+    between steps (quantiles over every customer) the funnel's query costs less, and
+    finding the default step is the first of two passes."""
+    sql, spec, engine = funnel.counted_attempts(cur, table, list(steps), **options)
+    rows = sql.run(engine, "SELECT depth, count(*) AS n FROM counted GROUP BY depth",
+                   "SELECT depth, CAST(sum(n) AS BIGINT) FROM kernel GROUP BY depth")
+    at_depth = {int(depth): int(n) for depth, n in rows}
+    return [sum(n for depth, n in at_depth.items() if depth >= j) for j in range(1, spec.k + 1)]
 
 
 def conversion_drivers(cur, table: str, steps: list[str], after_step: int | None = None, *,
@@ -294,7 +381,7 @@ def conversion_drivers(cur, table: str, steps: list[str], after_step: int | None
     if k < 2:
         raise ValueError("Conversion drivers need a funnel of at least two steps.")
     if after_step is None:
-        after_step = most_dropped_step(funnel.compute_funnel(cur, table, list(steps), **options))
+        after_step = most_dropped_step(step_reach(cur, table, list(steps), **options))
     after_step = int(after_step)
     if not 1 <= after_step < k:
         raise ValueError(f"Conversion drivers look at a step 1…{k - 1} and the one after it, "
@@ -305,7 +392,8 @@ def conversion_drivers(cur, table: str, steps: list[str], after_step: int | None
     if factor_column is not None and factor_column not in types:
         factor_column = "event" if factor_column == "touchpoint" and "event" in types else None
     entry = _entry_columns(types, spec.by)
-    ctes, kernel_select, kernel_params = _factor_sql(spec, after_step, factor_column, entry)
+    route = route_values(engine, spec, after_step, factor_column)
+    ctes, kernel_select, kernel_params = _factor_sql(spec, after_step, factor_column, entry, route)
     for name, body, params, materialized in ctes:
         sql.cte(name, body, params, materialized=materialized)
     then, then_params = _then_sql([c for c in entry if c == "channel"])

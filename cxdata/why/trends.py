@@ -221,11 +221,21 @@ def conversion_trend_limits(cur, table: str, steps: list[str], grain: str = "wee
     trend = funnel.funnel_trend(cur, table, list(steps), grain, **options)
     counts = pd.DataFrame({"start": trend["period"], "n": trend["entered"],
                            "x": trend["converted"], "incomplete": trend["incomplete"]})
-    chart = control_limits("conversion", counts)
-    groups = pd.DataFrame(columns=["start", "group", "n", "x"])
-    if explain_by and chart["signal"].notna().any():
-        groups = _entry_groups(cur, table, steps, grain, explain_by, **options)
-    return TrendLimits("conversion", grain, chart, explanations("conversion", chart, groups))
+    chart = TrendLimits("conversion", grain, control_limits("conversion", counts),
+                        pd.DataFrame(columns=EXPLANATION_COLUMNS))
+    return explain_conversion(cur, table, steps, chart, explain_by, **options)
+
+
+def explain_conversion(cur, table: str, steps: list[str], chart: TrendLimits,
+                       explain_by: str | None, **options) -> TrendLimits:
+    """``chart`` (a conversion chart of the funnel ``steps`` with ``options``) with the
+    explanations of its signals by the entry values of column ``explain_by``; one query,
+    run only when there is a signal to explain (none: ``chart`` as it is)."""
+    if not explain_by or not chart.buckets["signal"].notna().any():
+        return chart
+    groups = _entry_groups(cur, table, steps, chart.grain, explain_by, **options)
+    return TrendLimits("conversion", chart.grain, chart.buckets,
+                       explanations("conversion", chart.buckets, groups))
 
 
 def score_trend_limits(cur, table: str, metric: str, grain: str = "week", *,
