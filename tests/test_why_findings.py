@@ -116,10 +116,12 @@ def test_no_conformance_finding_when_the_scores_of_the_classes_overlap(con):
     assert conformance_finding(con, table, ["A", "B", "C"]) is None
 
 
-def test_dataset_insights_adds_the_why_findings_only_when_asked(con):
+def test_the_why_findings_come_beside_the_overview_findings_not_inside_them(con):
+    """The Overview draws them in their own section (they take longer): dataset_insights
+    stays the quick findings, why_findings the Why ones."""
     table = _chat_log(con)
     assert [f.kind for f in dataset_insights(con, table, ["A", "B"])] == ["dropoff"]
-    assert [f.kind for f in dataset_insights(con, table, ["A", "B"], why=True)] == ["dropoff", "drivers"]
+    assert [f.kind for f in why_findings(con, table, ["A", "B"])] == ["drivers"]
 
 
 # ---------------------------------------------------------------------------------------
