@@ -21,6 +21,7 @@ from cxdata.maps import journey_map as jm
 from cxdata.presentation import map_canvas as mc
 from cxdata.store import map_store as ms
 from cxdata.errors import CxDataError
+from cxdata.ui import spark_run
 from cxdata.ui.auth import author_name
 from cxdata.ui.canvas_component import map_canvas
 from cxdata.ui.downloads import file_stem
@@ -154,7 +155,8 @@ def create_from_choice() -> None:
                 notice("error", f"Dataset “{info.name}” has no stages, so a map cannot be made "
                                 "from it. Map events to stages on the Data page first.")
                 return
-            new = jm.map_from_dataset(cur, info.name, info.table, list(info.stage_order), name=name)
+            new = spark_run.run_on(info, cur, lambda source: jm.map_from_dataset(
+                source, info.name, info.table, list(info.stage_order), name=name), "the stage numbers")
         elif source == "JSON file":
             upload = ss.get("jm_new_file")
             if upload is None:
@@ -406,7 +408,8 @@ def data_editor_tab(draft: jm.JourneyMap) -> None:
                  disabled=not (linked and linked in datasets and data_lanes)):
         info = get_workspace().get_dataset(linked)
         with st.spinner("Computing stage numbers…"):
-            refreshed = jm.refresh_from_data(cursor(), draft, info.table)
+            refreshed = spark_run.run_on(info, cursor(), lambda source: jm.refresh_from_data(
+                source, draft, info.table), "the stage numbers")
         commit(refreshed, note=f"Numbers refreshed from {linked}", reset_editors=True)
         notice("success", "Numbers refreshed from the data.")
         st.rerun()
