@@ -20,6 +20,7 @@ from cxdata.errors import UnusableInput
 from cxdata.store import connections
 from cxdata.store.connections import Connection, is_connected
 from cxdata.store.workspace import Workspace
+from cxdata.ui.filters import plain
 from tests.helpers_app import APP, warm_server  # noqa: F401  (fixture)
 from tests.test_engines_spark import spark  # noqa: F401  (the session-wide fixture)
 
@@ -34,7 +35,7 @@ for i in range(1, 13):
     for day, stage in enumerate(stages, start=1):
         nps = "10" if i <= 3 and stage == "Purchase" else "3" if i == 10 else ""
         _ROWS.append(f"k{i:02d},2025-03-0{day}T1{day}:00:00Z,{stage},{'Web' if i <= 6 else 'Store'},{nps}")
-LOG_CSV = "client,when,phase,channel,nps\n" + "\n".join(_ROWS) + "\n"
+LOG_CSV = "client_id,event_time,phase,sales_channel,nps\n" + "\n".join(_ROWS) + "\n"
 
 
 # ---------------------------------------------------------------------------------------
@@ -131,22 +132,26 @@ def _texts(at: AppTest, *kinds: str) -> list[str]:
 def test_test_connection_names_a_missing_path(spark, warm_server, tmp_path):  # noqa: F811
     at = _test_connection(_data_page(), f"parquet:{tmp_path / 'nowhere'}")
     errors = _texts(at, "error")
-    assert errors == [f"Spark cannot find parquet files at {tmp_path / 'nowhere'}: check the name or path."]
+    assert errors == [plain(f"Spark cannot find parquet files at {tmp_path / 'nowhere'}: check the name or path.")]
     assert not [b for b in at.button if (b.key or "").endswith("_connect")]
 
 
-def _connect(at: AppTest, parquet: Path, name: str, *, all_customers: bool) -> AppTest:
+def _connect(at: AppTest, parquet: Path, name: str, *, sample: int | None) -> AppTest:
     at = _test_connection(at, f"parquet:{parquet}")
     pickers = {s.label: s for s in at.selectbox}
-    # Guessed from the names as for an upload (client → customer, when → time, phase → stage).
-    assert pickers["Customer ✱"].value == "client" and pickers["Time ✱"].value == "when"
-    assert pickers["Stage"].value == "phase" and pickers["NPS (0–10)"].value == "nps"
-    pickers["Channel"].set_value("channel")          # edited: the guess is kept, set explicitly
-    pickers["NPS (0–10)"].set_value("— none —")      # edited: no score on this dataset
+    # Guessed from the names as for an upload; "phase" and "sales_channel" are not known names.
+    assert pickers["Customer ✱"].value == "client_id" and pickers["Time ✱"].value == "event_time"
+    assert pickers["Journey stage"].value == "— none —" and pickers["Channel"].value == "— none —"
+    assert pickers["NPS (0–10)"].value == "nps"
+    pickers["Journey stage"].set_value("phase")          # edited
+    pickers["Channel"].set_value("sales_channel")        # edited
+    pickers["NPS (0–10)"].set_value("— none —")          # edited: no score on this dataset
     name_box = next(t for t in at.text_input if t.label == "Dataset name")
     name_box.set_value(name)
-    if all_customers:
+    if sample is None:
         next(r for r in at.radio if r.label == "Customers").set_value("All customers")
+    else:
+        next(n for n in at.number_input if n.label == "Sample (% of customers)").set_value(sample)
     next(b for b in at.button if (b.key or "").endswith("_connect")).click()
     at.run()
     assert not at.exception, at.exception
@@ -156,12 +161,12 @@ def _connect(at: AppTest, parquet: Path, name: str, *, all_customers: bool) -> A
 def test_connect_and_the_overview_equals_the_same_file_uploaded(spark, warm_server, log_files, tmp_path,  # noqa: F811
                                                                  monkeypatch):
     csv, parquet = log_files
-    at = _connect(_data_page(), parquet, "Lake log", all_customers=True)
+    at = _connect(_data_page(), parquet, "Lake log", sample=None)
     assert any("Connected **Lake log**" in s for s in _texts(at, "success"))
     ws = _app_workspace()
     stored = connections.get(ws, "Lake log")
-    assert stored.roles == {"customer_id": "client", "timestamp": "when", "stage": "phase",
-                            "channel": "channel"}
+    assert stored.roles == {"customer_id": "client_id", "timestamp": "event_time", "stage": "phase",
+                            "channel": "sales_channel"}
     assert (stored.rows_read, stored.rows_rejected, stored.sample_percent) == (27, 0, None)
     assert stored.stage_order == ("Aware", "Consideration", "Purchase")
     assert "spark:parquet:" + str(parquet) == stored.source
@@ -187,10 +192,11 @@ def test_connect_and_the_overview_equals_the_same_file_uploaded(spark, warm_serv
 
 def test_a_sample_is_labelled_and_counts_the_hashed_customers(spark, warm_server, log_files):  # noqa: F811
     csv, parquet = log_files
-    at = _connect(_data_page(), parquet, "Lake sample", all_customers=False)
+    at = _connect(_data_page(), parquet, "Lake sample", sample=50)
     from pyspark.sql import functions as F
     ids = spark.createDataFrame([(f"k{i:02d}",) for i in range(1, 13)], ["c"])
-    expected = sorted(r.c for r in ids.filter(F.pmod(F.hash("c"), F.lit(100)) < 10).collect())
+    expected = sorted(r.c for r in ids.filter(F.pmod(F.hash("c"), F.lit(100)) < 50).collect())
+    assert 0 < len(expected) < 12
     page = _app()
     page.query_params["dataset"] = "Lake sample"
     page.switch_page("pages/overview.py")
@@ -201,12 +207,26 @@ def test_a_sample_is_labelled_and_counts_the_hashed_customers(spark, warm_server
     # Each sampled customer's events are all there: 3 for k01…k06, 2 for k07…k09, 1 after.
     events = sum(3 if int(c[1:]) <= 6 else 2 if int(c[1:]) <= 9 else 1 for c in expected)
     assert shown["Interactions"] == str(events)
-    label = "Sample: 10% of customers (by hash of the customer id): the numbers are this sample's, not the whole log's."
-    assert label in _texts(page, "caption")
-    from cxdata.ui import downloads
+    label = "Sample: 50% of customers (by hash of the customer id)"
+    assert f"{label}: the numbers are this sample's, not the whole log's." in _texts(page, "caption")
+    assert any(label in w for w in _texts(page, "warning"))         # the sidebar says it too
     from cxdata.ui.spark_run import sample_slug
-    assert sample_slug(_app_workspace().get_dataset("Lake sample")) == "sample-10pct"
-    assert downloads.file_stem("funnel " + "sample-10pct") == "funnel-sample-10pct"
+    info = _app_workspace().get_dataset("Lake sample")
+    assert sample_slug(info) == "sample-50pct"
+
+
+def test_a_samples_csv_export_says_so_in_its_name_and_rows(monkeypatch):
+    import pandas as pd
+
+    from cxdata.ui import downloads, spark_run
+    monkeypatch.setattr(spark_run, "narrowing_shown", lambda info=None: Narrowing(10))
+    made = {}
+    monkeypatch.setattr(downloads.st, "download_button",
+                        lambda label, data, file_name, **kw: made.update(name=file_name, data=data()))
+    downloads.csv_button(pd.DataFrame({"step": ["Aware"], "customers": [3]}), "Stage funnel", key="k")
+    assert made["name"] == "stage-funnel-sample-10pct.csv"
+    lines = made["data"].decode("utf-8-sig").splitlines()
+    assert lines == ["step,customers,sample", "Aware,3,Sample: 10% of customers (by hash of the customer id)"]
 
 
 def _app_workspace() -> Workspace:

@@ -56,8 +56,10 @@ def connect_section() -> None:
                          help="A table of the Spark catalog, or a format (parquet, csv, json, orc, "
                               "delta, avro) and a path, e.g. parquet:s3a://bucket/events/.")
         url, source = _entered()
-        if st.button("Test connection", key="spark_test", icon=":material/lan:",
-                     disabled=not (url and source)):
+        if st.button("Test connection", key="spark_test", icon=":material/lan:"):
+            if not (url and source):
+                st.warning("Give the Spark URL and a table or format:path first.")
+                return
             st.session_state[TESTED_KEY] = test_connection(url, source)
         tested = st.session_state.get(TESTED_KEY)
         if not tested or (tested["url"], tested["source"]) != (url, source):
@@ -184,7 +186,7 @@ def connection_panel(info) -> None:
     ws = get_workspace()
     connection = connections.get(ws, info.name)
     st.markdown(f"**Connected**: {plain(connection.source)} on Spark at "
-                f"`{plain(spark_run.shown_url(connection))}` — queried in place; the workspace keeps "
+                f"{plain(spark_run.shown_url(connection))} — queried in place; the workspace keeps "
                 "this connection and the roles, never the rows.")
     if ";" in connection.url:
         st.caption("The full URL, token included, is stored in the workspace file: anyone who can "

@@ -184,3 +184,15 @@ def run_on(info, cur, work, what: str):
     connection = connections.by_table(get_workspace(), info.table)
     engine = with_progress("connecting", lambda: engine_for(connection))
     return with_progress(what, lambda: work(engine))
+
+
+def sidebar_note(info) -> None:
+    """Under the sidebar's dataset picker: that a connected dataset runs on Spark, and
+    which sample its numbers are (every number of every page is the sample's)."""
+    if info is None or not is_connected(info):
+        return
+    label = sample_label(info)
+    if label:
+        st.sidebar.warning(f"On Spark · {label}. Change it on the Data page.", icon=":material/filter_alt:")
+    else:
+        st.sidebar.caption("On Spark: queried in place, all customers.")
