@@ -12,6 +12,7 @@ import datetime as dt
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -23,6 +24,7 @@ from cxdata.store.workspace import Workspace
 from cxdata.ui.filters import plain
 from tests.helpers_app import APP, warm_server  # noqa: F401  (fixture)
 from tests.test_engines_spark import spark  # noqa: F401  (the session-wide fixture)
+from tests.test_pages_analysis import charts_by_title
 
 TIMEOUT = 240
 TOKEN_URL = "sc://spark.example.com:15002/;token=dapi0123456789abcdef"
@@ -35,7 +37,7 @@ for i in range(1, 13):
     for day, stage in enumerate(stages, start=1):
         nps = "10" if i <= 3 and stage == "Purchase" else "3" if i == 10 else ""
         _ROWS.append(f"k{i:02d},2025-03-0{day}T1{day}:00:00Z,{stage},{'Web' if i <= 6 else 'Store'},{nps}")
-LOG_CSV = "client_id,event_time,phase,sales_channel,nps\n" + "\n".join(_ROWS) + "\n"
+LOG_CSV = "client_id,event_time,milestone,sales_channel,nps\n" + "\n".join(_ROWS) + "\n"
 
 
 # ---------------------------------------------------------------------------------------
@@ -139,15 +141,16 @@ def test_test_connection_names_a_missing_path(spark, warm_server, tmp_path):  # 
 def _connect(at: AppTest, parquet: Path, name: str, *, sample: int | None) -> AppTest:
     at = _test_connection(at, f"parquet:{parquet}")
     pickers = {s.label: s for s in at.selectbox}
-    # Guessed from the names as for an upload; "phase" and "sales_channel" are not known names.
+    # Guessed from the names as for an upload; "milestone" and "sales_channel" are not known names.
     assert pickers["Customer ✱"].value == "client_id" and pickers["Time ✱"].value == "event_time"
     assert pickers["Journey stage"].value == "— none —" and pickers["Channel"].value == "— none —"
     assert pickers["NPS (0–10)"].value == "nps"
-    pickers["Journey stage"].set_value("phase")          # edited
+    pickers["Journey stage"].set_value("milestone")          # edited
     pickers["Channel"].set_value("sales_channel")        # edited
     pickers["NPS (0–10)"].set_value("— none —")          # edited: no score on this dataset
     name_box = next(t for t in at.text_input if t.label == "Dataset name")
     name_box.set_value(name)
+    at.run()                # as a browser does after each choice: Connect is enabled now
     if sample is None:
         next(r for r in at.radio if r.label == "Customers").set_value("All customers")
     else:
@@ -165,7 +168,7 @@ def test_connect_and_the_overview_equals_the_same_file_uploaded(spark, warm_serv
     assert any("Connected **Lake log**" in s for s in _texts(at, "success"))
     ws = _app_workspace()
     stored = connections.get(ws, "Lake log")
-    assert stored.roles == {"customer_id": "client_id", "timestamp": "event_time", "stage": "phase",
+    assert stored.roles == {"customer_id": "client_id", "timestamp": "event_time", "stage": "milestone",
                             "channel": "sales_channel"}
     assert (stored.rows_read, stored.rows_rejected, stored.sample_percent) == (27, 0, None)
     assert stored.stage_order == ("Aware", "Consideration", "Purchase")
@@ -186,8 +189,12 @@ def test_connect_and_the_overview_equals_the_same_file_uploaded(spark, warm_serv
     # 12 entered at Aware, 6 reached Purchase.
     assert shown["Reached Purchase"] == "50.0%"
     assert shown == {m.label: m.value for m in uploaded.metric}
-    assert _texts(on_spark, "caption") == _texts(uploaded, "caption")
-    assert not any("Sample:" in c for c in _texts(on_spark, "caption"))
+    spark_charts, uploaded_charts = charts_by_title(on_spark), charts_by_title(uploaded)
+    assert "Stage funnel" in spark_charts and spark_charts.keys() == uploaded_charts.keys()
+    for title, frame in spark_charts.items():
+        pd.testing.assert_frame_equal(frame, uploaded_charts[title])
+    assert not any("Sample:" in c for c in _texts(on_spark, "caption", "warning"))
+    assert "On Spark: queried in place, all customers." in _texts(on_spark, "caption")
 
 
 def test_a_sample_is_labelled_and_counts_the_hashed_customers(spark, warm_server, log_files):  # noqa: F811
@@ -213,6 +220,21 @@ def test_a_sample_is_labelled_and_counts_the_hashed_customers(spark, warm_server
     from cxdata.ui.spark_run import sample_slug
     info = _app_workspace().get_dataset("Lake sample")
     assert sample_slug(info) == "sample-50pct"
+    # Then the full thing: all customers, on the dataset's Connection tab.
+    data = _data_page()
+    data.selectbox(key="manage_dataset").set_value("Lake sample")
+    data.run()
+    key = f"conn_{-info.id}"
+    data.radio(key=f"{key}_scope").set_value("All customers")
+    data.run()
+    data.button(key=f"{key}_apply").click()
+    data.run()
+    assert not data.exception, data.exception
+    full = _app_workspace().get_dataset("Lake sample")
+    assert full.rows_read == 27 and full.stage_order == ("Aware", "Consideration", "Purchase")
+    page.run()
+    assert {m.label: m.value for m in page.metric}["Customers"] == "12"
+    assert not any("Sample:" in c for c in _texts(page, "caption", "warning"))
 
 
 def test_a_samples_csv_export_says_so_in_its_name_and_rows(monkeypatch):

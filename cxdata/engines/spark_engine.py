@@ -290,7 +290,7 @@ def _partition_runner(stages: list[tuple[str, str, list]], input_schema_bytes: b
             *middle, (_, last_sql, last_params) = stages
             for name, sql, params in middle:
                 con.execute(f'CREATE TABLE "{name}" AS {sql}', params)
-            result = con.execute(last_sql, last_params).to_arrow_table()
+            result = con.sql(last_sql, params=list(last_params)).to_arrow_table()   # no extra copy
         finally:
             pass
         for batch in result.to_batches():
@@ -505,7 +505,7 @@ def _empty_output_schema(stages, input_schema, input_name: str):
         *middle, (_, last_sql, last_params) = stages
         for name, sql, params in middle:
             con.execute(f'CREATE TABLE "{name}" AS {sql}', params)
-        return con.execute(last_sql, last_params).to_arrow_table().schema
+        return con.sql(last_sql, params=list(last_params)).to_arrow_table().schema
     finally:
         con.close()
 

@@ -45,7 +45,7 @@ def connect_section() -> None:
     if done:
         st.success(f"Connected **{plain(done)}**. It is now selected in the sidebar; every analysis "
                    "page runs on Spark.", icon=":material/check_circle:")
-    with st.expander("Connect a Spark source", expanded=bool(st.session_state.get(TESTED_KEY)),
+    with st.expander("Spark URL, source and roles", expanded=bool(st.session_state.get(TESTED_KEY)),
                      icon=":material/cloud:"):
         left, right = st.columns([1, 1])
         left.text_input("Spark URL", key=URL_KEY, value=spark_url(None),
@@ -217,13 +217,18 @@ def connection_panel(info) -> None:
 
 
 def renarrow(connection: Connection, narrowing: Narrowing) -> Connection:
-    """Ask about another sample or day range: the rows are counted again."""
+    """Ask about another sample or day range: the rows are counted again, and stages met
+    only now are added after the saved order."""
     changed = dataclasses.replace(connection, sample_percent=narrowing.sample_percent,
                                   start_day=narrowing.start, end_day=narrowing.end)
     engine = spark_run.with_progress("connecting", lambda: spark_run.engine_for(changed))
     checked = spark_run.with_progress("counting the rows", lambda: engine.validation(problem_limit=0))
+    order = list(connection.stage_order)
+    if "stage" in connection.roles:
+        found = spark_run.with_progress("finding the stage order", engine.stage_order)
+        order += [s for s in found if s not in order]
     return connections.update(get_workspace(), connection.name, sample_percent=narrowing.sample_percent,
-                              start_day=narrowing.start, end_day=narrowing.end,
+                              start_day=narrowing.start, end_day=narrowing.end, stage_order=tuple(order),
                               rows_read=checked["rows_read"], rows_rejected=checked["rows_rejected"])
 
 
