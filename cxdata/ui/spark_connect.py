@@ -20,6 +20,7 @@ from cxdata.errors import CxDataError, UnusableInput
 from cxdata.io import schema
 from cxdata.store import connections
 from cxdata.store.connections import Connection
+from cxdata.store.workspace import check_name
 from cxdata.ui import spark_run, uploads
 from cxdata.ui.filters import plain
 from cxdata.ui.state import error_text, get_workspace, select_dataset
@@ -159,7 +160,7 @@ def connect(connection: Connection) -> Connection:
     """Check the connection on Spark (roles, order key), count its rows and find its stage
     order (one pass each over the narrowed source), and store it."""
     ws = get_workspace()
-    name = connection.name.strip()
+    name = check_name(connection.name)          # before any work on Spark
     if ws.has_dataset(name):
         raise UnusableInput(f"A dataset named {name!r} already exists; choose another name.")
     engine = spark_run.with_progress("checking the roles", lambda: spark_run.engine_for(connection))

@@ -139,8 +139,15 @@ def run_connected(table: str, target, args: tuple, kwargs: dict):
         from cxdata.ui.filters import plain
         st.error(plain(error_text(exc)), icon=":material/cloud_off:")
         st.stop()
-    what = getattr(target, "__name__", "query").replace("_", " ").strip()
+    name = getattr(target, "__name__", "query")
+    what = _WHAT.get(name, name.replace("_", " ").strip())
     return with_progress(what, lambda: target(engine, None, *args, **kwargs))
+
+
+#: How the progress names the analyses whose function names say it less plainly.
+_WHAT = {"compute_funnel": "the funnel", "event_counts": "counting customers and interactions",
+         "id_like_columns": "profiling the columns", "distinct_values": "listing a column's values",
+         "dataset_insights": "what stands out", "journey_funnel_steps": "the journey's steps"}
 
 
 def narrowing_shown(info=None) -> Narrowing | None:
