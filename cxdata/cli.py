@@ -277,7 +277,7 @@ def _load_connected(ws, name: str, args) -> LoadedData:
     from cxdata.store.connections import get
     stored = get(ws, name)
     ws.close()
-    engine = SparkEngine(session(args.spark or stored.url), SparkSource.parse(stored.source), stored.roles,
+    engine = SparkEngine(session(args.spark or stored.url), SparkSource.parse(stored.source), stored.overrides,
                          order_key=args.order_key or stored.order_key, score_policy=stored.score_policy)
     return LoadedData(engine, engine.table, list(stored.stage_order) or engine.stage_order(),
                       dict(engine.roles), list(engine.attributes), name, engine)

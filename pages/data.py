@@ -127,7 +127,7 @@ def _import_staged(staged, name: str, roles: dict[str, str], policy: str, replac
 
     blank = policy == POLICIES[1]
     try:
-        result, info = ws.ingest(path, name, overrides=roles, replace=replace, source=source,
+        result, info = ws.ingest(path, name, overrides=uploads.as_overrides(roles), replace=replace, source=source,
                                  score_policy="blank" if blank else "reject",
                                  on_progress=on_progress, max_bytes=uploads.app_max_bytes())
     except CxDataError as exc:

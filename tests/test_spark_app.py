@@ -173,7 +173,7 @@ def test_connect_and_the_overview_equals_the_same_file_uploaded(spark, warm_serv
     assert (stored.rows_read, stored.rows_rejected, stored.sample_percent) == (27, 0, None)
     assert stored.stage_order == ("Aware", "Consideration", "Purchase")
     assert "spark:parquet:" + str(parquet) == stored.source
-    ws.ingest(csv, "Uploaded", overrides=dict(stored.roles))
+    ws.ingest(csv, "Uploaded", overrides=stored.overrides)     # NPS left out, as on Spark
 
     def overview(name: str) -> AppTest:
         page = _app()
@@ -284,3 +284,21 @@ def test_a_narrowed_engine_equals_duckdb_on_the_same_customers_and_days(spark, t
     assert event_counts(narrowed, None)["last"] < dt.datetime(2025, 7, 1)
     assert funnel.compute_funnel(narrowed, None, STAGES) == funnel.compute_funnel(same, None, STAGES)
     assert scores.score_summary(narrowed, None, "nps") == scores.score_summary(same, None, "nps")
+
+
+def test_a_role_set_to_none_is_not_guessed_again_on_import(warm_server):  # noqa: F811
+    """The role pickers are the whole mapping (uploads and Spark sources alike): a column
+    the guess would take (nps) stays out when the user chose "— none —" for it."""
+    from tests.test_pages_data import button, data_page, upload
+    at = upload(data_page(), "log.csv", LOG_CSV.encode())
+    pickers = {s.label: s for s in at.selectbox}
+    assert pickers["NPS (0–10)"].value == "nps"
+    pickers["Journey stage"].set_value("milestone")
+    pickers["NPS (0–10)"].set_value("— none —")
+    at.run()
+    button(at, "_import").click()
+    at.run()
+    assert not at.exception, at.exception
+    info = _app_workspace().get_dataset("log")
+    assert info.roles == {"customer_id": "client_id", "timestamp": "event_time", "stage": "milestone"}
+    assert "nps (attribute)" in info.attributes      # kept as text, not read as scores

@@ -25,6 +25,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 
 from cxdata.errors import DatasetNotFound, UnusableInput
+from cxdata.io.schema import ROLES
 from cxdata.store.workspace import DatasetInfo, check_name
 
 #: ``DatasetInfo.table`` of a connected dataset starts with this.
@@ -75,6 +76,12 @@ class Connection:
     id: int = 0
     created_at: dt.datetime | None = None
     version: str = ""
+
+    @property
+    def overrides(self) -> dict[str, str | None]:
+        """``roles`` as the complete mapping the user chose: a role without a column
+        stays without one (it is not guessed again when the engine is made)."""
+        return {role: self.roles.get(role) for role in ROLES}
 
     @property
     def table(self) -> str:

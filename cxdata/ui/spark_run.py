@@ -61,7 +61,7 @@ def engine_for(connection: Connection) -> SparkEngine:
             _ENGINES.move_to_end(key)
             return _ENGINES[key]
         engine = SparkEngine(spark_session(connection.url), SparkSource.parse(connection.source),
-                             dict(connection.roles), order_key=connection.order_key,
+                             connection.overrides, order_key=connection.order_key,
                              score_policy=connection.score_policy, narrowing=narrowing_of(connection))
         _ENGINES[key] = engine
         while len(_ENGINES) > MAX_ENGINES:

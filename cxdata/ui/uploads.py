@@ -175,3 +175,9 @@ def role_pickers(columns: list[str], guesses: dict[str, str], key: str) -> dict[
         if choice != NONE:
             roles[role] = choice
     return roles
+
+
+def as_overrides(roles: dict[str, str]) -> dict[str, str | None]:
+    """The pickers' mapping as ingest overrides: every role, None for "— none —", so that
+    a role the user left without a column is not guessed again."""
+    return {role: roles.get(role) for role in schema.ROLES}
