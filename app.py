@@ -6,7 +6,7 @@ Run with ``streamlit run app.py``.  Pages live in ``pages/``; they only wire wid
 import streamlit as st
 
 from cxdata.errors import CxDataError
-from cxdata.ui import auth
+from cxdata.ui import auth, spark_run
 from cxdata.ui.filters import app_filter_bar
 from cxdata.ui.state import error_text, get_workspace, sidebar_dataset_picker
 
@@ -51,6 +51,7 @@ current = None
 if st.query_params.get("present") != "1":
     st.sidebar.markdown("### CX Journey Lab")
     current = sidebar_dataset_picker()
+    spark_run.sidebar_note(current)     # a connected dataset: on Spark, and which sample
 try:
     app_filter_bar(current if page.url_path in FILTERED_PAGES else None)
     page.run()

@@ -244,6 +244,8 @@ def load_data(args) -> LoadedData:
             raise UnusableInput("The workspace does not exist yet; store a dataset first with "
                                 "`python -m cxdata ingest FILE --name NAME`.")
         info = ws.get_dataset(args.file[3:])
+        if info.id < 0:     # a connected dataset (cxdata.store.connections): on Spark, in place
+            return _load_connected(ws, info.name, args)
         data = LoadedData(ws.cursor(), info.table, list(info.stage_order), dict(info.roles),
                           list(info.attributes), info.name, ws)
     else:
@@ -269,6 +271,20 @@ def _load_spark(args) -> LoadedData:
     engine = SparkEngine(session(args.spark), source, parse_maps(args.map), order_key=args.order_key)
     return LoadedData(engine, engine.table, engine.stage_order(), dict(engine.roles),
                       list(engine.attributes), source.describe(), engine)
+
+
+def _load_connected(ws, name: str, args) -> LoadedData:
+    """A connected dataset of the workspace: its stored source, URL (unless --spark), roles
+    and order key (unless --order-key); all of its customers (the app's sample is not
+    applied: the command line has no sample label)."""
+    from cxdata.engines.spark_engine import SparkEngine, SparkSource, session
+    from cxdata.store.connections import get
+    stored = get(ws, name)
+    ws.close()
+    engine = SparkEngine(session(args.spark or stored.url), SparkSource.parse(stored.source), stored.overrides,
+                         order_key=args.order_key or stored.order_key, score_policy=stored.score_policy)
+    return LoadedData(engine, engine.table, list(stored.stage_order) or engine.stage_order(),
+                      dict(engine.roles), list(engine.attributes), name, engine)
 
 
 def _workspace_exists(args) -> bool:

@@ -86,3 +86,16 @@ def event_counts(cur, table: str, event_filter: EventFilter | None = None) -> di
                       "min(first), max(last) FROM kernel")[0]
     return {"customers": int(row[0] or 0), "events": int(row[1] or 0), "first": row[2], "last": row[3]}
 
+
+
+def distinct_values(cur, table: str, column: str, limit: int = 500) -> list[str]:
+    """Values of a column of a dataset table (or of an engine's events: ``cur`` an engine,
+    ``table`` None) as text, most frequent first, then alphabetical; for pickers."""
+    from cxdata.engines import as_engine
+    engine = as_engine(cur, table)
+    col = quote_ident(column)
+    rows = engine.rows(f"SELECT CAST({col} AS VARCHAR) AS v, count(*) AS n FROM {quote_ident(engine.table)} "
+                       f"WHERE {col} IS NOT NULL GROUP BY v",
+                       then="SELECT v FROM kernel GROUP BY v ORDER BY sum(n) DESC, v LIMIT ?",
+                       then_params=[int(limit)])
+    return [r[0] for r in rows]

@@ -11,17 +11,19 @@ from cxdata.errors import CxDataError
 from cxdata.formatting import display_frame
 from cxdata.io.ingest import StageMapping
 from cxdata.io.profile import roles_warning
-from cxdata.ui import uploads
+from cxdata.store.connections import is_connected
+from cxdata.ui import spark_connect, uploads
 from cxdata.ui.downloads import csv_button
 from cxdata.ui.filters import plain
 from cxdata.ui.state import (error_text, forget_dataset, get_workspace, requested_dataset,
                              select_dataset)
 
-NONE = "— none —"
 ACCEPTED_TYPES = ["csv", "tsv", "txt", "gz", "parquet", "json", "ndjson", "jsonl", "xlsx"]
 POLICIES = ["reject the row", "blank only the score"]
 #: The "Datasets in the workspace" tabs; the selected one is kept under this key.
 DATASET_TABS = ["Stage order", "Stage mapping", "Rows & problems", "Rename / delete"]
+#: The tabs of a connected dataset (cxdata.ui.spark_connect).
+CONNECTED_TABS = ["Connection", "Stage order", "Rename / delete"]
 TAB_KEY = "data_tab"
 MANAGE_KEY = "manage_dataset"
 #: Set by "Import again, blanking only the bad scores" (the upload's token).
@@ -64,17 +66,7 @@ def import_one(upload, index: int) -> None:
     # The preview is the file's text: an empty cell shows empty, not as "None".
     st.dataframe(display_frame(inspected.preview.fillna("")), hide_index=True, height=220)
     key = f"up{index}_{staged.token}"
-    st.markdown("**Columns → roles** (guessed from the names; required roles are marked ✱)")
-    options = [NONE] + inspected.columns
-    roles: dict[str, str] = {}
-    cols = st.columns(5)
-    for i, role in enumerate(schema.ROLES):
-        guess = inspected.roles.get(role)
-        label = schema.ROLE_LABELS[role] + (" ✱" if role in schema.REQUIRED_ROLES else "")
-        choice = cols[i % 5].selectbox(label, options, index=options.index(guess) if guess in options else 0,
-                                       key=f"{key}_role_{role}")
-        if choice != NONE:
-            roles[role] = choice
+    roles = uploads.role_pickers(inspected.columns, inspected.roles, key)
     customer_warning(staged, roles)
     left, right = st.columns([2, 1])
     name = left.text_input("Dataset name", value=uploads.suggest_name(upload.name), key=f"{key}_name",
@@ -135,7 +127,7 @@ def _import_staged(staged, name: str, roles: dict[str, str], policy: str, replac
 
     blank = policy == POLICIES[1]
     try:
-        result, info = ws.ingest(path, name, overrides=roles, replace=replace, source=source,
+        result, info = ws.ingest(path, name, overrides=uploads.as_overrides(roles), replace=replace, source=source,
                                  score_policy="blank" if blank else "reject",
                                  on_progress=on_progress, max_bytes=uploads.app_max_bytes())
     except CxDataError as exc:
@@ -252,6 +244,15 @@ def datasets_section() -> None:
         st.session_state.pop(MANAGE_KEY, None)
     chosen = st.selectbox("Manage dataset", names, key=MANAGE_KEY)
     info = ws.get_dataset(chosen)
+    if is_connected(info):       # queried in place on Spark: no rows or rejects stored here
+        tabs = st.tabs(CONNECTED_TABS, key="connected_tab", on_change="rerun")
+        with tabs[0]:
+            spark_connect.connection_panel(info)
+        with tabs[1]:
+            stage_order_editor(info, save=spark_connect.save_stage_order)
+        with tabs[2]:
+            rename_delete(info)
+        return
     tabs = st.tabs(DATASET_TABS, key=TAB_KEY, on_change="rerun")
     with tabs[0]:
         stage_order_editor(info)
@@ -263,7 +264,8 @@ def datasets_section() -> None:
         rename_delete(info)
 
 
-def stage_order_editor(info) -> None:
+def stage_order_editor(info, save=None) -> None:
+    """``save(info, order)`` stores the order (default: the workspace dataset's)."""
     if not info.stage_order:
         st.info("This dataset has no stages yet. Map events or touchpoints to stages in the "
                 "**Stage mapping** tab.")
@@ -274,7 +276,10 @@ def stage_order_editor(info) -> None:
                             column_config={"Position": st.column_config.NumberColumn(min_value=1, step=1)})
     if st.button("Save stage order", key=f"save_order_{info.id}"):
         order = edited.sort_values(["Position", "Stage"], kind="stable")["Stage"].tolist()
-        get_workspace().set_stage_order(info.name, order)
+        if save is None:
+            get_workspace().set_stage_order(info.name, order)
+        else:
+            save(info, order)
         st.toast("Stage order saved.", icon=":material/check_circle:")
         st.rerun()
 
@@ -355,6 +360,7 @@ def rename_delete(info) -> None:
 def main() -> None:
     st.title("Data")
     upload_section()
+    spark_connect.connect_section()
     st.divider()
     datasets_section()
 

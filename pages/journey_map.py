@@ -24,6 +24,7 @@ from cxdata.maps import data_lanes, editor_tables, exports, templates
 from cxdata.presentation import map_canvas as mc
 from cxdata.store import map_store as ms
 from cxdata.errors import CxDataError
+from cxdata.ui import spark_run
 from cxdata.ui.auth import author_name
 from cxdata.ui.canvas_component import map_canvas
 from cxdata.ui.downloads import file_stem
@@ -157,7 +158,8 @@ def create_from_choice() -> None:
                 notice("error", f"Dataset “{info.name}” has no stages, so a map cannot be made "
                                 "from it. Map events to stages on the Data page first.")
                 return
-            new = data_lanes.map_from_dataset(cur, info.name, info.table, list(info.stage_order), name=name)
+            new = spark_run.run_on(info, cur, lambda source: data_lanes.map_from_dataset(
+                source, info.name, info.table, list(info.stage_order), name=name), "the stage numbers")
         elif source == "JSON file":
             upload = ss.get("jm_new_file")
             if upload is None:
@@ -393,9 +395,9 @@ def data_editor_tab(draft: jm.JourneyMap) -> None:
         new = dataclasses.replace(draft, dataset=linked)
         commit(new)
         draft = new
-    data_lanes = [lane.name for lane in draft.lanes if lane.data_linked]
-    if data_lanes:
-        st.write("Lanes filled from data: " + ", ".join(f"**{_md(n)}**" for n in data_lanes))
+    linked_lanes = [lane.name for lane in draft.lanes if lane.data_linked]
+    if linked_lanes:
+        st.write("Lanes filled from data: " + ", ".join(f"**{_md(n)}**" for n in linked_lanes))
     else:
         st.write("No lane is filled from data yet: add one in **Stages & lanes** (Holds → "
                  "Metric · …, Touchpoints · Top touchpoints from data, Emotion · From CSAT …).")
@@ -406,10 +408,11 @@ def data_editor_tab(draft: jm.JourneyMap) -> None:
         if missing:
             st.caption("Stages not in the data (left empty): " + ", ".join(missing))
     if st.button("Refresh numbers from data", icon=":material/refresh:", key="jm_refresh",
-                 disabled=not (linked and linked in datasets and data_lanes)):
+                 disabled=not (linked and linked in datasets and linked_lanes)):
         info = get_workspace().get_dataset(linked)
         with st.spinner("Computing stage numbers…"):
-            refreshed = data_lanes.refresh_from_data(cursor(), draft, info.table)
+            refreshed = spark_run.run_on(info, cursor(), lambda source: data_lanes.refresh_from_data(
+                source, draft, info.table), "the stage numbers")
         commit(refreshed, note=f"Numbers refreshed from {linked}", reset_editors=True)
         notice("success", "Numbers refreshed from the data.")
         st.rerun()

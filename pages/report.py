@@ -9,6 +9,7 @@ import streamlit as st
 from cxdata.store import map_store as ms
 from cxdata.errors import CxDataError
 from cxdata.presentation.report import build_report_html
+from cxdata.ui import spark_run
 from cxdata.ui.downloads import file_stem
 from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain
 from cxdata.ui.state import get_workspace, require_dataset
@@ -47,9 +48,9 @@ def main() -> None:
     if st.button("Build report", type="primary", icon=":material/description:", key="report_build"):
         try:
             with st.spinner("Drawing the charts…"):
-                page = build_report_html(cur, info, journey_map=None if stored is None
-                                         else stored.journey_map,
-                                         event_filter=event_filter, title=title)
+                page = spark_run.run_on(info, cur, lambda source: build_report_html(
+                    source, info, journey_map=None if stored is None else stored.journey_map,
+                    event_filter=event_filter, title=title), "the report's figures")
         except CxDataError as exc:
             st.error(plain(str(exc)))
             return

@@ -19,6 +19,7 @@ is used: ``pip install -r requirements-spark.txt``.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 import sys
@@ -74,6 +75,64 @@ class SparkSource:
 
     def describe(self) -> str:
         return f"Spark table {self.table}" if self.table else f"{self.format} files at {self.path}"
+
+    def text(self) -> str:
+        """The source as the CLI spells it (``spark:TABLE`` or ``spark:FORMAT:PATH``)."""
+        return f"spark:{self.table}" if self.table else f"spark:{self.format}:{self.path}"
+
+
+@dataclass(frozen=True)
+class Narrowing:
+    """A smaller question to ask first, pushed into the scan.
+
+    ``sample_percent`` (1…99): only the customers whose id hashes into that share
+    (``pmod(hash(trim(customer)), 100) < sample_percent``, Spark's Murmur3 hash, so the
+    same customers every time and on every cluster), with all of their events, filtered
+    in Spark before the shuffle.  ``start`` / ``end``: only events on those days (UTC,
+    both inclusive), kept after the rows are parsed.  Every number is then the number
+    of that subset, never scaled up.
+    """
+    sample_percent: int | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+    def __post_init__(self):
+        if self.sample_percent is not None and not 1 <= int(self.sample_percent) <= 99:
+            raise UnusableInput("A customer sample is 1 to 99 percent of the customers.")
+        if self.start and self.end and self.start > self.end:
+            raise UnusableInput("The first day of the range comes after its last day.")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.sample_percent or self.start or self.end)
+
+    def label(self) -> str:
+        """``"Sample: 10% of customers (by hash), 2025-01-01 to 2025-03-31"``; "" when
+        nothing is narrowed."""
+        parts = []
+        if self.sample_percent:
+            parts.append(f"{self.sample_percent}% of customers (by hash of the customer id)")
+        if self.start or self.end:
+            parts.append(f"events {self.start or 'from the first'} to {self.end or 'the last'} (UTC)")
+        return ("Sample: " + ", ".join(parts)) if parts else ""
+
+    def slug(self) -> str:
+        """A short file-name part: ``sample-10pct``, ``2025-01-01_2025-03-31``."""
+        parts = []
+        if self.sample_percent:
+            parts.append(f"sample-{self.sample_percent}pct")
+        if self.start or self.end:
+            parts.append(f"{self.start or 'first'}_{self.end or 'last'}")
+        return "-".join(parts)
+
+    def ts_condition(self) -> str:
+        """DuckDB condition on ``ts`` for the day range ("" without one)."""
+        terms = []
+        if self.start:
+            terms.append(f"ts >= TIMESTAMP '{self.start.isoformat()}'")
+        if self.end:
+            terms.append(f"ts < TIMESTAMP '{(self.end + dt.timedelta(days=1)).isoformat()}'")
+        return " AND ".join(terms)
 
 
 def spark_url(explicit: str | None = None) -> str:
@@ -176,6 +235,33 @@ def _first_line(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:300]
 
 
+def read_source(spark, src: SparkSource):
+    """The source as a Spark DataFrame (CSV: a header row, every column text); a missing
+    table or path is an UnusableInput sentence."""
+    try:
+        if src.table:
+            frame = spark.read.table(src.table)
+        else:
+            reader = spark.read.format(src.format)
+            if src.format == "csv":
+                reader = reader.option("header", "true").option("inferSchema", "false")
+            frame = reader.load(src.path)
+        frame.columns        # resolves the source: a missing table or path fails here
+        return frame
+    except UnusableInput:
+        raise
+    except Exception as exc:
+        text = str(exc)
+        if "TABLE_OR_VIEW_NOT_FOUND" in text or "PATH_NOT_FOUND" in text or "not found" in text.lower():
+            raise UnusableInput(f"Spark cannot find {src.describe()}: check the name or path.") from None
+        raise UnusableInput(f"Spark could not read {src.describe()}: {_first_line(exc)}") from None
+
+
+def source_columns(spark, src: SparkSource) -> list[str]:
+    """The column names of a source (reads its schema only, no rows)."""
+    return list(read_source(spark, src).columns)
+
+
 # ---------------------------------------------------------------------------------------
 # Code that runs on the executors: plain functions of duckdb and pyarrow (cloudpickle
 # sends them by value, so the executors need no copy of cxdata).
@@ -204,7 +290,7 @@ def _partition_runner(stages: list[tuple[str, str, list]], input_schema_bytes: b
             *middle, (_, last_sql, last_params) = stages
             for name, sql, params in middle:
                 con.execute(f'CREATE TABLE "{name}" AS {sql}', params)
-            result = con.execute(last_sql, last_params).to_arrow_table()
+            result = con.sql(last_sql, params=list(last_params)).to_arrow_table()   # no extra copy
         finally:
             pass
         for batch in result.to_batches():
@@ -219,15 +305,17 @@ def _partition_runner(stages: list[tuple[str, str, list]], input_schema_bytes: b
 class SparkEngine(Engine):
     """Events of a Spark source (:class:`SparkSource`), mapped to roles as a file is
     (``overrides`` win over the guesses, SPEC §1), ``order_key`` ordering one customer's
-    events at one instant.  Kernels run as table ``events`` on every partition."""
+    events at one instant, ``narrowing`` (:class:`Narrowing`) a customer sample or a day
+    range to ask about first.  Kernels run as table ``events`` on every partition."""
 
     table = "events"
 
     def __init__(self, spark, source: SparkSource, overrides: dict[str, str] | None = None,
                  *, order_key: str | None = None, score_policy: str = "reject",
-                 partitions: int | None = None):
+                 partitions: int | None = None, narrowing: Narrowing | None = None):
         from cxdata.io import ingest
         self.spark, self.source, self.order_key = spark, source, order_key
+        self.narrowing = narrowing or Narrowing()
         frame = self._read()
         columns = list(frame.columns)
         self.roles = schema.guess_roles(columns, overrides)
@@ -243,6 +331,9 @@ class SparkEngine(Engine):
         text = frame.select(*[F.col(quote_spark(c)).cast("string").alias(c) for c in columns])
         text = text.withColumn("_ord", F.monotonically_increasing_id() + 1)
         customer = F.trim(F.col(quote_spark(self.roles["customer_id"])))
+        if self.narrowing.sample_percent:
+            # In Spark, before the shuffle: the left-out customers never move.
+            text = text.filter(F.pmod(F.hash(customer), F.lit(100)) < int(self.narrowing.sample_percent))
         self._text = text.repartition(self.partitions, customer)
         transform, self.attributes = ingest.build_transform_sql(
             _Opened(columns, "SELECT * FROM input"), self.roles, score_policy, "src._ord")
@@ -254,24 +345,7 @@ class SparkEngine(Engine):
 
     # -- reading -------------------------------------------------------------------
     def _read(self):
-        src = self.source
-        try:
-            if src.table:
-                frame = self.spark.read.table(src.table)
-            else:
-                reader = self.spark.read.format(src.format)
-                if src.format == "csv":
-                    reader = reader.option("header", "true").option("inferSchema", "false")
-                frame = reader.load(src.path)
-            frame.columns        # resolves the source: a missing table or path fails here
-            return frame
-        except UnusableInput:
-            raise
-        except Exception as exc:
-            text = str(exc)
-            if "TABLE_OR_VIEW_NOT_FOUND" in text or "PATH_NOT_FOUND" in text or "not found" in text.lower():
-                raise UnusableInput(f"Spark cannot find {src.describe()}: check the name or path.") from None
-            raise UnusableInput(f"Spark could not read {src.describe()}: {_first_line(exc)}") from None
+        return read_source(self.spark, self.source)
 
     def _default_partitions(self) -> int:
         """The session's shuffle partitions; for a local session two per core (each
@@ -293,8 +367,11 @@ class SparkEngine(Engine):
         """The canonical events of a partition: the transform's rows without a rejecting
         problem, ``_row`` re-numbered so that ties follow the order key when there is one."""
         drop = "_problems"
-        kept = self._kept = ("len(_problems) = 0" if score_policy == "reject"
-                             else "len(list_filter(_problems, lambda p: p.action = 'rejected')) = 0")
+        kept = ("len(_problems) = 0" if score_policy == "reject"
+                else "len(list_filter(_problems, lambda p: p.action = 'rejected')) = 0")
+        if self.narrowing.ts_condition():
+            kept = f"{kept} AND {self.narrowing.ts_condition()}"
+        self._kept = kept
         if self.order_key is None:
             return f"SELECT * EXCLUDE ({drop}) FROM ({transform}) WHERE {kept}"
         # As the DuckDB engine's order-key view: ties of one customer by the key (the
@@ -428,7 +505,7 @@ def _empty_output_schema(stages, input_schema, input_name: str):
         *middle, (_, last_sql, last_params) = stages
         for name, sql, params in middle:
             con.execute(f'CREATE TABLE "{name}" AS {sql}', params)
-        return con.execute(last_sql, last_params).to_arrow_table().schema
+        return con.sql(last_sql, params=list(last_params)).to_arrow_table().schema
     finally:
         con.close()
 

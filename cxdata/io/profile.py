@@ -68,6 +68,10 @@ def _profile_sql(relation: str, columns: list[str], customer_column: str | None)
 def _read_profile(cur, relation: str, params: list, columns: list[str],
                   customer_column: str | None, limit: int) -> ColumnProfile:
     row = cur.execute(_profile_sql(relation, columns, customer_column), params).fetchone()
+    return _profile_of(row, columns, customer_column, limit)
+
+
+def _profile_of(row, columns: list[str], customer_column: str | None, limit: int) -> ColumnProfile:
     rows = int(row[0])
     values, filled, times = {}, {}, {}
     for i, column in enumerate(columns):
@@ -78,10 +82,17 @@ def _read_profile(cur, relation: str, params: list, columns: list[str],
 
 def profile_table(cur, table: str, columns: list[str], customer_column: str | None = "customer_id",
                   limit: int = PROFILE_ROWS) -> ColumnProfile:
-    """Profile ``columns`` of a dataset table over its first ``limit`` rows (by ``_row``)."""
-    relation = (f"SELECT * FROM {quote_ident(table)} "
-                f"WHERE _row IN (SELECT _row FROM {quote_ident(table)} ORDER BY _row LIMIT {int(limit)})")
-    return _read_profile(cur, relation, [], list(columns), customer_column, limit)
+    """Profile ``columns`` of a dataset table (or of an engine's events: ``cur`` an engine,
+    ``table`` None) over its first ``limit`` rows (by ``_row``)."""
+    from cxdata.engines import as_engine
+    engine = as_engine(cur, table)
+    kept = list(dict.fromkeys(["_row", *columns] + ([customer_column] if customer_column else [])))
+    # Each part's first rows, then the first of them all: the first rows of the whole log.
+    first = (f"SELECT {', '.join(quote_ident(c) for c in kept)} FROM {quote_ident(engine.table)} "
+             f"ORDER BY _row LIMIT {int(limit)}")
+    then = _profile_sql(f"SELECT * FROM kernel ORDER BY _row LIMIT {int(limit)}", list(columns),
+                        customer_column)
+    return _profile_of(engine.rows(first, then=then)[0], list(columns), customer_column, limit)
 
 
 def profile_source(cur, opened, limit: int = PROFILE_ROWS) -> ColumnProfile:

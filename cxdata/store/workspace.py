@@ -182,17 +182,21 @@ class Workspace:
     def list_datasets(self) -> list[DatasetInfo]:
         """All datasets, newest first."""
         rows = self.cursor().execute(f"SELECT {_COLUMNS} FROM datasets ORDER BY created_at DESC, id DESC").fetchall()
-        return [_info(row) for row in rows]
+        from cxdata.store import connections     # connected datasets (Spark) after the stored ones
+        return [_info(row) for row in rows] + [c.info() for c in connections.list_connections(self)]
 
     def get_dataset(self, name: str) -> DatasetInfo:
         row = self.cursor().execute(f"SELECT {_COLUMNS} FROM datasets WHERE name = ?", [name]).fetchone()
+        if row is None and (connected := _connected(self, name)) is not None:
+            return connected.info()
         if row is None:
             known = ", ".join(d.name for d in self.list_datasets()[:10]) or "none yet"
             raise DatasetNotFound(f"There is no dataset named {name!r} in the workspace (datasets: {known}).")
         return _info(row)
 
     def has_dataset(self, name: str) -> bool:
-        return self.cursor().execute("SELECT count(*) FROM datasets WHERE name = ?", [name]).fetchone()[0] > 0
+        return (self.cursor().execute("SELECT count(*) FROM datasets WHERE name = ?", [name]).fetchone()[0] > 0
+                or _connected(self, name) is not None)
 
     def ingest(self, path: str | os.PathLike, name: str, *, overrides: dict[str, str] | None = None,
                score_policy: str = "reject", stage_order: list[str] | None = None,
@@ -248,6 +252,9 @@ class Workspace:
         new = check_name(new)
         with self._write_lock:
             info = self.get_dataset(old)
+            if info.id < 0:                 # a connected dataset (cxdata.store.connections)
+                from cxdata.store import connections
+                return connections.rename(self, old, new).info()
             if new != old and self.has_dataset(new):
                 raise UnusableInput(f"A dataset named {new!r} already exists.")
             self.cursor().execute("UPDATE datasets SET name = ? WHERE id = ?", [new, info.id])
@@ -258,6 +265,9 @@ class Workspace:
     def delete_dataset(self, name: str) -> None:
         with self._write_lock:
             info = self.get_dataset(name)
+            if info.id < 0:                 # a connected dataset: forget the connection
+                from cxdata.store import connections
+                return connections.delete(self, name)
             self.cursor().execute("DELETE FROM datasets WHERE id = ?", [info.id])
             self._drop_tables(info)
 
@@ -308,12 +318,8 @@ class Workspace:
 
     def distinct_values(self, name: str, column: str, limit: int = 500) -> list[str]:
         """Values of a column by frequency (most frequent first), for pickers."""
-        info = self.get_dataset(name)
-        rows = self.cursor().execute(
-            f"SELECT CAST({quote_ident(column)} AS VARCHAR) AS v FROM {quote_ident(info.table)} "
-            f"WHERE {quote_ident(column)} IS NOT NULL GROUP BY v ORDER BY count(*) DESC, v LIMIT {int(limit)}"
-        ).fetchall()
-        return [r[0] for r in rows]
+        from cxdata.sql import distinct_values
+        return distinct_values(self.cursor(), self.get_dataset(name).table, column, limit)
 
     # -- settings ------------------------------------------------------------------
     def get_setting(self, key: str, default: str | None = None) -> str | None:
@@ -334,6 +340,11 @@ class Workspace:
 #: :mod:`cxdata.store.timelines`, :func:`cxdata.io.ingest.ingest_file`); group 2 is the import's token.
 _GENERATED_TABLE = re.compile(r"(ds|rej|cx_rej)_([0-9a-f]{10,12})(_.*)?", re.DOTALL)
 _ORPHAN_DATASET = re.compile(r"ds_[0-9a-f]{12}")
+
+
+def _connected(ws: Workspace, name: str):
+    from cxdata.store import connections
+    return connections.find(ws, name)
 
 
 def _generated_token(name: str | None) -> str | None:

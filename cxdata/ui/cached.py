@@ -18,6 +18,8 @@ import pandas as pd
 import streamlit as st
 
 from cxdata.sql import EventFilter
+from cxdata.store.connections import is_connected
+from cxdata.ui import spark_run
 from cxdata.ui.state import get_workspace
 from cxdata.store.workspace import DatasetInfo
 
@@ -35,6 +37,9 @@ def _call(cache_key: tuple, module: str, function: str, table: str,
     version of the dataset gets new results.
     """
     target = getattr(importlib.import_module(f"cxdata.{module}"), function)
+    if is_connected(table):
+        # A connected dataset: queried in place on Spark, with its progress shown.
+        return spark_run.run_connected(table, target, args, dict(kwargs))
     cur = get_workspace().cursor()
     try:
         return target(cur, table, *args, **dict(kwargs))
@@ -71,6 +76,8 @@ def _column_values(cache_key: tuple, name: str, column: str, limit: int) -> list
 
 def column_values(info: DatasetInfo, column: str, limit: int = 300) -> list[str]:
     """Values of a column, most frequent first (for pickers)."""
+    if is_connected(info):
+        return call(info, "sql", "distinct_values", column, limit)
     return _column_values(info.cache_key, info.name, column, limit)
 
 

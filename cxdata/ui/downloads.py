@@ -20,9 +20,21 @@ def file_stem(text: str) -> str:
     return stem[:80] or "chart"
 
 
+def _sampled(name: str) -> tuple[str, str]:
+    """``(name, label)``: a narrowed connected dataset's results are a sample's, so the
+    file name says so (``…-sample-10pct``) and ``label`` is the sentence to add."""
+    from cxdata.ui.spark_run import sample_label, sample_slug
+    label = sample_label()
+    return (f"{name} {sample_slug()}" if label else name), label
+
+
 def csv_button(frame: pd.DataFrame, name: str, *, key: str, label: str = "CSV",
                help: str = "The numbers behind this view, for Excel or Sheets.") -> None:
-    """A download button for ``frame`` as spreadsheet-safe CSV."""
+    """A download button for ``frame`` as spreadsheet-safe CSV (a sample's numbers carry
+    a ``sample`` column saying which sample)."""
+    name, sample = _sampled(name)
+    if sample:
+        frame = frame.assign(sample=sample)
     st.download_button(label, data=lambda: export.csv_bytes(frame),
                        file_name=f"{file_stem(name)}.csv", mime="text/csv", key=key,
                        icon=":material/table_view:", on_click="ignore", type="tertiary",
@@ -32,7 +44,7 @@ def csv_button(frame: pd.DataFrame, name: str, *, key: str, label: str = "CSV",
 def download_row(chart: alt.TopLevelMixin, name: str, *, key: str,
                  data: pd.DataFrame | None = None) -> None:
     """PNG / SVG (and CSV when ``data`` is given) buttons in one row."""
-    stem = file_stem(name)
+    stem = file_stem(_sampled(name)[0])
     with st.container(horizontal=True, gap="small", key=f"{key}_downloads"):
         st.download_button("PNG", data=lambda: export.chart_png(chart),
                            file_name=f"{stem}.png", mime="image/png", key=f"{key}_png",
@@ -60,5 +72,8 @@ def chart_with_downloads(chart: alt.TopLevelMixin, name: str, *, key: str,
     # theme=None: our registered Altair theme, identical to the exported images.
     state = st.altair_chart(chart, theme=None, width="stretch", key=key,
                             alt=alt_text or name, **options)
+    sample = _sampled(name)[1]
+    if sample:
+        st.caption(f"{sample}: the numbers are this sample's, not the whole log's.")
     download_row(chart, name, key=key, data=data)
     return state if on_select is not None else None

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import streamlit as st
 
+from cxdata.io import schema
 from cxdata.io.ingest import FileInspection, inspect_file
 from cxdata.io.profile import ColumnProfile, profile_file
 
 _STAGED = "_staged_uploads"
+#: The role pickers' choice for "this role has no column".
+NONE = "— none —"
 _CHUNK = 1 << 20
 
 
@@ -155,3 +158,26 @@ def app_max_bytes() -> int | None:
     if os.environ.get(MAX_BYTES_ENV):
         return max_bytes_from_env()
     return EXPANSION_PER_UPLOAD * int(st.get_option("server.maxUploadSize")) * (1 << 20)
+
+
+def role_pickers(columns: list[str], guesses: dict[str, str], key: str) -> dict[str, str]:
+    """One picker per role (SPEC §1) over ``columns``, each starting at its guess; returns
+    ``{role: column}`` of the roles given a column.  Used for uploads and Spark sources."""
+    st.markdown("**Columns → roles** (guessed from the names; required roles are marked ✱)")
+    options = [NONE] + list(columns)
+    roles: dict[str, str] = {}
+    cols = st.columns(5)
+    for i, role in enumerate(schema.ROLES):
+        guess = guesses.get(role)
+        label = schema.ROLE_LABELS[role] + (" ✱" if role in schema.REQUIRED_ROLES else "")
+        choice = cols[i % 5].selectbox(label, options, index=options.index(guess) if guess in options else 0,
+                                       key=f"{key}_role_{role}")
+        if choice != NONE:
+            roles[role] = choice
+    return roles
+
+
+def as_overrides(roles: dict[str, str]) -> dict[str, str | None]:
+    """The pickers' mapping as ingest overrides: every role, None for "— none —", so that
+    a role the user left without a column is not guessed again."""
+    return {role: roles.get(role) for role in schema.ROLES}
