@@ -574,7 +574,6 @@ def canvas_payload(jmap: JourneyMap, *, version: int, mode: str = "edit",
     fitted to the screen) or "view".  Votes stay hidden until the facilitator reveals
     them: before that only how many dots were placed, by how many people.
     """
-    from cxdata.maps import journey_map as jm
     lanes = []
     for lane in jmap.lanes:
         evidence = {}

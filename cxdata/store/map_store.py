@@ -25,7 +25,6 @@ from pathlib import Path
 import duckdb
 
 from cxdata.errors import CxDataError
-from cxdata.maps import operations, workshop
 from cxdata.maps.changes import Changes, describe_changes
 from cxdata.maps.merge import MergeResult, three_way_merge
 from cxdata.maps.journey_map import JourneyMap
