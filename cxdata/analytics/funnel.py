@@ -850,12 +850,9 @@ def compute_funnel(cur, table: str, steps: list[str], *, by: str = "stage",
     return _result_from_row(spec.labels(), rows[0])
 
 
-def funnel_breakdown(cur, table: str, steps: list[str], breakdown: str,
-                     **options) -> list[tuple[str, FunnelResult]]:
-    """The funnel per value of column ``breakdown`` on the counted attempt's step-1 event
-    (missing -> ``"(none)"``).  Groups sorted by customers entered (desc), then name.
-    ``options`` are those of :func:`compute_funnel`."""
-    engine = as_engine(cur, table)
+def _grouped(engine: Engine, steps, breakdown: str, options: dict) -> tuple[_Spec, _Sql]:
+    """The spec and CTEs ending in ``grouped``: the ``counted`` rows with ``grp``, the value
+    of column ``breakdown`` on the counted attempt's step-1 event ("(none)" if missing)."""
     spec = _spec(engine, steps, **options)
     _require_column(spec.column_types, breakdown, "breakdown")
     if spec.order == "ordered" and len(spec.values) == spec.k:
@@ -870,10 +867,32 @@ def funnel_breakdown(cur, table: str, steps: list[str], breakdown: str,
         sql.cte("grouped", f"SELECT c.*, coalesce({spec.text(breakdown, 'e')}, ?) AS grp "
                            "FROM counted c JOIN ev e ON e._row = c.r1 AND e.customer_id = c.customer_id",
                 [NO_VALUE])
+    return spec, sql
+
+
+def funnel_breakdown(cur, table: str, steps: list[str], breakdown: str,
+                     **options) -> list[tuple[str, FunnelResult]]:
+    """The funnel per value of column ``breakdown`` on the counted attempt's step-1 event
+    (missing -> ``"(none)"``).  Groups sorted by customers entered (desc), then name.
+    ``options`` are those of :func:`compute_funnel`."""
+    return funnel_and_breakdown(cur, table, steps, breakdown, **options)[1]
+
+
+def funnel_and_breakdown(cur, table: str, steps: list[str], breakdown: str,
+                         **options) -> tuple[FunnelResult, list[tuple[str, FunnelResult]]]:
+    """:func:`compute_funnel` and :func:`funnel_breakdown` from ONE query: the counted
+    attempts are found once and aggregated twice, over every customer and per group
+    (each customer is in exactly one group)."""
+    engine = as_engine(cur, table)
+    spec, sql = _grouped(engine, steps, breakdown, options)
+    aggregates = _step_aggregates(spec.k)
     rows = sql.run(engine, "SELECT * FROM grouped",
-                   f"SELECT grp, {_step_aggregates(spec.k)} FROM kernel GROUP BY grp ORDER BY n1 DESC, grp")
+                   f"SELECT 0 AS part, NULL::VARCHAR AS grp, {aggregates} FROM kernel\n"
+                   f"UNION ALL SELECT 1, grp, {aggregates} FROM kernel GROUP BY grp\n"
+                   "ORDER BY part, n1 DESC, grp")
     labels = spec.labels()
-    return [(str(row[0]), _result_from_row(labels, row[1:])) for row in rows]
+    overall = _result_from_row(labels, rows[0][2:])
+    return overall, [(str(row[1]), _result_from_row(labels, row[2:])) for row in rows[1:]]
 
 
 def log_end_us(cur, table: str, event_filter: EventFilter | None = None) -> int | None:
