@@ -604,9 +604,11 @@ def _packed_ctes(spec: _Spec, sql: _Sql, having: _Condition, sort: bool = False)
     Gathering the lists is most of the cost of an ordered or unordered funnel, so a
     stored timeline of the step column (:mod:`cxdata.store.timelines`) is used when there is
     one: its keys only need their value code turned into the value index.  Otherwise the
-    events are aggregated here, fed in customer order (by hash: a cheap sort key), which
-    keeps each customer's list in cache while it grows — measured ~10–20% faster than
-    scan order.
+    events are aggregated here, in scan order: sorting them by customer first cost more
+    than it saved on the views this path mostly serves now that the timeline serves the
+    unfiltered ones (10M events, channel filters: 0.72 s instead of 0.89 s for one
+    channel, 1.27 s instead of 1.62 s for two).  Every reader of ``P`` sorts it or only
+    takes minima, maxima and counts, so the order of the list does not matter.
     """
     if spec.timeline is not None:
         _packed_from_timeline(spec, sql, having, sort)
@@ -615,7 +617,7 @@ def _packed_ctes(spec: _Spec, sql: _Sql, having: _Condition, sort: bool = False)
     gathered = "list_sort(list(key))" if sort else "list(key)"
     sql.cte("packed", f"SELECT customer_id, {gathered} AS P\n"
                       f"FROM (SELECT customer_id, t, vi, ((t - ?) << {spec.value_bits}) | vi AS key "
-                      f"FROM m ORDER BY hash(customer_id))\n"
+                      f"FROM m)\n"
                       f"GROUP BY customer_id HAVING bool_or({having_sql})",
             [spec.time_min_us] + list(having_params))
 
