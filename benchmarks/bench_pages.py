@@ -106,7 +106,8 @@ def time_page(page: str, dataset: str, changes: int) -> dict:
 
 
 def time_calls(path: Path, dataset: str) -> list[tuple[str, float]]:
-    """The analytics the pages call, uncached, one by one, for one filter (channel = Web)."""
+    """The analytics the pages call, uncached, one by one, for one filter (channel = Web;
+    the Overview's findings also with two channels kept, which compares entry channels)."""
     from cxdata.analytics import funnel, insights, paths, scores
     from cxdata.sql import EventFilter, event_counts
     from cxdata.store.workspace import Workspace
@@ -115,6 +116,8 @@ def time_calls(path: Path, dataset: str) -> list[tuple[str, float]]:
     info = ws.get_dataset(dataset)
     steps = list(info.stage_order)
     ef = EventFilter.build(equals={"channel": ["Web"]})
+    pair = EventFilter.build(equals={"channel": ["Web", "Email"]})
+    journey = []            # the Overview's journey, which its findings are given
     cur = ws.cursor()
     calls = [
         ("sql.event_counts (filter bar, cards)", lambda: event_counts(cur, info.table, ef)),
@@ -132,8 +135,12 @@ def time_calls(path: Path, dataset: str) -> list[tuple[str, float]]:
                                                         event_filter=ef, collapse_repeats=True)),
         ("paths.variants", lambda: paths.variants(cur, info.table, "stage", event_filter=ef,
                                                   top=15)),
+        ("insights.compute_journey (Overview funnel)", lambda: journey.append(
+            insights.compute_journey(cur, info.table, steps, ef))),
         ("insights.dataset_insights (Overview)", lambda: insights.dataset_insights(
-            cur, info.table, steps, event_filter=ef)),
+            cur, info.table, steps, event_filter=ef, journey=journey[-1])),
+        ("  the same, Web + Email kept", lambda: insights.dataset_insights(
+            cur, info.table, steps, event_filter=pair)),
     ]
     out = []
     for label, call in calls:

@@ -87,11 +87,11 @@ def finding_card(finding) -> None:
                      query_params=_link_params(query))
 
 
-def insights_list(info, ef, journey_funnel) -> None:
+def insights_list(info, ef, journey) -> None:
     st.subheader("What stands out")
     with st.spinner("Looking for what stands out…"):
         # the funnel drawn beside the findings is the one they quote: not computed twice
-        findings = cached.insights(info, event_filter=ef, journey_funnel=journey_funnel)
+        findings = cached.insights(info, event_filter=ef, journey=journey)
     if not findings:
         st.info("Nothing stands out with these filters: no drop-off, score gap or trend is "
                 "large and certain enough to report.")
@@ -150,10 +150,9 @@ def main() -> None:
     st.title("Overview")
     st.caption(f"Dataset **{plain(info.name)}** · interactions from "
                f"{plain(period_text(info, ef))} · filters: {plain(describe(ef, columns))}")
-    # The same funnel the findings beside it quote (cxdata.analytics.insights.journey_funnel_steps).
-    funnel_by, steps = cached.journey_funnel_steps(info, event_filter=ef)
-    journey_funnel = (cached.funnel(info, steps, by=funnel_by, event_filter=ef)
-                      if len(steps) >= 2 else None)
+    # The same funnel the findings beside it quote (cxdata.analytics.insights.compute_journey).
+    journey = cached.journey(info, event_filter=ef)
+    funnel_by, journey_funnel = journey.by, journey.funnel
     kpi_cards(info, ef, journey_funnel)
     score_cards(info, ef)
     left, right = st.columns([3, 2], gap="large")
@@ -175,7 +174,7 @@ def main() -> None:
             st.page_link("pages/funnel.py", label="Explore drop-offs on the Funnel page",
                          icon=":material/filter_alt:")
     with right:
-        insights_list(info, ef, journey_funnel)
+        insights_list(info, ef, journey)
     with left:
         why_list(info, ef, journey_funnel)
 

@@ -28,20 +28,43 @@ def test_score_counts_give_the_direct_queries_figures(sample, ef):
                                       check_dtype=False)
 
 
-def test_the_overview_funnel_is_used_not_computed_again(sample, monkeypatch):
+def test_the_overview_journey_is_used_not_computed_again(sample, monkeypatch):
     ef = FILTERS[1]
     expected = insights.dataset_insights(sample.cursor(), "events", STAGES, event_filter=ef)
-    journey = funnel.compute_funnel(sample.cursor(), "events", STAGES, event_filter=ef)
+    journey = insights.compute_journey(sample.cursor(), "events", STAGES, ef)
     calls = []
-    monkeypatch.setattr(funnel, "compute_funnel", lambda *a, **k: calls.append(a) or journey)
+
+    def counting(function):
+        return lambda *a, **k: calls.append(a) or function(*a, **k)
+
+    for name in ("compute_funnel", "funnel_and_breakdown", "funnel_breakdown"):
+        monkeypatch.setattr(funnel, name, counting(getattr(funnel, name)))
     given = insights.dataset_insights(sample.cursor(), "events", STAGES, event_filter=ef,
-                                      journey_funnel=journey)
+                                      journey=journey)
     assert given == expected and calls == []
-    # another funnel than the journey's is not taken for it
-    other = funnel.compute_funnel(sample.cursor(), "events", STAGES[:3], event_filter=ef)
-    insights.dataset_insights(sample.cursor(), "events", STAGES, event_filter=ef,
-                              journey_funnel=other)
-    assert len(calls) == 1
+    # another funnel than the journey's is not taken for it: computed, in one query
+    other = insights.Journey("stage", STAGES[:3], journey.funnel, journey.channels)
+    again = insights.dataset_insights(sample.cursor(), "events", STAGES, event_filter=ef,
+                                      journey=other)
+    assert again == expected and len(calls) == 1
+
+
+def test_the_journey_and_its_channels_come_from_one_query(sample):
+    # compute_funnel and funnel_breakdown's figures, from funnel_and_breakdown
+    cur = sample.cursor()
+    for ef in FILTERS:
+        journey = insights.compute_journey(cur, "events", STAGES, ef)
+        assert journey.funnel == funnel.compute_funnel(cur, "events", STAGES, event_filter=ef)
+        assert journey.channels == funnel.funnel_breakdown(cur, "events", STAGES, "channel",
+                                                           event_filter=ef)
+        assert sum(r.entered for _, r in journey.channels) == journey.funnel.entered
+    for options in (dict(order="strict", window_seconds=30 * 86400),
+                    dict(order="unordered", window_seconds=14 * 86400, event_filter=FILTERS[1])):
+        overall, groups = funnel.funnel_and_breakdown(cur, "events", STAGES, "channel", **options)
+        assert overall == funnel.compute_funnel(cur, "events", STAGES, **options)
+        assert sum(r.entered for _, r in groups) == overall.entered
+    web = insights.compute_journey(cur, "events", STAGES, EventFilter.build(equals={"channel": ["Web"]}))
+    assert web.channels is None           # one channel kept: nothing to compare
 
 
 def test_one_kept_channel_has_no_channel_comparison(sample):

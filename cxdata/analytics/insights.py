@@ -207,6 +207,43 @@ def journey_funnel_steps(cur, table: str, stage_order, event_filter: EventFilter
     return path_without_stages(cur, table, event_filter)
 
 
+@dataclass(frozen=True)
+class Journey:
+    """THE journey funnel under a filter (:func:`journey_funnel_steps`, in order, no time
+    limit): ``by`` and ``steps`` say which; ``funnel`` is None with fewer than two steps;
+    ``channels`` holds the funnel per entry channel, (channel, FunnelResult), when the
+    findings compare entry channels (:func:`_compares_channels`), else None."""
+    by: str
+    steps: list
+    funnel: funnel.FunnelResult | None
+    channels: list | None = None
+
+
+def _compares_channels(cur, table: str, event_filter: EventFilter | None) -> bool:
+    """Whether the entry channels can be compared: the log has channels under the
+    filter, and the filter does not keep a single channel (every entry would be on it)."""
+    kept = dict(event_filter.equals).get("channel") if event_filter is not None else None
+    if kept is not None and len(kept) == 1 and kept[0] is not None:
+        return False
+    return bool(_non_empty(cur, table, "channel", event_filter))
+
+
+def compute_journey(cur, table: str, stage_order, event_filter: EventFilter | None = None
+                    ) -> Journey:
+    """The journey funnel the Overview draws and its findings quote, with the funnel per
+    entry channel the channel finding compares — from one query when there is one
+    (:func:`cxdata.analytics.funnel.funnel_and_breakdown`)."""
+    by, steps = journey_funnel_steps(cur, table, stage_order, event_filter)
+    if len(steps) < 2:
+        return Journey(by, list(steps), None)
+    if _compares_channels(cur, table, event_filter):
+        result, channels = funnel.funnel_and_breakdown(cur, table, steps, "channel", by=by,
+                                                       event_filter=event_filter)
+        return Journey(by, list(steps), result, channels)
+    return Journey(by, list(steps), funnel.compute_funnel(cur, table, steps, by=by,
+                                                         event_filter=event_filter))
+
+
 # ---------------------------------------------------------------------------------------
 # Drop-off
 
@@ -231,10 +268,8 @@ def _share_sentence(summary: funnel.DropoffSummary, column: str, by: str) -> str
 
 
 def _dropoff_insight(cur, table: str, stages: list[str],
-                     event_filter: EventFilter | None, by: str = "stage",
-                     result: funnel.FunnelResult | None = None) -> Insight | None:
-    if result is None:
-        result = funnel.compute_funnel(cur, table, stages, by=by, event_filter=event_filter)
+                     event_filter: EventFilter | None, by: str,
+                     result: funnel.FunnelResult) -> Insight | None:
     # The largest drop-off is the most customers lost (FunnelStep.dropped), as in the
     # funnel view and the report; ties go to the earlier stage.
     candidates = [(step.dropped, -index) for index, step in enumerate(result.steps[:-1])
@@ -469,16 +504,11 @@ def _trend_text(change: _Change, tests: int, threshold: float) -> Insight:
 # ---------------------------------------------------------------------------------------
 # Channel
 
-def _channel_insight(cur, table: str, stages: list[str],
-                     event_filter: EventFilter | None, by: str = "stage") -> Insight | None:
-    kept = dict(event_filter.equals).get("channel") if event_filter is not None else None
-    if kept is not None and len(kept) == 1 and kept[0] is not None:
-        return None      # every entry is on the one channel the filter keeps: nothing to compare
-    if not _non_empty(cur, table, "channel", event_filter):
-        return None
+def _channel_insight(stages: list[str], channels: list[tuple[str, funnel.FunnelResult]]
+                     ) -> Insight | None:
+    """``channels``: the journey funnel per entry channel (:attr:`Journey.channels`)."""
     groups = []
-    for name, result in funnel.funnel_breakdown(cur, table, stages, "channel", by=by,
-                                                event_filter=event_filter):
+    for name, result in channels:
         if name == MISSING_GROUP or result.entered < MIN_GROUP:
             continue
         converted = result.steps[-1].customers
@@ -516,26 +546,25 @@ def _channel_insight(cur, table: str, stages: list[str],
 
 def dataset_insights(cur, table: str, stage_order: list[str], *,
                      event_filter: EventFilter | None = None,
-                     journey_funnel: funnel.FunnelResult | None = None) -> list[Insight]:
+                     journey: Journey | None = None) -> list[Insight]:
     """0 to 5 findings for a dataset, in this order: drop-off, worst touchpoint, trend,
     channel, best touchpoint.  A finding appears only when the data supports it.
 
-    ``journey_funnel``: the journey funnel (:func:`journey_funnel_steps`, no window) under
-    the same filter when the caller has it already — the Overview draws it beside the
-    findings — so that it is not computed twice."""
+    ``journey``: :func:`compute_journey` under the same filter when the caller has it already —
+    the Overview draws its funnel beside the findings — so that it is not computed twice."""
     # The drop-off and channel findings quote the funnel the Overview draws beside them.
     by, stages = journey_funnel_steps(cur, table, stage_order, event_filter)
-    if journey_funnel is not None and [s.step for s in journey_funnel.steps] != list(stages):
-        journey_funnel = None        # not this funnel after all: compute it
+    if journey is None or (journey.by, list(journey.steps)) != (by, list(stages)):
+        journey = compute_journey(cur, table, stage_order, event_filter)
     # Every score finding reads the same counts: one aggregation per metric.
     counts = _score_counts(cur, table, event_filter)
     extremes = _touchpoint_candidates(counts)
     findings = [
-        _dropoff_insight(cur, table, stages, event_filter, by, journey_funnel)
-        if len(stages) >= 2 else None,
+        _dropoff_insight(cur, table, stages, event_filter, by, journey.funnel)
+        if journey.funnel is not None else None,
         _best_of(extremes["worst"], "worst_touchpoint"),
         _trend_insight(counts) if counts else None,
-        _channel_insight(cur, table, stages, event_filter, by) if len(stages) >= 2 else None,
+        _channel_insight(stages, journey.channels) if journey.channels is not None else None,
         _best_of(extremes["best"], "best_touchpoint"),
     ]
     return [f for f in findings if f is not None][:MAX_INSIGHTS]

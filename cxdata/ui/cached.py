@@ -106,6 +106,13 @@ def journey_funnel_steps(info: DatasetInfo, **options) -> tuple[str, list[str]]:
     return call(info, "analytics.insights", "journey_funnel_steps", list(info.stage_order), **options)
 
 
+def journey(info: DatasetInfo, **options):
+    """``cxdata.analytics.insights.compute_journey``: the journey funnel (and, when the findings
+    compare entry channels, the funnel per entry channel) the Overview draws and its
+    findings quote."""
+    return call(info, "analytics.insights", "compute_journey", list(info.stage_order), **options)
+
+
 def funnel_breakdown(info: DatasetInfo, steps: Sequence[str], breakdown: str, **options):
     """``cxdata.analytics.funnel.funnel_breakdown`` -> list of (group, FunnelResult)."""
     return call(info, "analytics.funnel", "funnel_breakdown", list(steps), breakdown, **options)
