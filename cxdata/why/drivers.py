@@ -203,68 +203,70 @@ def _entry_columns(types: dict, by: str) -> list[str]:
     return [c for c in types if c == "channel" or (c not in CANONICAL_NAMES and c != by)]
 
 
+#: Bits of one BIGINT mask of ``did`` values (the sign bit stays clear).
+MASK_BITS = 62
+
+
 def _factor_sql(spec, j: int, factor_column: str | None, entry: list[str],
-                route: Sequence[str] = ()) -> tuple[list, str, list]:
+                values: Sequence[str] = ()) -> tuple[list, str, list]:
     """(CTE definitions as (name, body, params, materialized), kernel SELECT, its params).
 
-    ``factor_rows`` holds one row (customer_id, converted, kind, col, value) per customer
-    of the population and factor it holds, plus one ``base`` row per customer; the
-    kernel counts them per factor (with_n, with_converted): partial counts that add up
-    over any split of whole customers, so only a few rows leave each part.  ``route``:
-    values of ``factor_column`` that are never ``did`` factors (:func:`route_values`)."""
+    One join of the population with its events, from the step-1 event to the span's end
+    (step j+1's event for converters, else the window's end), folded by ONE aggregate
+    into one row per customer (``attempt_flags``): the entry values (on the step-1
+    event, ``_row`` = r1), the ``did`` values as bit masks (bit b of mask ``d<c>`` =
+    ``values[62·c + b]`` was done after step j's event: an integer ``bit_or``, far
+    cheaper than a DISTINCT list aggregate) and the bad-score flags.  ``factor_rows``
+    unfolds them into one row (customer_id, converted, kind, col, value) per customer
+    and factor held, plus one ``base`` row per customer; the kernel counts them per
+    factor (with_n, with_converted): partial counts that add up over any split of whole
+    customers, so only a few rows leave each part.  ``values``: every value of
+    ``factor_column`` that can be a ``did`` factor, i.e. all but the route
+    (:func:`route_values`)."""
     nxt = j + 1
-    # one row per customer, read by every factor below: computed once
-    ctes = [("pop", f"SELECT customer_id, depth >= {nxt} AS converted, t1, r1, t{j} AS tj, "
-                    f"r{j} AS rj, t{nxt} AS tn, r{nxt} AS rn FROM counted WHERE depth >= {j}",
-             [], True)]
-    selects = ["SELECT customer_id, converted, 'base' AS kind, '' AS col, '' AS value FROM pop"]
-    params: list = []
-    if entry:
-        ctes.append(("entry_ev", "SELECT p.customer_id, p.converted, "
-                     + ", ".join(f"{spec.text(c, 'e')} AS {quote_ident('x' + str(i))}"
-                                 for i, c in enumerate(entry))
-                     + " FROM pop p JOIN ev e ON e._row = p.r1 AND e.customer_id = p.customer_id",
-                     [], True))
-        for i, column in enumerate(entry):
-            selects.append(f"SELECT customer_id, converted, 'entry', ?, coalesce(x{i}, ?) FROM entry_ev")
-            params += [column, NO_VALUE]
+    pop = (f"SELECT customer_id, depth >= {nxt} AS converted, t1, r1, t{j} AS tj, "
+           f"r{j} AS rj, t{nxt} AS tn, r{nxt} AS rn FROM counted WHERE depth >= {j}")
     scores = [s for s in SCORE_FACTORS if s[0] in spec.column_types]
-    if factor_column is not None or scores:
-        # One pass over the population's events, from the step-1 event to the span's end
-        # (step j+1's event for converters, else the window's end), folded into one row
-        # per customer: the values done in the span, and whether a bad score came.
-        until_end = "TRUE" if spec.window_us is None else "x.t <= p.t1 + ?"
-        fv = spec.text(factor_column) if factor_column else "NULL"
-        # values of the steps' own stages are the route itself, not factors (see
-        # route_values); "\x00" stands for "none", as a list must not be empty
-        own = list(route) or ["\x00"]
-        body = ("SELECT p.customer_id, any_value(p.converted) AS converted, "
-                "list(DISTINCT x.fv) FILTER (WHERE (x.t > p.tj OR (x.t = p.tj AND x.r > p.rj)) "
-                "AND x.fv IS NOT NULL AND NOT list_contains(?, x.fv)) AS did"
-                # a score given at a route touchpoint scores the route: not a factor either
-                + "".join(f", bool_or(x.{m} <= {int(upto)} AND NOT list_contains(?, "
-                          f"coalesce(x.fv, ''))) AS bad_{m}" for m, _, upto, _ in scores)
-                + f"\nFROM pop p JOIN (SELECT customer_id, epoch_us(ts) AS t, _row AS r, {fv} AS fv"
-                + "".join(f", {quote_ident(m)} AS {m}" for m, *_ in scores)
-                + " FROM ev) x ON x.customer_id = p.customer_id\n"
-                "WHERE (x.t > p.t1 OR (x.t = p.t1 AND x.r >= p.r1)) AND CASE WHEN p.converted "
-                f"THEN (x.t < p.tn OR (x.t = p.tn AND x.r < p.rn)) ELSE {until_end} END\n"
-                "GROUP BY p.customer_id")
-        ctes.append(("attempt_flags", body, [own] + [own] * len(scores)
-                     + ([] if spec.window_us is None else [spec.window_us]),
-                     True))
-    return _counted_factors(ctes, selects, params, factor_column, scores)
-
-
-def _counted_factors(ctes: list, selects: list[str], params: list, factor_column: str | None,
-                     scores) -> tuple[list, str, list]:
-    """Add the ``did`` and ``score`` rows of CTE ``attempt_flags`` (a list ``did``, flags
-    ``bad_<metric>``) to ``selects``, the ``factor_rows`` CTE, and the kernel counting
-    customers per factor: :func:`_factor_sql`'s return value."""
-    params = list(params)
-    if factor_column is not None:
-        selects.append("SELECT customer_id, converted, 'did', ?, unnest(did) FROM attempt_flags")
-        params.append(factor_column)
+    values = list(values) if factor_column is not None else []
+    fv = spec.text(factor_column) if factor_column else "NULL"
+    after_j = "(x.t > p.tj OR (x.t = p.tj AND x.r > p.rj))"
+    aggregates = ["any_value(p.converted) AS converted"]
+    aggregates += [f"any_value(x.x{i}) FILTER (WHERE x.r = p.r1) AS x{i}" for i in range(len(entry))]
+    chunks = (len(values) + MASK_BITS - 1) // MASK_BITS
+    for c in range(chunks):
+        low = 1 + c * MASK_BITS
+        aggregates.append(f"coalesce(bit_or(1::BIGINT << (x.code - {low})) FILTER (WHERE x.code "
+                          f"BETWEEN {low} AND {low + MASK_BITS - 1} AND {after_j}), 0) AS d{c}")
+    # a score given at a route touchpoint scores the route, not a factor: only scores at
+    # no value or at a factor value (code not NULL: values are all but the route) count
+    for metric, _, upto, _ in scores:
+        aggregates.append(f"coalesce(bool_or(x.{metric} <= {int(upto)} AND "
+                          f"(x.fv IS NULL OR x.code IS NOT NULL)), false) AS bad_{metric}")
+    columns = ([f"{spec.text(c)} AS x{i}" for i, c in enumerate(entry)]
+               + [f"{quote_ident(m)} AS {m}" for m, *_ in scores])
+    code = "list_position(?, fv)" if values else "NULL::INTEGER"
+    until_end = "TRUE" if spec.window_us is None else "x.t <= p.t1 + ?"
+    body = (f"SELECT p.customer_id, {', '.join(aggregates)}\n"
+            f"FROM pop p JOIN (SELECT customer_id, epoch_us(ts) AS t, _row AS r, {fv} AS fv, "
+            f"{code} AS code" + "".join(", " + c for c in columns) + " FROM ev) x "
+            "ON x.customer_id = p.customer_id\n"
+            "WHERE (x.t > p.t1 OR (x.t = p.t1 AND x.r >= p.r1)) AND CASE WHEN p.converted "
+            f"THEN (x.t < p.tn OR (x.t = p.tn AND x.r < p.rn)) ELSE {until_end} END\n"
+            "GROUP BY p.customer_id")
+    body_params = ([values] if values else []) + ([] if spec.window_us is None else [spec.window_us])
+    ctes = [("pop", pop, [], None), ("attempt_flags", body, body_params, True)]
+    selects = ["SELECT customer_id, converted, 'base' AS kind, '' AS col, '' AS value FROM attempt_flags"]
+    params: list = []
+    for i, column in enumerate(entry):
+        selects.append(f"SELECT customer_id, converted, 'entry', ?, coalesce(x{i}, ?) FROM attempt_flags")
+        params += [column, NO_VALUE]
+    if chunks:
+        masks = "[" + ", ".join(f"d{c}" for c in range(chunks)) + "]"
+        held = (f"list_filter(range({len(values)}), lambda i: ({masks}[i // {MASK_BITS} + 1] "
+                f">> (i % {MASK_BITS})) & 1 = 1)")
+        selects.append(f"SELECT customer_id, converted, 'did', ?, (?)[i + 1] FROM "
+                       f"(SELECT customer_id, converted, unnest({held}) AS i FROM attempt_flags)")
+        params += [factor_column, values]
     for metric, label, _, _ in scores:
         selects.append(f"SELECT customer_id, converted, 'score', ?, ? FROM attempt_flags WHERE bad_{metric}")
         params += [metric, label]
@@ -292,6 +294,19 @@ def value_stages(engine, column: str, stage_column: str = "stage") -> dict[str, 
     for value, stage, _ in rows:
         stages.setdefault(value, stage)      # the first row of a value: its most common
     return stages
+
+
+def factor_values(engine, column: str | None) -> list[str]:
+    """The distinct values of ``column`` (as text) over the whole log, sorted; empty for
+    None."""
+    if column is None:
+        return []
+    types = engine.column_types()
+    text = quote_ident(column) if str(types[column]).upper().startswith("VARCHAR") \
+        else f"CAST({quote_ident(column)} AS VARCHAR)"
+    rows = engine.rows(f"SELECT DISTINCT {text} AS v FROM {quote_ident(engine.table)} WHERE v IS NOT NULL",
+                       [], "SELECT DISTINCT v FROM kernel ORDER BY v")
+    return [row[0] for row in rows]
 
 
 def route_values(engine, spec, j: int, factor_column: str | None) -> list[str]:
@@ -392,8 +407,9 @@ def conversion_drivers(cur, table: str, steps: list[str], after_step: int | None
     if factor_column is not None and factor_column not in types:
         factor_column = "event" if factor_column == "touchpoint" and "event" in types else None
     entry = _entry_columns(types, spec.by)
-    route = route_values(engine, spec, after_step, factor_column)
-    ctes, kernel_select, kernel_params = _factor_sql(spec, after_step, factor_column, entry, route)
+    route = set(route_values(engine, spec, after_step, factor_column))
+    values = [v for v in factor_values(engine, factor_column) if v not in route]
+    ctes, kernel_select, kernel_params = _factor_sql(spec, after_step, factor_column, entry, values)
     for name, body, params, materialized in ctes:
         sql.cte(name, body, params, materialized=materialized)
     then, then_params = _then_sql([c for c in entry if c == "channel"])
