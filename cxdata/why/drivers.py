@@ -207,6 +207,58 @@ def _entry_columns(types: dict, by: str) -> list[str]:
 MASK_BITS = 62
 
 
+def _event_columns(spec, factor_column, entry, values, scores) -> tuple[str, list]:
+    """The events' columns the flags read (t epoch µs, r = _row, fv, its code in
+    ``values``, entry values x<i>, scores) as a SELECT over ``ev``, and its params."""
+    fv = spec.text(factor_column) if factor_column else "NULL"
+    code = "list_position(?, fv)" if values else "NULL::INTEGER"
+    columns = ([f"{spec.text(c)} AS x{i}" for i, c in enumerate(entry)]
+               + [f"{quote_ident(m)} AS {m}" for m, *_ in scores])
+    return (f"SELECT customer_id, epoch_us(ts) AS t, _row AS r, {fv} AS fv, {code} AS code"
+            + "".join(", " + c for c in columns)), ([values] if values else [])
+
+
+def _pop_cte(j: int) -> tuple:
+    """The population: one row per customer who reached step j, its bounds."""
+    nxt = j + 1
+    return ("pop", f"SELECT customer_id, depth >= {nxt} AS converted, t1, r1, t{j} AS tj, "
+                   f"r{j} AS rj, t{nxt} AS tn, r{nxt} AS rn FROM counted WHERE depth >= {j}", [], None)
+
+
+def _bad(metric: str, upto: int, e: str = "x") -> str:
+    # a score given at a route touchpoint scores the route, not a factor: only scores at
+    # no value or at a factor value (code not NULL: values are all but the route) count
+    return f"({e}.{metric} <= {int(upto)} AND ({e}.fv IS NULL OR {e}.code IS NOT NULL))"
+
+
+def _flags_by_rows(spec, j, factor_column, entry, values, scores, chunks) -> list:
+    """``attempt_flags`` when ``counted`` holds the step events' ``_row`` (r1, rj, rn):
+    the step-1 event and the events of the span joined and folded with those bounds.
+    A LEFT JOIN: a customer whose span is empty (step j+1's event at t1's instant but
+    earlier in the file, which the funnel counts as reached) keeps its row."""
+    until_end = "TRUE" if spec.window_us is None else "x.t <= p.t1 + ?"
+    window = [] if spec.window_us is None else [spec.window_us]
+    span_end = (f"CASE WHEN p.converted THEN (x.t < p.tn OR (x.t = p.tn AND x.r < p.rn)) "
+                f"ELSE {until_end} END")
+    after_j = "(x.t > p.tj OR (x.t = p.tj AND x.r > p.rj))"
+    aggregates, params = ["any_value(p.converted) AS converted"], []
+    aggregates += [f"any_value(x.x{i}) FILTER (WHERE x.r = p.r1) AS x{i}" for i in range(len(entry))]
+    for c in range(chunks):
+        low = 1 + c * MASK_BITS
+        # the step-1 event is never after step j's: only span events carry a bit
+        aggregates.append(f"coalesce(bit_or(1::BIGINT << (x.code - {low})) FILTER (WHERE x.code "
+                          f"BETWEEN {low} AND {low + MASK_BITS - 1} AND {after_j}), 0) AS d{c}")
+    for m, _, upto, _ in scores:
+        aggregates.append(f"coalesce(bool_or({_bad(m, upto)}) FILTER (WHERE {span_end}), false) AS bad_{m}")
+        params += window
+    events, event_params = _event_columns(spec, factor_column, entry, values, scores)
+    body = (f"SELECT p.customer_id, {', '.join(aggregates)}\n"
+            f"FROM pop p LEFT JOIN ({events} FROM ev) x ON x.customer_id = p.customer_id AND "
+            f"(x.r = p.r1 OR ((x.t > p.t1 OR (x.t = p.t1 AND x.r >= p.r1)) AND {span_end}))\n"
+            "GROUP BY p.customer_id")
+    return [_pop_cte(j), ("attempt_flags", body, params + event_params + window, True)]
+
+
 def _factor_sql(spec, j: int, factor_column: str | None, entry: list[str],
                 values: Sequence[str] = ()) -> tuple[list, str, list]:
     """(CTE definitions as (name, body, params, materialized), kernel SELECT, its params).
@@ -223,38 +275,10 @@ def _factor_sql(spec, j: int, factor_column: str | None, entry: list[str],
     customers, so only a few rows leave each part.  ``values``: every value of
     ``factor_column`` that can be a ``did`` factor, i.e. all but the route
     (:func:`route_values`)."""
-    nxt = j + 1
-    pop = (f"SELECT customer_id, depth >= {nxt} AS converted, t1, r1, t{j} AS tj, "
-           f"r{j} AS rj, t{nxt} AS tn, r{nxt} AS rn FROM counted WHERE depth >= {j}")
     scores = [s for s in SCORE_FACTORS if s[0] in spec.column_types]
     values = list(values) if factor_column is not None else []
-    fv = spec.text(factor_column) if factor_column else "NULL"
-    after_j = "(x.t > p.tj OR (x.t = p.tj AND x.r > p.rj))"
-    aggregates = ["any_value(p.converted) AS converted"]
-    aggregates += [f"any_value(x.x{i}) FILTER (WHERE x.r = p.r1) AS x{i}" for i in range(len(entry))]
     chunks = (len(values) + MASK_BITS - 1) // MASK_BITS
-    for c in range(chunks):
-        low = 1 + c * MASK_BITS
-        aggregates.append(f"coalesce(bit_or(1::BIGINT << (x.code - {low})) FILTER (WHERE x.code "
-                          f"BETWEEN {low} AND {low + MASK_BITS - 1} AND {after_j}), 0) AS d{c}")
-    # a score given at a route touchpoint scores the route, not a factor: only scores at
-    # no value or at a factor value (code not NULL: values are all but the route) count
-    for metric, _, upto, _ in scores:
-        aggregates.append(f"coalesce(bool_or(x.{metric} <= {int(upto)} AND "
-                          f"(x.fv IS NULL OR x.code IS NOT NULL)), false) AS bad_{metric}")
-    columns = ([f"{spec.text(c)} AS x{i}" for i, c in enumerate(entry)]
-               + [f"{quote_ident(m)} AS {m}" for m, *_ in scores])
-    code = "list_position(?, fv)" if values else "NULL::INTEGER"
-    until_end = "TRUE" if spec.window_us is None else "x.t <= p.t1 + ?"
-    body = (f"SELECT p.customer_id, {', '.join(aggregates)}\n"
-            f"FROM pop p JOIN (SELECT customer_id, epoch_us(ts) AS t, _row AS r, {fv} AS fv, "
-            f"{code} AS code" + "".join(", " + c for c in columns) + " FROM ev) x "
-            "ON x.customer_id = p.customer_id\n"
-            "WHERE (x.t > p.t1 OR (x.t = p.t1 AND x.r >= p.r1)) AND CASE WHEN p.converted "
-            f"THEN (x.t < p.tn OR (x.t = p.tn AND x.r < p.rn)) ELSE {until_end} END\n"
-            "GROUP BY p.customer_id")
-    body_params = ([values] if values else []) + ([] if spec.window_us is None else [spec.window_us])
-    ctes = [("pop", pop, [], None), ("attempt_flags", body, body_params, True)]
+    ctes = _flags_by_rows(spec, j, factor_column, entry, values, scores, chunks)
     selects = ["SELECT customer_id, converted, 'base' AS kind, '' AS col, '' AS value FROM attempt_flags"]
     params: list = []
     for i, column in enumerate(entry):
