@@ -305,35 +305,33 @@ def value_stages(engine, column: str, stage_column: str = "stage") -> dict[str, 
     its events carry, over the whole log (no filter: a filter must not move a touchpoint
     to another stage); ties go to the stage first in text order.  Empty when the log has
     no such columns."""
+    return values_and_stages(engine, column, stage_column)[1]
+
+
+def values_and_stages(engine, column: str | None,
+                      stage_column: str = "stage") -> tuple[list[str], dict[str, str]]:
+    """Every value of ``column`` over the whole log (as text, sorted) and
+    :func:`value_stages`, from one scan.  ``([], {})`` for None."""
     types = engine.column_types()
-    if column not in types or stage_column not in types or column == stage_column:
-        return {}
+    if column is None or column not in types:
+        return [], {}
+    with_stage = stage_column in types and column != stage_column
     text = {c: quote_ident(c) if str(types[c]).upper().startswith("VARCHAR")
-            else f"CAST({quote_ident(c)} AS VARCHAR)" for c in (column, stage_column)}
-    rows = engine.rows(f"SELECT {text[column]} AS v, {text[stage_column]} AS s, count(*) AS n "
-                       f"FROM {quote_ident(engine.table)} WHERE v IS NOT NULL AND s IS NOT NULL GROUP BY ALL",
-                       [], "SELECT v, s, CAST(sum(n) AS BIGINT) AS n FROM kernel GROUP BY ALL "
-                           "ORDER BY v, n DESC, s")
+            else f"CAST({quote_ident(c)} AS VARCHAR)" for c in (column, stage_column) if c in types}
+    stage = text[stage_column] if with_stage else "NULL::VARCHAR"
+    rows = engine.rows(f"SELECT {text[column]} AS v, {stage} AS s, count(*) AS n "
+                       f"FROM {quote_ident(engine.table)} WHERE v IS NOT NULL GROUP BY 1, 2",
+                       [], "SELECT v, s, CAST(sum(n) AS BIGINT) AS n FROM kernel GROUP BY 1, 2 "
+                           "ORDER BY v, (s IS NULL), n DESC, s")
     stages: dict[str, str] = {}
-    for value, stage, _ in rows:
-        stages.setdefault(value, stage)      # the first row of a value: its most common
-    return stages
+    for value, stage_value, _ in rows:
+        if stage_value is not None:
+            stages.setdefault(value, stage_value)   # a value's first row: its most common
+    return list(dict.fromkeys(value for value, _, _ in rows)), stages
 
 
-def factor_values(engine, column: str | None) -> list[str]:
-    """The distinct values of ``column`` (as text) over the whole log, sorted; empty for
-    None."""
-    if column is None:
-        return []
-    types = engine.column_types()
-    text = quote_ident(column) if str(types[column]).upper().startswith("VARCHAR") \
-        else f"CAST({quote_ident(column)} AS VARCHAR)"
-    rows = engine.rows(f"SELECT DISTINCT {text} AS v FROM {quote_ident(engine.table)} WHERE v IS NOT NULL",
-                       [], "SELECT DISTINCT v FROM kernel ORDER BY v")
-    return [row[0] for row in rows]
-
-
-def route_values(engine, spec, j: int, factor_column: str | None) -> list[str]:
+def route_values(engine, spec, j: int, factor_column: str | None,
+                 stages: dict[str, str] | None = None) -> list[str]:
     """Values of ``factor_column`` that are not ``did`` factors of converting from step
     ``j`` to ``j+1``: they are the route itself, not something done beside it (SPEC
     §8.1 as the team reads it; docs/metrics.md).
@@ -350,11 +348,12 @@ def route_values(engine, spec, j: int, factor_column: str | None) -> list[str]:
     Live chat, a Consideration touchpoint used between Purchase and Retention, stays a
     factor; so do earlier stages' touchpoints (a reminder email).  In a touchpoint funnel
     (Product page -> Cart) the other touchpoints of step j's stage (Reviews) stay too.
+    ``stages``: :func:`value_stages` of ``factor_column`` when the caller has it.
     """
     if factor_column is None:
         return []
     route = {spec.steps[j]} if factor_column == spec.by else set()
-    stages = value_stages(engine, factor_column)
+    stages = value_stages(engine, factor_column) if stages is None else stages
     if not stages:
         return sorted(route)
     if spec.by == "stage":
@@ -431,8 +430,9 @@ def conversion_drivers(cur, table: str, steps: list[str], after_step: int | None
     if factor_column is not None and factor_column not in types:
         factor_column = "event" if factor_column == "touchpoint" and "event" in types else None
     entry = _entry_columns(types, spec.by)
-    route = set(route_values(engine, spec, after_step, factor_column))
-    values = [v for v in factor_values(engine, factor_column) if v not in route]
+    values, stages = values_and_stages(engine, factor_column)
+    route = set(route_values(engine, spec, after_step, factor_column, stages))
+    values = [v for v in values if v not in route]
     ctes, kernel_select, kernel_params = _factor_sql(spec, after_step, factor_column, entry, values)
     for name, body, params, materialized in ctes:
         sql.cte(name, body, params, materialized=materialized)
