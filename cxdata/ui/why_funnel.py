@@ -20,6 +20,9 @@ from cxdata.ui.filters import plain
 from cxdata.why.drivers import driver_sentence
 
 URL = "query-params"
+#: Logs up to this many interactions get the Why analyses at once; bigger ones on request
+#: (a toggle in the URL).  The Overview's "What goes with it" uses the same size.
+WHY_AUTOMATIC_ROWS = 1_000_000
 #: Sentences shown above the forest plot.
 TOP_SENTENCES = 3
 
@@ -31,9 +34,22 @@ def _drivers(info, steps, after, options):
 def why_drop_section(info, steps, after: int | None, options: dict, columns: dict) -> None:
     """Conversion drivers of going on from step ``after`` (1-based; None = the step with
     the most drop-outs) to the next.  ``options``: the funnel's (by, window_seconds,
-    order, event_filter, entry range, exclusions); ``columns``: column -> label."""
+    order, event_filter, entry range, exclusions); ``columns``: column -> label.
+
+    On a log of more than :data:`WHY_AUTOMATIC_ROWS` interactions only on request (a
+    toggle kept in the URL, ``?why_drop=true``): the drivers read every event of the
+    funnel's customers (about 2 s at 10 million), and a filter change must redraw the
+    funnel without waiting for them."""
+    if info.rows_accepted > WHY_AUTOMATIC_ROWS and not st.toggle(
+            "Why do they drop here? Look for what goes with going on", value=False,
+            key="why_drop", bind=URL,
+            help=f"Conversion drivers over {info.rows_accepted:,} interactions: entry "
+                 "channel, touchpoints used and bad scores, each compared between those "
+                 "who went on and those who did not."):
+        return
     try:
-        result = _drivers(info, steps, after, options)
+        with st.spinner("Looking for what goes with going on…"):
+            result = _drivers(info, steps, after, options)
     except ValueError as exc:
         st.warning(str(exc))
         return

@@ -203,68 +203,94 @@ def _entry_columns(types: dict, by: str) -> list[str]:
     return [c for c in types if c == "channel" or (c not in CANONICAL_NAMES and c != by)]
 
 
+#: Bits of one BIGINT mask of ``did`` values (the sign bit stays clear).
+MASK_BITS = 62
+
+
+def _event_columns(spec, factor_column, entry, values, scores) -> tuple[str, list]:
+    """The events' columns the flags read (t epoch µs, r = _row, fv, its code in
+    ``values``, entry values x<i>, scores) as a SELECT over ``ev``, and its params."""
+    fv = spec.text(factor_column) if factor_column else "NULL"
+    code = "list_position(?, fv)" if values else "NULL::INTEGER"
+    columns = ([f"{spec.text(c)} AS x{i}" for i, c in enumerate(entry)]
+               + [f"{quote_ident(m)} AS {m}" for m, *_ in scores])
+    return (f"SELECT customer_id, epoch_us(ts) AS t, _row AS r, {fv} AS fv, {code} AS code"
+            + "".join(", " + c for c in columns)), ([values] if values else [])
+
+
+def _pop_cte(j: int) -> tuple:
+    """The population: one row per customer who reached step j, its bounds."""
+    nxt = j + 1
+    return ("pop", f"SELECT customer_id, depth >= {nxt} AS converted, t1, r1, t{j} AS tj, "
+                   f"r{j} AS rj, t{nxt} AS tn, r{nxt} AS rn FROM counted WHERE depth >= {j}", [], None)
+
+
+def _bad(metric: str, upto: int, e: str = "x") -> str:
+    # a score given at a route touchpoint scores the route, not a factor: only scores at
+    # no value or at a factor value (code not NULL: values are all but the route) count
+    return f"({e}.{metric} <= {int(upto)} AND ({e}.fv IS NULL OR {e}.code IS NOT NULL))"
+
+
+def _flags_by_rows(spec, j, factor_column, entry, values, scores, chunks) -> list:
+    """``attempt_flags`` when ``counted`` holds the step events' ``_row`` (r1, rj, rn):
+    the step-1 event and the events of the span joined and folded with those bounds.
+    A LEFT JOIN: a customer whose span is empty (step j+1's event at t1's instant but
+    earlier in the file, which the funnel counts as reached) keeps its row."""
+    until_end = "TRUE" if spec.window_us is None else "x.t <= p.t1 + ?"
+    window = [] if spec.window_us is None else [spec.window_us]
+    span_end = (f"CASE WHEN p.converted THEN (x.t < p.tn OR (x.t = p.tn AND x.r < p.rn)) "
+                f"ELSE {until_end} END")
+    after_j = "(x.t > p.tj OR (x.t = p.tj AND x.r > p.rj))"
+    aggregates, params = ["any_value(p.converted) AS converted"], []
+    aggregates += [f"any_value(x.x{i}) FILTER (WHERE x.r = p.r1) AS x{i}" for i in range(len(entry))]
+    for c in range(chunks):
+        low = 1 + c * MASK_BITS
+        # the step-1 event is never after step j's: only span events carry a bit
+        aggregates.append(f"coalesce(bit_or(1::BIGINT << (x.code - {low})) FILTER (WHERE x.code "
+                          f"BETWEEN {low} AND {low + MASK_BITS - 1} AND {after_j}), 0) AS d{c}")
+    for m, _, upto, _ in scores:
+        aggregates.append(f"coalesce(bool_or({_bad(m, upto)}) FILTER (WHERE {span_end}), false) AS bad_{m}")
+        params += window
+    events, event_params = _event_columns(spec, factor_column, entry, values, scores)
+    body = (f"SELECT p.customer_id, {', '.join(aggregates)}\n"
+            f"FROM pop p LEFT JOIN ({events} FROM ev) x ON x.customer_id = p.customer_id AND "
+            f"(x.r = p.r1 OR ((x.t > p.t1 OR (x.t = p.t1 AND x.r >= p.r1)) AND {span_end}))\n"
+            "GROUP BY p.customer_id")
+    return [_pop_cte(j), ("attempt_flags", body, params + event_params + window, True)]
+
+
 def _factor_sql(spec, j: int, factor_column: str | None, entry: list[str],
-                route: Sequence[str] = ()) -> tuple[list, str, list]:
+                values: Sequence[str] = ()) -> tuple[list, str, list]:
     """(CTE definitions as (name, body, params, materialized), kernel SELECT, its params).
 
-    ``factor_rows`` holds one row (customer_id, converted, kind, col, value) per customer
-    of the population and factor it holds, plus one ``base`` row per customer; the
-    kernel counts them per factor (with_n, with_converted): partial counts that add up
-    over any split of whole customers, so only a few rows leave each part.  ``route``:
-    values of ``factor_column`` that are never ``did`` factors (:func:`route_values`)."""
-    nxt = j + 1
-    # one row per customer, read by every factor below: computed once
-    ctes = [("pop", f"SELECT customer_id, depth >= {nxt} AS converted, t1, r1, t{j} AS tj, "
-                    f"r{j} AS rj, t{nxt} AS tn, r{nxt} AS rn FROM counted WHERE depth >= {j}",
-             [], True)]
-    selects = ["SELECT customer_id, converted, 'base' AS kind, '' AS col, '' AS value FROM pop"]
-    params: list = []
-    if entry:
-        ctes.append(("entry_ev", "SELECT p.customer_id, p.converted, "
-                     + ", ".join(f"{spec.text(c, 'e')} AS {quote_ident('x' + str(i))}"
-                                 for i, c in enumerate(entry))
-                     + " FROM pop p JOIN ev e ON e._row = p.r1 AND e.customer_id = p.customer_id",
-                     [], True))
-        for i, column in enumerate(entry):
-            selects.append(f"SELECT customer_id, converted, 'entry', ?, coalesce(x{i}, ?) FROM entry_ev")
-            params += [column, NO_VALUE]
+    One join of the population with its events, from the step-1 event to the span's end
+    (step j+1's event for converters, else the window's end), folded by ONE aggregate
+    into one row per customer (``attempt_flags``): the entry values (on the step-1
+    event, ``_row`` = r1), the ``did`` values as bit masks (bit b of mask ``d<c>`` =
+    ``values[62·c + b]`` was done after step j's event: an integer ``bit_or``, far
+    cheaper than a DISTINCT list aggregate) and the bad-score flags.  ``factor_rows``
+    unfolds them into one row (customer_id, converted, kind, col, value) per customer
+    and factor held, plus one ``base`` row per customer; the kernel counts them per
+    factor (with_n, with_converted): partial counts that add up over any split of whole
+    customers, so only a few rows leave each part.  ``values``: every value of
+    ``factor_column`` that can be a ``did`` factor, i.e. all but the route
+    (:func:`route_values`)."""
     scores = [s for s in SCORE_FACTORS if s[0] in spec.column_types]
-    if factor_column is not None or scores:
-        # One pass over the population's events, from the step-1 event to the span's end
-        # (step j+1's event for converters, else the window's end), folded into one row
-        # per customer: the values done in the span, and whether a bad score came.
-        until_end = "TRUE" if spec.window_us is None else "x.t <= p.t1 + ?"
-        fv = spec.text(factor_column) if factor_column else "NULL"
-        # values of the steps' own stages are the route itself, not factors (see
-        # route_values); "\x00" stands for "none", as a list must not be empty
-        own = list(route) or ["\x00"]
-        body = ("SELECT p.customer_id, any_value(p.converted) AS converted, "
-                "list(DISTINCT x.fv) FILTER (WHERE (x.t > p.tj OR (x.t = p.tj AND x.r > p.rj)) "
-                "AND x.fv IS NOT NULL AND NOT list_contains(?, x.fv)) AS did"
-                # a score given at a route touchpoint scores the route: not a factor either
-                + "".join(f", bool_or(x.{m} <= {int(upto)} AND NOT list_contains(?, "
-                          f"coalesce(x.fv, ''))) AS bad_{m}" for m, _, upto, _ in scores)
-                + f"\nFROM pop p JOIN (SELECT customer_id, epoch_us(ts) AS t, _row AS r, {fv} AS fv"
-                + "".join(f", {quote_ident(m)} AS {m}" for m, *_ in scores)
-                + " FROM ev) x ON x.customer_id = p.customer_id\n"
-                "WHERE (x.t > p.t1 OR (x.t = p.t1 AND x.r >= p.r1)) AND CASE WHEN p.converted "
-                f"THEN (x.t < p.tn OR (x.t = p.tn AND x.r < p.rn)) ELSE {until_end} END\n"
-                "GROUP BY p.customer_id")
-        ctes.append(("attempt_flags", body, [own] + [own] * len(scores)
-                     + ([] if spec.window_us is None else [spec.window_us]),
-                     True))
-    return _counted_factors(ctes, selects, params, factor_column, scores)
-
-
-def _counted_factors(ctes: list, selects: list[str], params: list, factor_column: str | None,
-                     scores) -> tuple[list, str, list]:
-    """Add the ``did`` and ``score`` rows of CTE ``attempt_flags`` (a list ``did``, flags
-    ``bad_<metric>``) to ``selects``, the ``factor_rows`` CTE, and the kernel counting
-    customers per factor: :func:`_factor_sql`'s return value."""
-    params = list(params)
-    if factor_column is not None:
-        selects.append("SELECT customer_id, converted, 'did', ?, unnest(did) FROM attempt_flags")
-        params.append(factor_column)
+    values = list(values) if factor_column is not None else []
+    chunks = (len(values) + MASK_BITS - 1) // MASK_BITS
+    ctes = _flags_by_rows(spec, j, factor_column, entry, values, scores, chunks)
+    selects = ["SELECT customer_id, converted, 'base' AS kind, '' AS col, '' AS value FROM attempt_flags"]
+    params: list = []
+    for i, column in enumerate(entry):
+        selects.append(f"SELECT customer_id, converted, 'entry', ?, coalesce(x{i}, ?) FROM attempt_flags")
+        params += [column, NO_VALUE]
+    if chunks:
+        masks = "[" + ", ".join(f"d{c}" for c in range(chunks)) + "]"
+        held = (f"list_filter(range({len(values)}), lambda i: ({masks}[i // {MASK_BITS} + 1] "
+                f">> (i % {MASK_BITS})) & 1 = 1)")
+        selects.append(f"SELECT customer_id, converted, 'did', ?, (?)[i + 1] FROM "
+                       f"(SELECT customer_id, converted, unnest({held}) AS i FROM attempt_flags)")
+        params += [factor_column, values]
     for metric, label, _, _ in scores:
         selects.append(f"SELECT customer_id, converted, 'score', ?, ? FROM attempt_flags WHERE bad_{metric}")
         params += [metric, label]
@@ -279,22 +305,33 @@ def value_stages(engine, column: str, stage_column: str = "stage") -> dict[str, 
     its events carry, over the whole log (no filter: a filter must not move a touchpoint
     to another stage); ties go to the stage first in text order.  Empty when the log has
     no such columns."""
+    return values_and_stages(engine, column, stage_column)[1]
+
+
+def values_and_stages(engine, column: str | None,
+                      stage_column: str = "stage") -> tuple[list[str], dict[str, str]]:
+    """Every value of ``column`` over the whole log (as text, sorted) and
+    :func:`value_stages`, from one scan.  ``([], {})`` for None."""
     types = engine.column_types()
-    if column not in types or stage_column not in types or column == stage_column:
-        return {}
+    if column is None or column not in types:
+        return [], {}
+    with_stage = stage_column in types and column != stage_column
     text = {c: quote_ident(c) if str(types[c]).upper().startswith("VARCHAR")
-            else f"CAST({quote_ident(c)} AS VARCHAR)" for c in (column, stage_column)}
-    rows = engine.rows(f"SELECT {text[column]} AS v, {text[stage_column]} AS s, count(*) AS n "
-                       f"FROM {quote_ident(engine.table)} WHERE v IS NOT NULL AND s IS NOT NULL GROUP BY ALL",
-                       [], "SELECT v, s, CAST(sum(n) AS BIGINT) AS n FROM kernel GROUP BY ALL "
-                           "ORDER BY v, n DESC, s")
+            else f"CAST({quote_ident(c)} AS VARCHAR)" for c in (column, stage_column) if c in types}
+    stage = text[stage_column] if with_stage else "NULL::VARCHAR"
+    rows = engine.rows(f"SELECT {text[column]} AS v, {stage} AS s, count(*) AS n "
+                       f"FROM {quote_ident(engine.table)} WHERE v IS NOT NULL GROUP BY 1, 2",
+                       [], "SELECT v, s, CAST(sum(n) AS BIGINT) AS n FROM kernel GROUP BY 1, 2 "
+                           "ORDER BY v, (s IS NULL), n DESC, s")
     stages: dict[str, str] = {}
-    for value, stage, _ in rows:
-        stages.setdefault(value, stage)      # the first row of a value: its most common
-    return stages
+    for value, stage_value, _ in rows:
+        if stage_value is not None:
+            stages.setdefault(value, stage_value)   # a value's first row: its most common
+    return list(dict.fromkeys(value for value, _, _ in rows)), stages
 
 
-def route_values(engine, spec, j: int, factor_column: str | None) -> list[str]:
+def route_values(engine, spec, j: int, factor_column: str | None,
+                 stages: dict[str, str] | None = None) -> list[str]:
     """Values of ``factor_column`` that are not ``did`` factors of converting from step
     ``j`` to ``j+1``: they are the route itself, not something done beside it (SPEC
     §8.1 as the team reads it; docs/metrics.md).
@@ -311,11 +348,12 @@ def route_values(engine, spec, j: int, factor_column: str | None) -> list[str]:
     Live chat, a Consideration touchpoint used between Purchase and Retention, stays a
     factor; so do earlier stages' touchpoints (a reminder email).  In a touchpoint funnel
     (Product page -> Cart) the other touchpoints of step j's stage (Reviews) stay too.
+    ``stages``: :func:`value_stages` of ``factor_column`` when the caller has it.
     """
     if factor_column is None:
         return []
     route = {spec.steps[j]} if factor_column == spec.by else set()
-    stages = value_stages(engine, factor_column)
+    stages = value_stages(engine, factor_column) if stages is None else stages
     if not stages:
         return sorted(route)
     if spec.by == "stage":
@@ -392,8 +430,10 @@ def conversion_drivers(cur, table: str, steps: list[str], after_step: int | None
     if factor_column is not None and factor_column not in types:
         factor_column = "event" if factor_column == "touchpoint" and "event" in types else None
     entry = _entry_columns(types, spec.by)
-    route = route_values(engine, spec, after_step, factor_column)
-    ctes, kernel_select, kernel_params = _factor_sql(spec, after_step, factor_column, entry, route)
+    values, stages = values_and_stages(engine, factor_column)
+    route = set(route_values(engine, spec, after_step, factor_column, stages))
+    values = [v for v in values if v not in route]
+    ctes, kernel_select, kernel_params = _factor_sql(spec, after_step, factor_column, entry, values)
     for name, body, params, materialized in ctes:
         sql.cte(name, body, params, materialized=materialized)
     then, then_params = _then_sql([c for c in entry if c == "channel"])
