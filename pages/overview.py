@@ -12,10 +12,9 @@ from cxdata.ui.downloads import chart_with_downloads
 from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain
 from cxdata.store import map_store as ms
 from cxdata.ui.state import get_workspace, require_dataset
+from cxdata.ui.why_funnel import WHY_AUTOMATIC_ROWS
 from cxdata.why.findings import finding_link, largest_drop_step
 
-#: Logs up to this many interactions get the Why findings at once; bigger ones on request.
-WHY_AUTOMATIC_ROWS = 1_000_000
 METRICS = (("nps", "NPS", "% promoters (9–10) − % detractors (0–6), −100…100"),
            ("csat", "CSAT", "% of ratings 4–5 out of 5"),
            ("ces", "CES", "mean effort 1–7, higher = easier"))
