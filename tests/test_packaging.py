@@ -33,6 +33,15 @@ def test_pyproject_dependencies_are_requirements_txt():
     assert project["scripts"] == {"cxdata": "cxdata.cli:main"}
 
 
+
+def test_the_wheel_lists_every_package_of_cxdata():
+    """A sub-package missing from pyproject's list is missing from the installed app (the
+    charts package once was): every folder of cxdata with an __init__.py is listed."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(init.parent.relative_to(ROOT).parts)
+             for init in (ROOT / "cxdata").rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)
+
 def _run(args, **kwargs):
     done = subprocess.run(args, capture_output=True, text=True, **kwargs)
     assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
