@@ -364,14 +364,14 @@ def test_dropoffs_depend_only_on_the_steps_up_to_the_next(events, steps, order, 
     options = dict(order=order, window_seconds=window)
     cur = connection.cursor()
     quick = after_dropoff(cur, "ev", steps, after, **options)
-    whole = funnel._spec
-    original = funnel._dropoff_spec
+    whole = funnel.spec._spec
+    original = funnel.dropoffs._dropoff_spec
     try:
-        funnel._dropoff_spec = lambda engine, s, j, o: whole(engine, s, **o)
+        funnel.dropoffs._dropoff_spec = lambda engine, s, j, o: whole(engine, s, **o)
         full = after_dropoff(cur, "ev", steps, after, **options)
         full_list = funnel.dropoff_customers(cur, "ev", steps, after, **options)
     finally:
-        funnel._dropoff_spec = original
+        funnel.dropoffs._dropoff_spec = original
     assert (quick.customers, quick.in_progress) == (full.customers, full.in_progress)
     pd.testing.assert_frame_equal(quick.left_at, full.left_at)
     pd.testing.assert_frame_equal(quick.next, full.next)

@@ -53,7 +53,7 @@ def test_a_timeline_is_used_only_where_it_can_stand_in_for_the_events(con):
     timelines.build_timeline(con, "ev", "stage")
 
     def used(**options):
-        return funnel._spec(as_engine(con, "ev"), ["A", "B"], **options).timeline is not None
+        return funnel.spec._spec(as_engine(con, "ev"), ["A", "B"], **options).timeline is not None
 
     assert used() and used(order="unordered")
     assert used(event_filter=EventFilter(start=at(0), end=at(30)))   # a time range becomes list filters
@@ -115,7 +115,7 @@ def test_the_workspace_builds_drops_and_rebuilds_timelines(tmp_path):
     staged = timelines.find_timeline(cur, mapped.table, "stage")
     assert staged is not None and set(staged.codes) == {"Apply", "Decide"}
     assert timelines.find_timeline(cur, mapped.table, "event") is None
-    assert funnel._spec(as_engine(cur, mapped.table), ["Apply", "Decide"]).timeline == staged
+    assert funnel.spec._spec(as_engine(cur, mapped.table), ["Apply", "Decide"]).timeline == staged
     ws.delete_dataset("Cases")
     assert _timeline_tables(ws) == set()
 
@@ -150,7 +150,7 @@ def test_funnels_on_the_sample_agree_with_and_without_timelines(tmp_path, option
     steps = options.pop("steps", ["Aware", "Consideration", "Purchase", "Retention", "Advocacy"])
     options.setdefault("by", "stage")
     timelines.build_timeline(cur, info.table, options["by"])
-    assert funnel._spec(as_engine(cur, info.table), steps, **options).timeline is not None
+    assert funnel.spec._spec(as_engine(cur, info.table), steps, **options).timeline is not None
 
     def everything():
         return [funnel.compute_funnel(cur, info.table, steps, **options),
@@ -161,7 +161,7 @@ def test_funnels_on_the_sample_agree_with_and_without_timelines(tmp_path, option
 
     with_timeline = everything()
     timelines.drop_timelines(cur, info.table)
-    assert funnel._spec(as_engine(cur, info.table), steps, **options).timeline is None
+    assert funnel.spec._spec(as_engine(cur, info.table), steps, **options).timeline is None
     from_events = everything()
     assert with_timeline[0].entered > 100      # a real funnel, not an empty one
     for a, b in zip(with_timeline, from_events):

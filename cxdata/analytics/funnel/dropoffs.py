@@ -1,0 +1,185 @@
+"""The drop-off list (SPEC §2): after step j, where the drop-outs left, what they did next
+and who is still in progress.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from cxdata.engines import Engine, as_engine
+from cxdata.analytics.funnel.spec import NO_VALUE, NO_FURTHER_EVENTS, _Spec, _require_column, _spec
+from cxdata.analytics.funnel.attempts import _Sql, _relevant_time, _counted
+from cxdata.analytics.funnel.measures import compute_funnel, log_end_us
+
+
+@dataclass(frozen=True)
+class DropoffSummary:
+    """The drop-outs after one step (SPEC §2 drop-off list, aggregated).
+
+    ``customers``: reached step ``after_step`` (1-based) but not the next; ``in_progress``:
+    of them, those whose counted attempt's window was still open when the log ended
+    (counted among the drop-outs, as their peers, but they may still go on; 0 with no
+    window).  ``left_at``: where they left — the ``column`` value of their last step event
+    in the attempt; ``next``: what they did next — the ``column`` value of their first
+    event after it ("(no further events)" when none).  Both frames: value, customers,
+    share (fraction 0…1 of ``customers``), most customers first."""
+    after_step: int
+    column: str
+    customers: int
+    in_progress: int
+    left_at: pd.DataFrame
+    next: pd.DataFrame
+
+    def to_json_dict(self) -> dict:
+        def rows(frame):
+            return [{"value": r.value, "customers": int(r.customers), "share": float(r.share)}
+                    for r in frame.itertuples()]
+        return {"after_step": self.after_step, "customers": self.customers,
+                "in_progress": self.in_progress, "left_at": rows(self.left_at),
+                "next": rows(self.next)}
+
+
+def _dropoff_sql(spec: _Spec, after_step: int, column: str, next_events: int) -> _Sql:
+    """CTEs for the drop-outs after step j (SPEC §2):
+
+    ``dropped`` (customer_id, t1, tj, rj: their counted attempt's step-1 time and step-j
+    event), ``left`` (+ lt, lr, left_value: their LAST step-j event at or after the
+    step-j event and within the attempt's window — for a stage funnel the last
+    touchpoint of that stage — and its ``column`` value) and ``nexts`` (their first
+    ``next_events`` events after that last event, n = 1…, value of ``column``).
+    Unordered funnels have no "step j value": the last step-matching event counts.
+    """
+    if not (1 <= after_step < spec.k):
+        raise ValueError(f"Customers can drop out after steps 1…{spec.k - 1}, not {after_step}.")
+    _require_column(spec.column_types, column, "drop-off")
+    j, w = after_step, spec.window_us
+    # Ordered funnels of distinct values take the first step-j event (by _row) of their
+    # instant, so "at or after the step-j event" is "at or after its time": no _row lookup.
+    first_of_instant = spec.order == "ordered" and len(spec.values) == spec.k
+    sql = _counted(spec, rows=[] if first_of_instant else [j])
+    rj = "NULL::BIGINT" if first_of_instant else f"r{j}"
+    sql.cte("dropped", f"SELECT customer_id, t1, t{j} AS tj, {rj} AS rj FROM counted WHERE depth = {j}",
+            materialized=True)
+    # One pass over the drop-outs' events (not one join per question): each customer's
+    # events as a list of (t, r, step-j match, value), then list functions.  A match is
+    # an event of CTE m (same value and time pruning) that can be step j.
+    placeholders = ", ".join("?" * len(spec.values))
+    position = f"list_position([{placeholders}], {spec.text(spec.by, 'e')})"
+    relevant, relevant_params = _relevant_time(spec, "epoch_us(e.ts)")
+    matches = (f"{position} IS NOT NULL" if spec.order == "unordered"
+               else f"coalesce({position} = {spec.value_index(j)}, false)")
+    sql.cte("dev", "SELECT d.customer_id, any_value(d.t1) AS t1, any_value(d.tj) AS tj, any_value(d.rj) AS rj,\n"
+                   f"  list({{'t': epoch_us(e.ts), 'r': e._row, 's': {matches} AND {relevant}, "
+                   f"'v': {spec.text(column, 'e')}}}) AS E\n"
+                   "FROM dropped d JOIN ev e ON e.customer_id = d.customer_id GROUP BY d.customer_id",
+            list(spec.values) + relevant_params)
+    until, until_params = ("TRUE", []) if w is None else ("x.t <= t1 + ?", [w])
+    sql.cte("last_j", "SELECT customer_id, t1, E, list_max(list_transform(list_filter(E, lambda x: x.s AND "
+                      f"(x.t > tj OR (x.t = tj AND (rj IS NULL OR x.r >= rj))) AND {until}), "
+                      "lambda x: {'t': x.t, 'r': x.r})) AS last FROM dev", until_params)
+    sql.cte("left_ev", "SELECT customer_id, t1, last.t AS lt, last.r AS lr, "
+                       "list_filter(E, lambda x: x.r = last.r)[1].v AS left_value,\n"
+                       "  list_sort(list_transform(list_filter(E, lambda x: x.t > last.t OR "
+                       "(x.t = last.t AND x.r > last.r)), lambda x: {'t': x.t, 'r': x.r, 'v': x.v}))[1:?] "
+                       "AS later FROM last_j",
+            [next_events], materialized=True)
+    sql.cte("nexts", "SELECT customer_id, x.v AS value, n FROM (SELECT customer_id, unnest(later) AS x, "
+                     "unnest(range(1, len(later) + 1)) AS n FROM left_ev)")
+    return sql
+
+
+def _dropoff_spec(engine: Engine, steps, after_step: int, options: dict) -> _Spec:
+    """The funnel the drop-outs after step j are found in.  In order (ordered, strict) and
+    without exclusions, reaching steps 1…j+1 and the attempt counted for someone who
+    stops at j depend only on steps 1…j+1: the funnel of those steps finds the same
+    customers, attempts and events, with fewer events and steps to go through."""
+    steps = list(steps or ())
+    if (options.get("order", "ordered") in ("ordered", "strict") and not options.get("exclusions")
+            and 1 <= int(after_step) < len(steps)):
+        steps = steps[:int(after_step) + 1]
+    return _spec(engine, steps, **options)
+
+
+def _in_progress_sql(spec: _Spec, end_us: int | None) -> tuple[str, list]:
+    """SQL condition on ``t1`` (epoch µs): the attempt's window is still open at the log's
+    end (SPEC §2 "in progress"; never with no window)."""
+    if spec.window_us is None or end_us is None:
+        return "FALSE", []
+    return "t1 + ? > ?", [spec.window_us, end_us]
+
+
+def _shares(frame: pd.DataFrame, total: int) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["customers"] = frame["customers"].astype("int64")
+    frame["share"] = (frame["customers"] / total).astype("float64") if total else 0.0
+    return frame[["value", "customers", "share"]].reset_index(drop=True)
+
+
+def dropoff_summary(cur, table: str, steps: list[str], after_step: int,
+                    column: str = "touchpoint", **options) -> DropoffSummary:
+    """Where the customers who dropped out after step ``after_step`` (1-based) left, what
+    they did next, and how many are still in progress (:class:`DropoffSummary`).
+    ``column`` names the values shown ("(none)" when empty); ``options`` are those of
+    :func:`compute_funnel`."""
+    engine = as_engine(cur, table)
+    spec = _dropoff_spec(engine, steps, after_step, options)
+    sql = _dropoff_sql(spec, after_step, column, 1)
+    progress, progress_params = _in_progress_sql(spec, log_end_us(engine, None, spec.event_filter))
+    kernel = ("SELECT l.customer_id, l.t1, l.left_value, x.value AS next_value, "
+              "x.customer_id IS NOT NULL AS has_next FROM left_ev l "
+              "LEFT JOIN nexts x ON x.customer_id = l.customer_id")
+    rows = sql.run(engine, kernel,
+                   "SELECT 'left' AS kind, coalesce(left_value, ?) AS value, count(*) AS customers "
+                   "FROM kernel GROUP BY ALL\n"
+                   "UNION ALL SELECT 'next', CASE WHEN has_next THEN coalesce(next_value, ?) ELSE ? END, "
+                   "count(*) FROM kernel GROUP BY ALL\n"
+                   f"UNION ALL SELECT 'in progress', NULL, count(*) FILTER (WHERE {progress}) FROM kernel\n"
+                   "ORDER BY kind, customers DESC, value",
+                   [NO_VALUE, NO_VALUE, NO_FURTHER_EVENTS] + progress_params)
+    frame = pd.DataFrame(rows, columns=["kind", "value", "customers"])
+    left = frame[frame["kind"] == "left"]
+    nexts = frame[frame["kind"] == "next"]
+    total = int(left["customers"].sum())
+    in_progress = int(frame.loc[frame["kind"] == "in progress", "customers"].sum())
+    return DropoffSummary(after_step=int(after_step), column=column, customers=total,
+                          in_progress=in_progress, left_at=_shares(left, total),
+                          next=_shares(nexts, total))
+
+
+def dropoff_customers(cur, table: str, steps: list[str], after_step: int, next_events: int = 3,
+                      *, column: str | None = None, limit: int | None = None,
+                      **options) -> pd.DataFrame:
+    """The customers who reached step ``after_step`` (1-based) but not the next one
+    (SPEC §2 drop-off list).  Columns: customer_id, step_time (their counted attempt's
+    step event, Timestamp naive UTC), left_at (``column`` value of their last step event
+    in the attempt: where they left; "(none)" when empty), left_time, in_progress (bool:
+    the attempt's window was still open at the log's end), next_1 … next_<next_events>
+    (``column`` values of their next events after where they left; "(none)" for an
+    empty value, None when there was no further event).  ``column`` defaults to the
+    step column.  Sorted by customer_id; ``limit`` caps the rows."""
+    engine = as_engine(cur, table)
+    spec = _dropoff_spec(engine, steps, after_step, options)
+    column = column or spec.by
+    next_events = max(0, int(next_events))
+    sql = _dropoff_sql(spec, after_step, column, max(next_events, 1))
+    progress, progress_params = _in_progress_sql(spec, log_end_us(engine, None, spec.event_filter))
+    nexts = ", ".join(f"any_value(coalesce(x.value, ?)) FILTER (WHERE x.n = {n}) AS next_{n}"
+                      for n in range(1, next_events + 1))
+    kernel = ("SELECT d.customer_id, make_timestamp(any_value(d.tj)) AS step_time, "
+              "any_value(coalesce(l.left_value, ?)) AS left_at, "
+              "make_timestamp(any_value(l.lt)) AS left_time, "
+              f"any_value({progress.replace('t1', 'd.t1')}) AS in_progress"
+              + (", " + nexts if nexts else "")
+              + " FROM dropped d JOIN left_ev l ON l.customer_id = d.customer_id "
+              "LEFT JOIN nexts x ON x.customer_id = d.customer_id GROUP BY d.customer_id")
+    limit_sql, limit_params = ("", []) if limit is None else (" LIMIT ?", [int(limit)])
+    names = (["customer_id", "step_time", "left_at", "left_time", "in_progress"]
+             + [f"next_{n}" for n in range(1, next_events + 1)])
+    rows = sql.run(engine, kernel, "SELECT * FROM kernel ORDER BY customer_id" + limit_sql,
+                   limit_params, kernel_params=[NO_VALUE] + progress_params + [NO_VALUE] * next_events)
+    frame = pd.DataFrame(rows, columns=names)
+    for name in ("step_time", "left_time"):
+        frame[name] = pd.to_datetime(frame[name]).astype("datetime64[us]")
+    frame["in_progress"] = frame["in_progress"].astype(bool)
+    return frame

@@ -1,0 +1,221 @@
+"""The funnel's figures as aggregates of the counted relation: counts and conversions,
+the breakdown, conversion over time (with incomplete periods) and the time-between-steps
+histogram.  Times in seconds, conversions as fractions 0…1.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Sequence
+
+import pandas as pd
+
+from cxdata.engines import Engine, as_engine
+from cxdata.sql import EventFilter
+from cxdata.analytics.funnel.spec import (
+    ORDER_MODES, TREND_GRAINS, NO_VALUE, _US_PER_SECOND, FunnelStep, FunnelResult,
+    Exclusion, _Spec, _to_us, _require_column, _spec)
+from cxdata.analytics.funnel.attempts import _Sql, _counted
+
+
+def counted_attempts(cur, table: str, steps: list[str], rows: Sequence[int] = (), **options):
+    """For analyses built on a funnel (SPEC §8): ``(sql, spec, engine)``.
+
+    ``sql`` holds the CTEs ``ev`` (the filtered events), ``m`` (step-matching events) and
+    ``counted`` (one row per customer in the funnel: customer_id, depth, t1 … tk in epoch
+    µs, and r1 … rk — the ``_row`` of the step events — for the steps in ``rows``); add
+    per-customer CTEs with ``sql.cte(name, body, params)`` and run a question with
+    ``sql.run(engine, kernel_select, then, then_params)`` (see :mod:`cxdata.engines`).
+    ``spec.window_us`` is the window (µs, None = none); ``options`` are those of
+    :func:`compute_funnel`.
+    """
+    engine = as_engine(cur, table)
+    spec = _spec(engine, steps, **options)
+    return _counted(spec, rows=rows), spec, engine
+
+
+def _step_aggregates(k: int) -> str:
+    """SELECT list: n1…nk (customers with depth ≥ j) and per step j ≥ 2 the median, p90
+    and mean of (tj − tj−1) in seconds."""
+    parts = [f"count(*) FILTER (WHERE depth >= {j}) AS n{j}" for j in range(1, k + 1)]
+    for j in range(2, k + 1):
+        d = f"(t{j} - t{j - 1}) / {_US_PER_SECOND}.0"
+        parts += [f"quantile_cont({d}, [0.5, 0.9]) AS q{j}", f"avg({d}) AS mean{j}"]
+    return ", ".join(parts)
+
+
+def _result_from_row(labels: list[str], row: Sequence) -> FunnelResult:
+    k = len(labels)
+    counts = [int(row[j]) for j in range(k)]
+    steps = []
+    for j in range(1, k + 1):
+        n = counts[j - 1]
+        first, previous = counts[0], counts[j - 2] if j > 1 else counts[0]
+        median = p90 = mean = None
+        if j > 1 and n:
+            quantiles = row[k + 2 * (j - 2)]
+            median, p90 = float(quantiles[0]), float(quantiles[1])
+            mean = float(row[k + 2 * (j - 2) + 1])
+        steps.append(FunnelStep(
+            step=labels[j - 1], customers=n,
+            # nothing to divide by (nobody entered): no conversion, not 0 (SPEC §6)
+            conversion_from_start=(n / first) if first else None,
+            conversion_from_previous=(n / previous) if previous else None,
+            dropped=n - counts[j] if j < k else 0,
+            median_seconds_from_previous=median, p90_seconds_from_previous=p90,
+            mean_seconds_from_previous=mean))
+    return FunnelResult(entered=counts[0], steps=steps)
+
+
+def compute_funnel(cur, table: str, steps: list[str], *, by: str = "stage",
+                   window_seconds: float | None = None, order: str = "ordered",
+                   event_filter: EventFilter | None = None,
+                   entry_start: dt.datetime | None = None, entry_end: dt.datetime | None = None,
+                   exclusions: Sequence[Exclusion] = ()) -> FunnelResult:
+    """The funnel of SPEC §2 over dataset table ``table``.
+
+    ``steps`` are values of column ``by``; ``window_seconds`` the inclusive conversion
+    window (None = none); ``order`` one of :data:`ORDER_MODES`; ``entry_start``
+    (inclusive) / ``entry_end`` (exclusive) select attempts by their step-1 time (UTC).
+    Raises ValueError (plain sentence) for unusable parameters.
+    """
+    spec = _spec(as_engine(cur, table), steps, by=by, window_seconds=window_seconds, order=order,
+                 event_filter=event_filter, entry_start=entry_start, entry_end=entry_end,
+                 exclusions=exclusions)
+    rows = _counted(spec).run(as_engine(cur, table), "SELECT * FROM counted",
+                              f"SELECT {_step_aggregates(spec.k)} FROM kernel")
+    return _result_from_row(spec.labels(), rows[0])
+
+
+def _grouped(engine: Engine, steps, breakdown: str, options: dict) -> tuple[_Spec, _Sql]:
+    """The spec and CTEs ending in ``grouped``: the ``counted`` rows with ``grp``, the value
+    of column ``breakdown`` on the counted attempt's step-1 event ("(none)" if missing)."""
+    spec = _spec(engine, steps, **options)
+    _require_column(spec.column_types, breakdown, "breakdown")
+    if spec.order == "ordered" and len(spec.values) == spec.k:
+        # Step 1 is the first step-1 event (by _row) at time t1: found in one join.
+        sql = _counted(spec)
+        sql.cte("grouped", f"SELECT c.*, coalesce(min({{'r': e._row, 'g': {spec.text(breakdown, 'e')}}}).g, ?) "
+                           "AS grp FROM counted c JOIN ev e ON e.customer_id = c.customer_id "
+                           f"AND epoch_us(e.ts) = c.t1 AND {spec.text(spec.by, 'e')} = ? GROUP BY ALL",
+                [NO_VALUE, spec.steps[0]])
+    else:
+        sql = _counted(spec, rows=[1])
+        sql.cte("grouped", f"SELECT c.*, coalesce({spec.text(breakdown, 'e')}, ?) AS grp "
+                           "FROM counted c JOIN ev e ON e._row = c.r1 AND e.customer_id = c.customer_id",
+                [NO_VALUE])
+    return spec, sql
+
+
+def funnel_breakdown(cur, table: str, steps: list[str], breakdown: str,
+                     **options) -> list[tuple[str, FunnelResult]]:
+    """The funnel per value of column ``breakdown`` on the counted attempt's step-1 event
+    (missing -> ``"(none)"``).  Groups sorted by customers entered (desc), then name.
+    ``options`` are those of :func:`compute_funnel`."""
+    return funnel_and_breakdown(cur, table, steps, breakdown, **options)[1]
+
+
+def funnel_and_breakdown(cur, table: str, steps: list[str], breakdown: str,
+                         **options) -> tuple[FunnelResult, list[tuple[str, FunnelResult]]]:
+    """:func:`compute_funnel` and :func:`funnel_breakdown` from ONE query: the counted
+    attempts are found once and aggregated twice, over every customer and per group
+    (each customer is in exactly one group)."""
+    engine = as_engine(cur, table)
+    spec, sql = _grouped(engine, steps, breakdown, options)
+    aggregates = _step_aggregates(spec.k)
+    rows = sql.run(engine, "SELECT * FROM grouped",
+                   f"SELECT 0 AS part, NULL::VARCHAR AS grp, {aggregates} FROM kernel\n"
+                   f"UNION ALL SELECT 1, grp, {aggregates} FROM kernel GROUP BY grp\n"
+                   "ORDER BY part, n1 DESC, grp")
+    labels = spec.labels()
+    overall = _result_from_row(labels, rows[0][2:])
+    return overall, [(str(row[1]), _result_from_row(labels, row[2:])) for row in rows[1:]]
+
+
+def log_end_us(cur, table: str, event_filter: EventFilter | None = None) -> int | None:
+    """The instant the log ends, as the analyses see it (epoch µs, UTC): the table's last
+    event time, or the event filter's end when that comes first (the view stops there).
+    None for an empty table.  Windows still open at this instant are "in progress"."""
+    last = as_engine(cur, table).time_range_us()[1]
+    if last is None:
+        return None
+    if event_filter is not None and event_filter.end is not None:
+        # the filter's end is exclusive: the last instant it keeps is 1 µs before it
+        last = min(int(last), _to_us(event_filter.end) - 1)
+    return int(last)
+
+
+def funnel_trend(cur, table: str, steps: list[str], grain: str = "week",
+                 **options) -> pd.DataFrame:
+    """Conversion over time: customers grouped by the ``grain`` ("week", starting Monday,
+    or "month") of their counted attempt's step 1, in UTC.
+
+    Columns: period (Timestamp, start of the period, naive UTC), entered, converted
+    (reached the last step), conversion (fraction 0…1), incomplete (bool: some of the
+    period's entrants may still convert — the period's end plus the window lies after the
+    log's end, :func:`log_end_us`; with no window, the period that holds the log's end).
+    An incomplete period's conversion can still rise: it is not a drop.  Periods without
+    entries are absent."""
+    if grain not in TREND_GRAINS:
+        raise ValueError(f"The grain '{grain}' is not one of {', '.join(TREND_GRAINS)}.")
+    engine = as_engine(cur, table)
+    spec = _spec(engine, steps, **options)
+    end_us = log_end_us(engine, None, spec.event_filter)
+    rows = _counted(spec).run(
+        engine, "SELECT * FROM counted",
+        "SELECT date_trunc(?, make_timestamp(t1)) AS period, count(*) AS entered, "
+        f"count(*) FILTER (WHERE depth = {spec.k}) AS converted FROM kernel "
+        "GROUP BY period ORDER BY period", [grain])
+    frame = pd.DataFrame(rows, columns=["period", "entered", "converted"])
+    frame["period"] = pd.to_datetime(frame["period"]).astype("datetime64[us]")
+    frame["entered"] = frame["entered"].astype("int64")
+    frame["converted"] = frame["converted"].astype("int64")
+    frame["conversion"] = (frame["converted"] / frame["entered"]).astype("float64")
+    frame["incomplete"] = [_period_open(period, grain, spec.window_us, end_us)
+                           for period in frame["period"]]
+    return frame[["period", "entered", "converted", "conversion", "incomplete"]]
+
+
+def _period_open(period, grain: str, window_us: int | None, end_us: int | None) -> bool:
+    """SPEC §2: a period is incomplete when its end + W lies after the log's end (no
+    window: W = 0, i.e. the period holding the log's end)."""
+    if end_us is None:
+        return False
+    start = pd.Timestamp(period)
+    period_end = start + (pd.DateOffset(months=1) if grain == "month" else pd.Timedelta(days=7))
+    end_of_period_us = _to_us(period_end)
+    return end_of_period_us + (window_us or 0) > end_us
+
+
+def step_durations_histogram(cur, table: str, steps: list[str], step_index: int, bins: int = 20,
+                             **options) -> pd.DataFrame:
+    """Histogram of the time from step ``step_index − 1`` to ``step_index`` (2…k) for the
+    customers reaching it: ``bins`` equal-width bins from the shortest to the longest time.
+    Columns: bin_start_seconds, bin_end_seconds, customers (the last bin includes its end)."""
+    engine = as_engine(cur, table)
+    spec = _spec(engine, steps, **options)
+    if not (2 <= step_index <= spec.k):
+        raise ValueError(f"Times between steps exist for steps 2…{spec.k}, not {step_index}.")
+    if int(bins) < 1:
+        raise ValueError("A histogram needs at least one bin.")
+    bins = int(bins)
+    j = step_index
+    sql = _counted(spec)
+    rows = sql.run(
+        engine, f"SELECT (t{j} - t{j - 1}) / {_US_PER_SECOND}.0 AS d FROM counted WHERE depth >= {j}",
+        "WITH span AS (SELECT min(d) AS lo, max(d) AS hi FROM kernel) "
+        "SELECT any_value(lo), any_value(hi), "
+        "CASE WHEN hi = lo THEN 0 ELSE least(floor((d - lo) / (hi - lo) * ?)::BIGINT, ? - 1) END AS bin, "
+        "count(*) FROM kernel, span GROUP BY bin ORDER BY bin", [bins, bins])
+    columns = ["bin_start_seconds", "bin_end_seconds", "customers"]
+    if not rows:
+        return pd.DataFrame({"bin_start_seconds": pd.Series(dtype="float64"),
+                             "bin_end_seconds": pd.Series(dtype="float64"),
+                             "customers": pd.Series(dtype="int64")})
+    lo, hi = float(rows[0][0]), float(rows[0][1])
+    counts = {int(r[2]): int(r[3]) for r in rows}
+    if hi == lo:
+        return pd.DataFrame([[lo, hi, counts[0]]], columns=columns)
+    width = (hi - lo) / bins
+    data = [[lo + b * width, (lo + (b + 1) * width) if b < bins - 1 else hi, counts.get(b, 0)]
+            for b in range(bins)]
+    return pd.DataFrame(data, columns=columns)
