@@ -131,6 +131,9 @@ def test_paths_agree_on_the_sample(sample_engines):
     for keep in (False, True):
         _same_frames(paths.variants(remote, None, "stage", top=30, keep_repeats=keep),
                      paths.variants(local, None, "stage", top=30, keep_repeats=keep))
+    for a, b in zip(paths.transitions_and_variants(remote, None, "stage", top=10),
+                    paths.transitions_and_variants(local, None, "stage", top=10)):
+        _same_frames(a, b)
 
 
 def test_scores_agree_on_the_sample(sample_engines):

@@ -377,3 +377,22 @@ def test_dropoffs_depend_only_on_the_steps_up_to_the_next(events, steps, order, 
     pd.testing.assert_frame_equal(quick.next, full.next)
     pd.testing.assert_frame_equal(funnel.dropoff_customers(cur, "ev", steps, after, **options), full_list)
     connection.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_event, max_size=30), st.booleans(), st.booleans(), st.sampled_from([1, 3, 50]))
+def test_transitions_and_variants_in_one_query_equal_each_alone(events, keep, collapse, top):
+    """The command line's one query (each sequence built once) gives exactly the frames of
+    transitions() and variants(), on the events and on the timeline, with ties of order
+    (top cuts inside a run of equal counts) and empty logs."""
+    from cxdata.analytics.paths import transitions_and_variants
+    connection = duckdb.connect()
+    rows = [ev(c, m, s) for c, m, s in events]
+    for table, stored in (("with_timeline", ("stage",)), ("events_only", ())):
+        make_table(connection, rows, table=table, timelines=stored)
+        cur = connection.cursor()
+        trans, var = transitions_and_variants(cur, table, top=top, keep_repeats=keep,
+                                              collapse_repeats=collapse)
+        pd.testing.assert_frame_equal(trans, transitions(cur, table, top=top, collapse_repeats=collapse))
+        pd.testing.assert_frame_equal(var, variants(cur, table, top=top, keep_repeats=keep))
+    connection.close()

@@ -233,8 +233,8 @@ def cmd_paths(args) -> int:
         raise UsageError("--top must be at least 1.")
     data = load_data(args)
     by = resolve_column(data, args.by or ("stage" if "stage" in data.roles or data.stage_order else "event"))
-    trans = paths.transitions(data.cur, data.table, by=by, top=args.top)
-    var = paths.variants(data.cur, data.table, by=by, top=args.top, keep_repeats=args.keep_repeats)
+    trans, var = paths.transitions_and_variants(data.cur, data.table, by=by, top=args.top,
+                                                keep_repeats=args.keep_repeats)
     payload = {"transitions": [{"from": r["from"], "to": r["to"], "customers": int(r["customers"]),
                                 "events": int(r["events"])} for _, r in trans.iterrows()],
                "variants": [{"path": list(r["path"]), "customers": int(r["customers"]),
