@@ -18,7 +18,7 @@ st.set_page_config(page_title="CX Journey Lab", page_icon="🧭", layout="wide")
 # link opened before the navigation exists resolves to the same page (see cxdata/ui/state.py).
 PAGES = {
     "Analyse": [
-        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", url_path="overview",
+        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", url_path="home",
                 default=True),
         st.Page("pages/funnel.py", title="Funnel", icon=":material/filter_alt:", url_path="funnel"),
         st.Page("pages/touchpoints.py", title="Touchpoints", icon=":material/reviews:", url_path="touchpoints"),
@@ -31,6 +31,11 @@ PAGES = {
     ],
     "Data": [
         st.Page("pages/data.py", title="Data", icon=":material/upload_file:", url_path="data"),
+        # The default page is served at "/" (its own url_path is never shown); this hidden
+        # twin keeps shared links to /overview working: without it a fresh session opened
+        # on /overview got Streamlit's "Page not found" notice.
+        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", url_path="overview",
+                visibility="hidden"),
     ],
 }
 
@@ -38,8 +43,8 @@ PAGES = {
 #: running the page, so that its widgets belong to the app rather than to one page: their
 #: URL parameters then survive page switches and browser Back (Streamlit drops a page's
 #: own bound parameters when the user leaves the page).  A page not listed here draws its
-#: filter bar itself.
-FILTERED_PAGES = {"overview", "funnel", "touchpoints", "paths", "report"}
+#: filter bar itself.  "" is the default page (the Overview at "/").
+FILTERED_PAGES = {"", "overview", "funnel", "touchpoints", "paths", "report"}
 
 # With sign-in configured ([auth] in the secrets, docs/deploy.md), nobody sees a page, the
 # navigation or any data before signing in.

@@ -81,6 +81,31 @@ def test_back_after_switching_pages_restores_the_filters(app_server, page):
     screenshot(page, "state_back_keeps_filters")
 
 
+@pytest.mark.parametrize("path", ["/overview?channel=Web", "/?channel=Web"])
+def test_a_shared_overview_link_opens_the_overview_with_its_filter(app_server, browser, path):
+    """A link to the Overview opened in a new session (a stakeholder's browser): the page,
+    not Streamlit's "Page not found" notice, with the link's channel filter applied; then
+    the filter carries over to the Funnel (the app draws the Overview's filter bar too)."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        open_url(page, app_server.url + path)
+        page.locator("h1").filter(has_text="Overview").wait_for(timeout=60_000)
+        assert "Page not found" not in page.inner_text("body")
+        # the sidebar's filter bar may still be drawing when the title shows
+        page.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect'] [data-tag]").first.wait_for(
+            timeout=30_000)
+        assert sidebar_channels(page) == ["Web"]
+        page.locator("[data-testid='stSidebarNav'] a").filter(has_text="Funnel").click()
+        page.wait_for_function("() => location.pathname.endsWith('/funnel')", timeout=30_000)
+        wait_for_app(page)
+        assert sidebar_channels(page) == ["Web"] and "channel=Web" in page.url
+        assert_no_exception(page)
+        screenshot(page, "state_shared_overview_link")
+    finally:
+        context.close()
+
+
 def test_no_request_leaves_the_machine(app_server, page):
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
