@@ -4,10 +4,13 @@ the funnel they are built on, on the benchmark log of ``bench_funnel.py``.
 Usage (from the repository root)::
 
     python benchmarks/bench_why.py [--events 10000000] [--customers 1000000] [--runs 3]
+                                   [--only funnel,drivers,…]
 
 The log (5 stages, 30-day window, channel and touchpoint per event, NPS on 15% of events)
-is generated once by :func:`bench_funnel.generate` and reused.  Timed in one process,
-each after a dropped warm-up run (median wall seconds of ``--runs``):
+is generated once by :func:`bench_funnel.generate` and reused.  Timed in one process:
+a warm-up run of each, then ``--runs`` rounds that each run every analysis in turn (so
+that a burst of other work on the machine hits all of them alike); the median wall
+seconds and the median CPU seconds of the process (DuckDB's threads included) of each:
 
 * ``funnel``         ``compute_funnel`` ordered, 30 days (from the stored timeline);
 * ``drivers``        ``conversion_drivers`` after a given step (one query);
@@ -16,6 +19,10 @@ each after a dropped warm-up run (median wall seconds of ``--runs``):
 * ``trend``          ``funnel_trend`` per week, then ``conversion_trend_limits`` on top;
 * ``trend_explained`` ``conversion_trend_limits`` with the entry-group query forced on;
 * ``score_trend``    ``score_trend_limits`` NPS per week;
+* ``keydrivers``     ``key_drivers`` of NPS (200 bootstrap resamples);
+* ``comments``       ``comment_topics`` per touchpoint (the benchmark log has no comments:
+  the two queries over an empty column);
+* ``conformance``    ``conformance`` of the journeys to the 5 stages;
 * ``findings``       the Overview's Why findings (:func:`cxdata.why.findings.why_findings`
   with the drop-off step known, as the Overview passes it): drivers, key drivers of NPS,
   weekly control charts of the 4 stage pairs, conformance — for information.
@@ -26,6 +33,7 @@ average is printed first: figures taken while other work runs are not comparable
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import time
@@ -40,14 +48,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_funnel import STAGES, TABLE, WINDOW_SECONDS, data_path, generate  # noqa: E402
 
 
-def _median_seconds(runs: int, work) -> tuple[float, object]:
-    out = work()                         # warm-up: caches, first plans
-    timings = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        out = work()
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings), out
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(work) -> tuple[float, float, object]:
+    """Wall and CPU seconds of one call, and its result."""
+    started, cpu = time.perf_counter(), _cpu_seconds()
+    out = work()
+    return time.perf_counter() - started, _cpu_seconds() - cpu, out
 
 
 def main() -> None:
@@ -56,6 +66,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=None,
                         help="default: one customer per 10 events")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", default=None,
+                        help="comma-separated analyses to time (the funnel is always timed)")
     args = parser.parse_args()
     customers = args.customers or max(1, args.events // 10)
     path = data_path(args.events, customers)
@@ -64,7 +76,7 @@ def main() -> None:
         generate(args.events, customers)
 
     from cxdata.analytics import funnel
-    from cxdata.why import drivers, findings, trends
+    from cxdata.why import comments, conformance, drivers, findings, keydrivers, trends
     print(f"load average before: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}"
           if Path("/proc/loadavg").exists() else "", flush=True)
 
@@ -96,22 +108,46 @@ def main() -> None:
                                         forced_explanation(cur)),
         "score_trend": lambda cur: trends.score_trend_limits(cur, TABLE, "nps", "week",
                                                              explain_by="channel"),
+        "keydrivers": lambda cur: keydrivers.key_drivers(cur, TABLE, "nps"),
+        "comments": lambda cur: comments.comment_topics(cur, TABLE, metric="nps"),
+        "conformance": lambda cur: conformance.conformance(cur, TABLE, STAGES),
         "findings": lambda cur: findings.why_findings(cur, TABLE, STAGES, after_step=2),
     }
-    results = {}
-    for name, call in cases.items():
-        seconds, out = _median_seconds(args.runs if name != "findings" else 1, on_cursor(call))
-        results[name] = seconds
-        explained[name] = out
-    base = results["funnel"]
-    print(f"{args.events:,} events, {customers:,} customers, median of {args.runs} runs (s):")
+    if args.only:
+        wanted = {"funnel"} | {name.strip() for name in args.only.split(",")}
+        unknown = wanted - set(cases)
+        if unknown:
+            parser.error(f"unknown analyses: {', '.join(sorted(unknown))} (choose from {', '.join(cases)})")
+        cases = {name: call for name, call in cases.items() if name in wanted}
+    walls = {name: [] for name in cases}
+    cpus = {name: [] for name in cases}
+    for name, call in cases.items():          # warm-up: caches, first plans
+        explained[name] = on_cursor(call)()
+    for _ in range(args.runs):
+        for name, call in cases.items():
+            if name == "findings" and walls[name]:
+                continue                      # ~20 s: once is enough for information
+            wall, cpu, explained[name] = _timed(on_cursor(call))
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+    results = {name: statistics.median(values) for name, values in walls.items()}
+    cpu_results = {name: statistics.median(values) for name, values in cpus.items()}
+    base, cpu_base = results["funnel"], cpu_results["funnel"]
+    print(f"{args.events:,} events, {customers:,} customers, median of {args.runs} rounds:")
+    print(f"  {'':<16} {'wall s':>8}  {'× funnel':>8}  {'CPU s':>8}  {'× funnel':>8}")
     for name, seconds in results.items():
-        print(f"  {name:<16} {seconds:8.3f}  {seconds / base:5.2f}× the funnel")
-    d = explained["drivers"]
-    print(f"drivers after {d.step_from}: {d.customers:,} customers, {len(d.drivers)} factors")
-    t = explained["trend"]
-    print(f"trend: {len(t.buckets)} weeks, {int(t.buckets['signal'].notna().sum())} signals")
-    print("findings: " + ", ".join(f.kind for f in explained["findings"]))
+        print(f"  {name:<16} {seconds:8.3f}  {seconds / base:7.2f}×  {cpu_results[name]:8.3f}  "
+              f"{cpu_results[name] / cpu_base:7.2f}×")
+    if "drivers" in explained:
+        d = explained["drivers"]
+        print(f"drivers after {d.step_from}: {d.customers:,} customers, {len(d.drivers)} factors")
+    if "trend" in explained:
+        t = explained["trend"]
+        print(f"trend: {len(t.buckets)} weeks, {int(t.buckets['signal'].notna().sum())} signals")
+    if "findings" in explained:
+        print("findings: " + ", ".join(f.kind for f in explained["findings"]))
+    print(f"load average after: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}"
+          if Path("/proc/loadavg").exists() else "", flush=True)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ customers gives the same rows):
 * ``score``  a detractor NPS (0–6), a low CSAT (1–2) or a hard CES (1–3) on an event of
   that span or before it within the attempt (from the step-1 event on).
 
-The kernel folds each customer's events of the attempt into one row of flags (one pass
-over the events) and counts customers per factor: partial counts that add up over any
+The kernel folds each customer's events of the span into one row of flags
+(:mod:`cxdata.why.drivers_span`: one join of the population with the events) and counts
+customers per factor: partial counts that add up over any
 split of whole customers.  The ``then`` step sums them into one 2×2 table per factor (a
 few dozen rows); the odds ratios, intervals, Fisher p and Benjamini–Hochberg adjustment
 are computed here in Python over those rows.  Every figure is an association, never a
@@ -35,6 +36,7 @@ from cxdata.analytics import funnel
 from cxdata.formatting import format_count
 from cxdata.io.schema import CANONICAL_NAMES
 from cxdata.sql import quote_ident
+from cxdata.why.drivers_span import MASK_BITS, finds_step_events, flags_ctes, mask_chunks
 
 #: A factor held by fewer customers than this is flagged low sample (SPEC §8.1).
 MIN_WITH_DEFAULT = 30
@@ -203,82 +205,25 @@ def _entry_columns(types: dict, by: str) -> list[str]:
     return [c for c in types if c == "channel" or (c not in CANONICAL_NAMES and c != by)]
 
 
-#: Bits of one BIGINT mask of ``did`` values (the sign bit stays clear).
-MASK_BITS = 62
-
-
-def _event_columns(spec, factor_column, entry, values, scores) -> tuple[str, list]:
-    """The events' columns the flags read (t epoch µs, r = _row, fv, its code in
-    ``values``, entry values x<i>, scores) as a SELECT over ``ev``, and its params."""
-    fv = spec.text(factor_column) if factor_column else "NULL"
-    code = "list_position(?, fv)" if values else "NULL::INTEGER"
-    columns = ([f"{spec.text(c)} AS x{i}" for i, c in enumerate(entry)]
-               + [f"{quote_ident(m)} AS {m}" for m, *_ in scores])
-    return (f"SELECT customer_id, epoch_us(ts) AS t, _row AS r, {fv} AS fv, {code} AS code"
-            + "".join(", " + c for c in columns)), ([values] if values else [])
-
-
-def _pop_cte(j: int) -> tuple:
-    """The population: one row per customer who reached step j, its bounds."""
-    nxt = j + 1
-    return ("pop", f"SELECT customer_id, depth >= {nxt} AS converted, t1, r1, t{j} AS tj, "
-                   f"r{j} AS rj, t{nxt} AS tn, r{nxt} AS rn FROM counted WHERE depth >= {j}", [], None)
-
-
-def _bad(metric: str, upto: int, e: str = "x") -> str:
-    # a score given at a route touchpoint scores the route, not a factor: only scores at
-    # no value or at a factor value (code not NULL: values are all but the route) count
-    return f"({e}.{metric} <= {int(upto)} AND ({e}.fv IS NULL OR {e}.code IS NOT NULL))"
-
-
-def _flags_by_rows(spec, j, factor_column, entry, values, scores, chunks) -> list:
-    """``attempt_flags`` when ``counted`` holds the step events' ``_row`` (r1, rj, rn):
-    the step-1 event and the events of the span joined and folded with those bounds.
-    A LEFT JOIN: a customer whose span is empty (step j+1's event at t1's instant but
-    earlier in the file, which the funnel counts as reached) keeps its row."""
-    until_end = "TRUE" if spec.window_us is None else "x.t <= p.t1 + ?"
-    window = [] if spec.window_us is None else [spec.window_us]
-    span_end = (f"CASE WHEN p.converted THEN (x.t < p.tn OR (x.t = p.tn AND x.r < p.rn)) "
-                f"ELSE {until_end} END")
-    after_j = "(x.t > p.tj OR (x.t = p.tj AND x.r > p.rj))"
-    aggregates, params = ["any_value(p.converted) AS converted"], []
-    aggregates += [f"any_value(x.x{i}) FILTER (WHERE x.r = p.r1) AS x{i}" for i in range(len(entry))]
-    for c in range(chunks):
-        low = 1 + c * MASK_BITS
-        # the step-1 event is never after step j's: only span events carry a bit
-        aggregates.append(f"coalesce(bit_or(1::BIGINT << (x.code - {low})) FILTER (WHERE x.code "
-                          f"BETWEEN {low} AND {low + MASK_BITS - 1} AND {after_j}), 0) AS d{c}")
-    for m, _, upto, _ in scores:
-        aggregates.append(f"coalesce(bool_or({_bad(m, upto)}) FILTER (WHERE {span_end}), false) AS bad_{m}")
-        params += window
-    events, event_params = _event_columns(spec, factor_column, entry, values, scores)
-    body = (f"SELECT p.customer_id, {', '.join(aggregates)}\n"
-            f"FROM pop p LEFT JOIN ({events} FROM ev) x ON x.customer_id = p.customer_id AND "
-            f"(x.r = p.r1 OR ((x.t > p.t1 OR (x.t = p.t1 AND x.r >= p.r1)) AND {span_end}))\n"
-            "GROUP BY p.customer_id")
-    return [_pop_cte(j), ("attempt_flags", body, params + event_params + window, True)]
-
-
 def _factor_sql(spec, j: int, factor_column: str | None, entry: list[str],
-                values: Sequence[str] = ()) -> tuple[list, str, list]:
+                values: Sequence[str] = (), rows_given: bool = False) -> tuple[list, str, list]:
     """(CTE definitions as (name, body, params, materialized), kernel SELECT, its params).
 
-    One join of the population with its events, from the step-1 event to the span's end
-    (step j+1's event for converters, else the window's end), folded by ONE aggregate
-    into one row per customer (``attempt_flags``): the entry values (on the step-1
-    event, ``_row`` = r1), the ``did`` values as bit masks (bit b of mask ``d<c>`` =
-    ``values[62·c + b]`` was done after step j's event: an integer ``bit_or``, far
-    cheaper than a DISTINCT list aggregate) and the bad-score flags.  ``factor_rows``
+    The population's events from the step-1 event to the span's end (step j+1's event
+    for converters, else the window's end), folded into one row per customer
+    (``attempt_flags``, :mod:`cxdata.why.drivers_span`): the entry values (on the step-1
+    event), the ``did`` values as bit masks and the bad-score flags.  ``factor_rows``
     unfolds them into one row (customer_id, converted, kind, col, value) per customer
     and factor held, plus one ``base`` row per customer; the kernel counts them per
     factor (with_n, with_converted): partial counts that add up over any split of whole
     customers, so only a few rows leave each part.  ``values``: every value of
     ``factor_column`` that can be a ``did`` factor, i.e. all but the route
-    (:func:`route_values`)."""
+    (:func:`route_values`).  ``rows_given``: ``counted`` holds the step events' ``_row``
+    (r1, rj, rn), needed unless :func:`finds_step_events`."""
     scores = [s for s in SCORE_FACTORS if s[0] in spec.column_types]
     values = list(values) if factor_column is not None else []
-    chunks = (len(values) + MASK_BITS - 1) // MASK_BITS
-    ctes = _flags_by_rows(spec, j, factor_column, entry, values, scores, chunks)
+    chunks = mask_chunks(values)
+    ctes = flags_ctes(spec, j, factor_column, entry, values, scores, rows_given)
     selects = ["SELECT customer_id, converted, 'base' AS kind, '' AS col, '' AS value FROM attempt_flags"]
     params: list = []
     for i, column in enumerate(entry):
@@ -424,8 +369,11 @@ def conversion_drivers(cur, table: str, steps: list[str], after_step: int | None
     if not 1 <= after_step < k:
         raise ValueError(f"Conversion drivers look at a step 1…{k - 1} and the one after it, "
                          f"not step {after_step}.")
-    sql, spec, engine = funnel.counted_attempts(cur, table, list(steps),
-                                                rows=[1, after_step, after_step + 1], **options)
+    sql, spec, engine = funnel.counted_attempts(cur, table, list(steps), **options)
+    rows_given = not finds_step_events(spec)
+    if rows_given:     # the funnel looks up its step events' _row
+        sql, spec, engine = funnel.counted_attempts(cur, table, list(steps),
+                                                    rows=[1, after_step, after_step + 1], **options)
     types = spec.column_types
     if factor_column is not None and factor_column not in types:
         factor_column = "event" if factor_column == "touchpoint" and "event" in types else None
@@ -433,7 +381,8 @@ def conversion_drivers(cur, table: str, steps: list[str], after_step: int | None
     values, stages = values_and_stages(engine, factor_column)
     route = set(route_values(engine, spec, after_step, factor_column, stages))
     values = [v for v in values if v not in route]
-    ctes, kernel_select, kernel_params = _factor_sql(spec, after_step, factor_column, entry, values)
+    ctes, kernel_select, kernel_params = _factor_sql(spec, after_step, factor_column, entry, values,
+                                                       rows_given)
     for name, body, params, materialized in ctes:
         sql.cte(name, body, params, materialized=materialized)
     then, then_params = _then_sql([c for c in entry if c == "channel"])

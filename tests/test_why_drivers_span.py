@@ -1,0 +1,158 @@
+"""The span of conversion drivers, exact to the event (SPEC §8.1; cxdata/why/drivers_span.py):
+events at the instant of a step count by their file order against the step's event, in a
+log that mixes customers whose step events are alone at their instants with customers
+whose are not; and, on logs full of ties, the same 2×2 counts as the rules written out
+in plain Python over the funnel's own step events (their ``_row`` looked up by the funnel).
+
+Times are seconds after 2024-01-01 00:00 UTC (tests/helpers_events.py).
+"""
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+
+import duckdb
+import pytest
+
+from cxdata.analytics import funnel
+from cxdata.why.drivers import conversion_drivers
+from cxdata.why.drivers_span import finds_step_events
+from tests.helpers_events import make_events_table
+
+
+@pytest.fixture
+def con():
+    connection = duckdb.connect()
+    yield connection
+    connection.close()
+
+
+def _counts(result) -> dict:
+    return {(r.kind, r.column, r.value): (r.with_n, r.with_converted) for r in result.drivers.itertuples()}
+
+
+# Funnel A -> B -> C by stage, drivers of B -> C.  Shop (B) and Pay (C) are the route;
+# Chat, Mail and Call are mostly on X events, so they are factors.  File order:
+#   l  A@0 Web, X@10 Chat (before B), B@20, X@30 Mail (CSAT 1), C@40, X@50 Call (after C)
+#      -> each step event alone at its instant; did Mail, low CSAT; converted
+#   d  A@0 Phone, X@20 Call (at B's instant, before B's event), B@20 Shop (step 2's event),
+#      B@20 Chat (CSAT 2: a second B after it), X@60 Mail; no C
+#      -> did Chat and Mail (no window: any later event), low CSAT; not converted
+#   c  A@0 Web, B@10, X@30 Call (at C's instant, before C's event), C@30, X@30 Chat (CSAT 1,
+#      after C's event) -> did Call only; converted
+#   a  X@0 Chat (CSAT 1, before A's event at its instant), A@0 Phone, B@5, C@9
+#      -> nothing; converted
+#   n  A@0 Web, B@5 -> nothing; not converted
+ROWS = [("l", 0, "A", None, "Ad", "Web"), ("l", 10, "X", None, "Chat", "Web"),
+        ("l", 20, "B", None, "Shop", "Web"), ("l", 30, "X", None, "Mail", "Web", None, 1),
+        ("l", 40, "C", None, "Pay", "Web"), ("l", 50, "X", None, "Call", "Web"),
+        ("d", 0, "A", None, "Ad", "Phone"), ("d", 20, "X", None, "Call", "Phone"),
+        ("d", 20, "B", None, "Shop", "Phone"), ("d", 20, "B", None, "Chat", "Phone", None, 2),
+        ("d", 60, "X", None, "Mail", "Phone"),
+        ("c", 0, "A", None, "Ad", "Web"), ("c", 10, "B", None, "Shop", "Web"),
+        ("c", 30, "X", None, "Call", "Web"), ("c", 30, "C", None, "Pay", "Web"),
+        ("c", 30, "X", None, "Chat", "Web", None, 1),
+        ("a", 0, "X", None, "Chat", "Phone", None, 1), ("a", 0, "A", None, "Ad", "Phone"),
+        ("a", 5, "B", None, "Shop", "Phone"), ("a", 9, "C", None, "Pay", "Phone"),
+        ("n", 0, "A", None, "Ad", "Web"), ("n", 5, "B", None, "Shop", "Web")]
+
+
+@pytest.mark.parametrize("timelines", [(), ("stage",)])
+def test_lone_and_tied_step_events_in_one_log(con, timelines):
+    table = make_events_table(con, ROWS, timelines=timelines)
+    result = conversion_drivers(con, table, ["A", "B", "C"], 2)
+    # reached B: l d c a n; converted: l c a
+    assert (result.customers, result.converted) == (5, 3)
+    assert _counts(result) == {("entry", "channel", "Web"): (3, 2),       # l c n
+                               ("entry", "channel", "Phone"): (2, 1),     # d a
+                               ("did", "touchpoint", "Mail"): (2, 1),     # l d
+                               ("did", "touchpoint", "Chat"): (1, 0),     # d
+                               ("did", "touchpoint", "Call"): (1, 1),     # c
+                               ("score", "csat", "low"): (2, 1)}          # l d
+
+
+def test_a_window_ends_a_non_converters_span(con):
+    table = make_events_table(con, ROWS)
+    # window 50 s: d's Mail at 60 is after t1 + W, so only l did Mail
+    result = conversion_drivers(con, table, ["A", "B", "C"], 2, window_seconds=50)
+    assert _counts(result)[("did", "touchpoint", "Mail")] == (1, 1)
+    assert _counts(result)[("did", "touchpoint", "Chat")] == (1, 0)
+
+
+# ---------------------------------------------------------------------------------------
+# The rules in plain Python, over the funnel's own step events
+
+def _reference(con, table, steps, j, window_seconds=None, **options) -> tuple[int, int, dict]:
+    """(customers, converted, {(kind, column, value): (with_n, with_converted)}) of
+    SPEC §8.1 worked customer by customer: the step events' (time, _row) come from the
+    funnel's lookup (``counted_attempts`` with ``rows``), the events from the table.
+    Factors on ``touchpoint`` (no stage values: no route), entry ``channel``, low CSAT."""
+    sql, _, engine = funnel.counted_attempts(con, table, steps, rows=[1, j, j + 1],
+                                             window_seconds=window_seconds, **options)
+    attempts = sql.run(engine, f"SELECT customer_id, depth, t1, t{j}, t{j + 1}, r1, r{j}, r{j + 1} "
+                               f"FROM counted WHERE depth >= {j}")
+    events = defaultdict(list)
+    for customer, t, r, touchpoint, channel, csat in con.execute(
+            f"SELECT customer_id, epoch_us(ts), _row, touchpoint, channel, csat FROM {table}").fetchall():
+        events[customer].append((t, r, touchpoint, channel, csat))
+    window = None if window_seconds is None else window_seconds * 1_000_000
+    held, customers, converted = Counter(), 0, 0
+    for customer, depth, t1, tj, tn, r1, rj, rn in attempts:
+        went_on = depth >= j + 1
+        customers += 1
+        converted += went_on
+        factors = set()
+        for t, r, touchpoint, channel, csat in events[customer]:
+            from_step1 = (t, r) >= (t1, r1)
+            before_end = (t, r) < (tn, rn) if went_on else (window is None or t <= t1 + window)
+            if r == r1:
+                factors.add(("entry", "channel", channel or "(none)"))
+            if touchpoint is not None and (t, r) > (tj, rj) and (r == r1 or (from_step1 and before_end)):
+                factors.add(("did", "touchpoint", touchpoint))
+            if csat is not None and csat <= 2 and from_step1 and before_end:
+                factors.add(("score", "csat", "low"))
+        for factor in factors:
+            held[factor] += 1
+            held[factor + ("converted",)] += went_on
+    table_2x2 = {f: (n, held[f + ("converted",)]) for f, n in held.items()
+                 if len(f) == 3 and 0 < n < customers}
+    return customers, converted, table_2x2
+
+
+def _tied_log(con, seed: int, timelines) -> str:
+    # 200 customers, events at 5 instants only, in shuffled file order: most instants of
+    # a step hold other events too, before and after the step's event in the file
+    rng = random.Random(seed)
+    rows = []
+    for c in range(200):
+        for _ in range(rng.randint(1, 10)):
+            rows.append((f"c{c}", 10 * rng.randint(0, 4), None, rng.choice("AABBCCDX"),
+                         rng.choice(["Web", "Shop", "Chat", "Mail", None]), rng.choice(["Web", "Phone", None]),
+                         None, rng.choice([None, None, 1, 2, 5])))
+    rng.shuffle(rows)
+    return make_events_table(con, rows, timelines=timelines)
+
+
+@pytest.mark.parametrize("order, window, timelines", [
+    ("ordered", None, ()), ("ordered", 20, ("event",)), ("ordered", 0, ()),
+    ("strict", None, ()), ("unordered", 20, ())])
+def test_counts_match_the_rules_worked_customer_by_customer(con, order, window, timelines):
+    for seed in range(3):
+        table = _tied_log(con, seed, timelines)
+        for steps in (["A", "B", "C"], ["A", "B", "C", "D"]):
+            for j in range(1, len(steps)):
+                options = dict(by="event", order=order, window_seconds=window)
+                result = conversion_drivers(con, table, steps, j, **options)
+                customers, converted, expected = _reference(con, table, steps, j, **options)
+                assert (result.customers, result.converted) == (customers, converted)
+                assert _counts(result) == expected, (seed, steps, j)
+
+
+def test_only_ordered_funnels_of_distinct_steps_find_their_step_events(con):
+    table = make_events_table(con, ROWS)
+    _, spec, _ = funnel.counted_attempts(con, table, ["A", "B", "C"])
+    assert finds_step_events(spec)
+    for steps, order in ((["A", "B", "A"], "ordered"), (["A", "B", "C"], "strict"),
+                         (["A", "B", "C"], "unordered")):
+        _, spec, _ = funnel.counted_attempts(con, table, steps, order=order)
+        assert not finds_step_events(spec)
