@@ -40,3 +40,29 @@ def open_app_page(page: str, timeout: int = 120, **query) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+SAMPLE = APP.parent / "sample_data" / "interactions.csv"
+
+
+def sample_dataset():
+    """The bundled sample as a dataset of the running script's workspace, ingested on
+    first use — for the page functions that :func:`run_section` runs."""
+    from cxdata.ui.state import get_workspace
+    ws = get_workspace()
+    if not ws.has_dataset("sample"):
+        ws.ingest(str(SAMPLE), "sample")
+    return ws.get_dataset("sample")
+
+
+def run_section(function, *, query: dict | None = None) -> AppTest:
+    """Run ``function`` — a section of a page, drawn on :func:`sample_dataset` — alone in
+    AppTest, with ``query`` as URL parameters.  AppTest runs a function's source as a
+    script of its own (no closure): other inputs must reach it another way (attributes of
+    ``builtins`` set for the whole test, as reruns read them too)."""
+    at = AppTest.from_function(function, default_timeout=120)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at

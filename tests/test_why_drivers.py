@@ -342,29 +342,17 @@ def test_forest_plot_is_log_scaled_with_a_reference_at_one_and_hollow_low_sample
 
 
 def test_why_drop_section_renders_for_the_sample():
-    from streamlit.testing.v1 import AppTest
+    from tests.helpers_app import run_section
 
     def page():
-        import builtins
         from cxdata.sql import EventFilter
-        from cxdata.ui.state import get_workspace
         from cxdata.ui.why_funnel import why_drop_section
-        ws = get_workspace()
-        if not ws.has_dataset("sample"):
-            ws.ingest(builtins.SAMPLE_PATH, "sample")
-        info = ws.get_dataset("sample")
-        why_drop_section(info, ["Cart", "Order confirmation"], 1,
+        from tests.helpers_app import sample_dataset
+        why_drop_section(sample_dataset(), ["Cart", "Order confirmation"], 1,
                          dict(by="touchpoint", window_seconds=None, order="ordered",
                               event_filter=EventFilter()), {"touchpoint": "Touchpoint"})
 
-    import builtins
-    builtins.SAMPLE_PATH = str(SAMPLE)      # the page function runs as its own script
-    try:
-        at = AppTest.from_function(page, default_timeout=120)
-        at.run()
-    finally:
-        del builtins.SAMPLE_PATH
-    assert not at.exception, at.exception
+    at = run_section(page)
     text = " ".join(m.value for m in at.markdown)
     assert "Live chat after Cart converted 0\\.4× as often" in text   # markdown-escaped
     # the table of every factor, and the 2×2 of the one picked (the strongest: Live chat)

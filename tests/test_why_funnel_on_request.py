@@ -6,50 +6,40 @@ claiming more rows than it has."""
 from __future__ import annotations
 
 import builtins
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from cxdata.ui.why_funnel import WHY_AUTOMATIC_ROWS
-
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "interactions.csv"
+from tests.helpers_app import run_section
 
 
 def _page():
-    import builtins as b
+    import builtins
     import dataclasses
 
     from cxdata.sql import EventFilter
-    from cxdata.ui.state import get_workspace
     from cxdata.ui.why_funnel import why_drop_section
-    ws = get_workspace()
-    if not ws.has_dataset("sample"):
-        ws.ingest(b.SAMPLE_PATH, "sample")
-    info = ws.get_dataset("sample")
-    if b.CLAIMED_ROWS is not None:
-        info = dataclasses.replace(info, rows_accepted=b.CLAIMED_ROWS)
+    from tests.helpers_app import sample_dataset
+    info = sample_dataset()
+    if builtins.CLAIMED_ROWS is not None:
+        info = dataclasses.replace(info, rows_accepted=builtins.CLAIMED_ROWS)
     why_drop_section(info, ["Cart", "Order confirmation"], 1,
                      dict(by="touchpoint", window_seconds=None, order="ordered",
                           event_filter=EventFilter()), {"touchpoint": "Touchpoint"})
 
 
 @pytest.fixture(autouse=True)
-def page_globals():
-    # the page function runs as its own script: it reads its inputs from builtins
-    builtins.SAMPLE_PATH, builtins.CLAIMED_ROWS = str(SAMPLE), None
+def claimed_rows():
+    # read by _page on every run of the test, reruns included
+    builtins.CLAIMED_ROWS = None
     yield
-    del builtins.SAMPLE_PATH, builtins.CLAIMED_ROWS
+    del builtins.CLAIMED_ROWS
 
 
 def _run(claimed_rows: int | None, **query) -> AppTest:
     builtins.CLAIMED_ROWS = claimed_rows
-    at = AppTest.from_function(_page, default_timeout=120)
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return run_section(_page, query=query)
 
 
 def _drivers_shown(at) -> bool:

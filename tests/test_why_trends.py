@@ -13,6 +13,7 @@ import pytest
 from cxdata import cli
 from cxdata.why import cli_trends, trends
 from cxdata.why.trends import control_limits, explanations
+from tests.helpers_app import run_section
 from tests.helpers_events import make_events_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,37 +189,17 @@ def test_control_chart_has_an_ordinal_utc_axis_signals_in_red_and_a_grey_incompl
     assert '"beyond limits"' in text and "incomplete" in text
 
 
-def _app_on_sample(page):
-    """Run ``page`` (a function drawing a section) in AppTest; it finds the sample's path
-    in ``builtins.SAMPLE_PATH`` (AppTest runs the function's source alone)."""
-    import builtins
-
-    from streamlit.testing.v1 import AppTest
-    builtins.SAMPLE_PATH = str(SAMPLE)
-    try:
-        at = AppTest.from_function(page, default_timeout=120)
-        at.run()
-    finally:
-        del builtins.SAMPLE_PATH
-    assert not at.exception, at.exception
-    return at
-
-
 def test_control_section_renders_the_signal_and_its_groups():
 
     def page():
-        import builtins
         from cxdata.sql import EventFilter
-        from cxdata.ui.state import get_workspace
         from cxdata.ui.why_funnel import control_section
-        ws = get_workspace()
-        if not ws.has_dataset("sample"):
-            ws.ingest(builtins.SAMPLE_PATH, "sample")
-        control_section(ws.get_dataset("sample"), ["Consideration", "Purchase"],
+        from tests.helpers_app import sample_dataset
+        control_section(sample_dataset(), ["Consideration", "Purchase"],
                         dict(by="stage", window_seconds=None, order="ordered",
                              event_filter=EventFilter()), "week")
 
-    at = _app_on_sample(page)
+    at = run_section(page)
     assert at.selectbox(key="why_explain").value == "channel"
     text = " ".join(m.value for m in at.markdown)
     assert "Week of 6 Oct 2025" in text and "beyond limits" in text
@@ -229,15 +210,11 @@ def test_control_section_renders_the_signal_and_its_groups():
 def test_score_control_section_names_delivery_behind_the_summer_csat():
 
     def page():
-        import builtins
-        from cxdata.ui.state import get_workspace
         from cxdata.ui.why_funnel import score_control_section
-        ws = get_workspace()
-        if not ws.has_dataset("sample"):
-            ws.ingest(builtins.SAMPLE_PATH, "sample")
-        score_control_section(ws.get_dataset("sample"), "csat", "month")
+        from tests.helpers_app import sample_dataset
+        score_control_section(sample_dataset(), "csat", "month")
 
-    at = _app_on_sample(page)
+    at = run_section(page)
     assert at.selectbox(key="why_score_explain").value == "touchpoint"
     text = " ".join(m.value for m in at.markdown)
     assert "Jun 2025" in text and "Aug 2025" in text
