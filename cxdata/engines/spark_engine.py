@@ -454,6 +454,13 @@ class SparkEngine(Engine):
             self._events = (frame.persist(), schema_out)
         return self._events
 
+    def cached_bytes(self) -> int:
+        """Bytes of the packed canonical events in Spark's cache (LZ4-compressed Arrow;
+        the first query's read and parse when they are not cached yet)."""
+        from pyspark.sql import functions as F
+        events, _ = self._canonical_events()
+        return int(events.agg(F.sum(F.length("packed"))).first()[0] or 0)
+
     def _result(self, kernel: str, params: Sequence, then: str | None, then_params: Sequence):
         """The result as an Arrow table, timestamps naive UTC (as DuckDB's)."""
         events, events_schema = self._canonical_events()
