@@ -332,21 +332,40 @@ def test_cli_spark_errors_are_one_sentence(tmp_path):
 
 
 def test_packed_events_reach_the_kernel_whole(monkeypatch):
-    """The cached events travel as packed blocks (no Spark needed to check the packing): a
-    partition of 5 events in blocks of 2 is 3 blocks, and the kernel sees all 5; an empty
-    partition packs to nothing and its kernel still answers, over no events."""
+    """The cached events travel as packed blocks, one per column (no Spark needed to check
+    the packing): a partition of 5 events in blocks of 2 is 3 rows of 2 packed columns,
+    and a kernel given only column ``n`` of them sees all 5 events; an empty partition
+    packs to nothing and its kernel still answers, over no events."""
     import pyarrow as pa
-    from cxdata.engines import spark_engine
-    monkeypatch.setattr(spark_engine, "PACK_ROWS", 2)
+    from cxdata.engines import spark_partitions
+    monkeypatch.setattr(spark_partitions, "PACK_ROWS", 2)
     rows = pa.table({"customer_id": ["a", "a", "b", "c", "c"], "n": [1, 2, 3, 4, 5]})
     schema = rows.schema.serialize().to_pybytes()
-    pack = spark_engine._partition_runner([("events", "SELECT * FROM input", [])], schema,
+    pack = spark_partitions.partition_runner([("events", "SELECT * FROM input", [])], schema,
                                           pack_output=True)
     blocks = list(pack(iter(rows.to_batches())))
-    assert [b.num_rows for b in blocks] == [1, 1, 1] and blocks[0].schema.names == ["packed"]
-    kernel = spark_engine._partition_runner(
-        [("kernel_out", "SELECT count(DISTINCT customer_id) AS customers, sum(n)::BIGINT AS total "
-                        "FROM events", [])], schema, "events", packed_input=True)
-    assert [b.to_pylist() for b in kernel(iter(blocks))] == [[{"customers": 3, "total": 15}]]
+    assert [b.num_rows for b in blocks] == [1, 1, 1] and blocks[0].schema.names == ["c0", "c1"]
+    only_n = [pa.RecordBatch.from_arrays([b.column(1)], ["c1"]) for b in blocks]
+    kernel = spark_partitions.partition_runner(
+        [("kernel_out", "SELECT count(*) AS events, sum(n)::BIGINT AS total FROM events", [])],
+        pa.schema([rows.schema.field("n")]).serialize().to_pybytes(), "events", packed_input=["n"])
+    assert [b.to_pylist() for b in kernel(iter(only_n))] == [[{"events": 5, "total": 15}]]
     assert list(pack(iter([]))) == []
-    assert [b.to_pylist() for b in kernel(iter([]))] == [[{"customers": 0, "total": None}]]
+    assert [b.to_pylist() for b in kernel(iter([]))] == [[{"events": 0, "total": None}]]
+
+
+def test_a_question_takes_only_the_columns_its_sql_reads():
+    """DuckDB's plan names the columns a kernel reads: those it projects and those only its
+    filters use; all of them for ``SELECT *``; one when it reads none (the rows count)."""
+    import pyarrow as pa
+    from cxdata.engines.spark_partitions import columns_read
+    events = pa.schema([("_row", pa.int64()), ("customer_id", pa.string()), ("ts", pa.timestamp("us")),
+                        ("stage", pa.string()), ("nps", pa.int32()), ("region (attribute)", pa.string())])
+    per_customer = ("SELECT customer_id, list(ts ORDER BY ts) FILTER (WHERE stage = ?) AS t "
+                    "FROM events GROUP BY customer_id")
+    assert columns_read(per_customer, ["Aware"], events) == ["customer_id", "ts", "stage"]
+    assert columns_read("SELECT count(*) AS n FROM events WHERE nps >= 9", [], events) == ["nps"]
+    assert columns_read('SELECT "region (attribute)" AS r, count(*) AS n FROM events GROUP BY 1', [],
+                        events) == ["region (attribute)"]
+    assert columns_read("SELECT * FROM events", [], events) == events.names
+    assert columns_read("SELECT count(*) AS n FROM events", [], events) == ["_row"]

@@ -8,7 +8,9 @@ How a query runs (SPEC §7; see :mod:`cxdata.engines` for kernel / then):
 2. On every partition an embedded DuckDB turns the text into the canonical events with
    the *same* SQL the workspace ingest uses (:func:`cxdata.io.ingest.build_transform_sql`:
    §1's rules, rejected rows left out) and runs the analysis kernel over them
-   (``mapInArrow``).  Only the kernel's rows leave the partition.
+   (``mapInArrow``).  Only the kernel's rows leave the partition.  The parsed events are
+   kept in Spark's cache, packed column by column (:mod:`cxdata.engines.spark_partitions`),
+   so later questions skip the read and the parse and take only the columns they read.
 3. The kernel rows meet in one partition, where another DuckDB runs the ``then`` SQL;
    its result (an aggregate) is all that comes back to the driver.
 
@@ -31,6 +33,7 @@ import pandas as pd
 
 from cxdata.io import schema
 from cxdata.engines.base import Engine
+from cxdata.engines.spark_partitions import columns_read, output_schema, partition_runner, select_fields
 from cxdata.errors import UnusableInput
 from cxdata.sql import quote_ident
 
@@ -262,67 +265,6 @@ def source_columns(spark, src: SparkSource) -> list[str]:
     return list(read_source(spark, src).columns)
 
 
-# ---------------------------------------------------------------------------------------
-# Code that runs on the executors: plain functions of duckdb and pyarrow (cloudpickle
-# sends them by value, so the executors need no copy of cxdata).
-
-#: Events per packed block of the cached canonical events (see :func:`_partition_runner`).
-PACK_ROWS = 1 << 17
-
-
-def _partition_runner(stages: list[tuple[str, str, list]], input_schema_bytes: bytes,
-                      input_name: str = "input", *, packed_input: bool = False,
-                      pack_output: bool = False):
-    """A ``mapInArrow`` function: the partition's batches become table ``input_name`` in
-    an embedded DuckDB; each stage ``(name, sql, params)`` creates table ``name`` from the
-    ones before; the last stage's rows are the output.
-
-    *Packed* rows are blocks of :data:`PACK_ROWS` rows as one compressed Arrow IPC stream
-    each, in a single binary column ``packed``: how the canonical events are cached.
-    Spark then moves a few large byte strings between its cache and the Python workers
-    instead of converting every event's every column, which was most of a question's time.
-    """
-
-    def run(batches):
-        import duckdb
-        import pyarrow as pa
-        schema = pa.ipc.read_schema(pa.py_buffer(input_schema_bytes))
-        if packed_input:
-            parts = [pa.ipc.open_stream(blob.as_buffer()).read_all()       # no copy of the bytes
-                     for batch in batches for blob in batch.column(0)]
-            table = pa.concat_tables(parts) if parts else schema.empty_table()
-        else:
-            batches = list(batches)
-            # Spark's own schema when there are rows (its nullability may differ from ours)
-            table = pa.Table.from_batches(batches) if batches else schema.empty_table()
-        con = duckdb.connect()
-        try:
-            con.execute("SET TimeZone = 'UTC'")
-            con.execute("SET threads = 1")          # Spark already runs a task per core
-            # Scanned in place, not copied into a table: a copy of every event cost more
-            # than the kernels' scans of the Arrow data.
-            con.register(input_name, table)
-            *middle, (_, last_sql, last_params) = stages
-            for name, sql, params in middle:
-                con.execute(f'CREATE TABLE "{name}" AS {sql}', params)
-            result = con.sql(last_sql, params=list(last_params)).to_arrow_table()   # no extra copy
-            if not pack_output:
-                yield from result.to_batches()
-                return
-            options = pa.ipc.IpcWriteOptions(compression="lz4")
-            for start in range(0, result.num_rows, PACK_ROWS):
-                sink = pa.BufferOutputStream()
-                with pa.ipc.new_stream(sink, result.schema, options=options) as writer:
-                    writer.write_table(result.slice(start, PACK_ROWS))
-                yield pa.RecordBatch.from_arrays([pa.array([sink.getvalue().to_pybytes()], pa.binary())], ["packed"])
-        finally:
-            con.close()     # after the rows are handed over: the result may use its memory
-
-    return run
-
-
-# ---------------------------------------------------------------------------------------
-
 class SparkEngine(Engine):
     """Events of a Spark source (:class:`SparkSource`), mapped to roles as a file is
     (``overrides`` win over the guesses, SPEC §1), ``order_key`` ordering one customer's
@@ -432,16 +374,17 @@ class SparkEngine(Engine):
         return pa.schema([pa.field(c, pa.string()) for c in self.columns] + [pa.field("_ord", pa.int64())])
 
     def _map(self, frame, stages, input_schema, input_name: str = "input", *,
-             packed_input: bool = False, pack_output: bool = False):
+             packed_input: Sequence[str] = (), pack_output: bool = False):
         """``frame`` through ``stages`` on every partition, and the Arrow schema of the
         last stage's rows (worked out here, by the same stages on an empty input).  With
-        ``pack_output`` the frame's rows are packed blocks of them (:func:`_partition_runner`)."""
+        ``pack_output`` the frame's rows are packed blocks of them (:func:`~cxdata.engines.spark_partitions.partition_runner`)."""
         import pyarrow as pa
         from pyspark.sql.pandas.types import from_arrow_schema
-        runner = _partition_runner(stages, input_schema.serialize().to_pybytes(), input_name,
+        runner = partition_runner(stages, input_schema.serialize().to_pybytes(), input_name,
                                    packed_input=packed_input, pack_output=pack_output)
-        output = _empty_output_schema(stages, input_schema, input_name)
-        spark_schema = pa.schema([pa.field("packed", pa.binary())]) if pack_output else output
+        output = output_schema(stages, input_schema, input_name)
+        spark_schema = pa.schema([pa.field(f"c{i}", pa.binary()) for i in range(len(output))]) \
+            if pack_output else output
         return frame.mapInArrow(runner, from_arrow_schema(spark_schema)), output
 
     def _canonical_events(self):
@@ -459,13 +402,16 @@ class SparkEngine(Engine):
         the first query's read and parse when they are not cached yet)."""
         from pyspark.sql import functions as F
         events, _ = self._canonical_events()
-        return int(events.agg(F.sum(F.length("packed"))).first()[0] or 0)
+        return int(events.agg(sum(F.sum(F.length(c)) for c in events.columns)).first()[0] or 0)
 
     def _result(self, kernel: str, params: Sequence, then: str | None, then_params: Sequence):
         """The result as an Arrow table, timestamps naive UTC (as DuckDB's)."""
         events, events_schema = self._canonical_events()
-        rows, schema_out = self._map(events, [("kernel_out", kernel, list(params))], events_schema,
-                                     "events", packed_input=True)
+        read = columns_read(kernel, params, events_schema)
+        index = [events_schema.get_field_index(name) for name in read]
+        rows, schema_out = self._map(events.select(*[f"c{i}" for i in index]),
+                                     [("kernel_out", kernel, list(params))],
+                                     select_fields(events_schema, index), "events", packed_input=read)
         if then is not None:
             rows = rows.repartition(1)
             rows, _ = self._map(rows, [("result", then, list(then_params))], schema_out, "kernel")
@@ -526,23 +472,6 @@ class SparkEngine(Engine):
         n, rejected = int(n or 0), int(rejected or 0)
         return {"rows_read": n, "rows_accepted": n - rejected, "rows_rejected": rejected,
                 "roles": dict(self.roles), "problems": listed[:problem_limit]}
-
-
-def _empty_output_schema(stages, input_schema, input_name: str):
-    """The Arrow schema of the last stage's output on an empty input (run here)."""
-    import duckdb
-    import pyarrow as pa
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.register("input_arrow", pa.Table.from_batches([], schema=input_schema))
-        con.execute(f'CREATE TABLE "{input_name}" AS SELECT * FROM input_arrow')
-        *middle, (_, last_sql, last_params) = stages
-        for name, sql, params in middle:
-            con.execute(f'CREATE TABLE "{name}" AS {sql}', params)
-        return con.sql(last_sql, params=list(last_params)).to_arrow_table().schema
-    finally:
-        con.close()
 
 
 @dataclass
