@@ -369,3 +369,57 @@ def test_a_question_takes_only_the_columns_its_sql_reads():
                         events) == ["region (attribute)"]
     assert columns_read("SELECT * FROM events", [], events) == events.names
     assert columns_read("SELECT count(*) AS n FROM events", [], events) == ["_row"]
+
+
+def test_every_kernel_gives_the_same_rows_over_the_columns_it_reads(tmp_path):
+    """What a Spark question hands its partitions (only ``columns_read``) is enough: each
+    kernel the analyses send, run on the sample log's events reduced to those columns,
+    gives the rows it gives over all of them (no Spark needed: DuckDB runs the kernels)."""
+    from cxdata.analytics.funnel import dropoff_summary
+    from cxdata.engines.spark_partitions import columns_read
+    from cxdata.why import comments, conformance
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    ingest_file(con, SAMPLE, table="events", rejects_table="rejects")
+    every = con.sql("SELECT * FROM events").to_arrow_table()
+    checked: list[tuple[str, list[str]]] = []
+
+    def canonical(rows):      # list aggregates without ORDER BY may come in any order
+        return sorted(repr(tuple(sorted(map(repr, v)) if isinstance(v, list) else v for v in row))
+                      for row in rows)
+
+    class Checked(DuckDBEngine):
+        def timeline(self, column):
+            return None         # Spark has no stored timelines: the kernels that read events
+
+        def rows(self, kernel, params=(), then=None, then_params=()):
+            read = columns_read(kernel, params, every.schema)
+            narrow = duckdb.connect()
+            narrow.execute("SET TimeZone = 'UTC'")
+            narrow.register("events", every.select(read))
+            assert canonical(narrow.execute(kernel, list(params)).fetchall()) == \
+                canonical(con.cursor().execute(kernel, list(params)).fetchall()), read
+            checked.append((kernel, read))
+            return super().rows(kernel, params, then, then_params)
+
+        def run(self, kernel, params=(), then=None, then_params=()):
+            self.rows(kernel, params)
+            return super().run(kernel, params, then, then_params)
+
+    engine = Checked(con, "events")
+    for order in ("ordered", "strict", "unordered"):
+        funnel.compute_funnel(engine, None, STAGES, window_seconds=30 * DAY, order=order)
+    funnel.funnel_breakdown(engine, None, STAGES, "channel", window_seconds=30 * DAY)
+    funnel.funnel_trend(engine, None, STAGES, "week")
+    dropoff_summary(engine, None, STAGES, 2, window_seconds=30 * DAY)
+    paths.transitions(engine, None, "stage")
+    paths.variants(engine, None, "touchpoint")
+    scores.scores_by(engine, None, "nps", "touchpoint")
+    comments.comment_counts(engine, None)
+    conformance.conformance(engine, None, STAGES)
+    insights.dataset_insights(engine, None, STAGES)
+    assert len(checked) >= 20, len(checked)
+    # and the reduction is real: a funnel reads 4 of the sample's columns, NPS by touchpoint 2
+    assert any(read == ["_row", "customer_id", "ts", "stage"] for _, read in checked)
+    assert any(read == ["touchpoint", "nps"] for _, read in checked)
+    assert len(every.schema) > 10
