@@ -130,8 +130,11 @@ def main() -> None:
         remote = SparkEngine(spark, SparkSource.parse(f"spark:parquet:{parquet}"))
         remote.time_range_us()          # the first query reads, parses and caches the events
         first = time.perf_counter() - start
+        cached = remote.cached_bytes()
         print(f"\n{events:,} events, {customers:,} customers — Spark's first read, parse and "
-              f"cache: {first:.1f} s", flush=True)
+              f"cache: {first:.1f} s; cached {cached / 1e6:,.0f} MB ({cached / events:.0f} bytes "
+              f"an event), {remote.partitions} partitions   (load average {os.getloadavg()[0]:.2f})",
+              flush=True)
         print(f"{'analysis':<26}{'DuckDB s':>10}{'Spark s':>10}{'ratio':>8}  same")
         ratios = []
         for name, call in analyses():
@@ -141,7 +144,8 @@ def main() -> None:
             print(f"{name:<26}{d_time:>10.2f}{s_time:>10.2f}{s_time / d_time:>7.1f}×  "
                   f"{'yes' if _same(d_result, s_result) else 'NO'}", flush=True)
         print(f"median ratio {statistics.median(ratios):.1f}×, worst {max(ratios):.1f}×  "
-              f"(target ≤ 5×)   {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
+              f"(target ≤ 5×)   {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, load average "
+              f"{os.getloadavg()[0]:.2f}", flush=True)
         con.close()
         if args.sample:
             time_sample(spark, parquet, args.sample, args.runs)

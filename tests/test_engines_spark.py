@@ -329,3 +329,97 @@ def test_cli_spark_errors_are_one_sentence(tmp_path):
                           timeout=120)
     assert proc.returncode == 2
     assert "pip install -r requirements-spark.txt" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_packed_events_reach_the_kernel_whole(monkeypatch):
+    """The cached events travel as packed blocks, one per column (no Spark needed to check
+    the packing): a partition of 5 events in blocks of 2 is 3 rows of 2 packed columns,
+    and a kernel given only column ``n`` of them sees all 5 events; an empty partition
+    packs to nothing and its kernel still answers, over no events."""
+    import pyarrow as pa
+    from cxdata.engines import spark_partitions
+    monkeypatch.setattr(spark_partitions, "PACK_ROWS", 2)
+    rows = pa.table({"customer_id": ["a", "a", "b", "c", "c"], "n": [1, 2, 3, 4, 5]})
+    schema = rows.schema.serialize().to_pybytes()
+    pack = spark_partitions.partition_runner([("events", "SELECT * FROM input", [])], schema,
+                                          pack_output=True)
+    blocks = list(pack(iter(rows.to_batches())))
+    assert [b.num_rows for b in blocks] == [1, 1, 1] and blocks[0].schema.names == ["c0", "c1"]
+    only_n = [pa.RecordBatch.from_arrays([b.column(1)], ["c1"]) for b in blocks]
+    kernel = spark_partitions.partition_runner(
+        [("kernel_out", "SELECT count(*) AS events, sum(n)::BIGINT AS total FROM events", [])],
+        pa.schema([rows.schema.field("n")]).serialize().to_pybytes(), "events", packed_input=["n"])
+    assert [b.to_pylist() for b in kernel(iter(only_n))] == [[{"events": 5, "total": 15}]]
+    assert list(pack(iter([]))) == []
+    assert [b.to_pylist() for b in kernel(iter([]))] == [[{"events": 0, "total": None}]]
+
+
+def test_a_question_takes_only_the_columns_its_sql_reads():
+    """DuckDB's plan names the columns a kernel reads: those it projects and those only its
+    filters use; all of them for ``SELECT *``; one when it reads none (the rows count)."""
+    import pyarrow as pa
+    from cxdata.engines.spark_partitions import columns_read
+    events = pa.schema([("_row", pa.int64()), ("customer_id", pa.string()), ("ts", pa.timestamp("us")),
+                        ("stage", pa.string()), ("nps", pa.int32()), ("region (attribute)", pa.string())])
+    per_customer = ("SELECT customer_id, list(ts ORDER BY ts) FILTER (WHERE stage = ?) AS t "
+                    "FROM events GROUP BY customer_id")
+    assert columns_read(per_customer, ["Aware"], events) == ["customer_id", "ts", "stage"]
+    assert columns_read("SELECT count(*) AS n FROM events WHERE nps >= 9", [], events) == ["nps"]
+    assert columns_read('SELECT "region (attribute)" AS r, count(*) AS n FROM events GROUP BY 1', [],
+                        events) == ["region (attribute)"]
+    assert columns_read("SELECT * FROM events", [], events) == events.names
+    assert columns_read("SELECT count(*) AS n FROM events", [], events) == ["_row"]
+
+
+def test_every_kernel_gives_the_same_rows_over_the_columns_it_reads(tmp_path):
+    """What a Spark question hands its partitions (only ``columns_read``) is enough: each
+    kernel the analyses send, run on the sample log's events reduced to those columns,
+    gives the rows it gives over all of them (no Spark needed: DuckDB runs the kernels)."""
+    from cxdata.analytics.funnel import dropoff_summary
+    from cxdata.engines.spark_partitions import columns_read
+    from cxdata.why import comments, conformance
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    ingest_file(con, SAMPLE, table="events", rejects_table="rejects")
+    every = con.sql("SELECT * FROM events").to_arrow_table()
+    checked: list[tuple[str, list[str]]] = []
+
+    def canonical(rows):      # list aggregates without ORDER BY may come in any order
+        return sorted(repr(tuple(sorted(map(repr, v)) if isinstance(v, list) else v for v in row))
+                      for row in rows)
+
+    class Checked(DuckDBEngine):
+        def timeline(self, column):
+            return None         # Spark has no stored timelines: the kernels that read events
+
+        def rows(self, kernel, params=(), then=None, then_params=()):
+            read = columns_read(kernel, params, every.schema)
+            narrow = duckdb.connect()
+            narrow.execute("SET TimeZone = 'UTC'")
+            narrow.register("events", every.select(read))
+            assert canonical(narrow.execute(kernel, list(params)).fetchall()) == \
+                canonical(con.cursor().execute(kernel, list(params)).fetchall()), read
+            checked.append((kernel, read))
+            return super().rows(kernel, params, then, then_params)
+
+        def run(self, kernel, params=(), then=None, then_params=()):
+            self.rows(kernel, params)
+            return super().run(kernel, params, then, then_params)
+
+    engine = Checked(con, "events")
+    for order in ("ordered", "strict", "unordered"):
+        funnel.compute_funnel(engine, None, STAGES, window_seconds=30 * DAY, order=order)
+    funnel.funnel_breakdown(engine, None, STAGES, "channel", window_seconds=30 * DAY)
+    funnel.funnel_trend(engine, None, STAGES, "week")
+    dropoff_summary(engine, None, STAGES, 2, window_seconds=30 * DAY)
+    paths.transitions(engine, None, "stage")
+    paths.variants(engine, None, "touchpoint")
+    scores.scores_by(engine, None, "nps", "touchpoint")
+    comments.comment_counts(engine, None)
+    conformance.conformance(engine, None, STAGES)
+    insights.dataset_insights(engine, None, STAGES)
+    assert len(checked) >= 20, len(checked)
+    # and the reduction is real: a funnel reads 4 of the sample's columns, NPS by touchpoint 2
+    assert any(read == ["_row", "customer_id", "ts", "stage"] for _, read in checked)
+    assert any(read == ["touchpoint", "nps"] for _, read in checked)
+    assert len(every.schema) > 10

@@ -9,6 +9,8 @@ made once per process); they need pyspark, as the agreement tests do.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import time
 from pathlib import Path
 
 import duckdb
@@ -195,6 +197,13 @@ def test_connect_and_the_overview_equals_the_same_file_uploaded(spark, warm_serv
         pd.testing.assert_frame_equal(frame, uploaded_charts[title])
     assert not any("Sample:" in c for c in _texts(on_spark, "caption", "warning"))
     assert "On Spark: queried in place, all customers." in _texts(on_spark, "caption")
+    # The page's Spark queries are summed up in one line, not one toast each.
+    assert not on_spark.toast
+    summaries = [c for c in _texts(on_spark, "caption") if c.startswith("Spark: ")]
+    assert len(summaries) == 1, summaries
+    assert re.fullmatch(r"Spark: \d+ queries on this page, [\d.,]+ s in all \(longest: [a-z ]+, "
+                        r"[\d.,]+ s\)", summaries[0]), summaries[0]
+    assert not [c for c in _texts(uploaded, "caption") if c.startswith("Spark: ")]
 
 
 def test_a_sample_is_labelled_and_counts_the_hashed_customers(spark, warm_server, log_files):  # noqa: F811
@@ -302,3 +311,51 @@ def test_a_role_set_to_none_is_not_guessed_again_on_import(warm_server):  # noqa
     info = _app_workspace().get_dataset("log")
     assert info.roles == {"customer_id": "client_id", "timestamp": "event_time", "stage": "milestone"}
     assert "nps (attribute)" in info.attributes      # kept as text, not read as scores
+
+
+def test_the_summary_line_reads_as_a_sentence():
+    from cxdata.ui.spark_run import summary_text
+    assert summary_text(1, 2.06, ("the funnel", 2.06)) == "Spark: the funnel in 2.1 s"
+    assert summary_text(3, 4.25, ("the funnel", 2.5)) == ("Spark: 3 queries on this page, 4.2 s in all "
+                                                         "(longest: the funnel, 2.5 s)")
+
+
+def test_a_query_whose_page_is_left_is_cancelled_on_spark(spark, monkeypatch):  # noqa: F811
+    """Streamlit stops the run of a page the user leaves at its next call (here the status
+    update): the query's Spark job is then interrupted instead of running on."""
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+    from cxdata.ui import spark_run
+
+    class Status:
+        def update(self, **_):
+            raise StopException()
+
+    class Box:
+        def status(self, *_, **__):
+            return Status()
+
+        def empty(self):
+            pass
+
+    monkeypatch.setattr(spark_run.st, "empty", lambda: Box())
+    monkeypatch.setattr(spark_run, "TICK", 0.5)
+    ended: list = []
+
+    def endless():      # 10^13 rows: over an hour on local[2]
+        try:
+            spark.range(0, 10 ** 13, 1, 2).selectExpr("max(id % 7) AS m").collect()
+            ended.append("finished")
+        except Exception as exc:
+            ended.append(exc)
+
+    start = time.monotonic()
+    try:
+        with pytest.raises(StopException):
+            spark_run.with_progress("a long count", endless, spark=spark)
+        while not ended and time.monotonic() - start < 60:
+            time.sleep(0.2)
+    finally:
+        if not ended:
+            spark.interruptAll()            # do not leave the session busy for later tests
+    assert ended and isinstance(ended[0], Exception), ended
+    assert "CANCEL" in str(ended[0]).upper() or "INTERRUPT" in str(ended[0]).upper(), ended[0]

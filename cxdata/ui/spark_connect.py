@@ -164,8 +164,9 @@ def connect(connection: Connection) -> Connection:
     if ws.has_dataset(name):
         raise UnusableInput(f"A dataset named {name!r} already exists; choose another name.")
     engine = spark_run.with_progress("checking the roles", lambda: spark_run.engine_for(connection))
-    checked = spark_run.with_progress("counting the rows", lambda: engine.validation(problem_limit=0))
-    order = spark_run.with_progress("finding the stage order", engine.stage_order) \
+    checked = spark_run.with_progress("counting the rows", lambda: engine.validation(problem_limit=0),
+                                      spark=engine.spark)
+    order = spark_run.with_progress("finding the stage order", engine.stage_order, spark=engine.spark) \
         if "stage" in connection.roles else []
     return connections.save(ws, dataclasses.replace(
         connection, stage_order=tuple(order), attributes=tuple(engine.attributes),
@@ -223,10 +224,11 @@ def renarrow(connection: Connection, narrowing: Narrowing) -> Connection:
     changed = dataclasses.replace(connection, sample_percent=narrowing.sample_percent,
                                   start_day=narrowing.start, end_day=narrowing.end)
     engine = spark_run.with_progress("connecting", lambda: spark_run.engine_for(changed))
-    checked = spark_run.with_progress("counting the rows", lambda: engine.validation(problem_limit=0))
+    checked = spark_run.with_progress("counting the rows", lambda: engine.validation(problem_limit=0),
+                                      spark=engine.spark)
     order = list(connection.stage_order)
     if "stage" in connection.roles:
-        found = spark_run.with_progress("finding the stage order", engine.stage_order)
+        found = spark_run.with_progress("finding the stage order", engine.stage_order, spark=engine.spark)
         order += [s for s in found if s not in order]
     return connections.update(get_workspace(), connection.name, sample_percent=narrowing.sample_percent,
                               start_day=narrowing.start, end_day=narrowing.end, stage_order=tuple(order),

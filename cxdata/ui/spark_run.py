@@ -7,8 +7,13 @@
   query, so later questions start from them.  A few engines are kept; the oldest one's
   cached events are released when another is needed.
 * Every query runs in a worker thread while the page shows "Running on Spark…" with the
-  seconds counting (:func:`with_progress`); when it is done, a toast gives the time it
-  took.  Its result is cached by ``cxdata.ui.cached`` like any other.
+  seconds counting (:func:`with_progress`).  When it is done, one line under the
+  sidebar's dataset picker sums up the page's Spark queries (how many, the time in all,
+  the longest), however many the page asked: one element per page, not one toast per
+  query.  Its result is cached by ``cxdata.ui.cached`` like any other.
+* A query whose page the user leaves (another page, a changed widget: Streamlit stops
+  the script run) is cancelled on Spark: its operations carry a tag of their own
+  (``SparkSession.addTag``, thread-local) and are interrupted by it (``interruptTag``).
 * A narrowed dataset (a customer sample, a day range) is labelled on every chart and in
   every export (:func:`sample_label`, used by ``cxdata.ui.downloads``).
 """
@@ -18,7 +23,9 @@ import contextlib
 import datetime as dt
 import threading
 import time
+import uuid
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -31,8 +38,11 @@ from cxdata.store.connections import Connection, is_connected
 MAX_ENGINES = 4
 #: Seconds between two updates of the elapsed time.
 TICK = 1.0
+#: Sessions whose page summary is remembered at once (one small entry per browser tab).
+MAX_SUMMARIES = 1000
 _LOCK = threading.RLock()
 _ENGINES: OrderedDict[tuple, SparkEngine] = OrderedDict()
+_SUMMARIES: OrderedDict[str, "_PageSummary"] = OrderedDict()
 
 
 def spark_session(url: str):
@@ -94,15 +104,77 @@ def _not_replayed():
         in_cached_function.reset(token)
 
 
-def with_progress(what: str, work):
+@dataclass
+class _PageSummary:
+    """The Spark queries of one script run, shown in one sidebar element (``slot``)."""
+    slot: object
+    run: object                 # the run's cursors (a new object every run: see _summary)
+    queries: int = 0
+    seconds: float = 0.0
+    longest: tuple[str, float] = ("", 0.0)
+
+    def add(self, what: str, seconds: float) -> None:
+        self.queries += 1
+        self.seconds += seconds
+        if seconds >= self.longest[1]:
+            self.longest = (what, seconds)
+        self.slot.caption(summary_text(self.queries, self.seconds, self.longest))
+
+
+def summary_text(queries: int, seconds: float, longest: tuple[str, float]) -> str:
+    """"Spark: the funnel in 2.1 s" for one query; for more, how many, the time in all
+    and the longest."""
+    if queries == 1:
+        return f"Spark: {longest[0]} in {seconds:,.1f} s"
+    return (f"Spark: {queries} queries on this page, {seconds:,.1f} s in all "
+            f"(longest: {longest[0]}, {longest[1]:,.1f} s)")
+
+
+def _run_context():
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+    except ImportError:
+        return None
+    return get_script_run_ctx(suppress_warning=True)
+
+
+def start_page_summary() -> None:
+    """Make this run's summary element: an empty sidebar slot that the run's Spark queries
+    fill (nothing shows when every answer comes from the cache)."""
+    ctx = _run_context()
+    if ctx is None:
+        return
+    with _LOCK:
+        _SUMMARIES[ctx.session_id] = _PageSummary(st.sidebar.empty(), ctx.cursors)
+        _SUMMARIES.move_to_end(ctx.session_id)
+        while len(_SUMMARIES) > MAX_SUMMARIES:
+            _SUMMARIES.popitem(last=False)
+
+
+def _summary() -> _PageSummary | None:
+    """This run's summary, if the run made one.  Streamlit gives every run a new cursors
+    object, and the summary keeps its run's alive, so an older run's slot is never reused."""
+    ctx = _run_context()
+    if ctx is None:
+        return None
+    summary = _SUMMARIES.get(ctx.session_id)
+    return summary if summary is not None and summary.run is ctx.cursors else None
+
+
+def with_progress(what: str, work, spark=None):
     """``work()`` in a worker thread while a status says "Running on Spark: what…" with
-    the seconds counting; a toast with the time taken when it is done.  Exceptions of
-    ``work`` are raised here."""
+    the seconds counting; the time taken then goes to the page's summary line.
+    Exceptions of ``work`` are raised here.  With ``spark`` (the session ``work`` uses),
+    its Spark operations are interrupted when the script run stops first (the user left
+    the page or changed a widget)."""
     started_at = dt.datetime.now(dt.timezone.utc).strftime("%H:%M:%S")
     outcome: dict = {}
+    tag = f"cxdata-{uuid.uuid4().hex}" if spark is not None else None
 
     def run() -> None:
         try:
+            if tag:
+                spark.addTag(tag)       # this thread's operations only
             outcome["value"] = work()
         except BaseException as exc:        # handed to the page's thread
             outcome["error"] = exc
@@ -113,17 +185,34 @@ def with_progress(what: str, work):
         start = time.monotonic()
         worker = threading.Thread(target=run, daemon=True, name="cxdata-spark-query")
         worker.start()
-        while worker.is_alive():
-            worker.join(TICK)
-            if worker.is_alive():
-                status.update(label=f"Running on Spark: {what}… {time.monotonic() - start:,.0f} s "
-                                    f"(started {started_at} UTC)")
+        try:
+            while worker.is_alive():
+                worker.join(TICK)
+                if worker.is_alive():
+                    # Streamlit stops a left page's run here, in its own call
+                    status.update(label=f"Running on Spark: {what}… {time.monotonic() - start:,.0f} s "
+                                        f"(started {started_at} UTC)")
+        except BaseException:
+            if tag:
+                cancel(spark, tag)
+            raise
         elapsed = time.monotonic() - start
         box.empty()
         if "error" in outcome:
             raise outcome["error"]
-        st.toast(f"Spark: {what} in {elapsed:,.1f} s", icon=":material/timer:")
+        summary = _summary()
+        if summary is not None:
+            summary.add(what, elapsed)
     return outcome["value"]
+
+
+def cancel(spark, tag: str) -> None:
+    """Interrupt the Spark operations tagged ``tag`` (in the background: the page that
+    left must not wait for Spark to answer)."""
+    def interrupt() -> None:
+        with contextlib.suppress(Exception):    # finished meanwhile, or the session is gone
+            spark.interruptTag(tag)
+    threading.Thread(target=interrupt, daemon=True, name="cxdata-spark-cancel").start()
 
 
 def run_connected(table: str, target, args: tuple, kwargs: dict):
@@ -141,7 +230,7 @@ def run_connected(table: str, target, args: tuple, kwargs: dict):
         st.stop()
     name = getattr(target, "__name__", "query")
     what = _WHAT.get(name, name.replace("_", " ").strip())
-    return with_progress(what, lambda: target(engine, None, *args, **kwargs))
+    return with_progress(what, lambda: target(engine, None, *args, **kwargs), spark=engine.spark)
 
 
 #: How the progress names the analyses whose function names say it less plainly.
@@ -190,16 +279,19 @@ def run_on(info, cur, work, what: str):
     from cxdata.ui.state import get_workspace
     connection = connections.by_table(get_workspace(), info.table)
     engine = with_progress("connecting", lambda: engine_for(connection))
-    return with_progress(what, lambda: work(engine))
+    return with_progress(what, lambda: work(engine), spark=engine.spark)
 
 
 def sidebar_note(info) -> None:
     """Under the sidebar's dataset picker: that a connected dataset runs on Spark, and
-    which sample its numbers are (every number of every page is the sample's)."""
+    which sample its numbers are (every number of every page is the sample's); below it,
+    the page's Spark queries once they have run (any page may connect a source)."""
     if info is None or not is_connected(info):
+        start_page_summary()
         return
     label = sample_label(info)
     if label:
         st.sidebar.warning(f"On Spark · {label}. Change it on the Data page.", icon=":material/filter_alt:")
     else:
         st.sidebar.caption("On Spark: queried in place, all customers.")
+    start_page_summary()
