@@ -341,6 +341,20 @@ def test_forest_plot_is_log_scaled_with_a_reference_at_one_and_hollow_low_sample
     assert "With it" in text and "Without it" in text and "datum.low_sample" in text
 
 
+def test_forest_plot_names_factors_as_the_table_does(con):
+    """The chart and the table beside it name an entry factor alike ("Entered with
+    Channel Web", the column's display name), not "channel" in one and "Channel" in the other."""
+    from cxdata.presentation.charts_why import driver_forest, factor_label
+    frame = conversion_drivers(con, _log(con), ["A", "B"], window_seconds=DAY).drivers
+    names = {"channel": "Channel"}
+    spec = driver_forest(frame, column_names=names).to_dict()
+    shown = {row.get("factor") for data in spec["datasets"].values() for row in data}
+    assert "Entered with Channel Web" in shown and "Entered with channel Web" not in shown
+    assert factor_label("entry", names["channel"], "Web") == "Entered with Channel Web"
+    assert "Entered with channel Web" in {row.get("factor") for data in driver_forest(frame).to_dict()[
+        "datasets"].values() for row in data}
+
+
 def test_why_drop_section_renders_for_the_sample():
     from tests.helpers_app import run_section
 

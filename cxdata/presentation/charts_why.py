@@ -50,12 +50,13 @@ def _ratio(value) -> str:
 
 
 def driver_forest(frame: pd.DataFrame, *, title: str = "What goes with converting",
-                  width: int = DEFAULT_WIDTH) -> alt.LayerChart | alt.Chart:
+                  width: int = DEFAULT_WIDTH, column_names: dict | None = None) -> alt.LayerChart | alt.Chart:
     """Forest plot of conversion drivers: one row per factor (the frame's order, at most
     :data:`MAX_FOREST_ROWS`), the odds ratio as a point and its 95% interval as a line on
     a log scale, a reference line at 1 (no difference).  Low-sample factors are hollow.
     ``frame``: :class:`cxdata.why.drivers.DriversResult` ``.drivers`` (counts of
-    customers; odds ratios; adjusted p 0…1)."""
+    customers; odds ratios; adjusted p 0…1); ``column_names`` maps a column to the name
+    shown (as in the table beside the chart: "Entered with Channel Email")."""
     needed = ("kind", "column", "value", "with_n", "with_converted", "without_n",
               "without_converted", "odds_ratio", "ci_low", "ci_high", "p_adjusted", "low_sample")
     missing = [c for c in needed if c not in frame.columns]
@@ -64,7 +65,8 @@ def driver_forest(frame: pd.DataFrame, *, title: str = "What goes with convertin
     if frame.empty:
         return empty_chart("No factor to compare: everybody (or nobody) had each one.", width=width)
     df = frame.head(MAX_FOREST_ROWS).copy()
-    df["factor"] = [factor_label(k, c, v) for k, c, v in zip(df["kind"], df["column"], df["value"])]
+    names = column_names or {}
+    df["factor"] = [factor_label(k, names.get(c, c), v) for k, c, v in zip(df["kind"], df["column"], df["value"])]
     # two factors may read the same (an attribute named like a touchpoint): keep rows apart
     df["factor"] = [f if list(df["factor"]).count(f) == 1 else f"{f} ({c})"
                     for f, c in zip(df["factor"], df["column"])]

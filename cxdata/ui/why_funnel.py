@@ -68,7 +68,7 @@ def why_drop_section(info, steps, after: int | None, options: dict, columns: dic
                "testing many factors at once (Benjamini–Hochberg).")
     if result.drivers.empty:
         return
-    chart = charts_why.driver_forest(result.drivers)
+    chart = charts_why.driver_forest(result.drivers, column_names=columns)
     chart_with_downloads(chart, f"drivers after {result.step_from}", key="why_forest",
                          data=result.drivers)
     shown = result.drivers.copy()
