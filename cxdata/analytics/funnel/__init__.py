@@ -61,7 +61,8 @@ How it is computed
   on time or on columns it keeps a list of (the channel), else from one list aggregate
   over the events (``attempts._packed_ctes``) — the same lists either way.  Ordered uses
   the latest-start recurrence when the step values are distinct (a pass per step), and
-  evaluates every attempt at once when a value repeats (``attempts._ordered_ctes``).  Ordered is the hot path (benchmarks/bench_funnel.py).
+  evaluates every attempt at once when a value repeats (``attempts._ordered_ctes``).
+  Ordered is the hot path (benchmarks/bench_funnel.py).
 * Strict: ``lead`` over the customer's (ts, _row)-ordered events.
 * Exclusions, breakdown and drop-off join the counted relation back to the events by
   ``_row``; plain counts never touch the events twice.
