@@ -95,24 +95,30 @@ class Timeline:
         return event_filter is None or all(column in self.filters
                                            for column, _ in event_filter.equals)
 
-    def keys_source(self, event_filter: EventFilter | None) -> str:
-        """SQL of a relation ``(customer_id, K)``: each customer's keys of the events the
-        filter's column values keep (all of them without such values; its time range is
-        left to the reader).  Raises ValueError when the timeline does not
-        :meth:`serve <serves>` the filter.  No parameters: the codes are integers."""
+    def kept(self, event_filter: EventFilter | None, position: str) -> str:
+        """SQL condition "the key at ``position`` (1-based, SQL) is an event the filter's
+        column values keep" over this timeline's lists ("TRUE" without such values).
+        Raises ValueError when the timeline does not :meth:`serve <serves>` the filter.
+        No parameters: the codes are integers."""
         if not self.serves(event_filter):
             raise ValueError("This timeline has no list of the filter's columns.")
-        if event_filter is None or not event_filter.equals:
-            return quote_ident(self.table)
         kept = []
-        for column, values in event_filter.equals:
+        for column, values in (event_filter.equals if event_filter is not None else ()):
             listed = self.filters[column]
             codes = sorted({0 if v is None else listed.codes.get(str(v), -1) for v in values} - {-1})
             # a value the column never has keeps nothing
-            kept.append(f"{quote_ident(listed.list_column)}[i] IN ({', '.join(map(str, codes))})"
+            kept.append(f"{quote_ident(listed.list_column)}[{position}] IN ({', '.join(map(str, codes))})"
                         if codes else "FALSE")
-        return (f"(SELECT customer_id, list_filter(K, lambda x, i: {' AND '.join(kept)}) AS K "
-                f"FROM {quote_ident(self.table)})")
+        return " AND ".join(kept) or "TRUE"
+
+    def keys_source(self, event_filter: EventFilter | None) -> str:
+        """SQL of a relation ``(customer_id, K)``: each customer's keys of the events the
+        filter's column values keep (all of them without such values; its time range is
+        left to the reader).  Raises ValueError as :meth:`kept`."""
+        kept = self.kept(event_filter, "i")
+        if kept == "TRUE":
+            return quote_ident(self.table)
+        return f"(SELECT customer_id, list_filter(K, lambda x, i: {kept}) AS K FROM {quote_ident(self.table)})"
 
 
 def timeline_name(table: str, column: str) -> str:
