@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from cxdata.engines import as_engine
-from cxdata.analytics import funnel
+from cxdata.analytics import funnel, paths
 from cxdata.store import timelines
 from cxdata.io.ingest import StageMapping
 from cxdata.sql import EventFilter
@@ -231,3 +231,24 @@ def test_funnels_on_the_sample_agree_with_and_without_timelines(tmp_path, option
     assert with_timeline[0].entered > 100      # a real funnel, not an empty one
     for a, b in zip(with_timeline, from_events):
         _assert_same(a, b)
+
+
+@pytest.mark.parametrize("equals", [{"channel": ["Web"]}, {"channel": ["Email", "Social", None]}])
+def test_paths_on_the_sample_agree_with_and_without_the_channel_list(tmp_path, equals):
+    ws = Workspace(tmp_path / "ws.duckdb")
+    _, info = ws.ingest(ROOT / "sample_data" / "interactions.csv", "Sample")
+    cur = ws.cursor()
+    ef = EventFilter.build(start=dt.datetime(2025, 2, 1), equals=equals)
+    assert timelines.find_timeline(cur, info.table, "stage").serves(ef)
+
+    def everything():
+        return [paths.transitions(cur, info.table, "stage", event_filter=ef, collapse_repeats=True),
+                paths.transitions(cur, info.table, "stage", event_filter=ef),
+                paths.variants(cur, info.table, "stage", event_filter=ef, top=15)]
+
+    with_timeline = everything()
+    timelines.drop_timelines(cur, info.table)
+    from_events = everything()
+    assert with_timeline[0]["customers"].sum() > 100          # real paths, not none
+    for a, b in zip(with_timeline, from_events):
+        pd.testing.assert_frame_equal(a, b)
