@@ -19,10 +19,10 @@ every event.  Two sources give the same relation:
   one partition's customers: the results leave it as text);
 * **the column's stored timeline** (:mod:`cxdata.store.timelines`; DuckDB workspace
   datasets, filters on time or on the columns it keeps a list of, the channel): each
-  customer's packed keys sorted, the timeline's own dictionary — no pass over the events.  A timeline does not keep the file
-  order of events at one instant, so the customers with two different values at the same
-  instant (where file order decides) are read from the events instead; usually none are,
-  and then the events are not read at all.
+  customer's packed keys sorted, the timeline's own dictionary — no pass over the events.
+  A timeline does not keep the file order of events at one instant, so the customers
+  with two different values at the same instant (where file order decides) are read from
+  the events instead; usually none are, and then the events are not read at all.
 """
 from __future__ import annotations
 
