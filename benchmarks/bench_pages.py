@@ -5,9 +5,11 @@ generator (the number of customers comes from the generator's events per custome
 measured on a pilot sample), then, for each analysis page, runs the real app script with
 Streamlit's AppTest: a first load, then several runs that each change the channel filter
 to a combination not seen before (so every analytics result is computed, not served from
-the cache), and one rerun with an unchanged filter (served from the cache).  AppTest runs
-the page script exactly as the server does, minus the browser's drawing.  It also times
-the analytics calls the pages make, one by one and uncached, to show where the time goes.
+the cache, which is emptied before each page), and one rerun with an unchanged filter
+(served from the cache).  AppTest runs the page script exactly as the server does, minus
+the browser's drawing, and the page as a user opens it (sections that wait for a toggle
+on a big log stay closed).  It also times the analytics calls the pages make, one by one
+and uncached, to show where the time goes.
 
     python benchmarks/bench_pages.py                  # ~1M events, 5 filter changes
     python benchmarks/bench_pages.py --events 10000000 --changes 3
@@ -68,9 +70,26 @@ def prepare(workdir: Path, events: int) -> tuple[Path, str]:
                   f"{time.perf_counter() - started:.1f} s")
         info = ws.get_dataset(name)
         print(f"dataset {name!r}: {info.rows_accepted:,} events")
+        _refresh_timeline(ws, info.table)
     finally:
         ws.close()
     return path, name
+
+
+def _refresh_timeline(ws, table: str) -> None:
+    """Rebuild the dataset's stored timeline when it lacks a filter list that ingest builds
+    today (a workspace made by an older version): the figures are those of a freshly
+    ingested log."""
+    from cxdata.store import timelines
+    cur = ws.cursor()
+    column = timelines.default_step_column(cur, table)
+    found = timelines.find_timeline(cur, table, column) if column else None
+    present = set(timelines._columns(cur, table))
+    wanted = {c for c in timelines.FILTER_COLUMNS if c in present and c != column}
+    if column and (found is None or not wanted <= set(found.filters)):
+        started = time.perf_counter()
+        timelines.build_timeline(cur, table, column)
+        print(f"rebuilt the {column} timeline in {time.perf_counter() - started:.1f} s")
 
 
 def filter_changes(count: int):
@@ -81,8 +100,11 @@ def filter_changes(count: int):
 
 
 def time_page(page: str, dataset: str, changes: int) -> dict:
+    import streamlit as st
     from streamlit.testing.v1 import AppTest
 
+    # Each page computes its own results: none left in the cache by the page before.
+    st.cache_data.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
     at.query_params["dataset"] = dataset
     at.switch_page(f"pages/{page}.py")
@@ -123,6 +145,8 @@ def time_calls(path: Path, dataset: str) -> list[tuple[str, float]]:
         ("sql.event_counts (filter bar, cards)", lambda: event_counts(cur, info.table, ef)),
         ("funnel.compute_funnel", lambda: funnel.compute_funnel(cur, info.table, steps,
                                                                 event_filter=ef)),
+        ("funnel.funnel_breakdown by channel, Web + Email", lambda: funnel.funnel_breakdown(
+            cur, info.table, steps, "channel", event_filter=pair)),
         ("funnel.dropoff_summary (next touchpoints)", lambda: funnel.dropoff_summary(
             cur, info.table, steps, 2, event_filter=ef)),
         ("funnel.dropoff_customers (on request)", lambda: funnel.dropoff_customers(

@@ -194,6 +194,30 @@ def test_breakdown_groups_sorted_by_customers_entered(con):
         ("web", 2, [2, 1]), ("app", 1, [1, 1])]
 
 
+def test_breakdown_of_step_1_events_at_one_instant_takes_the_first_in_the_file(con):
+    make_events_table(con, [
+        # c1: two A at 0 s, "store" first in the file: its entry channel is "store"
+        {"customer_id": "c1", "ts": at(0), "stage": "A", "channel": "store", "_row": 1},
+        {"customer_id": "c1", "ts": at(0), "stage": "A", "channel": "web", "_row": 2},
+        {"customer_id": "c1", "ts": at(5), "stage": "B", "_row": 3},
+        # c2: the same, the other way round in the file: "web"
+        {"customer_id": "c2", "ts": at(0), "stage": "A", "channel": "store", "_row": 5},
+        {"customer_id": "c2", "ts": at(0), "stage": "A", "channel": "web", "_row": 4},
+        # c3: two A at 0 s that agree on "app"; c4: A at 0 s without a channel, then "web"
+        {"customer_id": "c3", "ts": at(0), "stage": "A", "channel": "app", "_row": 6},
+        {"customer_id": "c3", "ts": at(0), "stage": "A", "channel": "app", "_row": 7},
+        {"customer_id": "c4", "ts": at(0), "stage": "A", "_row": 8},
+        {"customer_id": "c4", "ts": at(9), "stage": "A", "channel": "web", "_row": 9},
+    ])
+    groups = funnel.funnel_breakdown(con, "ev", ["A", "B"], "channel")
+    assert [(g, r.entered, counts(r)) for g, r in groups] == [
+        ("(none)", 1, [1, 0]), ("app", 1, [1, 0]), ("store", 1, [1, 1]), ("web", 1, [1, 0])]
+    # With "store" filtered out, c1 and c2 enter on the web; c4 has only its web A left.
+    web_app = EventFilter.build(equals={"channel": ["web", "app"]})
+    groups = funnel.funnel_breakdown(con, "ev", ["A", "B"], "channel", event_filter=web_app)
+    assert [(g, r.entered) for g, r in groups] == [("web", 3), ("app", 1)]
+
+
 # ---------------------------------------------------------------------------------------
 # Strict and unordered
 

@@ -39,14 +39,24 @@ def test_the_overview_journey_is_used_not_computed_again(sample, monkeypatch):
 
     for name in ("compute_funnel", "funnel_and_breakdown", "funnel_breakdown"):
         monkeypatch.setattr(funnel, name, counting(getattr(funnel, name)))
+    # nor are its steps looked for again (a pass over the events)
+    monkeypatch.setattr(insights, "journey_funnel_steps",
+                        counting(insights.journey_funnel_steps))
     given = insights.dataset_insights(sample.cursor(), "events", STAGES, event_filter=ef,
                                       journey=journey)
     assert given == expected and calls == []
     # another funnel than the journey's is not taken for it: computed, in one query
-    other = insights.Journey("stage", STAGES[:3], journey.funnel, journey.channels)
+    other = insights.Journey("stage", STAGES[:3], journey.funnel, journey.channels, ef)
     again = insights.dataset_insights(sample.cursor(), "events", STAGES, event_filter=ef,
                                       journey=other)
-    assert again == expected and len(calls) == 1
+    assert again == expected and len(calls) == 2      # its steps, then the funnel
+    # nor is the journey of another filter
+    web = insights.compute_journey(sample.cursor(), "events", STAGES,
+                                   EventFilter.build(equals={"channel": ["Web"]}))
+    calls.clear()
+    again = insights.dataset_insights(sample.cursor(), "events", STAGES, event_filter=ef,
+                                      journey=web)
+    assert again == expected and len(calls) == 2
 
 
 def test_the_journey_and_its_channels_come_from_one_query(sample):

@@ -212,11 +212,22 @@ class Journey:
     """THE journey funnel under a filter (:func:`journey_funnel_steps`, in order, no time
     limit): ``by`` and ``steps`` say which; ``funnel`` is None with fewer than two steps;
     ``channels`` holds the funnel per entry channel, (channel, FunnelResult), when the
-    findings compare entry channels (:func:`_compares_channels`), else None."""
+    findings compare entry channels (:func:`_compares_channels`), else None;
+    ``event_filter`` the filter it was computed under."""
     by: str
     steps: list
     funnel: funnel.FunnelResult | None
     channels: list | None = None
+    event_filter: EventFilter | None = None
+
+    def fits(self, stage_order, event_filter: EventFilter | None) -> bool:
+        """Whether this is the journey :func:`compute_journey` gives for ``stage_order``
+        under ``event_filter``, without a query: same filter, and the stage funnel of
+        those stages (or, for a log with fewer than two stages, its most common path)."""
+        stages = list(stage_order or ())
+        if self.event_filter != event_filter:
+            return False
+        return list(self.steps) == stages if self.by == "stage" else len(stages) < 2
 
 
 def _compares_channels(cur, table: str, event_filter: EventFilter | None) -> bool:
@@ -235,13 +246,14 @@ def compute_journey(cur, table: str, stage_order, event_filter: EventFilter | No
     (:func:`cxdata.analytics.funnel.funnel_and_breakdown`)."""
     by, steps = journey_funnel_steps(cur, table, stage_order, event_filter)
     if len(steps) < 2:
-        return Journey(by, list(steps), None)
+        return Journey(by, list(steps), None, event_filter=event_filter)
     if _compares_channels(cur, table, event_filter):
         result, channels = funnel.funnel_and_breakdown(cur, table, steps, "channel", by=by,
                                                        event_filter=event_filter)
-        return Journey(by, list(steps), result, channels)
+        return Journey(by, list(steps), result, channels, event_filter)
     return Journey(by, list(steps), funnel.compute_funnel(cur, table, steps, by=by,
-                                                         event_filter=event_filter))
+                                                         event_filter=event_filter),
+                   event_filter=event_filter)
 
 
 # ---------------------------------------------------------------------------------------
@@ -552,10 +564,12 @@ def dataset_insights(cur, table: str, stage_order: list[str], *,
 
     ``journey``: :func:`compute_journey` under the same filter when the caller has it already —
     the Overview draws its funnel beside the findings — so that it is not computed twice."""
-    # The drop-off and channel findings quote the funnel the Overview draws beside them.
-    by, stages = journey_funnel_steps(cur, table, stage_order, event_filter)
-    if journey is None or (journey.by, list(journey.steps)) != (by, list(stages)):
+    # The drop-off and channel findings quote the funnel the Overview draws beside them;
+    # one the caller has is taken as it is (finding its steps again costs a pass, and on
+    # a log without stages a search for its most common path).
+    if journey is None or not journey.fits(stage_order, event_filter):
         journey = compute_journey(cur, table, stage_order, event_filter)
+    by, stages = journey.by, list(journey.steps)
     # Every score finding reads the same counts: one aggregation per metric.
     counts = _score_counts(cur, table, event_filter)
     extremes = _touchpoint_candidates(counts)

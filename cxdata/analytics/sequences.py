@@ -18,11 +18,11 @@ every event.  Two sources give the same relation:
   (time, file order, code); the dictionary is that of the events at hand (on Spark, of
   one partition's customers: the results leave it as text);
 * **the column's stored timeline** (:mod:`cxdata.store.timelines`; DuckDB workspace
-  datasets, no filter on other columns): each customer's packed keys sorted, the
-  timeline's own dictionary — no pass over the events.  A timeline does not keep the file
-  order of events at one instant, so the customers with two different values at the same
-  instant (where file order decides) are read from the events instead; usually none are,
-  and then the events are not read at all.
+  datasets, filters on time or on the columns it keeps a list of, the channel): each
+  customer's packed keys sorted, the timeline's own dictionary — no pass over the events.
+  A timeline does not keep the file order of events at one instant, so the customers
+  with two different values at the same instant (where file order decides) are read from
+  the events instead; usually none are, and then the events are not read at all.
 """
 from __future__ import annotations
 
@@ -72,9 +72,9 @@ def sequences(engine: Engine, column: str, event_filter: EventFilter | None) -> 
     """The ``seqs`` relation of ``column`` after ``event_filter`` (see the module doc):
     from the column's stored timeline when the engine has one that can stand in for the
     events, else from the events."""
-    timeline = None
-    if event_filter is None or not event_filter.equals:
-        timeline = engine.timeline(column)
+    timeline = engine.timeline(column)
+    if timeline is not None and not timeline.serves(event_filter):
+        timeline = None        # a filter on a column the timeline keeps no list of
     if timeline is not None:
         low, _ = engine.time_range_us()
         if low is None or timeline.time_min_us != low:
@@ -140,7 +140,7 @@ def _from_timeline(table: str, column: str, event_filter: EventFilter | None,
     tied = (f"list_bool_or(list_transform(list_zip(K[:-2], K[2:]), "
             f"lambda z: (z[1] >> {bits}) = (z[2] >> {bits}) AND z[1] <> z[2]))")
     ctes = [f"keyed AS MATERIALIZED (SELECT customer_id, K, coalesce({tied}, false) AS tied FROM "
-            f"(SELECT customer_id, list_sort({listed}) AS K FROM {quote_ident(timeline.table)}))"]
+            f"(SELECT customer_id, list_sort({listed}) AS K FROM {timeline.keys_source(event_filter)}))"]
     source, ev_params = filtered_events(table, event_filter)
     ctes.append(f"ev AS ({source})")
     params += ev_params

@@ -15,6 +15,14 @@ and ``t_min`` the earliest event time of the whole dataset.  Events with no valu
 column are left out: they never match a step.  Product-analytics engines keep events per
 user for the same reason.
 
+Beside ``K`` a timeline keeps, for each *filter column* (:data:`FILTER_COLUMNS`: the filter
+bar's channel) the dataset has, a parallel list ``F1``, ``F2``, …: the code of each key's
+event on that column (0 = no value), from its own dictionary (``<name>_f<i>_values``,
+registered in ``cx_timeline_filters``).  A filter on those columns then keeps keys by
+their position — :meth:`Timeline.keys_source` — instead of gathering the filtered events
+again: on a 10-million-event log a funnel under a channel filter reads 1.4 million short
+lists, not the events.  :meth:`Timeline.serves` says whether a filter is one of those.
+
 A timeline belongs to its dataset table: it is registered in ``cx_timelines`` with the
 table's row count and earliest time, :func:`find_timeline` ignores it when either has
 changed, and :func:`drop_timelines` removes it with the table or before the table's
@@ -23,14 +31,18 @@ values change.  Funnels with a filter on other columns read the events as before
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from cxdata.sql import quote_ident
+from cxdata.sql import EventFilter, quote_ident
 
 CATALOG = "cx_timelines"
+FILTER_CATALOG = "cx_timeline_filters"
 #: Columns with more distinct values than this get no timeline (a timeline is for step
-#: columns: stages, events, touchpoints — not free text).
+#: columns: stages, events, touchpoints — not free text), nor a filter list.
 MAX_VALUES = 1 << 16
+#: Columns whose value each timeline keeps beside every key, so that a filter on them
+#: needs no pass over the events: the one the filter bar offers on every page.
+FILTER_COLUMNS = ("channel",)
 
 _CATALOG_DDL = f"""CREATE TABLE IF NOT EXISTS {CATALOG} (
     dataset_table VARCHAR NOT NULL,
@@ -41,6 +53,22 @@ _CATALOG_DDL = f"""CREATE TABLE IF NOT EXISTS {CATALOG} (
     code_bits INTEGER NOT NULL,
     row_count BIGINT NOT NULL,
     PRIMARY KEY (dataset_table, column_name))"""
+# Its own table, not a column of cx_timelines: timelines stored before it existed simply
+# have no filter lists, and serve unfiltered views as they always did.
+_FILTER_CATALOG_DDL = f"""CREATE TABLE IF NOT EXISTS {FILTER_CATALOG} (
+    timeline_table VARCHAR NOT NULL,
+    column_name VARCHAR NOT NULL,
+    list_column VARCHAR NOT NULL,
+    values_table VARCHAR NOT NULL,
+    PRIMARY KEY (timeline_table, column_name))"""
+
+
+@dataclass(frozen=True)
+class FilterList:
+    """A filter column kept in a timeline: ``list_column`` holds, position by position
+    with ``K``, the code of each event's value (``codes``: text -> 1…n; 0 = no value)."""
+    list_column: str
+    codes: dict
 
 
 @dataclass(frozen=True)
@@ -53,10 +81,44 @@ class Timeline:
     time_min_us: int
     code_bits: int
     codes: dict
+    #: filter column -> its :class:`FilterList`
+    filters: dict = field(default_factory=dict)
 
     @property
     def code_mask(self) -> int:
         return (1 << self.code_bits) - 1
+
+    def serves(self, event_filter: EventFilter | None) -> bool:
+        """Whether the keys can stand in for the events under ``event_filter``: every
+        column it keeps values of has a filter list (a time range is always served: it
+        is a condition on the keys' times, which the readers apply)."""
+        return event_filter is None or all(column in self.filters
+                                           for column, _ in event_filter.equals)
+
+    def kept(self, event_filter: EventFilter | None, position: str) -> str:
+        """SQL condition "the key at ``position`` (1-based, SQL) is an event the filter's
+        column values keep" over this timeline's lists ("TRUE" without such values).
+        Raises ValueError when the timeline does not :meth:`serve <serves>` the filter.
+        No parameters: the codes are integers."""
+        if not self.serves(event_filter):
+            raise ValueError("This timeline has no list of the filter's columns.")
+        kept = []
+        for column, values in (event_filter.equals if event_filter is not None else ()):
+            listed = self.filters[column]
+            codes = sorted({0 if v is None else listed.codes.get(str(v), -1) for v in values} - {-1})
+            # a value the column never has keeps nothing
+            kept.append(f"{quote_ident(listed.list_column)}[{position}] IN ({', '.join(map(str, codes))})"
+                        if codes else "FALSE")
+        return " AND ".join(kept) or "TRUE"
+
+    def keys_source(self, event_filter: EventFilter | None) -> str:
+        """SQL of a relation ``(customer_id, K)``: each customer's keys of the events the
+        filter's column values keep (all of them without such values; its time range is
+        left to the reader).  Raises ValueError as :meth:`kept`."""
+        kept = self.kept(event_filter, "i")
+        if kept == "TRUE":
+            return quote_ident(self.table)
+        return f"(SELECT customer_id, list_filter(K, lambda x, i: {kept}) AS K FROM {quote_ident(self.table)})"
 
 
 def timeline_name(table: str, column: str) -> str:
@@ -66,10 +128,10 @@ def timeline_name(table: str, column: str) -> str:
     return f"{table}__timeline_{digest}"
 
 
-def _catalog_exists(cur) -> bool:
+def _catalog_exists(cur, catalog: str = CATALOG) -> bool:
     return cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary "
                        "AND database_name = current_database() AND schema_name = 'main'",
-                       [CATALOG]).fetchone()[0] > 0
+                       [catalog]).fetchone()[0] > 0
 
 
 def _columns(cur, table: str) -> dict:
@@ -86,45 +148,76 @@ def _table_figures(cur, table: str) -> tuple[int, int | None, int | None]:
     return int(rows), low, high
 
 
+def _text(column: str, kind, alias: str = "") -> str:
+    """SQL of a column's value as text (no cast when it is text already)."""
+    ref = (alias + "." if alias else "") + quote_ident(column)
+    return ref if str(kind).upper().startswith("VARCHAR") else f"CAST({ref} AS VARCHAR)"
+
+
+def _dictionary(cur, table: str, column: str, kind, values_table: str) -> int:
+    """Store ``values_table (value, code)``: the column's distinct values as text, coded
+    1…n in text order.  Returns n."""
+    cur.execute(f"CREATE OR REPLACE TABLE {quote_ident(values_table)} AS "
+                f"SELECT value, (row_number() OVER (ORDER BY value))::INTEGER AS code "
+                f"FROM (SELECT DISTINCT {_text(column, kind)} AS value FROM {quote_ident(table)} "
+                f"WHERE {quote_ident(column)} IS NOT NULL)")
+    return int(cur.execute(f"SELECT count(*) FROM {quote_ident(values_table)}").fetchone()[0])
+
+
 def build_timeline(cur, table: str, column: str) -> Timeline | None:
     """Gather ``column``'s events of dataset table ``table`` per customer (replacing an
-    earlier timeline of that column).  Returns None — and stores nothing — when the
-    column has no values, too many different values (> :data:`MAX_VALUES`), or a time
-    span too long for the packed keys."""
-    col = quote_ident(column)
-    kind = _columns(cur, table).get(column)
+    earlier timeline of that column), with the lists of the :data:`FILTER_COLUMNS` the
+    table has (other than ``column``, each with 1…:data:`MAX_VALUES` values).  Returns
+    None — and stores nothing — when the column has no values, too many different values
+    (> :data:`MAX_VALUES`), or a time span too long for the packed keys."""
+    types = _columns(cur, table)
+    kind = types.get(column)
     if kind is None:
         raise ValueError(f"The column '{column}' is not in the dataset.")
-    is_text = str(kind).upper().startswith("VARCHAR")
-
-    def text(alias: str = "") -> str:
-        ref = (alias + "." if alias else "") + col
-        return ref if is_text else f"CAST({ref} AS VARCHAR)"
     drop_timeline(cur, table, column)
     rows, low, high = _table_figures(cur, table)
     if low is None:
         return None
     name = timeline_name(table, column)
     values_table = name + "_values"
-    cur.execute(f"CREATE OR REPLACE TABLE {quote_ident(values_table)} AS "
-                f"SELECT value, (row_number() OVER (ORDER BY value))::INTEGER AS code "
-                f"FROM (SELECT DISTINCT {text()} AS value FROM {quote_ident(table)} WHERE {col} IS NOT NULL)")
-    values = cur.execute(f"SELECT count(*) FROM {quote_ident(values_table)}").fetchone()[0]
+    values = _dictionary(cur, table, column, kind, values_table)
     bits = int(values).bit_length()
     if values == 0 or values > MAX_VALUES or (high - low) >> (62 - bits) > 0:
         cur.execute(f"DROP TABLE {quote_ident(values_table)}")
         return None
+    filters = []                   # (column, list column, dictionary)
+    for other in FILTER_COLUMNS:
+        if other == column or other not in types:
+            continue
+        dictionary = f"{name}_f{len(filters) + 1}_values"
+        if 0 < _dictionary(cur, table, other, types[other], dictionary) <= MAX_VALUES:
+            filters.append((other, f"F{len(filters) + 1}", dictionary))
+        else:
+            cur.execute(f"DROP TABLE {quote_ident(dictionary)}")
+    joins = "".join(f" LEFT JOIN {quote_ident(d)} f{i} ON f{i}.value = {_text(c, types[c], 'e')}"
+                    for i, (c, _, d) in enumerate(filters, start=1))
+    # The filter codes travel with their key in one struct, so that the lists stay
+    # aligned position by position whatever order the aggregate meets the events in.
+    entry = ", ".join([f"'k': ((epoch_us(e.ts) - ?) << {bits}) | v.code"]
+                      + [f"'{f}': coalesce(f{i}.code, 0)" for i, (_, f, _) in enumerate(filters, start=1)])
+    lists = ", ".join(["list_transform(E, lambda x: x.k) AS K"]
+                      + [f"list_transform(E, lambda x: x.{f}) AS {f}" for _, f, _ in filters])
     # Fed in customer order (by hash, a cheap sort key), each customer's list stays in
     # cache while it grows: 1.3 s instead of 2.1 s on a freshly ingested 10M-row table.
     cur.execute(f"""CREATE OR REPLACE TABLE {quote_ident(name)} AS
-        SELECT customer_id, list(key) AS K
-        FROM (SELECT e.customer_id, ((epoch_us(e.ts) - ?) << {bits}) | v.code AS key
-              FROM {quote_ident(table)} e JOIN {quote_ident(values_table)} v ON v.value = {text('e')}
-              ORDER BY hash(e.customer_id))
-        GROUP BY customer_id""", [low])
+        SELECT customer_id, {lists} FROM (
+            SELECT customer_id, list(entry) AS E
+            FROM (SELECT e.customer_id, {{{entry}}} AS entry
+                  FROM {quote_ident(table)} e JOIN {quote_ident(values_table)} v ON v.value = {_text(column, kind, 'e')}{joins}
+                  ORDER BY hash(e.customer_id))
+            GROUP BY customer_id)""", [low])
     cur.execute(_CATALOG_DDL)
+    cur.execute(_FILTER_CATALOG_DDL)
     cur.execute(f"INSERT OR REPLACE INTO {CATALOG} VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [table, column, name, values_table, low, bits, rows])
+    for other, list_column, dictionary in filters:
+        cur.execute(f"INSERT OR REPLACE INTO {FILTER_CATALOG} VALUES (?, ?, ?, ?)",
+                    [name, other, list_column, dictionary])
     return find_timeline(cur, table, column)
 
 
@@ -141,7 +234,15 @@ def find_timeline(cur, table: str, column: str) -> Timeline | None:
     if _table_figures(cur, table)[:2] != (rows, low):
         return None
     codes = dict(cur.execute(f"SELECT value, code FROM {quote_ident(values_table)}").fetchall())
-    return Timeline(column=column, table=name, time_min_us=int(low), code_bits=int(bits), codes=codes)
+    filters = {}
+    if _catalog_exists(cur, FILTER_CATALOG):
+        for other, list_column, dictionary in cur.execute(
+                f"SELECT column_name, list_column, values_table FROM {FILTER_CATALOG} "
+                f"WHERE timeline_table = ?", [name]).fetchall():
+            filters[other] = FilterList(list_column, dict(cur.execute(
+                f"SELECT value, code FROM {quote_ident(dictionary)}").fetchall()))
+    return Timeline(column=column, table=name, time_min_us=int(low), code_bits=int(bits),
+                    codes=codes, filters=filters)
 
 
 def drop_timeline(cur, table: str, column: str) -> None:
@@ -158,7 +259,12 @@ def _drop(cur, where: str, params: list) -> None:
     if not _catalog_exists(cur):
         return
     found = cur.execute(f"SELECT timeline_table, values_table FROM {CATALOG} WHERE {where}", params).fetchall()
+    has_filters = _catalog_exists(cur, FILTER_CATALOG)
     for names in found:
+        if has_filters:
+            names += tuple(r[0] for r in cur.execute(
+                f"SELECT values_table FROM {FILTER_CATALOG} WHERE timeline_table = ?", [names[0]]).fetchall())
+            cur.execute(f"DELETE FROM {FILTER_CATALOG} WHERE timeline_table = ?", [names[0]])
         for name in names:
             cur.execute(f"DROP TABLE IF EXISTS {quote_ident(name)}")
     cur.execute(f"DELETE FROM {CATALOG} WHERE {where}", params)

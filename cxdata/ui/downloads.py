@@ -1,7 +1,9 @@
 """Charts with their download buttons: PNG and SVG of the chart, CSV of its data.
 
 The image bytes are made only when a button is clicked (``download_button`` accepts a
-callable), so drawing a page never waits for an image conversion.
+callable), so drawing a page never waits for an image conversion.  Whether the numbers
+are a sample's (a narrowed connected dataset) is looked up once per chart — it reads the
+current dataset from the workspace catalog — and handed to its buttons.
 """
 from __future__ import annotations
 
@@ -13,6 +15,9 @@ import streamlit as st
 
 from cxdata.presentation import export
 
+#: "Not looked up yet" for a ``narrowing`` argument (None means: not a sample).
+_LOOK_UP = object()
+
 
 def file_stem(text: str) -> str:
     """A safe file name stem: letters, digits, ``-`` and ``_`` only."""
@@ -20,19 +25,31 @@ def file_stem(text: str) -> str:
     return stem[:80] or "chart"
 
 
-def _sampled(name: str) -> tuple[str, str]:
+def _narrowing(narrowing):
+    """The current dataset's narrowing (:func:`cxdata.ui.spark_run.narrowing_shown`), looked
+    up only when the caller has not done so already."""
+    if narrowing is not _LOOK_UP:
+        return narrowing
+    from cxdata.ui import spark_run
+    return spark_run.narrowing_shown()
+
+
+def _sampled(name: str, narrowing) -> tuple[str, str]:
     """``(name, label)``: a narrowed connected dataset's results are a sample's, so the
-    file name says so (``…-sample-10pct``) and ``label`` is the sentence to add."""
-    from cxdata.ui.spark_run import sample_label, sample_slug
-    label = sample_label()
-    return (f"{name} {sample_slug()}" if label else name), label
+    file name says so (``…-sample-10pct``) and ``label`` is the sentence to add
+    (``narrowing``: the dataset's narrowing, None when it is not a sample)."""
+    if narrowing is None:
+        return name, ""
+    return f"{name} {narrowing.slug()}", narrowing.label()
 
 
 def csv_button(frame: pd.DataFrame, name: str, *, key: str, label: str = "CSV",
-               help: str = "The numbers behind this view, for Excel or Sheets.") -> None:
+               help: str = "The numbers behind this view, for Excel or Sheets.",
+               narrowing=_LOOK_UP) -> None:
     """A download button for ``frame`` as spreadsheet-safe CSV (a sample's numbers carry
-    a ``sample`` column saying which sample)."""
-    name, sample = _sampled(name)
+    a ``sample`` column saying which sample).  ``narrowing``: the dataset's, when the
+    caller has looked it up already."""
+    name, sample = _sampled(name, _narrowing(narrowing))
     if sample:
         frame = frame.assign(sample=sample)
     st.download_button(label, data=lambda: export.csv_bytes(frame),
@@ -42,9 +59,10 @@ def csv_button(frame: pd.DataFrame, name: str, *, key: str, label: str = "CSV",
 
 
 def download_row(chart: alt.TopLevelMixin, name: str, *, key: str,
-                 data: pd.DataFrame | None = None) -> None:
+                 data: pd.DataFrame | None = None, narrowing=_LOOK_UP) -> None:
     """PNG / SVG (and CSV when ``data`` is given) buttons in one row."""
-    stem = file_stem(_sampled(name)[0])
+    narrowing = _narrowing(narrowing)
+    stem = file_stem(_sampled(name, narrowing)[0])
     with st.container(horizontal=True, gap="small", key=f"{key}_downloads"):
         st.download_button("PNG", data=lambda: export.chart_png(chart),
                            file_name=f"{stem}.png", mime="image/png", key=f"{key}_png",
@@ -55,7 +73,7 @@ def download_row(chart: alt.TopLevelMixin, name: str, *, key: str,
                            icon=":material/draw:", on_click="ignore", type="tertiary",
                            help="Vector picture: sharp at any size, editable.")
         if data is not None:
-            csv_button(data, name, key=f"{key}_csv")
+            csv_button(data, name, key=f"{key}_csv", narrowing=narrowing)
 
 
 def chart_with_downloads(chart: alt.TopLevelMixin, name: str, *, key: str,
@@ -72,8 +90,9 @@ def chart_with_downloads(chart: alt.TopLevelMixin, name: str, *, key: str,
     # theme=None: our registered Altair theme, identical to the exported images.
     state = st.altair_chart(chart, theme=None, width="stretch", key=key,
                             alt=alt_text or name, **options)
-    sample = _sampled(name)[1]
+    narrowing = _narrowing(_LOOK_UP)       # once for the caption and every button
+    sample = _sampled(name, narrowing)[1]
     if sample:
         st.caption(f"{sample}: the numbers are this sample's, not the whole log's.")
-    download_row(chart, name, key=key, data=data)
+    download_row(chart, name, key=key, data=data, narrowing=narrowing)
     return state if on_select is not None else None

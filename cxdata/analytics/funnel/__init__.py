@@ -57,11 +57,12 @@ How it is computed
 ------------------
 * Ordered and unordered: each customer's step events as one list of packed keys (time,
   value), then list functions.  The lists come from the step column's stored timeline
-  (:mod:`cxdata.store.timelines`, built at ingest) when there is one and no filter on another
-  column, else from one list aggregate over the events (``attempts._packed_ctes``) — the
-  same lists either way.  Ordered uses the latest-start recurrence when the step values
-  are distinct (a pass per step), and evaluates every attempt at once when a value
-  repeats (``attempts._ordered_ctes``).  Ordered is the hot path (benchmarks/bench_funnel.py).
+  (:mod:`cxdata.store.timelines`, built at ingest) when there is one and the filter is
+  on time or on columns it keeps a list of (the channel), else from one list aggregate
+  over the events (``attempts._packed_ctes``) — the same lists either way.  Ordered uses
+  the latest-start recurrence when the step values are distinct (a pass per step), and
+  evaluates every attempt at once when a value repeats (``attempts._ordered_ctes``).
+  Ordered is the hot path (benchmarks/bench_funnel.py).
 * Strict: ``lead`` over the customer's (ts, _row)-ordered events.
 * Exclusions, breakdown and drop-off join the counted relation back to the events by
   ``_row``; plain counts never touch the events twice.

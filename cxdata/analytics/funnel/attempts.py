@@ -116,7 +116,8 @@ def _step_lists_cte(spec: _Spec, sql: _Sql) -> int:
         bits, mask, source, keys = spec.value_bits, (1 << spec.value_bits) - 1, "packed", "P"
         codes = list(range(1, spec.k + 1))
     else:
-        bits, mask, source, keys = timeline.code_bits, timeline.code_mask, quote_ident(timeline.table), "K"
+        bits, mask, source, keys = (timeline.code_bits, timeline.code_mask,
+                                    timeline.keys_source(spec.event_filter), "K")
         codes = [timeline.codes.get(step) for step in spec.steps]
     time_of = f"((x >> {bits}) + {int(spec.time_min_us)})"   # epoch µs
     kept, kept_params = _timeline_time_filter(spec, time_of) if timeline is not None else ([], [])
@@ -387,7 +388,7 @@ def _packed_from_timeline(spec: _Spec, sql: _Sql, having: _Condition, sort: bool
     if sort:
         listed = f"list_sort({listed})"
     sql.cte("packed", f"SELECT customer_id, P FROM (SELECT customer_id, {listed} AS P "
-                      f"FROM {quote_ident(timeline.table)})\n"
+                      f"FROM {timeline.keys_source(spec.event_filter)})\n"
                       f"WHERE len(list_filter(P, lambda y: {having_sql})) > 0",
             params + list(having_params))
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from cxdata.engines import Engine, as_engine
+from cxdata.sql import quote_ident
 from cxdata.analytics.funnel.spec import NO_VALUE, NO_FURTHER_EVENTS, _Spec, _require_column, _spec
-from cxdata.analytics.funnel.attempts import _Sql, _relevant_time, _counted
+from cxdata.analytics.funnel.attempts import _Sql, _counted, _relevant_time, _timeline_time_filter
 from cxdata.analytics.funnel.measures import compute_funnel, log_end_us
 
 
@@ -61,6 +62,11 @@ def _dropoff_sql(spec: _Spec, after_step: int, column: str, next_events: int) ->
     rj = "NULL::BIGINT" if first_of_instant else f"r{j}"
     sql.cte("dropped", f"SELECT customer_id, t1, t{j} AS tj, {rj} AS rj FROM counted WHERE depth = {j}",
             materialized=True)
+    # Only events from the step-j event on can be where they left or what came next.
+    source, since = "dropped", "d.tj"
+    if first_of_instant and spec.timeline is not None and spec.steps[j - 1] in spec.timeline.codes:
+        _last_step_time(spec, sql, j)
+        source, since = "dropped_at", "d.lt"
     # One pass over the drop-outs' events (not one join per question): each customer's
     # events as a list of (t, r, step-j match, value), then list functions.  A match is
     # an event of CTE m (same value and time pruning) that can be step j.
@@ -72,7 +78,8 @@ def _dropoff_sql(spec: _Spec, after_step: int, column: str, next_events: int) ->
     sql.cte("dev", "SELECT d.customer_id, any_value(d.t1) AS t1, any_value(d.tj) AS tj, any_value(d.rj) AS rj,\n"
                    f"  list({{'t': epoch_us(e.ts), 'r': e._row, 's': {matches} AND {relevant}, "
                    f"'v': {spec.text(column, 'e')}}}) AS E\n"
-                   "FROM dropped d JOIN ev e ON e.customer_id = d.customer_id GROUP BY d.customer_id",
+                   f"FROM {source} d JOIN ev e ON e.customer_id = d.customer_id AND epoch_us(e.ts) >= {since} "
+                   "GROUP BY d.customer_id",
             list(spec.values) + relevant_params)
     until, until_params = ("TRUE", []) if w is None else ("x.t <= t1 + ?", [w])
     sql.cte("last_j", "SELECT customer_id, t1, E, list_max(list_transform(list_filter(E, lambda x: x.s AND "
@@ -87,6 +94,28 @@ def _dropoff_sql(spec: _Spec, after_step: int, column: str, next_events: int) ->
     sql.cte("nexts", "SELECT customer_id, x.v AS value, n FROM (SELECT customer_id, unnest(later) AS x, "
                      "unnest(range(1, len(later) + 1)) AS n FROM left_ev)")
     return sql
+
+
+def _last_step_time(spec: _Spec, sql: _Sql, j: int) -> None:
+    """CTE ``dropped_at``: ``dropped`` with ``lt``, the time (epoch µs) of the drop-out's
+    last step-j event from the step-j event on and within the window, read from the step
+    column's timeline (keys kept by the filter).  Where they left lies at ``lt`` and what
+    came next after it, so the events before ``lt`` — most of a drop-out's events — need
+    not be gathered."""
+    timeline, w = spec.timeline, spec.window_us
+    t = f"((x >> {timeline.code_bits}) + {int(spec.time_min_us)})"      # epoch µs
+    parts, params = _timeline_time_filter(spec, t)
+    # the filter's values on the drop-outs' keys only (not on every customer's first)
+    parts += [f"(x & {timeline.code_mask}) = {timeline.codes[spec.steps[j - 1]]}", f"{t} >= d.tj",
+              timeline.kept(spec.event_filter, "i")]
+    if w is not None:
+        parts.append(f"{t} <= d.t1 + ?")
+        params.append(w)
+    # the step-j event itself always qualifies: lt >= tj (coalesce only guards the join)
+    sql.cte("dropped_at", f"SELECT d.*, coalesce(list_max(list_transform(list_filter(k.K, lambda x, i: "
+                          f"{' AND '.join(parts)}), lambda x: {t})), d.tj) AS lt FROM dropped d "
+                          f"JOIN {quote_ident(timeline.table)} k ON k.customer_id = d.customer_id",
+            params)
 
 
 def _dropoff_spec(engine: Engine, steps, after_step: int, options: dict) -> _Spec:

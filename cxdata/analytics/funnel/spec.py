@@ -122,7 +122,7 @@ class _Spec:
     #: earliest event time of the table (epoch µs); ordered/unordered pack times after it
     time_min_us: int = 0
     #: the stored per-customer timeline of the step column, when it can stand in for
-    #: the events (ordered / unordered, no filter on other columns)
+    #: the events (ordered / unordered, no filter on columns it has no list of)
     timeline: Timeline | None = None
 
     @property
@@ -206,8 +206,8 @@ def _spec(engine: Engine, steps, *, by: str = "stage", window_seconds=None,
         if (high - low) >> (62 - spec.value_bits) > 0:
             raise ValueError("The funnel has too many different steps for the time span of this data.")
         spec = replace(spec, time_min_us=low)
-        if event_filter is None or not event_filter.equals:
-            timeline = engine.timeline(by)
-            if timeline is not None and timeline.time_min_us == low:
-                spec = replace(spec, timeline=timeline)
+        timeline = engine.timeline(by)
+        # a filter on the channel is served by the timeline's channel list
+        if timeline is not None and timeline.time_min_us == low and timeline.serves(event_filter):
+            spec = replace(spec, timeline=timeline)
     return spec
