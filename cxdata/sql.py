@@ -9,6 +9,36 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def epoch_us(moment) -> int | None:
+    """Epoch microseconds of a datetime, date or pandas Timestamp (naive = UTC; None
+    stays None)."""
+    if moment is None:
+        return None
+    if hasattr(moment, "to_pydatetime"):          # a pandas Timestamp
+        moment = moment.to_pydatetime()
+    if isinstance(moment, dt.date) and not isinstance(moment, dt.datetime):
+        moment = dt.datetime(moment.year, moment.month, moment.day)
+    if not isinstance(moment, dt.datetime):
+        raise ValueError(f"The date {moment!r} is not a date or a date and time.")
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def range_conditions(expr: str, start=None, end=None) -> tuple[list[str], list]:
+    """SQL conditions "``start`` ≤ ``expr`` < ``end``" (a time range as every filter of the
+    app reads it: start inclusive, end exclusive; a None bound is left out) and their
+    params, in order."""
+    parts, params = [], []
+    for bound, op in ((start, ">="), (end, "<")):
+        if bound is not None:
+            parts.append(f"{expr} {op} ?")
+            params.append(bound)
+    return parts, params
+
 def quote_ident(name: str) -> str:
     """Quote an identifier for DuckDB: wrap in double quotes, double any inside."""
     if not isinstance(name, str) or name == "":
@@ -42,14 +72,7 @@ class EventFilter:
     def where(self, alias: str = "") -> tuple[str, list]:
         """Return ``(sql, params)``: a boolean SQL expression (``TRUE`` when empty)."""
         prefix = f"{alias}." if alias else ""
-        parts: list[str] = []
-        params: list = []
-        if self.start is not None:
-            parts.append(f"{prefix}ts >= ?")
-            params.append(self.start)
-        if self.end is not None:
-            parts.append(f"{prefix}ts < ?")
-            params.append(self.end)
+        parts, params = range_conditions(f"{prefix}ts", self.start, self.end)
         for column, values in self.equals:
             col = prefix + quote_ident(column)
             concrete = [v for v in values if v is not None]

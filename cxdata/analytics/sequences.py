@@ -26,15 +26,11 @@ every event.  Two sources give the same relation:
 """
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from cxdata.engines import Engine
-from cxdata.sql import EventFilter, filtered_events, quote_ident
+from cxdata.sql import EventFilter, epoch_us, filtered_events, quote_ident, range_conditions
 from cxdata.store.timelines import Timeline
-
-_EPOCH = dt.datetime(1970, 1, 1)
-
 
 #: Bits of the sort key below the event time (:func:`_from_events`): ``_row`` above the
 #: value's code.
@@ -112,13 +108,6 @@ def _from_events(table: str, column: str, event_filter: EventFilter | None) -> S
     return Sequences(ctes, params)
 
 
-def _to_us(moment: dt.datetime) -> int:
-    """Epoch µs of a naive UTC datetime (an EventFilter bound)."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
-
-
 def _from_timeline(table: str, column: str, event_filter: EventFilter | None,
                    timeline: Timeline) -> Sequences:
     bits, mask, low = timeline.code_bits, timeline.code_mask, int(timeline.time_min_us)
@@ -129,11 +118,11 @@ def _from_timeline(table: str, column: str, event_filter: EventFilter | None,
     empty = timeline.codes.get("")
     if empty is not None:                 # an empty value is not part of a sequence
         keep.append(f"(x & {mask}) <> {int(empty)}")
-    for bound, op in (((event_filter.start, ">="), (event_filter.end, "<"))
-                      if event_filter is not None else ()):
-        if bound is not None:
-            keep.append(f"(x >> {bits}) {op} ?")
-            params.append(_to_us(bound) - low)
+    if event_filter is not None:        # key times count from the timeline's t_min
+        start, end = (None if b is None else epoch_us(b) - low for b in (event_filter.start, event_filter.end))
+        kept, kept_params = range_conditions(f"(x >> {bits})", start, end)
+        keep += kept
+        params += kept_params
     listed = f"list_filter(K, lambda x: {' AND '.join(keep)})" if keep else "K"
     # Sorted keys order by time then code: right unless two different values share an
     # instant, where the file order (not in the keys) decides — those customers are tied.

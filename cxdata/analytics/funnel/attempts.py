@@ -8,8 +8,8 @@ from dataclasses import replace
 from typing import Sequence
 
 from cxdata.engines import Engine
-from cxdata.sql import filtered_events, quote_ident
-from cxdata.analytics.funnel.spec import _Condition, _Spec, _to_us, _spec
+from cxdata.sql import filtered_events, range_conditions
+from cxdata.analytics.funnel.spec import _Condition, _Spec, _to_us
 
 
 class _Sql:
@@ -46,13 +46,7 @@ class _Sql:
 
 def _entry_condition(spec: _Spec, t: str) -> tuple[str, list]:
     """SQL condition "time ``t`` (epoch µs) is inside the entry date range"."""
-    parts, params = [], []
-    if spec.start_us is not None:
-        parts.append(f"{t} >= ?")
-        params.append(spec.start_us)
-    if spec.end_us is not None:
-        parts.append(f"{t} < ?")
-        params.append(spec.end_us)
+    parts, params = range_conditions(t, spec.start_us, spec.end_us)
     return (" AND ".join(parts) or "TRUE"), params
 
 
@@ -358,13 +352,9 @@ def _packed_ctes(spec: _Spec, sql: _Sql, having: _Condition, sort: bool = False)
 def _timeline_time_filter(spec: _Spec, t: str) -> tuple[list[str], list]:
     """Conditions on a timeline key's time ``t`` (epoch µs SQL) for the event filter's
     time range: without a timeline the events were filtered before being gathered."""
-    parts, params = [], []
-    if spec.event_filter is not None:
-        for bound, op in ((spec.event_filter.start, ">="), (spec.event_filter.end, "<")):
-            if bound is not None:
-                parts.append(f"{t} {op} ?")
-                params.append(_to_us(bound))
-    return parts, params
+    if spec.event_filter is None:
+        return [], []
+    return range_conditions(t, _to_us(spec.event_filter.start), _to_us(spec.event_filter.end))
 
 
 def _packed_from_timeline(spec: _Spec, sql: _Sql, having: _Condition, sort: bool) -> None:

@@ -11,7 +11,7 @@ from cxdata.engines import Engine, as_engine
 from cxdata.sql import quote_ident
 from cxdata.analytics.funnel.spec import NO_VALUE, NO_FURTHER_EVENTS, _Spec, _require_column, _spec
 from cxdata.analytics.funnel.attempts import _Sql, _counted, _relevant_time, _timeline_time_filter
-from cxdata.analytics.funnel.measures import compute_funnel, log_end_us
+from cxdata.analytics.funnel.measures import log_end_us
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pandas as pd
 from cxdata.engines import Engine, as_engine
 from cxdata.sql import EventFilter, quote_ident
 from cxdata.analytics.funnel.spec import (
-    ORDER_MODES, TREND_GRAINS, NO_VALUE, _US_PER_SECOND, FunnelStep, FunnelResult,
+    TREND_GRAINS, NO_VALUE, _US_PER_SECOND, FunnelStep, FunnelResult,
     Exclusion, _Spec, _to_us, _require_column, _spec)
 from cxdata.analytics.funnel.attempts import _Sql, _counted
 

@@ -3,7 +3,6 @@ every funnel query is built from), the result types, and durations as users type
 """
 from __future__ import annotations
 
-import datetime as dt
 import math
 import re
 from dataclasses import asdict, dataclass, fields, replace
@@ -13,6 +12,7 @@ import pandas as pd
 
 from cxdata.engines import Engine
 from cxdata.sql import EventFilter, quote_ident
+from cxdata.sql import epoch_us as _to_us
 from cxdata.store.timelines import Timeline
 
 
@@ -24,7 +24,6 @@ NO_FURTHER_EVENTS = "(no further events)"
 _US_PER_SECOND = 1_000_000
 #: A condition on one event, given the SQL of its time (epoch µs) and value index.
 _Condition = Callable[[str, str], tuple[str, list]]
-_EPOCH = dt.datetime(1970, 1, 1)
 
 
 # ---------------------------------------------------------------------------------------
@@ -153,21 +152,6 @@ class _Spec:
         if self.order == "unordered":
             return [f"completed {j} step" + ("" if j == 1 else "s") for j in range(1, self.k + 1)]
         return list(self.steps)
-
-
-def _to_us(moment) -> int | None:
-    """Epoch microseconds of a datetime/date/Timestamp (naive = UTC)."""
-    if moment is None:
-        return None
-    if isinstance(moment, pd.Timestamp):
-        moment = moment.to_pydatetime()
-    if isinstance(moment, dt.date) and not isinstance(moment, dt.datetime):
-        moment = dt.datetime(moment.year, moment.month, moment.day)
-    if not isinstance(moment, dt.datetime):
-        raise ValueError(f"The date {moment!r} is not a date or a date and time.")
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
 
 
 def _require_column(types: dict, column: str, what: str) -> None:
