@@ -21,7 +21,7 @@ from cxdata.store import memory
 # The package's API beyond main(): the why subcommands (cxdata.why.cli_*) and the tests
 # build on these.
 from cxdata.cli.base import (EXIT_OK, EXIT_REJECTED, EXIT_UNUSABLE, UsageError,  # noqa: F401
-                             _common, _Parser, parse_maps)
+                             _common, _Parser, add_funnel_options, parse_maps)
 from cxdata.cli.loading import LoadedData, load_data, open_workspace, resolve_column  # noqa: F401
 from cxdata.cli.output import emit
 
@@ -63,9 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="a log file or ws:NAME")
     p.add_argument("--step", action="append", default=[], metavar="VALUE",
                    help="a funnel step (repeat, in order); default: the dataset's stage order")
-    p.add_argument("--by", default=None, help="column the steps are values of (default stage, else event)")
-    p.add_argument("--window", default="none", help="conversion window: 90s, 30m, 12h, 14d, 2w, seconds or none")
-    p.add_argument("--order", choices=("ordered", "strict", "unordered"), default="ordered")
+    add_funnel_options(p)
     p.add_argument("--breakdown", default=None, metavar="COLUMN")
     p.add_argument("--exclude", action="append", default=[], metavar="VALUE[@I-J]",
                    help="leave out customers who had VALUE between steps I and J of their "

@@ -37,6 +37,15 @@ def parse_maps(items: list[str] | None) -> dict[str, str]:
     return result
 
 
+def add_funnel_options(parser: argparse.ArgumentParser, steps: str = "the steps") -> None:
+    """``--by``, ``--window`` and ``--order``: how a subcommand built on a funnel reads its
+    steps (funnel, drivers, trends)."""
+    from cxdata.analytics.funnel import ORDER_MODES
+    parser.add_argument("--by", default=None, help=f"column {steps} are values of (default stage, else event)")
+    parser.add_argument("--window", default="none", help="conversion window: 90s, 30m, 12h, 14d, 2w, seconds or none")
+    parser.add_argument("--order", choices=ORDER_MODES, default="ordered")
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--map", action="append", metavar="ROLE=COLUMN", default=[],
                         help="use COLUMN for ROLE (repeatable), e.g. --map channel=case:channel")

@@ -14,6 +14,7 @@ from cxdata.why.drivers import DRIVER_COLUMNS, conversion_drivers, format_ratio
 def add_parser(sub, common) -> None:
     """Add ``drivers`` to the argparse subparsers ``sub``; ``common(parser)`` adds the
     shared options (--map, --format, --workspace, --order-key, --spark)."""
+    from cxdata.cli.base import add_funnel_options
     p = sub.add_parser("drivers", help="what goes with converting from one funnel step to the next (SPEC §8.1)")
     p.add_argument("file", help="a log file, ws:NAME or spark:SOURCE")
     p.add_argument("--step", action="append", default=[], metavar="VALUE",
@@ -21,9 +22,7 @@ def add_parser(sub, common) -> None:
     p.add_argument("--after-step", type=int, default=None, metavar="J",
                    help="look at converting from step J (1-based) to J+1 (default: the step "
                         "with the most dropped customers)")
-    p.add_argument("--by", default=None, help="column the steps are values of (default stage, else event)")
-    p.add_argument("--window", default="none", help="conversion window: 90s, 30m, 12h, 14d, 2w, seconds or none")
-    p.add_argument("--order", choices=("ordered", "strict", "unordered"), default="ordered")
+    add_funnel_options(p)
     p.add_argument("--factor-column", default="touchpoint", metavar="COLUMN",
                    help="the column of the 'did' factors (default touchpoint)")
     p.add_argument("--min-with", type=int, default=30, metavar="N",

@@ -15,13 +15,12 @@ from cxdata.why.trends import BUCKET_COLUMNS, EXPLANATION_COLUMNS, conversion_tr
 def add_parser(sub, common) -> None:
     """Add ``trends`` to the argparse subparsers ``sub``; ``common(parser)`` adds the
     shared options (--map, --format, --workspace, --order-key, --spark)."""
+    from cxdata.cli.base import add_funnel_options
     p = sub.add_parser("trends", help="conversion or a score per week or month with control limits (SPEC §8.3)")
     p.add_argument("file", help="a log file, ws:NAME or spark:SOURCE")
     p.add_argument("--funnel-step", action="append", default=[], metavar="VALUE",
                    help="a funnel step (repeat, in order): the trend of its conversion")
-    p.add_argument("--by", default=None, help="column the funnel steps are values of (default stage, else event)")
-    p.add_argument("--window", default="none", help="conversion window: 90s, 30m, 12h, 14d, 2w, seconds or none")
-    p.add_argument("--order", choices=("ordered", "strict", "unordered"), default="ordered")
+    add_funnel_options(p, "the funnel steps")
     p.add_argument("--metric", choices=("nps", "csat", "ces"), default=None,
                    help="the trend of a score instead of a funnel")
     p.add_argument("--every", choices=("week", "month"), required=True,
