@@ -105,6 +105,14 @@ def test_xlsx_first_sheet_skips_blank_rows_and_reads_whole_floats_as_integers():
     ("1709287200", dt.datetime(2024, 3, 1, 10)),
     ("1709287200000", dt.datetime(2024, 3, 1, 10)),
     ("2024/03/01 10:30", dt.datetime(2024, 3, 1, 10, 30)),
+    # Offsets and zone names, with and without a space or fraction, all land in UTC.
+    ("2024-03-01 10:00", dt.datetime(2024, 3, 1, 10)),
+    ("2024-3-1 1:2:3", dt.datetime(2024, 3, 1, 1, 2, 3)),
+    ("2024-03-01T10:00:00.5+01", dt.datetime(2024, 3, 1, 9, 0, 0, 500000)),
+    ("2024-03-01 10:00:00-05:30", dt.datetime(2024, 3, 1, 15, 30)),
+    ("2024-03-01 10:00:00+14", dt.datetime(2024, 2, 29, 20)),
+    ("2024-03-01 10:00:00 Europe/Berlin", dt.datetime(2024, 3, 1, 9)),
+    ("2024-03-01 10:00:00 America/New_York", dt.datetime(2024, 3, 1, 15)),
 ])
 def test_timestamp_forms_are_stored_as_utc(tmp_path, text, expected):
     path = write(tmp_path, "t.csv", f'customer_id,timestamp,event\nc1,"{text}",x\n')
@@ -285,3 +293,17 @@ def test_progress_is_reported_while_a_large_file_is_read(tmp_path):
     fractions = [f for label, f in seen if label == "Reading and validating rows" and f >= 0]
     assert fractions and all(0 <= f <= 1 for f in fractions)
     assert [label for label, _ in seen][0] == "Reading the file's layout"
+
+
+def test_spaces_around_values_are_trimmed_and_blank_values_are_empty(tmp_path):
+    # Only spaces are trimmed (a tab stays); a customer of spaces alone is empty: rejected.
+    path = write(tmp_path, "s.csv", "customer_id,timestamp,stage,touchpoint,channel\n"
+                                    '" c1 ", 2024-03-01 10:00 ,Aware ,  Web, Email\n'
+                                    'c2,2024-03-01 11:00,"\tAware", ,Web\n'
+                                    '"   ",2024-03-01 12:00,Aware,Web,Web\n')
+    result, rows, _ = ingest(path)
+    assert (result.rows_read, result.rows_accepted, result.rows_rejected) == (3, 2, 1)
+    assert [(r["customer_id"], r["ts"], r["stage"], r["touchpoint"], r["channel"]) for r in rows] == [
+        ("c1", dt.datetime(2024, 3, 1, 10), "Aware", "Web", "Email"),
+        ("c2", dt.datetime(2024, 3, 1, 11), "\tAware", None, "Web")]
+    assert result.reasons == {"customer is empty": 1}

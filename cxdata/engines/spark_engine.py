@@ -332,8 +332,9 @@ class SparkEngine(Engine):
         """The canonical events of a partition: the transform's rows without a rejecting
         problem, ``_row`` re-numbered so that ties follow the order key when there is one."""
         drop = "_problems"
-        kept = ("len(_problems) = 0" if score_policy == "reject"
-                else "len(list_filter(_problems, lambda p: p.action = 'rejected')) = 0")
+        # A row without problems has a NULL list (cxdata.io.ingest.build_transform_sql).
+        kept = ("coalesce(len(_problems), 0) = 0" if score_policy == "reject"
+                else "coalesce(len(list_filter(_problems, lambda p: p.action = 'rejected')), 0) = 0")
         if self.narrowing.ts_condition():
             kept = f"{kept} AND {self.narrowing.ts_condition()}"
         self._kept = kept
