@@ -306,20 +306,20 @@ def dropoff_question(cur, table: str, journey: Journey,
 
 def _dropoff_insight(cur, table: str, journey: Journey, event_filter: EventFilter | None,
                      summary: funnel.DropoffSummary | None = None) -> Insight | None:
-    """``summary``: the caller's answer to :func:`dropoff_question` (taken when it is one
-    for this funnel's largest drop-off and next-step column, else computed here)."""
-    question = dropoff_question(cur, table, journey, event_filter)
-    if question is None:
+    """``summary``: the caller's answer to :func:`dropoff_question` (taken as it is, column
+    included, when it is one after this funnel's largest drop-off, else computed here)."""
+    after = largest_drop_step(journey.funnel) if journey.funnel is not None else None
+    if after is None:
         return None
-    stages, after, options = question
-    by, column = journey.by, options["column"]
+    by, stages = journey.by, list(journey.steps)
     step, following = journey.funnel.steps[after - 1], journey.funnel.steps[after]
     dropped = step.dropped
     share_lost = dropped / step.customers
     # (the drop-outs' count guards against a summary of another funnel)
-    if summary is None or (summary.after_step, summary.column,
-                           summary.customers) != (after, column, dropped):
+    if summary is None or (summary.after_step, summary.customers) != (after, dropped):
+        _, _, options = dropoff_question(cur, table, journey, event_filter)
         summary = funnel.dropoff_summary(cur, table, stages, after, **options)
+    column = summary.column
 
     def top3(frame):
         return [{"value": str(r.value), "customers": int(r.customers), "share": _num(r.share)}
