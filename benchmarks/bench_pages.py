@@ -6,10 +6,11 @@ measured on a pilot sample), then, for each analysis page, runs the real app scr
 Streamlit's AppTest: a first load, then several runs that each change the channel filter
 to a combination not seen before (so every analytics result is computed, not served from
 the cache, which is emptied before each page), and one rerun with an unchanged filter
-(served from the cache).  AppTest runs the page script exactly as the server does, minus
-the browser's drawing, and the page as a user opens it (sections that wait for a toggle
-on a big log stay closed).  It also times the analytics calls the pages make, one by one
-and uncached, to show where the time goes.
+(served from the cache); then the Funnel page as opened from the Overview after each
+filter change (what the two share served from the cache).  AppTest runs the page script
+exactly as the server does, minus the browser's drawing, and the page as a user opens it
+(sections that wait for a toggle on a big log stay closed).  It also times the analytics
+calls the pages make, one by one and uncached, to show where the time goes.
 
     python benchmarks/bench_pages.py                  # ~1M events, 5 filter changes
     python benchmarks/bench_pages.py --events 10000000 --changes 3
@@ -127,6 +128,35 @@ def time_page(page: str, dataset: str, changes: int) -> dict:
     return {"first": first, "changes": times, "cached": cached}
 
 
+def time_followed(dataset: str, changes: int) -> dict:
+    """The Funnel page as a user opens it from the Overview (its drop-off finding links
+    there), after each filter change: the Overview runs first on the new filter, then the
+    Funnel page is timed — what the two pages share comes from the cache."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    st.cache_data.clear()
+    apps = {}
+    for page in ("overview", "funnel"):
+        apps[page] = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+        apps[page].query_params["dataset"] = dataset
+        apps[page].switch_page(f"pages/{page}.py")
+    apps["overview"].run()
+    started = time.perf_counter()
+    apps["funnel"].run()
+    first = time.perf_counter() - started
+    times = []
+    for channels in filter_changes(changes):
+        for page in ("overview", "funnel"):
+            apps[page].multiselect(key="channel").set_value(channels)
+            started = time.perf_counter()
+            apps[page].run()
+            if apps[page].exception:
+                raise RuntimeError(f"{page}: {apps[page].exception[0].message}")
+        times.append(time.perf_counter() - started)
+    return {"first": first, "changes": times, "cached": float("nan")}
+
+
 def time_calls(path: Path, dataset: str) -> list[tuple[str, float]]:
     """The analytics the pages call, uncached, one by one, for one filter (channel = Web;
     the Overview's findings also with two channels kept, which compares entry channels)."""
@@ -195,13 +225,17 @@ def main(argv=None) -> None:
         print(f"  {label:44s} {seconds:6.3f} s")
     print(f"\nPage redraw (AppTest), seconds; {args.changes} filter changes per page:")
     print(f"  {'page':12s} {'first load':>10s} {'median':>8s} {'max':>8s} {'cached':>8s}")
-    for page in args.pages:
-        result = time_page(page, dataset, args.changes)
+    runs = [(page, lambda page=page: time_page(page, dataset, args.changes)) for page in args.pages]
+    if {"overview", "funnel"} <= set(args.pages):
+        runs.append(("funnel←ovw", lambda: time_followed(dataset, args.changes)))
+    for label, run in runs:
+        result = run()
         changes = result["changes"]
-        print(f"  {page:12s} {result['first']:10.3f} {statistics.median(changes):8.3f} "
+        print(f"  {label:12s} {result['first']:10.3f} {statistics.median(changes):8.3f} "
               f"{max(changes):8.3f} {result['cached']:8.3f}")
     print("\n'median'/'max': redraw after a filter change (new results computed); "
-          "'cached': the same view again.")
+          "'cached': the same view again; 'funnel←ovw': the Funnel page opened after the "
+          "Overview on the same filter (as from its drop-off finding).")
     print(f"load average at the end: {_load()}")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from cxdata.analytics.insights import largest_drop_step
 from cxdata.presentation import charts
 from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads
@@ -13,7 +14,7 @@ from cxdata.ui.filters import describe, filter_bar, grouping_columns, plain
 from cxdata.store import map_store as ms
 from cxdata.ui.state import get_workspace, require_dataset
 from cxdata.ui.why_funnel import WHY_AUTOMATIC_ROWS
-from cxdata.why.findings import finding_link, largest_drop_step
+from cxdata.why.findings import finding_link
 
 METRICS = (("nps", "NPS", "% promoters (9–10) − % detractors (0–6), −100…100"),
            ("csat", "CSAT", "% of ratings 4–5 out of 5"),
@@ -89,8 +90,11 @@ def finding_card(finding) -> None:
 def insights_list(info, ef, journey) -> None:
     st.subheader("What stands out")
     with st.spinner("Looking for what stands out…"):
-        # the funnel drawn beside the findings is the one they quote: not computed twice
-        findings = cached.insights(info, event_filter=ef, journey=journey)
+        # the funnel drawn beside the findings is the one they quote: not computed twice;
+        # its drop-off summary is the Funnel page's drop-out view (the finding links
+        # there), asked through the same cache entry so that the page finds it computed
+        dropoff = cached.journey_dropoff(info, journey, event_filter=ef)
+        findings = cached.insights(info, event_filter=ef, journey=journey, dropoff=dropoff)
     if not findings:
         st.info("Nothing stands out with these filters: no drop-off, score gap or trend is "
                 "large and certain enough to report.")

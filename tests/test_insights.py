@@ -88,6 +88,50 @@ def test_dropoff_and_channel_findings(con):
     assert channel.evidence["p_value"] == pytest.approx(7.8e-9, rel=0.05)
 
 
+def test_the_dropoff_question_and_a_given_answer(con, monkeypatch):
+    from cxdata.analytics import funnel, insights as module
+    make_table(con, funnel_rows())
+    journey = module.compute_journey(con.cursor(), "ev", STAGES)
+    # The largest drop-off of funnel_rows is after step 2 (Consideration: 80 of 160 lost),
+    # and the touchpoint column says what they did next.
+    assert module.largest_drop_step(journey.funnel) == 2
+    steps, after, options = module.dropoff_question(con.cursor(), "ev", journey)
+    assert (steps, after) == (STAGES, 2)
+    assert options == {"column": "touchpoint", "by": "stage", "event_filter": None}
+    summary = funnel.dropoff_summary(con.cursor(), "ev", steps, after, **options)
+    assert (summary.customers, summary.next.iloc[0]["value"]) == (80, "Support call")
+    expected = dataset_insights(con.cursor(), "ev", STAGES)
+    calls = []
+    monkeypatch.setattr(funnel, "dropoff_summary",
+                        lambda *a, **k: calls.append(a) or summary)
+    # the answer the caller has is taken as it is: no second drop-off query
+    assert dataset_insights(con.cursor(), "ev", STAGES, journey=journey,
+                            dropoff=summary) == expected
+    assert calls == []
+    # one of another step, or of another funnel (other drop-outs), is not taken for it
+    other_step = funnel.DropoffSummary(1, "touchpoint", 40, 0, summary.left_at, summary.next)
+    other_funnel = funnel.DropoffSummary(2, "touchpoint", 79, 0, summary.left_at, summary.next)
+    for other in (other_step, other_funnel):
+        dataset_insights(con.cursor(), "ev", STAGES, journey=journey, dropoff=other)
+    assert len(calls) == 2
+    # nor is an answer given with a journey that is not taken (another filter's)
+    web = EventFilter.build(equals={"channel": ["Web"]})
+    dataset_insights(con.cursor(), "ev", STAGES, event_filter=web, journey=journey,
+                     dropoff=summary)
+    assert len(calls) == 3
+
+
+def test_no_dropoff_question_when_nobody_drops(con):
+    from cxdata.analytics import insights as module
+    # three customers, each Aware on day 1 and Consideration on day 2: nobody drops
+    make_table(con, [ev(f"c{i}", day, stage, "Ad") for i in range(3)
+                     for day, stage in ((1, "Aware"), (2, "Consideration"))])
+    journey = module.compute_journey(con.cursor(), "ev", STAGES[:2])
+    assert [s.customers for s in journey.funnel.steps] == [3, 3]
+    assert module.largest_drop_step(journey.funnel) is None
+    assert module.dropoff_question(con.cursor(), "ev", journey) is None
+
+
 def test_a_log_without_stages_gets_funnel_findings_on_its_most_common_event_path(con):
     # The same journeys with the steps in the event column and no stage column values.
     rows = [dict(r, event=r["stage"], stage=None) for r in funnel_rows()]

@@ -177,6 +177,59 @@ def test_overview_sample_scores_and_insights_equal_cxdata(workspace):
     assert titles and all(f"**{t}**" in shown_titles for t in titles)
 
 
+def test_a_first_load_counts_the_events_once(workspace, monkeypatch):
+    import streamlit as st
+    import cxdata.sql
+    st.cache_data.clear()
+    calls = []
+    counted = cxdata.sql.event_counts
+    monkeypatch.setattr(cxdata.sql, "event_counts",
+                        lambda *a, **k: calls.append(a[2:]) or counted(*a, **k))
+    at = open_page("overview")
+    # the filter bar's date span and the cards (an empty filter bar: no filter) share one
+    assert calls == [(None,)]
+    events = counted(workspace.cursor(), table(workspace, SAMPLE_NAME))["events"]
+    assert metrics(at)["Interactions"] == f"{events:,}"
+
+
+def test_the_funnel_page_opened_from_the_dropoff_finding_reuses_its_summary(workspace,
+                                                                           monkeypatch):
+    import streamlit as st
+    from cxdata.analytics import insights
+    from cxdata.why.findings import finding_link
+    cur = workspace.cursor()
+    name = table(workspace, SAMPLE_NAME)
+    stages = list(workspace.get_dataset(SAMPLE_NAME).stage_order)
+    web = EventFilter.build(equals={"channel": ["Web"]})
+    finding = next(f for f in insights.dataset_insights(cur, name, stages, event_filter=web)
+                   if f.kind == "dropoff")
+    after = stages.index(finding.evidence["from_stage"]) + 1
+    expected = funnel.dropoff_summary(cur, name, stages, after, column="touchpoint",
+                                      event_filter=web)
+    st.cache_data.clear()
+    calls = []
+    computed = funnel.dropoff_summary
+    monkeypatch.setattr(funnel, "dropoff_summary",
+                        lambda *a, **k: calls.append(a[2:]) or computed(*a, **k))
+    overview = open_page("overview", channel=["Web"])
+    assert len(calls) == 1                      # the drop-off finding's summary, once
+    assert any(m.value.replace("\\", "") == f"**{finding.title}**" for m in overview.markdown)
+    page, _, query = finding_link(finding)
+    assert page == "pages/funnel.py"
+    at = open_page("funnel", channel=["Web"], **query)
+    # the page's drop-out view of that step is the finding's summary, from the cache
+    assert len(calls) == 1
+    drawn = charts_by_title(at)
+    for title, frame in ((f"Where they left {stages[after - 1]}", expected.left_at),
+                         ("What they did next", expected.next)):
+        assert dict(zip(drawn[title]["label"], drawn[title]["customers"])) == dict(
+            zip(frame["value"].head(15), frame["customers"].head(15)))
+    # another question (another step's drop-outs) is computed
+    at.selectbox(key="fn_drop").set_value(after + 1)
+    at.run()
+    assert not at.exception and len(calls) == 2
+
+
 # ---------------------------------------------------------------------------------------
 # Funnel
 

@@ -279,22 +279,47 @@ def _share_sentence(summary: funnel.DropoffSummary, column: str, by: str) -> str
     return text + ("." if text else "")
 
 
-def _dropoff_insight(cur, table: str, stages: list[str],
-                     event_filter: EventFilter | None, by: str,
-                     result: funnel.FunnelResult) -> Insight | None:
-    # The largest drop-off is the most customers lost (FunnelStep.dropped), as in the
-    # funnel view and the report; ties go to the earlier stage.
+def largest_drop_step(result: funnel.FunnelResult) -> int | None:
+    """1-based step of the largest drop-off of a :class:`~cxdata.analytics.funnel.FunnelResult`,
+    as the ``dropoff`` finding picks it: the most customers lost (FunnelStep.dropped, as
+    in the funnel view and the report) among steps with at least MIN_GROUP customers; the
+    earlier on ties.  None when nobody drops."""
     candidates = [(step.dropped, -index) for index, step in enumerate(result.steps[:-1])
                   if step.customers >= MIN_GROUP and step.dropped > 0]
-    if not candidates:
+    return -max(candidates)[1] + 1 if candidates else None
+
+
+def dropoff_question(cur, table: str, journey: Journey,
+                     event_filter: EventFilter | None = None) -> tuple | None:
+    """``(steps, after_step, options)``: the arguments of
+    :func:`cxdata.analytics.funnel.dropoff_summary` the ``dropoff`` finding quotes — after
+    the journey funnel's largest drop-off (:func:`largest_drop_step`), by
+    :func:`next_step_column`; None when the journey has no funnel or nobody drops.  A
+    question of its own, so that a page can ask it through its cache and share the answer
+    (it is the Funnel page's drop-out view of the same funnel and step)."""
+    after = largest_drop_step(journey.funnel) if journey.funnel is not None else None
+    if after is None:
         return None
-    dropped, index = max(candidates)
-    index = -index
-    step, following = result.steps[index], result.steps[index + 1]
+    return list(journey.steps), after, {"column": next_step_column(cur, table, event_filter),
+                                        "by": journey.by, "event_filter": event_filter}
+
+
+def _dropoff_insight(cur, table: str, journey: Journey, event_filter: EventFilter | None,
+                     summary: funnel.DropoffSummary | None = None) -> Insight | None:
+    """``summary``: the caller's answer to :func:`dropoff_question` (taken as it is, column
+    included, when it is one after this funnel's largest drop-off, else computed here)."""
+    after = largest_drop_step(journey.funnel) if journey.funnel is not None else None
+    if after is None:
+        return None
+    by, stages = journey.by, list(journey.steps)
+    step, following = journey.funnel.steps[after - 1], journey.funnel.steps[after]
+    dropped = step.dropped
     share_lost = dropped / step.customers
-    column = next_step_column(cur, table, event_filter)
-    summary = funnel.dropoff_summary(cur, table, stages, index + 1, column=column, by=by,
-                                     event_filter=event_filter)
+    # (the drop-outs' count guards against a summary of another funnel)
+    if summary is None or (summary.after_step, summary.customers) != (after, dropped):
+        _, _, options = dropoff_question(cur, table, journey, event_filter)
+        summary = funnel.dropoff_summary(cur, table, stages, after, **options)
+    column = summary.column
 
     def top3(frame):
         return [{"value": str(r.value), "customers": int(r.customers), "share": _num(r.share)}
@@ -558,24 +583,26 @@ def _channel_insight(stages: list[str], channels: list[tuple[str, funnel.FunnelR
 
 def dataset_insights(cur, table: str, stage_order: list[str], *,
                      event_filter: EventFilter | None = None,
-                     journey: Journey | None = None) -> list[Insight]:
+                     journey: Journey | None = None,
+                     dropoff: funnel.DropoffSummary | None = None) -> list[Insight]:
     """0 to 5 findings for a dataset, in this order: drop-off, worst touchpoint, trend,
     channel, best touchpoint.  A finding appears only when the data supports it.
 
     ``journey``: :func:`compute_journey` under the same filter when the caller has it already —
-    the Overview draws its funnel beside the findings — so that it is not computed twice."""
+    the Overview draws its funnel beside the findings — so that it is not computed twice.
+    ``dropoff``: the drop-off summary answering :func:`dropoff_question` for that journey,
+    likewise (the Overview shares it with the Funnel page's drop-out view)."""
     # The drop-off and channel findings quote the funnel the Overview draws beside them;
     # one the caller has is taken as it is (finding its steps again costs a pass, and on
     # a log without stages a search for its most common path).
     if journey is None or not journey.fits(stage_order, event_filter):
-        journey = compute_journey(cur, table, stage_order, event_filter)
+        journey, dropoff = compute_journey(cur, table, stage_order, event_filter), None
     by, stages = journey.by, list(journey.steps)
     # Every score finding reads the same counts: one aggregation per metric.
     counts = _score_counts(cur, table, event_filter)
     extremes = _touchpoint_candidates(counts)
     findings = [
-        _dropoff_insight(cur, table, stages, event_filter, by, journey.funnel)
-        if journey.funnel is not None else None,
+        _dropoff_insight(cur, table, journey, event_filter, dropoff),
         _best_of(extremes["worst"], "worst_touchpoint"),
         _trend_insight(counts) if counts else None,
         _channel_insight(stages, journey.channels) if journey.channels is not None else None,

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import inspect
 from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
 
+from cxdata.analytics.funnel import compute_funnel
 from cxdata.sql import EventFilter
 from cxdata.store.connections import is_connected
 from cxdata.ui import spark_run
@@ -59,6 +61,10 @@ def call(info: DatasetInfo, module: str, function: str, *args, **kwargs):
 def dataset_counts(info: DatasetInfo, event_filter: EventFilter | None = None) -> dict:
     """``{"customers", "events", "first", "last"}`` of the filtered events (first/last:
     naive UTC datetimes, None when no event is left)."""
+    # An empty filter bar is no filter: one pass serves it and the date span (a page's
+    # first load asks for both).
+    if event_filter is not None and event_filter.is_empty():
+        event_filter = None
     return call(info, "sql", "event_counts", event_filter)
 
 
@@ -129,15 +135,41 @@ def step_durations_histogram(info: DatasetInfo, steps: Sequence[str], step_index
                 **options)
 
 
+def _funnel_options(options: dict) -> dict:
+    """The funnel ``options`` without those left at the default of
+    :func:`cxdata.analytics.funnel.compute_funnel` (they mean the same either way): one
+    cache entry for one question, however a page spells it."""
+    defaults = {name: p.default for name, p in inspect.signature(compute_funnel).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    return {k: v for k, v in options.items()
+            if not (k in defaults and v == defaults[k] and type(v) is type(defaults[k]))}
+
+
 def dropoff_customers(info: DatasetInfo, steps: Sequence[str], after_step: int,
                       **options) -> pd.DataFrame:
-    return call(info, "analytics.funnel", "dropoff_customers", list(steps), after_step, **options)
+    return call(info, "analytics.funnel", "dropoff_customers", list(steps), int(after_step),
+                **_funnel_options(options))
 
 
 def dropoff_summary(info: DatasetInfo, steps: Sequence[str], after_step: int,
                     column: str = "touchpoint", **options):
-    return call(info, "analytics.funnel", "dropoff_summary", list(steps), after_step, column=column,
-                **options)
+    """``cxdata.analytics.funnel.dropoff_summary``; the Funnel page's drop-out view and the
+    Overview's drop-off finding (:func:`journey_dropoff`) share an entry when they ask
+    the same question."""
+    return call(info, "analytics.funnel", "dropoff_summary", list(steps), int(after_step),
+                column=column, **_funnel_options(options))
+
+
+def journey_dropoff(info: DatasetInfo, journey, event_filter: EventFilter | None = None):
+    """The drop-off summary the Overview's drop-off finding quotes
+    (``cxdata.analytics.insights.dropoff_question``; None without one), through
+    :func:`dropoff_summary`: the Funnel page, opened from the finding on the same filter,
+    finds it computed."""
+    question = call(info, "analytics.insights", "dropoff_question", journey, event_filter)
+    if question is None:
+        return None
+    steps, after, options = question
+    return dropoff_summary(info, steps, after, **options)
 
 
 def score_summary(info: DatasetInfo, metric: str, **options):

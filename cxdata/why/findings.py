@@ -29,7 +29,7 @@ import math
 
 from cxdata.analytics import funnel
 from cxdata.analytics.insights import (
-    MIN_GROUP, SCALE_WIDTH, Insight, _num, journey_funnel_steps,
+    MIN_GROUP, SCALE_WIDTH, Insight, _num, journey_funnel_steps, largest_drop_step,
 )
 from cxdata.analytics.scores import METRIC_LABELS, METRICS
 from cxdata.engines import as_engine
@@ -49,15 +49,6 @@ def _columns(cur, table: str) -> dict:
 
 # ---------------------------------------------------------------------------------------
 # Conversion drivers at the largest drop-off
-
-def largest_drop_step(result) -> int | None:
-    """1-based step of the largest drop-off of a :class:`~cxdata.analytics.funnel.FunnelResult`,
-    as the ``dropoff`` finding picks it (most customers lost among steps with at least
-    MIN_GROUP customers; the earlier on ties); None when nobody drops."""
-    candidates = [(step.dropped, -index) for index, step in enumerate(result.steps[:-1])
-                  if step.customers >= MIN_GROUP and step.dropped > 0]
-    return -max(candidates)[1] + 1 if candidates else None
-
 
 def drivers_finding(cur, table: str, stages: list[str], by: str, after_step: int,
                     event_filter: EventFilter | None = None) -> Insight | None:
