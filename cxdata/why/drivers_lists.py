@@ -106,10 +106,14 @@ def lone_ctes(span, timeline) -> list[tuple]:
                          + [f"{spec.text(c) if entry and listed[i] else 'NULL::VARCHAR'} AS x{i}"
                             for i, c in enumerate(span.entry)]
                          + [quote_ident(m) for m, *_ in scores])
-    branches = [f"SELECT {columns(True)} FROM ev WHERE {fv} IS NULL"]
-    branches += [f"SELECT {columns(False)} FROM ev WHERE {quote_ident(m)} <= {int(upto)} AND {fv} IS NOT NULL"
-                 for m, _, upto, _ in scores]
-    code, few_params = ("list_position(?, e.fv)", [values]) if values else ("NULL::INTEGER", [])
+    # A bad score at a value that is not a factor (the route) never counts: left out here.
+    branches, few_params = [f"SELECT {columns(True)} FROM ev WHERE {fv} IS NULL"], []
+    for m, _, upto, _ in (scores if values else ()):
+        branches.append(f"SELECT {columns(False)} FROM ev WHERE {quote_ident(m)} <= {int(upto)} "
+                        f"AND list_contains(?, {fv})")
+        few_params.append(values)
+    code = "list_position(?, e.fv)" if values else "NULL::INTEGER"
+    few_params = ([values] if values else []) + few_params
     few = (f"SELECT p.customer_id, p.t1, p.tj, p.tn, e.* EXCLUDE (customer_id), {code} AS code\n"
            f"FROM pop p JOIN ({' UNION ALL '.join(branches)}) e "
            f"ON e.customer_id = p.customer_id AND e.t BETWEEN p.t1 AND p.te")
