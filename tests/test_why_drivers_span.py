@@ -16,6 +16,7 @@ import pytest
 
 from cxdata.analytics import funnel
 from cxdata.engines import as_engine
+from cxdata.sql import EventFilter
 from cxdata.store.timelines import drop_timeline, find_timeline
 from cxdata.why import drivers
 from cxdata.why.drivers import conversion_drivers
@@ -177,7 +178,8 @@ def test_only_ordered_funnels_of_distinct_steps_find_their_step_events(con):
 def test_the_timeline_is_built_once_and_kept(con):
     table = make_events_table(con, ROWS)
     assert find_timeline(con, table, "touchpoint") is None
-    first = conversion_drivers(con, table, ["A", "B", "C"], 2)
+    # as the pages ask: an empty filter is no filter
+    first = conversion_drivers(con, table, ["A", "B", "C"], 2, event_filter=EventFilter.build())
     stored = find_timeline(con, table, "touchpoint")
     assert stored is not None and stored.codes == {"Ad": 1, "Call": 2, "Chat": 3, "Mail": 4, "Pay": 5, "Shop": 6}
     again = conversion_drivers(con, table, ["A", "B", "C"], 2)

@@ -64,8 +64,9 @@ def factor_timeline(engine, column: str):
 
 def lists_wanted(spec) -> bool:
     """Whether the question can be read from a timeline (:func:`lone_ctes`): no event
-    filter (its channel or time range would have to be applied to the lists too)."""
-    return spec.event_filter is None
+    filter (its channel or time range would have to be applied to the lists too); the
+    pages pass an empty one for none."""
+    return spec.event_filter is None or spec.event_filter.is_empty()
 
 
 def lists_usable(spec, timeline) -> bool:
