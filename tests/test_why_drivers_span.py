@@ -20,7 +20,8 @@ from cxdata.sql import EventFilter
 from cxdata.store.timelines import drop_timeline, find_timeline
 from cxdata.why import drivers
 from cxdata.why.drivers import conversion_drivers
-from cxdata.why.drivers_lists import factor_timeline
+from cxdata.why import drivers_span
+from cxdata.why.drivers_lists import factor_timeline, lone_ctes
 from cxdata.why.drivers_span import finds_step_events
 from tests.helpers_events import make_events_table
 
@@ -62,8 +63,9 @@ ROWS = [("l", 0, "A", None, "Ad", "Web"), ("l", 10, "X", None, "Chat", "Web"),
         ("n", 0, "A", None, "Ad", "Web"), ("n", 5, "B", None, "Shop", "Web")]
 
 
-@pytest.mark.parametrize("timelines", [(), ("stage",)])
+@pytest.mark.parametrize("timelines", [(), ("stage",), ("stage", "touchpoint")])
 def test_lone_and_tied_step_events_in_one_log(con, timelines):
+    # with a touchpoint timeline the span is read from it (cxdata/why/drivers_lists.py)
     table = make_events_table(con, ROWS, timelines=timelines)
     result = conversion_drivers(con, table, ["A", "B", "C"], 2)
     # reached B: l d c a n; converted: l c a
@@ -149,8 +151,10 @@ def test_counts_match_the_rules_worked_customer_by_customer(con, order, window, 
     # read-only workspace or Spark
     if not lists:
         monkeypatch.setattr(drivers, "factor_timeline", lambda engine, column: None)
+    read = []
+    monkeypatch.setattr(drivers_span, "lone_ctes", lambda *a: read.append(1) or lone_ctes(*a))
     for seed in range(3):
-        table = _tied_log(con, seed, timelines)
+        table = _tied_log(con, seed, timelines + (("touchpoint",) if lists else ()))
         for steps in (["A", "B", "C"], ["A", "B", "C", "D"]):
             for j in range(1, len(steps)):
                 options = dict(by="event", order=order, window_seconds=window)
@@ -158,8 +162,7 @@ def test_counts_match_the_rules_worked_customer_by_customer(con, order, window, 
                 customers, converted, expected = _reference(con, table, steps, j, **options)
                 assert (result.customers, result.converted) == (customers, converted)
                 assert _counts(result) == expected, (seed, steps, j)
-        built = find_timeline(con, table, "touchpoint") is not None
-        assert built == (lists and order == "ordered")
+    assert bool(read) == (lists and order == "ordered")
 
 
 def test_only_ordered_funnels_of_distinct_steps_find_their_step_events(con):
@@ -175,7 +178,8 @@ def test_only_ordered_funnels_of_distinct_steps_find_their_step_events(con):
 # ---------------------------------------------------------------------------------------
 # The factor column's timeline (cxdata/why/drivers_lists.py)
 
-def test_the_timeline_is_built_once_and_kept(con):
+def test_the_timeline_is_built_once_and_kept(tmp_path):
+    con = duckdb.connect(str(tmp_path / "ws.duckdb"))
     table = make_events_table(con, ROWS)
     assert find_timeline(con, table, "touchpoint") is None
     # as the pages ask: an empty filter is no filter
@@ -204,9 +208,8 @@ def test_valueless_events_at_a_steps_instant(con):
             ("u", 30, "X", None, None, "Web", None, 1), ("u", 30, "C", None, "Pay", "Web"),
             ("n", 0, "A", None, "Ad", "Web"), ("n", 10, "B", None, "Shop", "Web"),
             ("n", 12, "X", None, "Mail", None)]
-    table = make_events_table(con, rows)
+    table = make_events_table(con, rows, timelines=("touchpoint",))
     with_lists = conversion_drivers(con, table, ["A", "B", "C"], 2)
-    assert find_timeline(con, table, "touchpoint") is not None
     # reached B: v w u n; converted: v w u
     assert (with_lists.customers, with_lists.converted) == (4, 3)
     assert _counts(with_lists) == {("entry", "channel", "Phone"): (1, 1), ("entry", "channel", "Web"): (3, 2),
@@ -214,11 +217,16 @@ def test_valueless_events_at_a_steps_instant(con):
                                    ("score", "csat", "low"): (3, 3)}
 
 
-def test_no_timeline_where_the_workspace_cannot_keep_one(tmp_path):
+def test_no_timeline_where_the_workspace_cannot_keep_one(con, tmp_path):
+    # in memory (the command line reading a file): the events, nothing built
+    table = make_events_table(con, ROWS)
+    assert factor_timeline(as_engine(con, table), "touchpoint") is None
+    assert find_timeline(con, table, "touchpoint") is None
     path = str(tmp_path / "ws.duckdb")
     writable = duckdb.connect(path)
     table = make_events_table(writable, ROWS)
     expected = _counts(conversion_drivers(writable, table, ["A", "B", "C"], 2))
+    assert find_timeline(writable, table, "touchpoint") is not None
     drop_timeline(writable, table, "touchpoint")     # the one it just built
     writable.close()
     readonly = duckdb.connect(path, read_only=True)
@@ -242,7 +250,7 @@ def test_lists_and_events_agree_with_an_attribute_at_entry(con, window, monkeypa
                      segment=rng.choice(["New", "Loyal", None]))
                 for c in range(200) for _ in range(rng.randint(1, 10))]
         rng.shuffle(rows)
-        table = make_events_table(con, rows, attributes=["segment"])
+        table = make_events_table(con, rows, attributes=["segment"], timelines=("touchpoint",))
         for steps in (["A", "B", "C"], ["A", "B", "C", "D"]):
             for j in range(1, len(steps)):
                 options = dict(by="event", window_seconds=window)
@@ -254,4 +262,3 @@ def test_lists_and_events_agree_with_an_attribute_at_entry(con, window, monkeypa
                                                                         from_events.converted)
                 assert _counts(with_lists) == _counts(from_events), (seed, steps, j)
                 assert any(key[:2] == ("entry", "segment") for key in _counts(with_lists))
-        assert find_timeline(con, table, "touchpoint") is not None

@@ -28,8 +28,9 @@ are read again from the events and decided by ``_row`` (``_Span.tied``).
 The timeline of the step column is the one the workspace stores at ingest; another
 column's (touchpoint) is built here on first use and kept in the workspace like it
 (:func:`factor_timeline`), dropped with the dataset's other timelines when its table
-changes.  Without one (a read-only workspace, Spark, a column with too many values) the
-drivers read the events as before.
+changes (not in an in-memory database, where it would not outlive the question).
+Without one (a read-only workspace, Spark, a column with too many values) the drivers
+read the events as before.
 """
 from __future__ import annotations
 
@@ -38,16 +39,18 @@ from cxdata.sql import quote_ident
 
 def factor_timeline(engine, column: str):
     """The stored timeline of ``column`` for ``engine``'s table; built (and stored in the
-    workspace) when there is none yet and the workspace can be written.  None when it
-    cannot be had: not a workspace table (Spark), an order key (a timeline's keys hold
-    the file order of ties), a read-only workspace, or a column unfit for a timeline."""
+    workspace) when there is none yet and the workspace is a file that can be written.
+    None when it cannot be had or would not be kept: not a workspace table (Spark), an
+    order key (a timeline's keys hold the file order of ties), a read-only workspace, an
+    in-memory database (the command line reading a file once: building the timeline
+    costs more than one question saves), or a column unfit for a timeline."""
     found = engine.timeline(column)
     cur = getattr(engine, "cur", None)
     if found is not None or cur is None or getattr(engine, "order_key", None) is not None:
         return found
-    readonly = cur.execute("SELECT readonly FROM duckdb_databases() "
+    database = cur.execute("SELECT readonly, path FROM duckdb_databases() "
                            "WHERE database_name = current_database()").fetchone()
-    if readonly is None or readonly[0]:
+    if database is None or database[0] or not database[1]:
         return None
     if cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary "
                    "AND database_name = current_database() AND schema_name = 'main'",
