@@ -216,11 +216,11 @@ def _factor_sql(spec, j: int, factor_column: str | None, entry: list[str],
     The population's events from the step-1 event to the span's end (step j+1's event
     for converters, else the window's end), folded into one row per customer
     (``attempt_flags``, :mod:`cxdata.why.drivers_span`): the entry values (on the step-1
-    event), the ``did`` values as bit masks and the bad-score flags.  ``factor_rows``
-    unfolds them into one row (customer_id, converted, kind, col, value) per customer
-    and factor held, plus one ``base`` row per customer; the kernel counts them per
-    factor (with_n, with_converted): partial counts that add up over any split of whole
-    customers, so only a few rows leave each part.  ``values``: every value of
+    event), the ``did`` values as bit masks and the bad-score flags.  ``combos`` counts the
+    customers (``n``) of each combination of flags; ``factor_rows`` unfolds each into one
+    row (converted, n, kind, col, value) per factor held, plus one ``base`` row; the
+    kernel adds them up per factor (with_n, with_converted): partial counts that add up
+    over any split of whole customers, so only a few rows leave each part.  ``values``: every value of
     ``factor_column`` that can be a ``did`` factor, i.e. all but the route
     (:func:`route_values`).  ``rows_given``: ``counted`` holds the step events' ``_row``
     (r1, rj, rn), needed unless :func:`finds_step_events`; ``timeline``: the factor
@@ -229,24 +229,29 @@ def _factor_sql(spec, j: int, factor_column: str | None, entry: list[str],
     values = list(values) if factor_column is not None else []
     chunks = mask_chunks(values)
     ctes = flags_ctes(spec, j, factor_column, entry, values, scores, rows_given, timeline)
-    selects = ["SELECT customer_id, converted, 'base' AS kind, '' AS col, '' AS value FROM attempt_flags"]
+    # customers with the same flags counted once: a few hundred rows to unfold, not one
+    # per customer
+    flags = ", ".join(["converted"] + [f"x{i}" for i in range(len(entry))] + [f"d{c}" for c in range(chunks)]
+                      + [f"bad_{m}" for m, *_ in scores])
+    ctes.append(("combos", f"SELECT {flags}, count(*) AS n FROM attempt_flags GROUP BY ALL", [], True))
+    selects = ["SELECT converted, n, 'base' AS kind, '' AS col, '' AS value FROM combos"]
     params: list = []
     for i, column in enumerate(entry):
-        selects.append(f"SELECT customer_id, converted, 'entry', ?, coalesce(x{i}, ?) FROM attempt_flags")
+        selects.append(f"SELECT converted, n, 'entry', ?, coalesce(x{i}, ?) FROM combos")
         params += [column, NO_VALUE]
     if chunks:
         masks = "[" + ", ".join(f"d{c}" for c in range(chunks)) + "]"
         held = (f"list_filter(range({len(values)}), lambda i: ({masks}[i // {MASK_BITS} + 1] "
                 f">> (i % {MASK_BITS})) & 1 = 1)")
-        selects.append(f"SELECT customer_id, converted, 'did', ?, (?)[i + 1] FROM "
-                       f"(SELECT customer_id, converted, unnest({held}) AS i FROM attempt_flags)")
+        selects.append(f"SELECT converted, n, 'did', ?, (?)[i + 1] FROM "
+                       f"(SELECT converted, n, unnest({held}) AS i FROM combos)")
         params += [factor_column, values]
     for metric, label, _, _ in scores:
-        selects.append(f"SELECT customer_id, converted, 'score', ?, ? FROM attempt_flags WHERE bad_{metric}")
+        selects.append(f"SELECT converted, n, 'score', ?, ? FROM combos WHERE bad_{metric}")
         params += [metric, label]
     ctes.append(("factor_rows", "\nUNION ALL\n".join(selects), params, None))
-    kernel = ("SELECT kind, col, value, count(*) AS with_n, "
-              "count(*) FILTER (WHERE converted) AS with_converted FROM factor_rows GROUP BY ALL")
+    kernel = ("SELECT kind, col, value, sum(n) AS with_n, "
+              "coalesce(sum(n) FILTER (WHERE converted), 0) AS with_converted FROM factor_rows GROUP BY ALL")
     return ctes, kernel, []
 
 
