@@ -7,13 +7,19 @@ Usage (from the repository root)::
                                    [--only funnel,drivers,…]
 
 The log (5 stages, 30-day window, channel and touchpoint per event, NPS on 15% of events)
-is generated once by :func:`bench_funnel.generate` and reused.  Timed in one process:
+is generated once by :func:`bench_funnel.generate` and reused; the benchmark works on a
+temporary copy of it (deleted at the end), since the drivers store the touchpoint's
+timeline in the workspace on first use: that first call (``drivers_first``, timeline
+built inside it) is timed once, before the warm-up.  Timed in one process:
 a warm-up run of each, then ``--runs`` rounds that each run every analysis in turn (so
 that a burst of other work on the machine hits all of them alike); the median wall
 seconds and the median CPU seconds of the process (DuckDB's threads included) of each:
 
 * ``funnel``         ``compute_funnel`` ordered, 30 days (from the stored timeline);
-* ``drivers``        ``conversion_drivers`` after a given step (one query);
+* ``drivers``        ``conversion_drivers`` after a given step (one query), reading the
+  touchpoint timeline (:mod:`cxdata.why.drivers_lists`);
+* ``drivers_events`` the same reading the events instead, as on a read-only workspace,
+  under a filter or on Spark (:mod:`cxdata.why.drivers_span`);
 * ``drivers_default`` the same choosing the step with the most drop-outs (a first pass
   counting who reaches each step, :func:`cxdata.why.drivers.step_reach`);
 * ``trend``          ``funnel_trend`` per week, then ``conversion_trend_limits`` on top;
@@ -33,9 +39,12 @@ average is printed first: figures taken while other work runs are not comparable
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,12 +84,26 @@ def main() -> None:
         print(f"generating {path.name} …", flush=True)
         generate(args.events, customers)
 
-    from cxdata.analytics import funnel
-    from cxdata.why import comments, conformance, drivers, findings, keydrivers, trends
     print(f"load average before: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}"
           if Path("/proc/loadavg").exists() else "", flush=True)
 
-    con = duckdb.connect(str(path), read_only=True)
+    # a writable copy: the drivers keep the touchpoint timeline they build on first use
+    handle, copy_name = tempfile.mkstemp(suffix=".duckdb", prefix="bench_why_")
+    os.close(handle)
+    copy = Path(copy_name)
+    try:
+        shutil.copyfile(path, copy)
+        _run(args, parser, copy, customers)
+    finally:
+        for leftover in (copy, copy.with_name(copy.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+
+
+def _run(args, parser, copy: Path, customers: int) -> None:
+    from cxdata.analytics import funnel
+    from cxdata.engines import as_engine
+    from cxdata.why import comments, conformance, drivers, findings, keydrivers, trends
+    con = duckdb.connect(str(copy))
     con.execute("SET TimeZone='UTC'")
     options = dict(window_seconds=WINDOW_SECONDS)
 
@@ -99,9 +122,19 @@ def main() -> None:
         # the entry-group query runs only when there is a signal: time it regardless
         return trends._entry_groups(cur, TABLE, STAGES, "week", "channel", **options)
 
+    def from_events(cur):
+        # what a workspace without the touchpoint timeline gets (read-only, Spark)
+        kept = drivers.factor_timeline
+        drivers.factor_timeline = lambda engine, column: None
+        try:
+            return drivers.conversion_drivers(cur, TABLE, STAGES, 2, **options)
+        finally:
+            drivers.factor_timeline = kept
+
     cases = {
         "funnel": lambda cur: funnel.compute_funnel(cur, TABLE, STAGES, **options),
         "drivers": lambda cur: drivers.conversion_drivers(cur, TABLE, STAGES, 2, **options),
+        "drivers_events": from_events,
         "drivers_default": lambda cur: drivers.conversion_drivers(cur, TABLE, STAGES, **options),
         "trend": lambda cur: trends.conversion_trend_limits(cur, TABLE, STAGES, "week", **options),
         "trend_explained": lambda cur: (trends.conversion_trend_limits(cur, TABLE, STAGES, "week", **options),
@@ -119,6 +152,13 @@ def main() -> None:
         if unknown:
             parser.error(f"unknown analyses: {', '.join(sorted(unknown))} (choose from {', '.join(cases)})")
         cases = {name: call for name, call in cases.items() if name in wanted}
+    if {"drivers", "drivers_default", "findings"} & set(cases):
+        # the first drivers question on this copy builds the timeline; later ones read it
+        wall, cpu, _ = _timed(on_cursor(lambda cur: drivers.conversion_drivers(cur, TABLE, STAGES, 2,
+                                                                               **options)))
+        built = as_engine(con.cursor(), TABLE).timeline("touchpoint")
+        print(f"drivers_first (builds the touchpoint timeline): {wall:.3f} s wall, {cpu:.3f} s CPU"
+              f"{'' if built is not None else ' (no timeline could be built)'}", flush=True)
     walls = {name: [] for name in cases}
     cpus = {name: [] for name in cases}
     for name, call in cases.items():          # warm-up: caches, first plans
@@ -141,6 +181,9 @@ def main() -> None:
     if "drivers" in explained:
         d = explained["drivers"]
         print(f"drivers after {d.step_from}: {d.customers:,} customers, {len(d.drivers)} factors")
+    if "drivers" in explained and "drivers_events" in explained:
+        same = explained["drivers"].to_json_dict() == explained["drivers_events"].to_json_dict()
+        print(f"drivers from the timeline and from the events: {'same' if same else 'DIFFERENT'} figures")
     if "trend" in explained:
         t = explained["trend"]
         print(f"trend: {len(t.buckets)} weeks, {int(t.buckets['signal'].notna().sum())} signals")

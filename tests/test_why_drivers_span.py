@@ -15,7 +15,13 @@ import duckdb
 import pytest
 
 from cxdata.analytics import funnel
+from cxdata.engines import as_engine
+from cxdata.sql import EventFilter
+from cxdata.store.timelines import drop_timeline, find_timeline
+from cxdata.why import drivers
 from cxdata.why.drivers import conversion_drivers
+from cxdata.why import drivers_span
+from cxdata.why.drivers_lists import factor_timeline, lone_ctes
 from cxdata.why.drivers_span import finds_step_events
 from tests.helpers_events import make_events_table
 
@@ -57,8 +63,9 @@ ROWS = [("l", 0, "A", None, "Ad", "Web"), ("l", 10, "X", None, "Chat", "Web"),
         ("n", 0, "A", None, "Ad", "Web"), ("n", 5, "B", None, "Shop", "Web")]
 
 
-@pytest.mark.parametrize("timelines", [(), ("stage",)])
+@pytest.mark.parametrize("timelines", [(), ("stage",), ("stage", "touchpoint")])
 def test_lone_and_tied_step_events_in_one_log(con, timelines):
+    # with a touchpoint timeline the span is read from it (cxdata/why/drivers_lists.py)
     table = make_events_table(con, ROWS, timelines=timelines)
     result = conversion_drivers(con, table, ["A", "B", "C"], 2)
     # reached B: l d c a n; converted: l c a
@@ -133,12 +140,21 @@ def _tied_log(con, seed: int, timelines) -> str:
     return make_events_table(con, rows, timelines=timelines)
 
 
-@pytest.mark.parametrize("order, window, timelines", [
-    ("ordered", None, ()), ("ordered", 20, ("event",)), ("ordered", 0, ()),
-    ("strict", None, ()), ("unordered", 20, ())])
-def test_counts_match_the_rules_worked_customer_by_customer(con, order, window, timelines):
+@pytest.mark.parametrize("order, window, timelines, lists", [
+    ("ordered", None, (), True), ("ordered", 20, ("event",), True), ("ordered", 0, (), True),
+    ("ordered", None, (), False), ("ordered", 20, ("event",), False),
+    ("strict", None, (), True), ("unordered", 20, (), True)])
+def test_counts_match_the_rules_worked_customer_by_customer(con, order, window, timelines, lists,
+                                                            monkeypatch):
+    # lists: the span read from the touchpoint's timeline (built on first use) where the
+    # question allows it (ordered, distinct steps); else from the events, as on a
+    # read-only workspace or Spark
+    if not lists:
+        monkeypatch.setattr(drivers, "factor_timeline", lambda engine, column: None)
+    read = []
+    monkeypatch.setattr(drivers_span, "lone_ctes", lambda *a: read.append(1) or lone_ctes(*a))
     for seed in range(3):
-        table = _tied_log(con, seed, timelines)
+        table = _tied_log(con, seed, timelines + (("touchpoint",) if lists else ()))
         for steps in (["A", "B", "C"], ["A", "B", "C", "D"]):
             for j in range(1, len(steps)):
                 options = dict(by="event", order=order, window_seconds=window)
@@ -146,6 +162,7 @@ def test_counts_match_the_rules_worked_customer_by_customer(con, order, window, 
                 customers, converted, expected = _reference(con, table, steps, j, **options)
                 assert (result.customers, result.converted) == (customers, converted)
                 assert _counts(result) == expected, (seed, steps, j)
+    assert bool(read) == (lists and order == "ordered")
 
 
 def test_only_ordered_funnels_of_distinct_steps_find_their_step_events(con):
@@ -156,3 +173,92 @@ def test_only_ordered_funnels_of_distinct_steps_find_their_step_events(con):
                          (["A", "B", "C"], "unordered")):
         _, spec, _ = funnel.counted_attempts(con, table, steps, order=order)
         assert not finds_step_events(spec)
+
+
+# ---------------------------------------------------------------------------------------
+# The factor column's timeline (cxdata/why/drivers_lists.py)
+
+def test_the_timeline_is_built_once_and_kept(tmp_path):
+    con = duckdb.connect(str(tmp_path / "ws.duckdb"))
+    table = make_events_table(con, ROWS)
+    assert find_timeline(con, table, "touchpoint") is None
+    # as the pages ask: an empty filter is no filter
+    first = conversion_drivers(con, table, ["A", "B", "C"], 2, event_filter=EventFilter.build())
+    stored = find_timeline(con, table, "touchpoint")
+    assert stored is not None and stored.codes == {"Ad": 1, "Call": 2, "Chat": 3, "Mail": 4, "Pay": 5, "Shop": 6}
+    again = conversion_drivers(con, table, ["A", "B", "C"], 2)
+    assert find_timeline(con, table, "touchpoint").table == stored.table
+    assert _counts(again) == _counts(first)
+
+
+def test_valueless_events_at_a_steps_instant(con):
+    # Factor values on touchpoint: Ad, Chat, Mail (Shop and Pay are the route).
+    #   v  the step-1 event has no touchpoint (its channel is the entry value: Phone); a
+    #      valueless CSAT 1 shares B's instant (after B's event in the file: in)
+    #   w  each step event alone at its instant; a valueless X between B and C with CSAT 2,
+    #      Chat after it
+    #   u  a valueless CSAT 1 at C's instant, before C's event in the file: in
+    #   n  no C; Mail after B (no window: in)
+    rows = [("v", 0, "A", None, None, "Phone"), ("v", 10, "B", None, "Shop", "Web"),
+            ("v", 10, "X", None, None, "Web", None, 1), ("v", 20, "C", None, "Pay", "Web"),
+            ("w", 0, "A", None, "Ad", "Web"), ("w", 10, "B", None, "Shop", "Web"),
+            ("w", 15, "X", None, None, "Web", None, 2), ("w", 16, "X", None, "Chat", "Web"),
+            ("w", 20, "C", None, "Pay", "Web"),
+            ("u", 0, "A", None, "Ad", "Web"), ("u", 10, "B", None, "Shop", "Web"),
+            ("u", 30, "X", None, None, "Web", None, 1), ("u", 30, "C", None, "Pay", "Web"),
+            ("n", 0, "A", None, "Ad", "Web"), ("n", 10, "B", None, "Shop", "Web"),
+            ("n", 12, "X", None, "Mail", None)]
+    table = make_events_table(con, rows, timelines=("touchpoint",))
+    with_lists = conversion_drivers(con, table, ["A", "B", "C"], 2)
+    # reached B: v w u n; converted: v w u
+    assert (with_lists.customers, with_lists.converted) == (4, 3)
+    assert _counts(with_lists) == {("entry", "channel", "Phone"): (1, 1), ("entry", "channel", "Web"): (3, 2),
+                                   ("did", "touchpoint", "Chat"): (1, 1), ("did", "touchpoint", "Mail"): (1, 0),
+                                   ("score", "csat", "low"): (3, 3)}
+
+
+def test_no_timeline_where_the_workspace_cannot_keep_one(con, tmp_path):
+    # in memory (the command line reading a file): the events, nothing built
+    table = make_events_table(con, ROWS)
+    assert factor_timeline(as_engine(con, table), "touchpoint") is None
+    assert find_timeline(con, table, "touchpoint") is None
+    path = str(tmp_path / "ws.duckdb")
+    writable = duckdb.connect(path)
+    table = make_events_table(writable, ROWS)
+    expected = _counts(conversion_drivers(writable, table, ["A", "B", "C"], 2))
+    assert find_timeline(writable, table, "touchpoint") is not None
+    drop_timeline(writable, table, "touchpoint")     # the one it just built
+    writable.close()
+    readonly = duckdb.connect(path, read_only=True)
+    try:
+        readonly.execute("SET TimeZone='UTC'")
+        assert factor_timeline(as_engine(readonly, table), "touchpoint") is None
+        assert _counts(conversion_drivers(readonly, table, ["A", "B", "C"], 2)) == expected
+    finally:
+        readonly.close()
+
+
+@pytest.mark.parametrize("window", [None, 20])
+def test_lists_and_events_agree_with_an_attribute_at_entry(con, window, monkeypatch):
+    # an entry attribute the timeline does not list (segment) comes from the step-1
+    # value's events at t1; tie-heavy logs as above, the events' figures as the reference
+    for seed in range(3):
+        rng = random.Random(100 + seed)
+        rows = [dict(customer_id=f"c{c}", ts=10 * rng.randint(0, 4), event=rng.choice("AABBCCDX"),
+                     touchpoint=rng.choice(["Web", "Shop", "Chat", "Mail", None]),
+                     channel=rng.choice(["Web", "Phone", None]), csat=rng.choice([None, None, 1, 2, 5]),
+                     segment=rng.choice(["New", "Loyal", None]))
+                for c in range(200) for _ in range(rng.randint(1, 10))]
+        rng.shuffle(rows)
+        table = make_events_table(con, rows, attributes=["segment"], timelines=("touchpoint",))
+        for steps in (["A", "B", "C"], ["A", "B", "C", "D"]):
+            for j in range(1, len(steps)):
+                options = dict(by="event", window_seconds=window)
+                with_lists = conversion_drivers(con, table, steps, j, **options)
+                with monkeypatch.context() as patched:
+                    patched.setattr(drivers, "factor_timeline", lambda engine, column: None)
+                    from_events = conversion_drivers(con, table, steps, j, **options)
+                assert (with_lists.customers, with_lists.converted) == (from_events.customers,
+                                                                        from_events.converted)
+                assert _counts(with_lists) == _counts(from_events), (seed, steps, j)
+                assert any(key[:2] == ("entry", "segment") for key in _counts(with_lists))

@@ -16,7 +16,9 @@ customers gives the same rows):
   that span or before it within the attempt (from the step-1 event on).
 
 The kernel folds each customer's events of the span into one row of flags
-(:mod:`cxdata.why.drivers_span`: one join of the population with the events) and counts
+(:mod:`cxdata.why.drivers_span`: one join of the population with the events; or, in an
+ordered funnel of distinct steps without a filter, :mod:`cxdata.why.drivers_lists`: the
+factor column's stored timeline and the few events it lacks) and counts
 customers per factor: partial counts that add up over any
 split of whole customers.  The ``then`` step sums them into one 2×2 table per factor (a
 few dozen rows); the odds ratios, intervals, Fisher p and Benjamini–Hochberg adjustment
@@ -36,6 +38,7 @@ from cxdata.analytics import funnel
 from cxdata.formatting import format_count
 from cxdata.io.schema import CANONICAL_NAMES
 from cxdata.sql import quote_ident
+from cxdata.why.drivers_lists import factor_timeline, lists_usable, lists_wanted
 from cxdata.why.drivers_span import MASK_BITS, finds_step_events, flags_ctes, mask_chunks
 
 #: A factor held by fewer customers than this is flagged low sample (SPEC §8.1).
@@ -206,42 +209,49 @@ def _entry_columns(types: dict, by: str) -> list[str]:
 
 
 def _factor_sql(spec, j: int, factor_column: str | None, entry: list[str],
-                values: Sequence[str] = (), rows_given: bool = False) -> tuple[list, str, list]:
+                values: Sequence[str] = (), rows_given: bool = False,
+                timeline=None) -> tuple[list, str, list]:
     """(CTE definitions as (name, body, params, materialized), kernel SELECT, its params).
 
     The population's events from the step-1 event to the span's end (step j+1's event
     for converters, else the window's end), folded into one row per customer
     (``attempt_flags``, :mod:`cxdata.why.drivers_span`): the entry values (on the step-1
-    event), the ``did`` values as bit masks and the bad-score flags.  ``factor_rows``
-    unfolds them into one row (customer_id, converted, kind, col, value) per customer
-    and factor held, plus one ``base`` row per customer; the kernel counts them per
-    factor (with_n, with_converted): partial counts that add up over any split of whole
-    customers, so only a few rows leave each part.  ``values``: every value of
+    event), the ``did`` values as bit masks and the bad-score flags.  ``combos`` counts the
+    customers (``n``) of each combination of flags; ``factor_rows`` unfolds each into one
+    row (converted, n, kind, col, value) per factor held, plus one ``base`` row; the
+    kernel adds them up per factor (with_n, with_converted): partial counts that add up
+    over any split of whole customers, so only a few rows leave each part.  ``values``: every value of
     ``factor_column`` that can be a ``did`` factor, i.e. all but the route
     (:func:`route_values`).  ``rows_given``: ``counted`` holds the step events' ``_row``
-    (r1, rj, rn), needed unless :func:`finds_step_events`."""
+    (r1, rj, rn), needed unless :func:`finds_step_events`; ``timeline``: the factor
+    column's, when the span can be read from it (:mod:`cxdata.why.drivers_lists`)."""
     scores = [s for s in SCORE_FACTORS if s[0] in spec.column_types]
     values = list(values) if factor_column is not None else []
     chunks = mask_chunks(values)
-    ctes = flags_ctes(spec, j, factor_column, entry, values, scores, rows_given)
-    selects = ["SELECT customer_id, converted, 'base' AS kind, '' AS col, '' AS value FROM attempt_flags"]
+    ctes = flags_ctes(spec, j, factor_column, entry, values, scores, rows_given, timeline)
+    # customers with the same flags counted once: a few hundred rows to unfold, not one
+    # per customer
+    flags = ", ".join(["converted"] + [f"x{i}" for i in range(len(entry))] + [f"d{c}" for c in range(chunks)]
+                      + [f"bad_{m}" for m, *_ in scores])
+    ctes.append(("combos", f"SELECT {flags}, count(*) AS n FROM attempt_flags GROUP BY ALL", [], True))
+    selects = ["SELECT converted, n, 'base' AS kind, '' AS col, '' AS value FROM combos"]
     params: list = []
     for i, column in enumerate(entry):
-        selects.append(f"SELECT customer_id, converted, 'entry', ?, coalesce(x{i}, ?) FROM attempt_flags")
+        selects.append(f"SELECT converted, n, 'entry', ?, coalesce(x{i}, ?) FROM combos")
         params += [column, NO_VALUE]
     if chunks:
         masks = "[" + ", ".join(f"d{c}" for c in range(chunks)) + "]"
         held = (f"list_filter(range({len(values)}), lambda i: ({masks}[i // {MASK_BITS} + 1] "
                 f">> (i % {MASK_BITS})) & 1 = 1)")
-        selects.append(f"SELECT customer_id, converted, 'did', ?, (?)[i + 1] FROM "
-                       f"(SELECT customer_id, converted, unnest({held}) AS i FROM attempt_flags)")
+        selects.append(f"SELECT converted, n, 'did', ?, (?)[i + 1] FROM "
+                       f"(SELECT converted, n, unnest({held}) AS i FROM combos)")
         params += [factor_column, values]
     for metric, label, _, _ in scores:
-        selects.append(f"SELECT customer_id, converted, 'score', ?, ? FROM attempt_flags WHERE bad_{metric}")
+        selects.append(f"SELECT converted, n, 'score', ?, ? FROM combos WHERE bad_{metric}")
         params += [metric, label]
     ctes.append(("factor_rows", "\nUNION ALL\n".join(selects), params, None))
-    kernel = ("SELECT kind, col, value, count(*) AS with_n, "
-              "count(*) FILTER (WHERE converted) AS with_converted FROM factor_rows GROUP BY ALL")
+    kernel = ("SELECT kind, col, value, sum(n) AS with_n, "
+              "coalesce(sum(n) FILTER (WHERE converted), 0) AS with_converted FROM factor_rows GROUP BY ALL")
     return ctes, kernel, []
 
 
@@ -381,8 +391,14 @@ def conversion_drivers(cur, table: str, steps: list[str], after_step: int | None
     values, stages = values_and_stages(engine, factor_column)
     route = set(route_values(engine, spec, after_step, factor_column, stages))
     values = [v for v in values if v not in route]
+    timeline = None
+    if not rows_given and factor_column is not None and lists_wanted(spec):
+        # the factor column's timeline, built on first use: one short list per customer
+        # instead of a join of every event with the population
+        found = factor_timeline(engine, factor_column)
+        timeline = found if lists_usable(spec, found) else None
     ctes, kernel_select, kernel_params = _factor_sql(spec, after_step, factor_column, entry, values,
-                                                       rows_given)
+                                                       rows_given, timeline)
     for name, body, params, materialized in ctes:
         sql.cte(name, body, params, materialized=materialized)
     then, then_params = _then_sql([c for c in entry if c == "channel"])

@@ -38,6 +38,7 @@ integer ``bit_or``, far cheaper than a DISTINCT list aggregate); ``bad_<metric>`
 from __future__ import annotations
 
 from cxdata.sql import quote_ident
+from cxdata.why.drivers_lists import lone_ctes
 
 #: Bits of one BIGINT mask of ``did`` values (the sign bit stays clear).
 MASK_BITS = 62
@@ -156,29 +157,34 @@ class _Span:
                           for r, t, _ in steps)
         return f"SELECT *, {found} FROM ({body})", [spec.steps[i - 1] for _, _, i in steps] + params
 
-    def ctes(self, exact_rows: bool) -> list[tuple]:
+    def ctes(self, exact_rows: bool, timeline=None) -> list[tuple]:
         """CTE definitions (name, body, params, materialized) ending in ``attempt_flags``;
-        ``exact_rows``: ``counted`` holds r1, rj, rn."""
+        ``exact_rows``: ``counted`` holds r1, rj, rn; ``timeline``: the factor column's,
+        to read ``lone`` from (:mod:`cxdata.why.drivers_lists`) instead of the events."""
         ctes = [self.pop(exact_rows)]
         if exact_rows:
             body, params = self.joined("pop", True)
             return ctes + [("span", body, params, None),
                            ("attempt_flags", self.exact_flags("span"), [], True)]
-        body, params = self.joined("pop", False)
+        if timeline is not None:
+            ctes += lone_ctes(self, timeline)
+        else:
+            body, params = self.joined("pop", False)
+            ctes += [("span", body, params, None), ("lone", self.lone_flags(), [], True)]
         tied, tied_params = self.tied()
         flags = ", ".join(self._flags())
-        return ctes + [("span", body, params, None), ("lone", self.lone_flags(), [], True),
-                       ("tied", tied, tied_params, None),
+        return ctes + [("tied", tied, tied_params, None),
                        ("attempt_flags", f"SELECT {flags} FROM lone WHERE edges = instants\nUNION ALL\n"
                                          f"SELECT {flags} FROM ({self.exact_flags('tied')})", [], True)]
 
 
 def flags_ctes(spec, j: int, factor_column: str | None, entry: list[str], values: list[str],
-               scores, exact_rows: bool) -> list[tuple]:
+               scores, exact_rows: bool, timeline=None) -> list[tuple]:
     """The CTEs (name, body, params, materialized) that end in ``attempt_flags``: one row
     per customer who reached step ``j`` (customer_id, converted, x<i>, d<c>, bad_<metric>;
     see the module's docstring).  ``values``: the ``did`` values of ``factor_column`` (their
     1-based position is the code); ``scores``: the score factors present; ``exact_rows``:
     ``counted`` holds the step events' ``_row`` (r1, r<j>, r<j+1>), needed unless
-    :func:`finds_step_events`."""
-    return _Span(spec, j, factor_column, entry, list(values), scores).ctes(exact_rows)
+    :func:`finds_step_events`; ``timeline``: the factor column's stored timeline, when
+    :func:`cxdata.why.drivers_lists.lists_usable` (then ``lone`` comes from it)."""
+    return _Span(spec, j, factor_column, entry, list(values), scores).ctes(exact_rows, timeline)
