@@ -135,12 +135,17 @@ def step_durations_histogram(info: DatasetInfo, steps: Sequence[str], step_index
                 **options)
 
 
+#: The defaults of :func:`cxdata.analytics.funnel.compute_funnel`'s options (read once:
+#: :func:`_funnel_options` runs on every rerun of the pages that ask for drop-offs).
+_FUNNEL_DEFAULTS = {name: p.default for name, p in inspect.signature(compute_funnel).parameters.items()
+                    if p.default is not inspect.Parameter.empty}
+
+
 def _funnel_options(options: dict) -> dict:
     """The funnel ``options`` without those left at the default of
     :func:`cxdata.analytics.funnel.compute_funnel` (they mean the same either way): one
     cache entry for one question, however a page spells it."""
-    defaults = {name: p.default for name, p in inspect.signature(compute_funnel).parameters.items()
-                if p.default is not inspect.Parameter.empty}
+    defaults = _FUNNEL_DEFAULTS
     return {k: v for k, v in options.items()
             if not (k in defaults and v == defaults[k] and type(v) is type(defaults[k]))}
 
