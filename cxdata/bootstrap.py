@@ -27,6 +27,7 @@ def install_sample_once(ws: Workspace, sample_file: Path = SAMPLE_FILE) -> Datas
         ws.set_setting(_SETTING, "yes")
         return None
     _, info = ws.ingest(sample_file, SAMPLE_NAME, source="bundled sample (sample_data/interactions.csv)")
+    ws.prepare_views(SAMPLE_NAME)
     ws.set_setting(_SETTING, "yes")
     ws.set_setting("default_dataset", SAMPLE_NAME)
     # The example journey map is linked to the sample, so a first start has a map to show.
@@ -39,5 +40,6 @@ def reinstall_sample(ws: Workspace, sample_file: Path = SAMPLE_FILE) -> DatasetI
     """Install (or replace) the sample dataset on request."""
     _, info = ws.ingest(sample_file, SAMPLE_NAME, replace=True,
                         source="bundled sample (sample_data/interactions.csv)")
+    ws.prepare_views(SAMPLE_NAME)
     ws.set_setting(_SETTING, "yes")
     return info

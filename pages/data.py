@@ -130,6 +130,8 @@ def _import_staged(staged, name: str, roles: dict[str, str], policy: str, replac
         result, info = ws.ingest(path, name, overrides=uploads.as_overrides(roles), replace=replace, source=source,
                                  score_policy="blank" if blank else "reject",
                                  on_progress=on_progress, max_bytes=uploads.app_max_bytes())
+        # the pages' drop-off and driver views, now rather than on the first page a user opens
+        ws.prepare_views(info.name, on_progress=on_progress)
     except CxDataError as exc:
         bar.empty()
         st.error(plain(error_text(exc)))

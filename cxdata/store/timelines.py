@@ -23,6 +23,13 @@ their position — :meth:`Timeline.keys_source` — instead of gathering the fil
 again: on a 10-million-event log a funnel under a channel filter reads 1.4 million short
 lists, not the events.  :meth:`Timeline.serves` says whether a filter is one of those.
 
+The workspace stores the step column's timeline at import.  Other columns' timelines
+are built when an analysis first needs one (:func:`ensure_timeline`), with a list of the
+step column too: the touchpoint timeline, with each touchpoint's stage beside it, tells
+the drop-off where a customer left and what they did next without reading the events
+(:mod:`cxdata.analytics.funnel.dropoff_lists`), and the conversion drivers what each
+customer did (:mod:`cxdata.why.drivers_lists`).
+
 A timeline belongs to its dataset table: it is registered in ``cx_timelines`` with the
 table's row count and earliest time, :func:`find_timeline` ignores it when either has
 changed, and :func:`drop_timelines` removes it with the table or before the table's
@@ -31,6 +38,7 @@ values change.  Funnels with a filter on other columns read the events as before
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cxdata.sql import EventFilter, quote_ident
@@ -43,6 +51,10 @@ MAX_VALUES = 1 << 16
 #: Columns whose value each timeline keeps beside every key, so that a filter on them
 #: needs no pass over the events: the one the filter bar offers on every page.
 FILTER_COLUMNS = ("channel",)
+#: :func:`ensure_timeline` builds a missing timeline on demand only up to this many events
+#: (about 2 s at 10 million on two cores); a bigger log gets it when the app imports it
+#: (:meth:`cxdata.store.workspace.Workspace.prepare_views`), not in the middle of a page.
+ON_DEMAND_ROWS = 20_000_000
 
 _CATALOG_DDL = f"""CREATE TABLE IF NOT EXISTS {CATALOG} (
     dataset_table VARCHAR NOT NULL,
@@ -164,12 +176,13 @@ def _dictionary(cur, table: str, column: str, kind, values_table: str) -> int:
     return int(cur.execute(f"SELECT count(*) FROM {quote_ident(values_table)}").fetchone()[0])
 
 
-def build_timeline(cur, table: str, column: str) -> Timeline | None:
+def build_timeline(cur, table: str, column: str, also: Sequence[str] = ()) -> Timeline | None:
     """Gather ``column``'s events of dataset table ``table`` per customer (replacing an
-    earlier timeline of that column), with the lists of the :data:`FILTER_COLUMNS` the
-    table has (other than ``column``, each with 1…:data:`MAX_VALUES` values).  Returns
-    None — and stores nothing — when the column has no values, too many different values
-    (> :data:`MAX_VALUES`), or a time span too long for the packed keys."""
+    earlier timeline of that column), with the lists of the :data:`FILTER_COLUMNS` and of
+    the columns ``also`` the table has (other than ``column``, each with
+    1…:data:`MAX_VALUES` values).  Returns None — and stores nothing — when the column
+    has no values, too many different values (> :data:`MAX_VALUES`), or a time span too
+    long for the packed keys."""
     types = _columns(cur, table)
     kind = types.get(column)
     if kind is None:
@@ -186,7 +199,7 @@ def build_timeline(cur, table: str, column: str) -> Timeline | None:
         cur.execute(f"DROP TABLE {quote_ident(values_table)}")
         return None
     filters = []                   # (column, list column, dictionary)
-    for other in FILTER_COLUMNS:
+    for other in dict.fromkeys((*FILTER_COLUMNS, *also)):
         if other == column or other not in types:
             continue
         dictionary = f"{name}_f{len(filters) + 1}_values"
@@ -243,6 +256,41 @@ def find_timeline(cur, table: str, column: str) -> Timeline | None:
                 f"SELECT value, code FROM {quote_ident(dictionary)}").fetchall()))
     return Timeline(column=column, table=name, time_min_us=int(low), code_bits=int(bits),
                     codes=codes, filters=filters)
+
+
+def _writable_table(cur, table: str) -> bool:
+    """Whether ``table`` is a stored table of a workspace file this cursor can write: where
+    a timeline built on demand is kept (in memory it would not outlive the question)."""
+    database = cur.execute("SELECT readonly, path FROM duckdb_databases() "
+                           "WHERE database_name = current_database()").fetchone()
+    if database is None or database[0] or not database[1]:
+        return False
+    return cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary "
+                       "AND database_name = current_database() AND schema_name = 'main'",
+                       [table]).fetchone()[0] > 0
+
+
+def ensure_timeline(cur, table: str, column: str, lists: Sequence[str] = (),
+                    max_rows: int | None = ON_DEMAND_ROWS) -> Timeline | None:
+    """The stored timeline of ``column`` with a list of each column of ``lists`` (those the
+    table has), built — or rebuilt with the lists it lacks — when the workspace is a file
+    this cursor can write and the table has at most ``max_rows`` rows (None: no limit).
+    None when it cannot be had: the analyses then read the events.  Only a speed-up: a
+    failed build (another session storing it at the same moment, memory) is not an
+    error here."""
+    found = find_timeline(cur, table, column)
+    present = _columns(cur, table)
+    wanted = [c for c in lists if c in present and c != column]
+    if found is not None and all(c in found.filters for c in wanted):
+        return found
+    if not _writable_table(cur, table):
+        return None
+    if max_rows is not None and _table_figures(cur, table)[0] > max_rows:
+        return None
+    try:
+        return build_timeline(cur, table, column, also=[*(found.filters if found else ()), *wanted])
+    except Exception:   # noqa: BLE001 - see the docstring: the events still answer
+        return None
 
 
 def drop_timeline(cur, table: str, column: str) -> None:

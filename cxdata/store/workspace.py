@@ -26,7 +26,7 @@ from cxdata.io.ingest import (IngestResult, ProgressCallback, StageMapping, appl
                            detect_stage_order, ingest_file, rows_rejected_for_scores_only)
 from cxdata.sql import quote_ident
 from cxdata.store import memory
-from cxdata.store.timelines import build_timeline, default_step_column, drop_timelines
+from cxdata.store.timelines import build_timeline, default_step_column, drop_timelines, ensure_timeline
 
 ENV_VAR = "CXDATA_WORKSPACE"
 DEFAULT_PATH = Path("~/.cxdata/workspace.duckdb")
@@ -247,6 +247,27 @@ class Workspace:
             if old is not None:
                 self._drop_tables(old)
             return result, self.get_dataset(name)
+
+    def prepare_views(self, name: str, on_progress: ProgressCallback | None = None) -> None:
+        """Store what the app's pages read beyond the step column's timeline: the
+        touchpoint timeline with each touchpoint's step value beside it, which tells the
+        drop-off where customers left and what they did next, and the conversion drivers
+        what each customer did, without reading the events (about 3 s at 10 million
+        events).  The app calls it after an import; a dataset imported from the command
+        line gets it when a page first needs it (:func:`cxdata.store.timelines.ensure_timeline`),
+        so that an import on its own costs what reading the file does.  Only a speed-up:
+        nothing happens when it cannot be built."""
+        with self._write_lock:
+            info = self.get_dataset(name)
+            if info.id < 0 or self.read_only:
+                return
+            cur = self.cursor()
+            step = default_step_column(cur, info.table)
+            if step is None or step == "touchpoint" or not info.has_role("touchpoint"):
+                return
+            if on_progress:
+                on_progress("Preparing the drop-off views", -1)
+            ensure_timeline(cur, info.table, "touchpoint", lists=[step], max_rows=None)
 
     def rename_dataset(self, old: str, new: str) -> DatasetInfo:
         new = check_name(new)

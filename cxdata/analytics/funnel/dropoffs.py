@@ -12,6 +12,8 @@ from cxdata.sql import quote_ident
 from cxdata.analytics.funnel.spec import NO_VALUE, NO_FURTHER_EVENTS, _Spec, _require_column, _spec
 from cxdata.analytics.funnel.attempts import _Sql, _counted, _relevant_time, _timeline_time_filter
 from cxdata.analytics.funnel.measures import log_end_us
+from cxdata.analytics.funnel.dropoff_lists import lanes_cte, value_timeline
+from cxdata.store.timelines import Timeline
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ class DropoffSummary:
                 "next": rows(self.next)}
 
 
-def _dropoff_sql(spec: _Spec, after_step: int, column: str, next_events: int) -> _Sql:
+def _dropoff_sql(spec: _Spec, after_step: int, column: str, next_events: int,
+                 lists: Timeline | None = None) -> _Sql:
     """CTEs for the drop-outs after step j (SPEC §2):
 
     ``dropped`` (customer_id, t1, tj, rj: their counted attempt's step-1 time and step-j
@@ -50,6 +53,10 @@ def _dropoff_sql(spec: _Spec, after_step: int, column: str, next_events: int) ->
     touchpoint of that stage — and its ``column`` value) and ``nexts`` (their first
     ``next_events`` events after that last event, n = 1…, value of ``column``).
     Unordered funnels have no "step j value": the last step-matching event counts.
+
+    With ``lists`` (:func:`value_timeline`), CTE ``lanes`` decides the drop-outs it can
+    from that timeline (:mod:`cxdata.analytics.funnel.dropoff_lists`) and ``left_ev`` and
+    ``nexts`` hold only the others.
     """
     if not (1 <= after_step < spec.k):
         raise ValueError(f"Customers can drop out after steps 1…{spec.k - 1}, not {after_step}.")
@@ -62,10 +69,16 @@ def _dropoff_sql(spec: _Spec, after_step: int, column: str, next_events: int) ->
     rj = "NULL::BIGINT" if first_of_instant else f"r{j}"
     sql.cte("dropped", f"SELECT customer_id, t1, t{j} AS tj, {rj} AS rj FROM counted WHERE depth = {j}",
             materialized=True)
+    source = "dropped"
+    if lists is not None:
+        lanes_cte(spec, sql, j, lists)
+        sql.cte("undecided", "SELECT d.* FROM dropped d JOIN lanes l ON l.customer_id = d.customer_id "
+                             "WHERE NOT l.clear", materialized=True)
+        source = "undecided"
     # Only events from the step-j event on can be where they left or what came next.
-    source, since = "dropped", "d.tj"
+    since = "d.tj"
     if first_of_instant and spec.timeline is not None and spec.steps[j - 1] in spec.timeline.codes:
-        _last_step_time(spec, sql, j)
+        _last_step_time(spec, sql, j, source)
         source, since = "dropped_at", "d.lt"
     # One pass over the drop-outs' events (not one join per question): each customer's
     # events as a list of (t, r, step-j match, value), then list functions.  A match is
@@ -96,8 +109,8 @@ def _dropoff_sql(spec: _Spec, after_step: int, column: str, next_events: int) ->
     return sql
 
 
-def _last_step_time(spec: _Spec, sql: _Sql, j: int) -> None:
-    """CTE ``dropped_at``: ``dropped`` with ``lt``, the time (epoch µs) of the drop-out's
+def _last_step_time(spec: _Spec, sql: _Sql, j: int, source: str) -> None:
+    """CTE ``dropped_at``: CTE ``source`` (drop-outs) with ``lt``, the time (epoch µs) of the drop-out's
     last step-j event from the step-j event on and within the window, read from the step
     column's timeline (keys kept by the filter).  Where they left lies at ``lt`` and what
     came next after it, so the events before ``lt`` — most of a drop-out's events — need
@@ -113,7 +126,7 @@ def _last_step_time(spec: _Spec, sql: _Sql, j: int) -> None:
         params.append(w)
     # the step-j event itself always qualifies: lt >= tj (coalesce only guards the join)
     sql.cte("dropped_at", f"SELECT d.*, coalesce(list_max(list_transform(list_filter(k.K, lambda x, i: "
-                          f"{' AND '.join(parts)}), lambda x: {t})), d.tj) AS lt FROM dropped d "
+                          f"{' AND '.join(parts)}), lambda x: {t})), d.tj) AS lt FROM {source} d "
                           f"JOIN {quote_ident(timeline.table)} k ON k.customer_id = d.customer_id",
             params)
 
@@ -153,11 +166,15 @@ def dropoff_summary(cur, table: str, steps: list[str], after_step: int,
     :func:`compute_funnel`."""
     engine = as_engine(cur, table)
     spec = _dropoff_spec(engine, steps, after_step, options)
-    sql = _dropoff_sql(spec, after_step, column, 1)
+    lists = value_timeline(engine, spec, column, int(after_step))
+    sql = _dropoff_sql(spec, after_step, column, 1, lists)
     progress, progress_params = _in_progress_sql(spec, log_end_us(engine, None, spec.event_filter))
     kernel = ("SELECT l.customer_id, l.t1, l.left_value, x.value AS next_value, "
               "x.customer_id IS NOT NULL AS has_next FROM left_ev l "
               "LEFT JOIN nexts x ON x.customer_id = l.customer_id")
+    if lists is not None:
+        kernel += ("\nUNION ALL SELECT customer_id, t1, left_value, next_value, has_next "
+                   "FROM lanes WHERE clear")
     rows = sql.run(engine, kernel,
                    "SELECT 'left' AS kind, coalesce(left_value, ?) AS value, count(*) AS customers "
                    "FROM kernel GROUP BY ALL\n"
