@@ -60,32 +60,38 @@ def lanes_cte(spec: _Spec, sql: _Sql, after_step: int, timeline: Timeline) -> No
     stages = timeline.filters[spec.by]
     step_code = int(stages.codes[spec.steps[after_step - 1]])
     t = f"((x >> {bits}) + {low})"                                   # epoch µs
+    u = f"(x >> {bits})"                           # the same in the keys' units (µs after t_min)
     kept, params = _timeline_time_filter(spec, t)
-    kept += [timeline.kept(spec.event_filter, "i"), f"{t} >= d.tj"]
+    kept += [timeline.kept(spec.event_filter, "i"), f"{u} >= d.uj"]
     step = [f"{quote_ident(stages.list_column)}[i] = {step_code}"]
     if spec.window_us is not None:
-        step.append(f"{t} <= d.t1 + ?")
+        step.append(f"{u} <= d.ue")
     kept_sql = " AND ".join(kept)
     # J: the kept step-j keys from the step-j event on, within the window; A: every kept
     # key from the step-j event on (where they left lies in J, what came next in A)
+    ends = f"tj - {low} AS uj" + ("" if spec.window_us is None else f", t1 + ? - {low} AS ue")
     keyed = (f"SELECT d.customer_id, d.t1, "
              f"list_filter(k.K, lambda x, i: {kept_sql} AND {' AND '.join(step)}) AS J, "
              f"list_filter(k.K, lambda x, i: {kept_sql}) AS A\n"
-             f"FROM dropped d JOIN {quote_ident(timeline.table)} k ON k.customer_id = d.customer_id")
-    params = params + ([spec.window_us] if spec.window_us is not None else []) + params
-    # lu: the instant of the last step-j key, in the keys' units (µs after t_min)
-    at = (f"SELECT customer_id, t1, J, A, list_max(J) >> {bits} AS lu FROM ({keyed})")
+             f"FROM (SELECT *, {ends} FROM dropped) d "
+             f"JOIN {quote_ident(timeline.table)} k ON k.customer_id = d.customer_id")
+    params = params + params + ([spec.window_us] if spec.window_us is not None else [])
+    # lu: the instant of the last step-j key.  Keys at one instant differ by their code
+    # alone, so the least and greatest key there give the least and greatest value.
+    at = f"SELECT customer_id, t1, J, A, list_max(J) >> {bits} AS lu FROM ({keyed})"
     same = f"lambda x: x >> {bits} = lu"
-    later = f"list_filter(A, lambda x: x >> {bits} > lu)"
-    codes = lambda keys: f"list_distinct(list_transform({keys}, lambda x: x & {mask}))"   # noqa: E731
-    folded = (f"SELECT customer_id, t1, {codes(f'list_filter(J, {same})')} AS left_codes, "
-              f"len(list_filter(A, {same})) = len(list_filter(J, {same})) AS alone, "
-              f"{later} AS later FROM ({at})")
+    folded = (f"SELECT customer_id, t1, list_min(list_filter(J, {same})) AS left_lo, "
+              f"list_max(J) AS left_hi, len(list_filter(A, {same})) = len(list_filter(J, {same})) AS alone, "
+              f"list_filter(A, lambda x: x >> {bits} > lu) AS later FROM ({at})")
+    nexts = (f"SELECT customer_id, t1, left_lo, left_hi, alone, next_lo, "
+             f"list_max(list_filter(later, lambda x: x >> {bits} = next_lo >> {bits})) AS next_hi "
+             f"FROM (SELECT *, list_min(later) AS next_lo FROM ({folded}))")
     names = [None] * len(timeline.codes)
     for text, code in timeline.codes.items():
         names[int(code) - 1] = text
-    nexts = f"list_filter(later, lambda x: x >> {bits} = list_min(later) >> {bits})"
-    sql.cte("lanes", f"SELECT customer_id, t1, len(left_codes) = 1 AND alone AND len({codes(nexts)}) <= 1 "
-                     f"AS clear, list_extract(?, left_codes[1]) AS left_value, len(later) > 0 AS has_next, "
-                     f"list_extract(?, (list_min(later) & {mask})::INTEGER) AS next_value FROM ({folded})",
+    # one value at lu and at the next instant: their least and greatest keys are one key
+    clear = "coalesce(left_lo = left_hi AND alone AND (next_lo IS NULL OR next_lo = next_hi), false)"
+    sql.cte("lanes", f"SELECT customer_id, t1, {clear} AS clear, "
+                     f"list_extract(?, (left_lo & {mask})::INTEGER) AS left_value, next_lo IS NOT NULL AS has_next, "
+                     f"list_extract(?, (next_lo & {mask})::INTEGER) AS next_value FROM ({nexts})",
             [names, names] + params, materialized=True)      # (the names come first in the text)
