@@ -321,12 +321,14 @@ def trend_tab(info, steps, options):
     chart_with_downloads(chart, f"conversion per {grain}", key="fn_trend_chart", data=frame)
     open_periods = int(frame["incomplete"].sum()) if not frame.empty else 0
     if open_periods:
-        window = ("their conversion window" if options.get("window_seconds") is not None
-                  else "the log")
+        its = "their" if open_periods > 1 else "its"
+        why = (f"some of {its} entrants were still inside their conversion window when the log "
+               "ends" if options.get("window_seconds") is not None else
+               f"{its} entrants had less time before the log ends than 9 in 10 converters "
+               "took to convert")
         st.caption(f"The last {open_periods:,} {grain}{'s are' if open_periods > 1 else ' is'} "
-                   f"incomplete: some of {'their' if open_periods > 1 else 'its'} entrants were "
-                   f"still inside {window} when the log ends, so the conversion can still "
-                   "rise. Read it as a floor, not a drop.")
+                   f"incomplete: {why}, so the conversion can still rise. Read it as a floor, "
+                   "not a drop.")
     control_section(info, steps, options, grain)
 
 

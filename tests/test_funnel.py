@@ -439,9 +439,13 @@ def test_trend_by_week_and_month(con):
     assert list(monthly["period"]) == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-02-01")]
     assert list(monthly["entered"]) == [3, 1]
     assert monthly["conversion"].tolist() == pytest.approx([2 / 3, 1.0])
-    # No window: only the period holding the log's last instant (Feb 1, 09:05) is incomplete.
+    # No window: the converters took 1 h, 24 h and 5 min; 9 in 10 within the 90th
+    # percentile (linear: 3,600 s + 0.8 × (86,400 − 3,600) s = 69,840 s = 19 h 24 min).
+    # The week of Jan 29 ends Feb 5, after the log's end (Feb 1, 09:05): incomplete; the
+    # week of Jan 8 ends Jan 15, + 19.4 h, long before it: complete.  January ends Feb 1
+    # 00:00, + 19.4 h = Feb 1 19:24, after the end: incomplete too.
     assert weekly["incomplete"].tolist() == [False, False, True]
-    assert monthly["incomplete"].tolist() == [False, True]
+    assert monthly["incomplete"].tolist() == [True, True]
     # W = 21 days: the week of Jan 1 ends Jan 8, + 21 d = Jan 29, before the end: complete;
     # the week of Jan 8 ends Jan 15, + 21 d = Feb 5, after it: incomplete.  January ends
     # Feb 1 00:00, + 21 d = Feb 22: incomplete.
@@ -449,6 +453,23 @@ def test_trend_by_week_and_month(con):
     assert weekly["incomplete"].tolist() == [False, True, True]
     monthly = funnel.funnel_trend(con, "ev", ["A", "B"], "month", window_seconds=21 * DAY)
     assert monthly["incomplete"].tolist() == [True, True]
+
+
+def test_with_no_window_weeks_younger_than_most_conversions_are_incomplete(con):
+    # Both converters took 14 days (so 9 in 10 within 14 d).  c3 entered in the week of
+    # Jan 22 and had 9 days before the log ends (Jan 31, c9's event): its week reads 0%,
+    # which is not a collapse — it ends Jan 29, + 14 d = Feb 12, after the end:
+    # incomplete.  The week of Jan 8 ends Jan 15, + 14 d = Jan 29, before it: complete.
+    make_events_table(con, [("c1", dt.datetime(2024, 1, 1), "A"), ("c1", dt.datetime(2024, 1, 15), "B"),
+                            ("c2", dt.datetime(2024, 1, 8), "A"), ("c2", dt.datetime(2024, 1, 22), "B"),
+                            ("c3", dt.datetime(2024, 1, 22), "A"),
+                            ("c9", dt.datetime(2024, 1, 31), "X")])
+    weekly = funnel.funnel_trend(con, "ev", ["A", "B"], "week")
+    assert weekly[["entered", "converted", "incomplete"]].values.tolist() == [
+        [1, 1, False], [1, 1, False], [1, 0, True]]
+    # nobody converted: no horizon, only the period holding the log's end could be open
+    nobody = funnel.funnel_trend(con, "ev", ["A", "Z"], "week")
+    assert nobody["incomplete"].tolist() == [False, False, False]
 
 
 def test_a_period_whose_window_closes_exactly_at_the_end_is_complete(con):

@@ -184,32 +184,40 @@ def funnel_trend(cur, table: str, steps: list[str], grain: str = "week",
     Columns: period (Timestamp, start of the period, naive UTC), entered, converted
     (reached the last step), conversion (fraction 0…1), incomplete (bool: some of the
     period's entrants may still convert — the period's end plus the window lies after the
-    log's end, :func:`log_end_us`; with no window, the period that holds the log's end).
-    An incomplete period's conversion can still rise: it is not a drop.  Periods without
-    entries are absent."""
+    log's end, :func:`log_end_us`).  With no window, the time within which 9 in 10 of the
+    funnel's converters reached the last step (90th percentile of t_k − t1, all periods)
+    stands in for it: entrants who had less time than that before the log ends have not
+    had the time most converters take.  An incomplete period's conversion can still
+    rise: it is not a drop.  Periods without entries are absent."""
     if grain not in TREND_GRAINS:
         raise ValueError(f"The grain '{grain}' is not one of {', '.join(TREND_GRAINS)}.")
     engine = as_engine(cur, table)
     spec = _spec(engine, steps, **options)
     end_us = log_end_us(engine, None, spec.event_filter)
+    k = spec.k
+    # the empty grouping set adds one row (period NULL) over every entrant: the horizon
     rows = _counted(spec).run(
         engine, "SELECT * FROM counted",
         "SELECT date_trunc(?, make_timestamp(t1)) AS period, count(*) AS entered, "
-        f"count(*) FILTER (WHERE depth = {spec.k}) AS converted FROM kernel "
-        "GROUP BY period ORDER BY period", [grain])
+        f"count(*) FILTER (WHERE depth = {k}) AS converted, "
+        f"quantile_cont(t{k} - t1, 0.9) FILTER (WHERE depth = {k}) AS horizon FROM kernel "
+        "GROUP BY GROUPING SETS ((period), ()) ORDER BY period NULLS FIRST", [grain])
+    horizon_us = rows[0][3] if rows and rows[0][0] is None else None
+    window_us = spec.window_us if spec.window_us is not None else int(horizon_us or 0)
+    rows = [r[:3] for r in rows if r[0] is not None]
     frame = pd.DataFrame(rows, columns=["period", "entered", "converted"])
     frame["period"] = pd.to_datetime(frame["period"]).astype("datetime64[us]")
     frame["entered"] = frame["entered"].astype("int64")
     frame["converted"] = frame["converted"].astype("int64")
     frame["conversion"] = (frame["converted"] / frame["entered"]).astype("float64")
-    frame["incomplete"] = [_period_open(period, grain, spec.window_us, end_us)
+    frame["incomplete"] = [_period_open(period, grain, window_us, end_us)
                            for period in frame["period"]]
     return frame[["period", "entered", "converted", "conversion", "incomplete"]]
 
 
 def _period_open(period, grain: str, window_us: int | None, end_us: int | None) -> bool:
-    """SPEC §2: a period is incomplete when its end + W lies after the log's end (no
-    window: W = 0, i.e. the period holding the log's end)."""
+    """A period is incomplete when its end + ``window_us`` (µs) lies after the log's end
+    (``window_us`` 0: the period holding the log's end)."""
     if end_us is None:
         return False
     start = pd.Timestamp(period)
