@@ -50,6 +50,18 @@ def test_first_start_installs_the_sample():
     assert int(table["Rejected"][0]) == 0
 
 
+def test_the_sample_arrives_with_its_drop_off_views():
+    # the app stores the touchpoint timeline with each touchpoint's stage right after an
+    # import (Workspace.prepare_views), so that no page waits for it
+    from cxdata.store.timelines import find_timeline
+    from cxdata.ui.state import get_workspace
+    data_page()
+    ws = get_workspace()
+    timeline = find_timeline(ws.cursor(), ws.get_dataset(SAMPLE_NAME).table, "touchpoint")
+    assert timeline is not None and {"stage", "channel"} <= set(timeline.filters)
+    assert "Checkout" in timeline.codes and "Purchase" in timeline.filters["stage"].codes
+
+
 def test_upload_guesses_roles_and_import_shows_the_summary():
     at = data_page()
     at.file_uploader[0].set_value(("checkout scores.csv", (CORPUS / "bad_scores.csv").read_bytes(), "text/csv"))
