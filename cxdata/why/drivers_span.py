@@ -113,8 +113,9 @@ class _Span:
         on_ts = ""
         if few:
             events = events.replace(" FROM ev", ", ts AS _ts FROM ev")
-            on_ts = (f" AND e._ts >= make_timestamp(p.t1) AND e._ts <= CASE WHEN p.te < {_NO_END} "
-                     f"THEN make_timestamp(p.te) ELSE 'infinity'::TIMESTAMP END")
+            # (te + 1 µs, exclusive: also right for a ts finer than the µs that t truncates)
+            on_ts = (f" AND e._ts >= make_timestamp(p.t1) AND e._ts < CASE WHEN p.te < {_NO_END} - 1 "
+                     f"THEN make_timestamp(p.te + 1) ELSE 'infinity'::TIMESTAMP END")
         return (f"SELECT p.*, e.* EXCLUDE (customer_id{', _ts' if few else ''}), {code} AS code\n"
                 f"FROM {population} p JOIN ({events}) e ON e.customer_id = p.customer_id "
                 f"AND e.t BETWEEN p.t1 AND p.te{on_ts}"), params
