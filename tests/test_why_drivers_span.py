@@ -17,10 +17,11 @@ import pytest
 from cxdata.analytics import funnel
 from cxdata.engines import as_engine
 from cxdata.sql import EventFilter
+from cxdata.store import timelines
 from cxdata.store.timelines import drop_timeline, find_timeline
 from cxdata.why import drivers
 from cxdata.why.drivers import conversion_drivers
-from cxdata.why import drivers_span
+from cxdata.why import drivers_lists, drivers_span
 from cxdata.why.drivers_lists import factor_timeline, lone_ctes
 from cxdata.why.drivers_span import finds_step_events
 from tests.helpers_events import make_events_table
@@ -140,21 +141,30 @@ def _tied_log(con, seed: int, timelines) -> str:
     return make_events_table(con, rows, timelines=timelines)
 
 
-@pytest.mark.parametrize("order, window, timelines, lists", [
+def _with_score_lists(monkeypatch):
+    """Timelines built from here on keep each key's CSAT (and NPS, CES) code beside it, as
+    the channel's: the drivers then read the low scores of keyed events from the lists."""
+    monkeypatch.setattr(timelines, "FILTER_COLUMNS", timelines.FILTER_COLUMNS + ("nps", "csat", "ces"))
+
+
+@pytest.mark.parametrize("order, window, timelines_of, lists", [
     ("ordered", None, (), True), ("ordered", 20, ("event",), True), ("ordered", 0, (), True),
+    ("ordered", None, (), "scores"), ("ordered", 20, (), "scores"),
     ("ordered", None, (), False), ("ordered", 20, ("event",), False),
     ("strict", None, (), True), ("unordered", 20, (), True)])
-def test_counts_match_the_rules_worked_customer_by_customer(con, order, window, timelines, lists,
+def test_counts_match_the_rules_worked_customer_by_customer(con, order, window, timelines_of, lists,
                                                             monkeypatch):
     # lists: the span read from the touchpoint's timeline (built on first use) where the
     # question allows it (ordered, distinct steps); else from the events, as on a
-    # read-only workspace or Spark
+    # read-only workspace or Spark.  "scores": the timeline keeps the CSAT of each key too
     if not lists:
         monkeypatch.setattr(drivers, "factor_timeline", lambda engine, column: None)
+    if lists == "scores":
+        _with_score_lists(monkeypatch)
     read = []
     monkeypatch.setattr(drivers_span, "lone_ctes", lambda *a: read.append(1) or lone_ctes(*a))
     for seed in range(3):
-        table = _tied_log(con, seed, timelines + (("touchpoint",) if lists else ()))
+        table = _tied_log(con, seed, timelines_of + (("touchpoint",) if lists else ()))
         for steps in (["A", "B", "C"], ["A", "B", "C", "D"]):
             for j in range(1, len(steps)):
                 options = dict(by="event", order=order, window_seconds=window)
@@ -162,7 +172,7 @@ def test_counts_match_the_rules_worked_customer_by_customer(con, order, window, 
                 customers, converted, expected = _reference(con, table, steps, j, **options)
                 assert (result.customers, result.converted) == (customers, converted)
                 assert _counts(result) == expected, (seed, steps, j)
-    assert bool(read) == (lists and order == "ordered")
+    assert bool(read) == bool(lists and order == "ordered")
 
 
 def test_only_ordered_funnels_of_distinct_steps_find_their_step_events(con):
@@ -191,7 +201,8 @@ def test_the_timeline_is_built_once_and_kept(tmp_path):
     assert _counts(again) == _counts(first)
 
 
-def test_valueless_events_at_a_steps_instant(con):
+@pytest.mark.parametrize("score_lists", [False, True])
+def test_valueless_events_at_a_steps_instant(con, score_lists, monkeypatch):
     # Factor values on touchpoint: Ad, Chat, Mail (Shop and Pay are the route).
     #   v  the step-1 event has no touchpoint (its channel is the entry value: Phone); a
     #      valueless CSAT 1 shares B's instant (after B's event in the file: in)
@@ -208,6 +219,8 @@ def test_valueless_events_at_a_steps_instant(con):
             ("u", 30, "X", None, None, "Web", None, 1), ("u", 30, "C", None, "Pay", "Web"),
             ("n", 0, "A", None, "Ad", "Web"), ("n", 10, "B", None, "Shop", "Web"),
             ("n", 12, "X", None, "Mail", None)]
+    if score_lists:      # valueless events are in no list: their scores still come from the events
+        _with_score_lists(monkeypatch)
     table = make_events_table(con, rows, timelines=("touchpoint",))
     with_lists = conversion_drivers(con, table, ["A", "B", "C"], 2)
     # reached B: v w u n; converted: v w u
@@ -262,3 +275,25 @@ def test_lists_and_events_agree_with_an_attribute_at_entry(con, window, monkeypa
                                                                         from_events.converted)
                 assert _counts(with_lists) == _counts(from_events), (seed, steps, j)
                 assert any(key[:2] == ("entry", "segment") for key in _counts(with_lists))
+
+
+def test_low_scores_from_the_timelines_lists(con, monkeypatch):
+    # the ROWS log, its timeline keeping each key's CSAT: the same counts as from the
+    # events, and the CSAT branch of the scan is gone (only valueless events are read)
+    expected = _counts(conversion_drivers(con, make_events_table(con, ROWS, timelines=("touchpoint",)),
+                                          ["A", "B", "C"], 2))
+    _with_score_lists(monkeypatch)
+    table = make_events_table(con, ROWS, timelines=("touchpoint",))
+    found = find_timeline(con, table, "touchpoint")
+    assert "csat" in found.filters       # this log has CSAT only: no NPS or CES list
+    assert "nps" not in found.filters and "ces" not in found.filters
+    built = []
+    monkeypatch.setattr(drivers_span, "lone_ctes", lambda *a: built.append(lone_ctes(*a)) or built[-1])
+    result = conversion_drivers(con, table, ["A", "B", "C"], 2)
+    assert _counts(result) == expected
+    assert expected[("score", "csat", "low")] == (2, 1)                  # l d, as worked above
+    few = dict((name, body) for name, body, *_ in built[0])["few"]
+    assert '"csat" <= 2' not in few and "IS NULL" in few
+    # the codes of CSAT 1 and 2 (the values this log has, coded in text order)
+    assert drivers_lists.score_codes(found, "csat", 2) == [1, 2]
+    assert drivers_lists.score_codes(found, "nps", 6) is None

@@ -91,10 +91,17 @@ class _Span:
                        f"CASE WHEN depth >= {n} THEN t{n} ELSE {end} END AS te, {extra} "
                        f"FROM counted WHERE depth >= {j}", params, None if exact_rows else True)
 
-    def joined(self, population: str, with_rows: bool) -> tuple[str, list]:
+    def joined(self, population: str, with_rows: bool, few: bool = False) -> tuple[str, list]:
         """The customers of ``population`` (pop's columns) joined with their events from
         t1 to te: pop's columns, then t (epoch µs), r (``_row``) and s (the step column's
-        value) when ``with_rows``, fv and its ``code`` in the values, x<i>, the scores."""
+        value) when ``with_rows``, fv and its ``code`` in the values, x<i>, the scores.
+
+        ``few``: ``population`` is a handful of customers (the tied ones).  The span is
+        then also stated on ``ts`` itself (implied by the one on t, so the same rows):
+        DuckDB passes the build side's earliest and latest instant to the scan of the
+        events, which skips every row group outside them by its min/max — a log stored in
+        time order is not read past those few customers' spans.  (The customer's equality
+        alone prunes nothing there: every row group holds nearly every customer.)"""
         spec = self.spec
         columns = ([f"{spec.text(c)} AS x{i}" for i, c in enumerate(self.entry)]
                    + [quote_ident(m) for m, *_ in self.scores])
@@ -103,9 +110,15 @@ class _Span:
         code, params = ("list_position(?, e.fv)", [self.values]) if self.values else ("NULL::INTEGER", [])
         events = (f"SELECT customer_id, epoch_us(ts) AS t{rows}, {fv} AS fv"
                   + "".join(", " + c for c in columns) + " FROM ev")
-        return (f"SELECT p.*, e.* EXCLUDE (customer_id), {code} AS code\n"
+        on_ts = ""
+        if few:
+            events = events.replace(" FROM ev", ", ts AS _ts FROM ev")
+            # (te + 1 µs, exclusive: also right for a ts finer than the µs that t truncates)
+            on_ts = (f" AND e._ts >= make_timestamp(p.t1) AND e._ts < CASE WHEN p.te < {_NO_END} - 1 "
+                     f"THEN make_timestamp(p.te + 1) ELSE 'infinity'::TIMESTAMP END")
+        return (f"SELECT p.*, e.* EXCLUDE (customer_id{', _ts' if few else ''}), {code} AS code\n"
                 f"FROM {population} p JOIN ({events}) e ON e.customer_id = p.customer_id "
-                f"AND e.t BETWEEN p.t1 AND p.te"), params
+                f"AND e.t BETWEEN p.t1 AND p.te{on_ts}"), params
 
     def _flags(self) -> list[str]:
         return (["customer_id", "converted"] + [f"x{i}" for i in range(len(self.entry))]
@@ -151,7 +164,7 @@ class _Span:
         value at its time."""
         spec = self.spec
         body, params = self.joined("(SELECT * FROM pop WHERE customer_id IN "
-                                   "(SELECT customer_id FROM lone WHERE edges <> instants))", True)
+                                   "(SELECT customer_id FROM lone WHERE edges <> instants))", True, few=True)
         steps = [("r1", "t1", 1), ("rj", "tj", self.j), ("rn", "tn", self.j + 1)]
         found = ", ".join(f"min(r) FILTER (WHERE t = {t} AND s = ?) OVER (PARTITION BY customer_id) AS {r}"
                           for r, t, _ in steps)
