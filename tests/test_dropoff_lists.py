@@ -174,3 +174,24 @@ def test_random_tie_heavy_logs_agree_with_the_reference(events, steps, window, k
         assert summary.customers == sum(left.values())
         # the timeline answered (some customers may still have been read from the events)
         assert lanes.called == (steps[j - 1] in {e.stage for e in events})
+
+
+def test_drivers_and_drop_offs_share_one_touchpoint_timeline(tmp_path):
+    # whichever asks first builds it with the step column's and the scores' lists; the
+    # other finds it as it is (not rebuilt: same table object)
+    from cxdata.why.drivers_lists import factor_timeline
+    con = duckdb.connect(str(tmp_path / "ws.duckdb"))
+    make_events_table(con, [dict(customer_id=c, ts=t, _row=r, stage=s, touchpoint=p, channel="web",
+                                 csat=4 if c == "c3" else None)
+                            for c, t, r, s, p in HAND], table="ev", timelines=("stage",))
+    built = factor_timeline(as_engine(con, "ev"), "touchpoint")
+    # (NPS and CES have no value here: no list)
+    assert set(built.filters) == {"channel", "stage", "csat"}
+
+    def oid():
+        return con.execute("SELECT table_oid FROM duckdb_tables() WHERE table_name = ?",
+                           [built.table]).fetchone()[0]
+    before = oid()
+    summary = funnel.dropoff_summary(con, "ev", ["A", "B"], 1)
+    assert _counts(summary.left_at) == {"p": 2, "q": 1, "r": 1}
+    assert oid() == before

@@ -51,6 +51,9 @@ MAX_VALUES = 1 << 16
 #: Columns whose value each timeline keeps beside every key, so that a filter on them
 #: needs no pass over the events: the one the filter bar offers on every page.
 FILTER_COLUMNS = ("channel",)
+#: Score columns a timeline built on demand keeps beside its keys (the conversion drivers
+#: read customers' low scores from them, :mod:`cxdata.why.drivers_lists`).
+SCORE_COLUMNS = ("nps", "csat", "ces")
 #: :func:`ensure_timeline` builds a missing timeline on demand only up to this many events
 #: (about 2 s at 10 million on two cores); a bigger log gets it when the app imports it
 #: (:meth:`cxdata.store.workspace.Workspace.prepare_views`), not in the middle of a page.
@@ -272,25 +275,34 @@ def _writable_table(cur, table: str) -> bool:
 
 def ensure_timeline(cur, table: str, column: str, lists: Sequence[str] = (),
                     max_rows: int | None = ON_DEMAND_ROWS) -> Timeline | None:
-    """The stored timeline of ``column`` with a list of each column of ``lists`` (those the
-    table has), built — or rebuilt with the lists it lacks — when the workspace is a file
+    """The stored timeline of ``column`` with a list of each column of ``lists`` and of the
+    dataset's default step column and :data:`SCORE_COLUMNS` (those the table has: what
+    the drop-offs and the drivers read beside a touchpoint, so that they share one
+    table), built — or rebuilt with the lists it lacks — when the workspace is a file
     this cursor can write and the table has at most ``max_rows`` rows (None: no limit).
-    None when it cannot be had: the analyses then read the events.  Only a speed-up: a
-    failed build (another session storing it at the same moment, memory) is not an
-    error here."""
+    When it cannot be built, the timeline as it is (None without one: the analyses then
+    read the events).  Only a speed-up: a failed build (another session storing it at the
+    same moment, memory) is not an error here."""
     found = find_timeline(cur, table, column)
     present = _columns(cur, table)
-    wanted = [c for c in lists if c in present and c != column]
+    step = default_step_column(cur, table)
+    wanted = [c for c in dict.fromkeys((*lists, *([step] if step else []), *SCORE_COLUMNS))
+              if c in present and c != column]
     if found is not None and all(c in found.filters for c in wanted):
         return found
-    if not _writable_table(cur, table):
-        return None
-    if max_rows is not None and _table_figures(cur, table)[0] > max_rows:
-        return None
+    # a column without a value gets no list: not a reason to build again
+    filled = cur.execute("SELECT " + ", ".join(f"count({quote_ident(c)}) > 0" for c in wanted)
+                         + f" FROM {quote_ident(table)}").fetchone() if wanted else ()
+    wanted = [c for c, has in zip(wanted, filled) if has]
+    if found is not None and all(c in found.filters for c in wanted):
+        return found
+    if not _writable_table(cur, table) or (max_rows is not None
+                                           and _table_figures(cur, table)[0] > max_rows):
+        return found        # as it is (callers check for the lists they need)
     try:
         return build_timeline(cur, table, column, also=[*(found.filters if found else ()), *wanted])
     except Exception:   # noqa: BLE001 - see the docstring: the events still answer
-        return None
+        return find_timeline(cur, table, column)
 
 
 def drop_timeline(cur, table: str, column: str) -> None:

@@ -42,31 +42,19 @@ from cxdata.sql import quote_ident
 
 
 def factor_timeline(engine, column: str):
-    """The stored timeline of ``column`` for ``engine``'s table; built (and stored in the
-    workspace) when there is none yet and the workspace is a file that can be written.
-    None when it cannot be had or would not be kept: not a workspace table (Spark), an
-    order key (a timeline's keys hold the file order of ties), a read-only workspace, an
-    in-memory database (the command line reading a file once: building the timeline
-    costs more than one question saves), or a column unfit for a timeline."""
-    found = engine.timeline(column)
+    """The stored timeline of ``column`` for ``engine``'s table, with the score lists
+    (:func:`cxdata.store.timelines.ensure_timeline`: built and stored in the workspace
+    when there is none yet and the workspace is a file that can be written).  None when
+    it cannot be had or would not be kept: not a workspace table (Spark), an order key (a
+    timeline's keys hold the file order of ties), a read-only workspace, an in-memory
+    database (the command line reading a file once: building the timeline costs more
+    than one question saves), or a column unfit for a timeline; the drivers then read the
+    events (and report a real problem, such as memory, from there)."""
     cur = getattr(engine, "cur", None)
-    if found is not None or cur is None or getattr(engine, "order_key", None) is not None:
-        return found
-    database = cur.execute("SELECT readonly, path FROM duckdb_databases() "
-                           "WHERE database_name = current_database()").fetchone()
-    if database is None or database[0] or not database[1]:
-        return None
-    if cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary "
-                   "AND database_name = current_database() AND schema_name = 'main'",
-                   [engine.table]).fetchone()[0] == 0:
-        return None            # a view or a temporary table: nothing to attach a timeline to
-    from cxdata.store.timelines import build_timeline
-    try:
-        return build_timeline(cur, engine.table, column)
-    except Exception:   # noqa: BLE001 - e.g. another session storing it at the same moment
-        # the timeline is only a speed-up: without it the drivers read the events (and
-        # report a real problem, such as memory, from there)
-        return None
+    if cur is None or getattr(engine, "order_key", None) is not None:
+        return engine.timeline(column)
+    from cxdata.store.timelines import ensure_timeline
+    return ensure_timeline(cur, engine.table, column)
 
 
 def lists_wanted(spec) -> bool:
