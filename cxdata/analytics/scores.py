@@ -407,37 +407,62 @@ def _aggregate(cur, table: str, metric: str, keys: Sequence[_Key], *,
     ``only`` restricts one text key to a list of labels.  Returns one row per group with
     at least one response; key columns first, in ``keys`` order.
     """
-    _check_metric(metric)
+    return _aggregate_metrics(cur, table, [metric], keys, event_filter=event_filter,
+                              only=only)[metric]
+
+
+def _aggregate_metrics(cur, table: str, metrics: Sequence[str], keys: Sequence[_Key], *,
+                       event_filter: EventFilter | None = None,
+                       only: tuple[_Key, list[str]] | None = None) -> dict[str, pd.DataFrame]:
+    """:func:`_aggregate` of several metrics in ONE pass over the filtered events:
+    metric -> its frame (each metric's counts over the events with a response to it)."""
+    for metric in metrics:
+        _check_metric(metric)
     engine = as_engine(cur, table)
     source, params = filtered_events(engine.table, event_filter)
-    score = quote_ident(metric)
     key_sql = [f"{key.sql()} AS {quote_ident(key.name)}" for key in keys]
-    where = f"{score} IS NOT NULL"
+    answered = [f"{quote_ident(metric)} IS NOT NULL" for metric in metrics]
+    where = "(" + " OR ".join(answered) + ")"
+    figures, figure_params = [], []
+    for metric, has_response in zip(metrics, answered):
+        # metric is one of METRICS (checked above): a safe column name suffix
+        score = quote_ident(metric)
+        figures += [f"count(*) FILTER (WHERE {has_response}) AS n_{metric}",
+                    f"count_if({score} >= ?) AS high_{metric}",
+                    f"count_if({score} <= ?) AS low_{metric}",
+                    f"CAST(sum({score}) AS BIGINT) AS total_{metric}",
+                    f"CAST(sum({score} * {score}) AS BIGINT) AS total_sq_{metric}"]
+        figure_params += [_HIGH_FROM[metric], _LOW_UPTO[metric]]
     only_params: list = []
     if only is not None:
         key, labels = only
         where += f" AND {key.sql()} IN ({', '.join('?' * len(labels))})"
         only_params = list(labels)
-    select = ", ".join(key_sql + [
-        "count(*) AS n",
-        f"count_if({score} >= ?) AS high",
-        f"count_if({score} <= ?) AS low",
-        f"CAST(sum({score}) AS BIGINT) AS total",
-        f"CAST(sum({score} * {score}) AS BIGINT) AS total_sq",
-    ])
     group_by = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
-    kernel = f"WITH ev AS ({source}) SELECT {select} FROM ev WHERE {where}{group_by}"
+    kernel = f"WITH ev AS ({source}) SELECT {', '.join(key_sql + figures)} FROM ev WHERE {where}{group_by}"
     # Every figure is a count or a sum: the partial sums of any split of the events add up.
-    names = [key.name for key in keys] + ["n", "high", "low", "total", "total_sq"]
-    key_list = ", ".join(quote_ident(k.name) for k in keys)
+    key_names = [key.name for key in keys]
+    names = [f"{figure}_{metric}" for metric in metrics for figure in _FIGURES]
+    key_list = ", ".join(quote_ident(name) for name in key_names)
     then = (f"SELECT {key_list + ', ' if keys else ''}"
-            + ", ".join(f"CAST(sum({n}) AS BIGINT) AS {n}" for n in names[len(keys):])
+            + ", ".join(f"CAST(sum({n}) AS BIGINT) AS {n}" for n in names)
             + " FROM kernel" + (f" GROUP BY {key_list}" if keys else ""))
     # rows() keeps exact Python ints (a HUGEINT would arrive as float in a DataFrame).
-    rows = engine.rows(kernel, params + [_HIGH_FROM[metric], _LOW_UPTO[metric]] + only_params, then)
-    frame = pd.DataFrame(rows, columns=names)
-    frame = frame[frame["n"].notna()]
-    return frame[frame["n"] > 0].reset_index(drop=True)
+    rows = engine.rows(kernel, params + figure_params + only_params, then)
+    frame = pd.DataFrame(rows, columns=key_names + names)
+    frames = {}
+    for metric in metrics:
+        one = frame[key_names + [f"{figure}_{metric}" for figure in _FIGURES]]
+        one.columns = key_names + list(_FIGURES)
+        one = one[one["n"].notna() & (one["n"] > 0)]
+        # a group without responses to this metric (only to another) has no sums: gone,
+        # the rest are whole numbers again
+        frames[metric] = one.astype({figure: "int64" for figure in _FIGURES}).reset_index(drop=True)
+    return frames
+
+
+#: The figures of a group's responses, as :func:`_aggregate` returns them.
+_FIGURES = ("n", "high", "low", "total", "total_sq")
 
 
 def _counts(row) -> ResponseCounts:
@@ -477,6 +502,15 @@ def response_counts(cur, table: str, metric: str, by: str | None = None, *,
     ``period`` (Timestamp, start of the bucket, UTC).  The input of :func:`summarise` and
     :func:`compare_counts` (via :func:`counts_of`) for callers that need raw counts.
     """
+    return responses_by_metric(cur, table, [metric], by, grain=grain,
+                               event_filter=event_filter)[metric]
+
+
+def responses_by_metric(cur, table: str, metrics: Sequence[str], by: str | None = None, *,
+                        grain: str | None = None,
+                        event_filter: EventFilter | None = None) -> dict[str, pd.DataFrame]:
+    """:func:`response_counts` of several metrics from ONE pass over the events: metric ->
+    its frame (the same rows as its own call)."""
     columns = table_columns(cur, table)
     keys = []
     if grain is not None:
@@ -484,8 +518,9 @@ def response_counts(cur, table: str, metric: str, by: str | None = None, *,
         keys.append(_Key("period", grain=grain))
     if by is not None:
         keys.append(_key_for(columns, by))
-    frame = _aggregate(cur, table, metric, keys, event_filter=event_filter)
-    return frame.sort_values([k.name for k in keys]).reset_index(drop=True) if keys else frame
+    frames = _aggregate_metrics(cur, table, metrics, keys, event_filter=event_filter)
+    return {metric: frame.sort_values([k.name for k in keys]).reset_index(drop=True) if keys else frame
+            for metric, frame in frames.items()}
 
 
 def counts_of(row) -> ResponseCounts:
