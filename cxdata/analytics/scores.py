@@ -414,50 +414,50 @@ def _aggregate(cur, table: str, metric: str, keys: Sequence[_Key], *,
 def _aggregate_metrics(cur, table: str, metrics: Sequence[str], keys: Sequence[_Key], *,
                        event_filter: EventFilter | None = None,
                        only: tuple[_Key, list[str]] | None = None) -> dict[str, pd.DataFrame]:
-    """:func:`_aggregate` of several metrics in ONE pass over the filtered events:
-    metric -> its frame (each metric's counts over the events with a response to it)."""
+    """:func:`_aggregate` of several metrics in ONE query: metric -> its frame.
+
+    One branch per metric, each over the events with a response to it: that condition
+    goes into the scan, which then reads the other columns of those rows only (a single
+    branch counting every metric with FILTERs read them for every event the filter keeps,
+    and took longer than the three)."""
     for metric in metrics:
         _check_metric(metric)
     engine = as_engine(cur, table)
     source, params = filtered_events(engine.table, event_filter)
     key_sql = [f"{key.sql()} AS {quote_ident(key.name)}" for key in keys]
-    answered = [f"{quote_ident(metric)} IS NOT NULL" for metric in metrics]
-    where = "(" + " OR ".join(answered) + ")"
-    figures, figure_params = [], []
-    for metric, has_response in zip(metrics, answered):
-        # metric is one of METRICS (checked above): a safe column name suffix
-        score = quote_ident(metric)
-        figures += [f"count(*) FILTER (WHERE {has_response}) AS n_{metric}",
-                    f"count_if({score} >= ?) AS high_{metric}",
-                    f"count_if({score} <= ?) AS low_{metric}",
-                    f"CAST(sum({score}) AS BIGINT) AS total_{metric}",
-                    f"CAST(sum({score} * {score}) AS BIGINT) AS total_sq_{metric}"]
-        figure_params += [_HIGH_FROM[metric], _LOW_UPTO[metric]]
-    only_params: list = []
+    only_sql, only_params = "", []
     if only is not None:
         key, labels = only
-        where += f" AND {key.sql()} IN ({', '.join('?' * len(labels))})"
+        only_sql = f" AND {key.sql()} IN ({', '.join('?' * len(labels))})"
         only_params = list(labels)
-    group_by = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
-    kernel = f"WITH ev AS ({source}) SELECT {', '.join(key_sql + figures)} FROM ev WHERE {where}{group_by}"
+    group_by = " GROUP BY " + ", ".join(str(i + 1) for i in range(len(keys) + 1))
+    branches = []
+    for metric in metrics:
+        score = quote_ident(metric)
+        select = ", ".join(["CAST(? AS VARCHAR) AS metric"] + key_sql + [
+            "count(*) AS n",
+            f"count_if({score} >= ?) AS high",
+            f"count_if({score} <= ?) AS low",
+            f"CAST(sum({score}) AS BIGINT) AS total",
+            f"CAST(sum({score} * {score}) AS BIGINT) AS total_sq",
+        ])
+        branches.append(f"SELECT {select} FROM ev WHERE {score} IS NOT NULL{only_sql}{group_by}")
+        params += [metric, _HIGH_FROM[metric], _LOW_UPTO[metric]] + only_params
+    kernel = f"WITH ev AS ({source})\n" + "\nUNION ALL\n".join(branches)
     # Every figure is a count or a sum: the partial sums of any split of the events add up.
     key_names = [key.name for key in keys]
-    names = [f"{figure}_{metric}" for metric in metrics for figure in _FIGURES]
-    key_list = ", ".join(quote_ident(name) for name in key_names)
-    then = (f"SELECT {key_list + ', ' if keys else ''}"
-            + ", ".join(f"CAST(sum({n}) AS BIGINT) AS {n}" for n in names)
-            + " FROM kernel" + (f" GROUP BY {key_list}" if keys else ""))
+    grouped = ", ".join(["metric"] + [quote_ident(name) for name in key_names])
+    then = (f"SELECT {grouped}, "
+            + ", ".join(f"CAST(sum({n}) AS BIGINT) AS {n}" for n in _FIGURES)
+            + f" FROM kernel GROUP BY {grouped}")
     # rows() keeps exact Python ints (a HUGEINT would arrive as float in a DataFrame).
-    rows = engine.rows(kernel, params + figure_params + only_params, then)
-    frame = pd.DataFrame(rows, columns=key_names + names)
+    frame = pd.DataFrame(engine.rows(kernel, params, then),
+                         columns=["metric"] + key_names + list(_FIGURES))
     frames = {}
     for metric in metrics:
-        one = frame[key_names + [f"{figure}_{metric}" for figure in _FIGURES]]
-        one.columns = key_names + list(_FIGURES)
-        one = one[one["n"].notna() & (one["n"] > 0)]
-        # a group without responses to this metric (only to another) has no sums: gone,
-        # the rest are whole numbers again
-        frames[metric] = one.astype({figure: "int64" for figure in _FIGURES}).reset_index(drop=True)
+        one = frame[(frame["metric"] == metric) & (frame["n"] > 0)]
+        frames[metric] = one.drop(columns="metric").astype(
+            {figure: "int64" for figure in _FIGURES}).reset_index(drop=True)
     return frames
 
 
