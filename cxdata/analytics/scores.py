@@ -430,18 +430,20 @@ def _aggregate_metrics(cur, table: str, metrics: Sequence[str], keys: Sequence[_
         key, labels = only
         only_sql = f" AND {key.sql()} IN ({', '.join('?' * len(labels))})"
         only_params = list(labels)
-    group_by = " GROUP BY " + ", ".join(str(i + 1) for i in range(len(keys) + 1))
+    group_by = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
     branches = []
     for metric in metrics:
         score = quote_ident(metric)
-        select = ", ".join(["CAST(? AS VARCHAR) AS metric"] + key_sql + [
+        select = ", ".join(key_sql + [
             "count(*) AS n",
             f"count_if({score} >= ?) AS high",
             f"count_if({score} <= ?) AS low",
             f"CAST(sum({score}) AS BIGINT) AS total",
             f"CAST(sum({score} * {score}) AS BIGINT) AS total_sq",
         ])
-        branches.append(f"SELECT {select} FROM ev WHERE {score} IS NOT NULL{only_sql}{group_by}")
+        # the metric's name added outside the aggregate: without keys it stays ungrouped
+        branches.append(f"SELECT CAST(? AS VARCHAR) AS metric, * FROM (SELECT {select} FROM ev "
+                        f"WHERE {score} IS NOT NULL{only_sql}{group_by})")
         params += [metric, _HIGH_FROM[metric], _LOW_UPTO[metric]] + only_params
     kernel = f"WITH ev AS ({source})\n" + "\nUNION ALL\n".join(branches)
     # Every figure is a count or a sum: the partial sums of any split of the events add up.
