@@ -431,6 +431,7 @@ def _aggregate_metrics(cur, table: str, metrics: Sequence[str], keys: Sequence[_
         only_sql = f" AND {key.sql()} IN ({', '.join('?' * len(labels))})"
         only_params = list(labels)
     group_by = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
+    labelled = len(metrics) > 1    # one metric alone: the query of its own, no name needed
     branches = []
     for metric in metrics:
         score = quote_ident(metric)
@@ -441,20 +442,25 @@ def _aggregate_metrics(cur, table: str, metrics: Sequence[str], keys: Sequence[_
             f"CAST(sum({score}) AS BIGINT) AS total",
             f"CAST(sum({score} * {score}) AS BIGINT) AS total_sq",
         ])
-        # the metric's name added outside the aggregate: without keys it stays ungrouped
-        branches.append(f"SELECT CAST(? AS VARCHAR) AS metric, * FROM (SELECT {select} FROM ev "
-                        f"WHERE {score} IS NOT NULL{only_sql}{group_by})")
-        params += [metric, _HIGH_FROM[metric], _LOW_UPTO[metric]] + only_params
+        branch = f"SELECT {select} FROM ev WHERE {score} IS NOT NULL{only_sql}{group_by}"
+        if labelled:
+            # the metric's name added outside the aggregate: without keys it stays ungrouped
+            branch = f"SELECT CAST(? AS VARCHAR) AS metric, * FROM ({branch})"
+            params.append(metric)
+        branches.append(branch)
+        params += [_HIGH_FROM[metric], _LOW_UPTO[metric]] + only_params
     kernel = f"WITH ev AS ({source})\n" + "\nUNION ALL\n".join(branches)
     # Every figure is a count or a sum: the partial sums of any split of the events add up.
-    key_names = [key.name for key in keys]
-    grouped = ", ".join(["metric"] + [quote_ident(name) for name in key_names])
-    then = (f"SELECT {grouped}, "
+    key_names = (["metric"] if labelled else []) + [key.name for key in keys]
+    grouped = ", ".join(quote_ident(name) for name in key_names)
+    then = (f"SELECT {grouped + ', ' if grouped else ''}"
             + ", ".join(f"CAST(sum({n}) AS BIGINT) AS {n}" for n in _FIGURES)
-            + f" FROM kernel GROUP BY {grouped}")
+            + " FROM kernel" + (f" GROUP BY {grouped}" if grouped else ""))
     # rows() keeps exact Python ints (a HUGEINT would arrive as float in a DataFrame).
-    frame = pd.DataFrame(engine.rows(kernel, params, then),
-                         columns=["metric"] + key_names + list(_FIGURES))
+    frame = pd.DataFrame(engine.rows(kernel, params, then), columns=key_names + list(_FIGURES))
+    if not labelled:
+        frame.insert(0, "metric", metrics[0])
+    frame = frame[frame["n"].notna()]
     frames = {}
     for metric in metrics:
         one = frame[(frame["metric"] == metric) & (frame["n"] > 0)]

@@ -163,14 +163,16 @@ def _ordered_distinct_ctes(spec: _Spec, sql: _Sql, reused: bool, entry_code: str
     ``L<i>`` (:func:`_step_lists_cte`): the customer's packed step-i keys (step 1: only
     those in the entry range).  Only minima and maxima are taken, so nothing needs
     sorting; "before" between steps compares times, ``ts(e_i) ≤ ts(e_i+1)``.
-    Latest-start recurrence: for a step-i event e, ``LS<i>`` = the latest start s of a
+    Without a window, the greedy chain from the first start
+    (:func:`_greedy_from_first_start`).  With one, the latest-start recurrence
+    (:func:`_latest_start_chain`): for a step-i event e, ``LS<i>`` = the latest start s of a
     chain of steps 1…i ending at e with t(e) − s ≤ W, NULL if none: the largest
     ``LS<i-1>`` among the step-(i−1) events at or before e that is ≥ t(e) − W (a chain
     start valid for e is valid for every earlier event too).  The depth D is the last
     step with a non-NULL ``LS``; ``f`` its first event with one.  Every start s with
     t(f) − W ≤ s ≤ LS(f) chains to f within W, so the earliest attempt reaching D starts
-    at the first start ≥ t(f) − W (without a window: the first start); its step times are
-    the greedy chain, the first step-i event at or after the step-(i−1) one.
+    at the first start ≥ t(f) − W; its step times are the greedy chain, the first step-i
+    event at or after the step-(i−1) one.
 
     ``entry_code`` (a filter column of the timeline): ``chain`` also holds ``G``, the code
     on that column of the step-1 event at t1 — read beside its key, when it is the
@@ -179,12 +181,43 @@ def _ordered_distinct_ctes(spec: _Spec, sql: _Sql, reused: bool, entry_code: str
     """
     k, w = spec.k, spec.window_us
     bits = _step_lists_cte(spec, sql, entry_code)
+    prev = (_greedy_from_first_start if w is None else _latest_start_chain)(spec, sql, bits)
+    times = ", ".join(f"(t{i} >> {bits}) + ? AS t{i}" for i in range(1, k + 1))
+    ranks = ", ".join(f"CASE WHEN depth >= {i} THEN 1 END AS q{i}" for i in range(1, k + 1))
+    # t1 here is still a key of L1 (and of K0): the same key = the same instant and value
+    entry = ("" if entry_code is None else
+             ", CASE WHEN len(list_filter(K0, lambda x: x = t1)) = 1 THEN G[list_position(K0, t1)] END AS G")
+    sql.cte("chain", f"SELECT customer_id, depth::INTEGER AS depth, {times}, {ranks}{entry} FROM {prev}",
+            [spec.time_min_us] * k, materialized=reused or None)
+
+
+def _greedy_from_first_start(spec: _Spec, sql: _Sql, bits: int) -> str:
+    """Without a window: CTEs ending in the returned one, with the counted attempt's step
+    times ``t1 … tk`` (keys) and ``depth`` — the greedy chain from the customer's first
+    step-1 event.  A later start never reaches deeper (whatever chains after it chains
+    after an earlier start too), so the first start is the earliest attempt of the
+    largest depth: the latest-start recurrence (:func:`_latest_start_chain`) is not
+    needed."""
+    k = spec.k
+    sql.cte("c1", "SELECT *, list_min(L1) AS t1 FROM per")
+    for i in range(2, k + 1):
+        sql.cte(f"c{i}", f"SELECT *, CASE WHEN t{i - 1} IS NOT NULL THEN list_min(list_filter(L{i}, "
+                         f"lambda x: (x >> {bits}) >= (t{i - 1} >> {bits}))) END AS t{i} FROM c{i - 1}")
+    # the chain stops at its first step not found: the depth is its last step found
+    depth = "CASE " + " ".join(f"WHEN t{i} IS NOT NULL THEN {i}" for i in range(k, 0, -1)) + " END"
+    sql.cte("greedy", f"SELECT *, {depth} AS depth FROM c{k}")
+    return "greedy"
+
+
+def _latest_start_chain(spec: _Spec, sql: _Sql, bits: int) -> str:
+    """With a window: CTEs ending in the returned one, with ``depth`` and the counted
+    attempt's step times ``t1 … tk`` (keys), by the latest-start recurrence of
+    :func:`_ordered_distinct_ctes`."""
+    k, w = spec.k, spec.window_us
     prev = "per"
     for i in range(2, k + 1):
-        in_window, params = "", []
-        if w is not None:
-            # the predecessor's latest start must still be within W of this event
-            in_window, params = f" AND ({'x' if i == 2 else 'v'} >> {bits}) >= (t >> {bits}) - ?", [w]
+        # the predecessor's latest start must still be within W of this event
+        in_window, params = f" AND ({'x' if i == 2 else 'v'} >> {bits}) >= (t >> {bits}) - ?", [w]
         if i == 2:
             latest = f"list_max(list_filter(L1, lambda x: (x >> {bits}) <= (t >> {bits}){in_window}))"
         else:
@@ -196,7 +229,7 @@ def _ordered_distinct_ctes(spec: _Spec, sql: _Sql, reused: bool, entry_code: str
     depth = ("CASE " + " ".join(f"WHEN list_count(LS{i}) > 0 THEN {i}" for i in range(k, 1, -1))
              + " ELSE 1 END") if k > 1 else "1"
     sql.cte("dd", f"SELECT *, {depth} AS depth FROM {prev}")
-    if w is None or k == 1:
+    if k == 1:
         sql.cte("c1", "SELECT *, list_min(L1) AS t1 FROM dd")
     else:
         first_reaching = ("CASE depth " + " ".join(
@@ -210,13 +243,7 @@ def _ordered_distinct_ctes(spec: _Spec, sql: _Sql, reused: bool, entry_code: str
         sql.cte(f"c{i}", f"SELECT *, CASE WHEN depth >= {i} THEN list_min(list_filter(L{i}, "
                          f"lambda x: (x >> {bits}) >= (t{i - 1} >> {bits}))) END AS t{i} FROM {prev}")
         prev = f"c{i}"
-    times = ", ".join(f"(t{i} >> {bits}) + ? AS t{i}" for i in range(1, k + 1))
-    ranks = ", ".join(f"CASE WHEN depth >= {i} THEN 1 END AS q{i}" for i in range(1, k + 1))
-    # t1 here is still a key of L1 (and of K0): the same key = the same instant and value
-    entry = ("" if entry_code is None else
-             ", CASE WHEN len(list_filter(K0, lambda x: x = t1)) = 1 THEN G[list_position(K0, t1)] END AS G")
-    sql.cte("chain", f"SELECT customer_id, depth::INTEGER AS depth, {times}, {ranks}{entry} FROM {prev}",
-            [spec.time_min_us] * k, materialized=reused or None)
+    return prev
 
 
 def _ordered_repeated_ctes(spec: _Spec, sql: _Sql, mask: int, reused: bool) -> None:
