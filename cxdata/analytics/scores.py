@@ -16,17 +16,17 @@ mean ± t(0.975, n−1)·s/√n.  A group of one response has no interval, whate
 (SPEC §6).  Undefined values (no responses; the interval of a group of one) are ``NaN``.
 
 Event-level work (counting promoters, sums, sums of squares per group) happens in DuckDB;
-the statistics are computed in Python on the small aggregated result.  The t distribution
-is implemented here (regularised incomplete beta function) so that SciPy is not needed.
+the statistics are computed in Python on the small aggregated result; the t distribution
+comes from ``scipy.special``.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Sequence
 
 import pandas as pd
+from scipy import special
 
 from cxdata.engines import as_engine
 from cxdata.io.schema import resolve_column
@@ -112,97 +112,32 @@ def normal_two_sided_p(z: float) -> float:
     return math.erfc(abs(z) / math.sqrt(2.0))
 
 
-def _incomplete_beta_fraction(x: float, a: float, b: float) -> float:
-    """Continued fraction of the regularised incomplete beta function (modified Lentz).
-
-    Coefficients: d(2m+1) = −(a+m)(a+b+m)x / ((a+2m)(a+2m+1)),
-    d(2m) = m(b−m)x / ((a+2m−1)(a+2m)).  Converges fast for x < (a+1)/(a+b+2).
-    """
-    tiny = 1e-300
-    c = 1.0
-    d = 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    f = d
-    for m in range(1, 100_000):
-        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            f *= c * d
-        if abs(c * d - 1.0) < 1e-15:
-            break
-    return f
-
-
 def regularized_incomplete_beta(x: float, a: float, b: float) -> float:
-    """I_x(a, b) for 0 ≤ x ≤ 1 and a, b > 0."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = (a * math.log(x) + b * math.log1p(-x)
-                 + math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b))
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _incomplete_beta_fraction(x, a, b) / a
-    # Symmetry I_x(a, b) = 1 − I_{1−x}(b, a) keeps the fraction in its fast region.
-    return 1.0 - math.exp(log_front) * _incomplete_beta_fraction(1.0 - x, b, a) / b
+    """I_x(a, b) for 0 ≤ x ≤ 1 and a, b > 0 (``scipy.special.betainc``)."""
+    return float(special.betainc(a, b, min(max(x, 0.0), 1.0)))
 
 
 def t_cdf(t: float, df: float) -> float:
     """P(T ≤ t) for Student's t with ``df`` > 0 degrees of freedom (df may be fractional)."""
-    if math.isinf(t):
-        return 1.0 if t > 0 else 0.0
-    # P(|T| > |t|) = I_{df/(df+t²)}(df/2, 1/2)
-    tail = 0.5 * regularized_incomplete_beta(df / (df + t * t), df / 2.0, 0.5)
-    return 1.0 - tail if t > 0 else tail
+    return float(special.stdtr(df, t))
 
 
 def t_two_sided_p(t: float, df: float) -> float:
-    """P(|T| ≥ |t|) for Student's t with ``df`` degrees of freedom (accurate for tiny p)."""
+    """P(|T| ≥ |t|) for Student's t with ``df`` degrees of freedom (accurate for tiny p:
+    I_{df/(df+t²)}(df/2, 1/2), no 1 − cdf cancellation)."""
     if math.isinf(t):
         return 0.0
     return regularized_incomplete_beta(df / (df + t * t), df / 2.0, 0.5)
 
 
-def t_pdf(t: float, df: float) -> float:
-    """Density of Student's t with ``df`` degrees of freedom."""
-    log_density = (math.lgamma((df + 1.0) / 2.0) - math.lgamma(df / 2.0)
-                   - 0.5 * math.log(df * math.pi) - (df + 1.0) / 2.0 * math.log1p(t * t / df))
-    return math.exp(log_density)
-
-
 def t_quantile(p: float, df: float) -> float:
-    """The p-quantile of Student's t with ``df`` > 0 degrees of freedom (0 < p < 1).
-
-    Newton's method on :func:`t_cdf`, safeguarded by bisection inside a bracket.
-    """
+    """The p-quantile of Student's t with ``df`` > 0 degrees of freedom (0 < p < 1;
+    ``scipy.special.stdtrit``)."""
     if not 0.0 < p < 1.0:
         raise ValueError("A quantile needs a probability strictly between 0 and 1.")
     if df <= 0 or math.isnan(df):
         raise ValueError("The t distribution needs positive degrees of freedom.")
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    if p == 0.5:
-        return 0.0
-    low, high = 0.0, max(1.0, NormalDist().inv_cdf(p))
-    while t_cdf(high, df) < p:
-        low, high = high, high * 2.0
-    # The normal quantile is a lower bound for p > 0.5 (t has heavier tails).
-    t = min(max(NormalDist().inv_cdf(p), low), high)
-    for _ in range(200):
-        error = t_cdf(t, df) - p
-        if error > 0:
-            high = t
-        else:
-            low = t
-        step_to = t - error / t_pdf(t, df)
-        t_next = step_to if low < step_to < high else (low + high) / 2.0
-        if abs(t_next - t) <= 1e-12 * max(1.0, abs(t)):
-            return t_next
-        t = t_next
-    return t
+    return float(special.stdtrit(df, p))
 
 
 # ---------------------------------------------------------------------------------------
