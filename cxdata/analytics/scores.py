@@ -384,7 +384,9 @@ def _aggregate_metrics(cur, table: str, metrics: Sequence[str], keys: Sequence[_
             params.append(metric)
         branches.append(branch)
         params += [_HIGH_FROM[metric], _LOW_UPTO[metric]] + only_params
-    kernel = f"WITH ev AS ({source})\n" + "\nUNION ALL\n".join(branches)
+    # NOT MATERIALIZED: each branch scans with its own condition, rather than one scan of
+    # every kept event fanned out to the branches (DuckDB's default for a shared CTE)
+    kernel = f"WITH ev AS NOT MATERIALIZED ({source})\n" + "\nUNION ALL\n".join(branches)
     # Every figure is a count or a sum: the partial sums of any split of the events add up.
     key_names = (["metric"] if labelled else []) + [key.name for key in keys]
     grouped = ", ".join(quote_ident(name) for name in key_names)
