@@ -102,13 +102,67 @@ def event_counts(cur, table: str, event_filter: EventFilter | None = None) -> di
     from cxdata.engines import as_engine
     engine = as_engine(cur, table)
     source, params = filtered_events(engine.table, event_filter)
+    customers = _customers_on_timeline(engine, event_filter)
+    # Counting distinct customers is most of this scan's cost (a hash of every kept
+    # event's customer): skipped when the stored timeline has counted them.
+    distinct = "count(DISTINCT customer_id)" if customers is None else "0"
     # A customer's events are all in one part: distinct customers add up across parts.
-    row = engine.rows(f"WITH ev AS ({source}) SELECT count(DISTINCT customer_id) AS customers, "
+    row = engine.rows(f"WITH ev AS ({source}) SELECT {distinct} AS customers, "
                       "count(*) AS events, min(ts) AS first, max(ts) AS last FROM ev", params,
                       "SELECT CAST(sum(customers) AS BIGINT), CAST(sum(events) AS BIGINT), "
                       "min(first), max(last) FROM kernel")[0]
-    return {"customers": int(row[0] or 0), "events": int(row[1] or 0), "first": row[2], "last": row[3]}
+    if customers is None:
+        customers = row[0]
+    return {"customers": int(customers or 0), "events": int(row[1] or 0), "first": row[2],
+            "last": row[3]}
 
+
+#: The columns a dataset's stored timeline may be of (cxdata.store.timelines: the default
+#: funnel column), in the order the workspace picks it.
+_TIMELINE_COLUMNS = ("stage", "event", "touchpoint")
+
+
+def _customers_on_timeline(engine, event_filter: EventFilter | None) -> int | None:
+    """The customers with at least one event the filter keeps, counted on the stored
+    timeline of the dataset's funnel column (one row per customer, a key per event and
+    the channel beside it: a pass over short lists instead of a distinct count over the
+    events), or None when it cannot say exactly.
+
+    Exact only when the timeline holds every event: it leaves out events with no value on
+    its column, and a customer with only such events would be missed — so a column with a
+    missing value is not used (nor a timeline that does not serve the filter, nor an
+    engine without timelines, such as Spark)."""
+    columns = engine.column_types()
+    timeline = next((found for found in (engine.timeline(c) for c in _TIMELINE_COLUMNS
+                                         if c in columns) if found is not None), None)
+    if timeline is None or not timeline.serves(event_filter):
+        return None
+    step = quote_ident(timeline.column)
+    if engine.rows(f"SELECT count(*) - count({step}) FROM {quote_ident(engine.table)}")[0][0]:
+        return None
+    ef = event_filter or EventFilter()
+    # a key's time: µs after the timeline's t_min, above the value code's bits
+    times, params = range_conditions(f"((x >> {timeline.code_bits}) + {int(timeline.time_min_us)})",
+                                     epoch_us(ef.start), epoch_us(ef.end))
+    if ef.is_empty():
+        kept = "K"               # every customer of the timeline has a key
+    elif len(ef.equals) == 1 and not times:
+        # one column's values alone: its list read element by element, about twice as
+        # fast as by position (the common case: the filter bar's channel)
+        column, values = ef.equals[0]
+        listed = timeline.filters[column]
+        # the codes Timeline.kept keeps: 0 = no value; a value the column never has, none
+        codes = sorted({0 if v is None else listed.codes.get(str(v), -1) for v in values} - {-1})
+        if not codes:
+            return 0
+        kept = (f"list_filter({quote_ident(listed.list_column)}, "
+                f"lambda f: f IN ({', '.join(map(str, codes))}))")
+    else:
+        condition = " AND ".join([timeline.kept(ef, "i")] + times)
+        kept = f"list_filter(K, lambda x, i: {condition})"
+    rows = engine.rows(f"SELECT count(*) FROM {quote_ident(timeline.table)} WHERE len({kept}) > 0",
+                       params)
+    return int(rows[0][0])
 
 
 def distinct_values(cur, table: str, column: str, limit: int = 500) -> list[str]:

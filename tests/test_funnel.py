@@ -114,6 +114,21 @@ def test_window_counts_from_the_first_step_not_the_previous(con):
     assert counts(compute_funnel(con, "ev", ["A", "B", "C"], window_seconds=120)) == [1, 1, 1]
 
 
+def test_without_a_window_the_chain_from_the_first_entry_is_counted(con):
+    make_events_table(con, [
+        # c1: from A@10, the first B at or after it is B@30 (not B@5), then C@40 (not C@25)
+        ("c1", 10, "A"), ("c1", 5, "B"), ("c1", 20, "A"), ("c1", 30, "B"), ("c1", 25, "C"),
+        ("c1", 40, "C"),
+        ("c2", 0, "B"), ("c2", 5, "A"), ("c2", 6, "C"),     # no B after A: depth 1
+        ("c3", 0, "A"), ("c3", 0, "B"), ("c3", 0, "C"),     # one instant serves all three
+    ])
+    result = compute_funnel(con, "ev", ["A", "B", "C"])
+    assert counts(result) == [3, 2, 2]
+    # A→B: c1 20 s, c3 0 s; B→C: c1 10 s, c3 0 s
+    assert step_named(result, 2).median_seconds_from_previous == 10.0
+    assert step_named(result, 3).median_seconds_from_previous == 5.0
+
+
 def test_events_before_entry_are_ignored(con):
     make_events_table(con, [
         ("c1", 0, "B"), ("c1", 10, "A"),                    # B before A: depth 1

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from cxdata.analytics.scores import (
     ResponseCounts, compare_counts, compare_groups, comments, nps_adjusted, nps_interval,
-    regularized_incomplete_beta, response_counts, score_summary, scores_by, scores_matrix,
+    regularized_incomplete_beta, response_counts, responses_by_metric, score_summary, scores_by, scores_matrix,
     scores_trend, summarise, t_cdf, t_interval, t_quantile, t_two_sided_p, two_proportion_test,
     wilson_interval,
 )
@@ -350,6 +350,28 @@ def test_response_counts(con):
     online = frame.loc["online"]
     assert (online["n"], online["high"], online["low"], online["total"],
             online["total_sq"]) == (4, 3, 1, 29, 281)
+
+
+def test_responses_of_several_metrics_in_one_query(con):
+    make_table(con, [dict(customer_id="a", ts=ts(1), channel="web", nps=10, csat=5),
+                     dict(customer_id="a", ts=ts(2), channel="web", nps=3),
+                     dict(customer_id="b", ts=ts(1, month=4), channel="web", ces=6),
+                     dict(customer_id="b", ts=ts(2, month=4), channel="shop", csat=2),
+                     dict(customer_id="c", ts=ts(3, month=4), channel="shop")])
+    frames = responses_by_metric(con.cursor(), "ev", ["nps", "csat", "ces"], "channel",
+                                 grain="month")
+    # nps: March web 10, 3 -> n 2, high 1 (10), low 1 (3), sum 13, squares 109
+    assert frames["nps"].to_dict("records") == [dict(period=ts(1, hour=0).replace(day=1),
+                                                     group="web", n=2, high=1, low=1,
+                                                     total=13, total_sq=109)]
+    # csat: March web 5 (high), April shop 2; April web answered no csat: no row
+    assert [(r["group"], r["n"], r["high"], r["total"]) for r in frames["csat"].to_dict("records")] \
+        == [("web", 1, 1, 5), ("shop", 1, 0, 2)]
+    # ces: April web 6 (easy = 5–7)
+    assert frames["ces"][["group", "n", "high", "total", "total_sq"]].values.tolist() == [["web", 1, 1, 6, 36]]
+    for metric, frame in frames.items():          # whole numbers, as each metric alone
+        assert frame.equals(response_counts(con.cursor(), "ev", metric, "channel", grain="month"))
+        assert str(frame["total"].dtype) == "int64"
 
 
 def test_comments_worst_first(con):

@@ -38,7 +38,7 @@ from cxdata.formatting import format_count as _count
 from cxdata.formatting import format_number, format_p, format_percent, format_score
 from cxdata.analytics.scores import (
     LOW_SAMPLE_DEFAULT, METRIC_LABELS, METRICS, MISSING_GROUP, Comparison, ResponseCounts,
-    compare_counts, counts_of, response_counts, summarise, two_proportion_test,
+    compare_counts, counts_of, responses_by_metric, summarise, two_proportion_test,
 )
 from cxdata.sql import EventFilter, filtered_events, quote_ident
 
@@ -138,17 +138,18 @@ _COUNT_COLUMNS = ["n", "high", "low", "total", "total_sq"]
 
 def _score_counts(cur, table: str, event_filter: EventFilter | None) -> dict[str, pd.DataFrame]:
     """Per score metric with responses: its response counts per month and touchpoint
-    (:func:`cxdata.analytics.scores.response_counts`) — ONE aggregation per metric for
-    every score finding.  The overall score, the score per touchpoint and the monthly
-    series are sums of these rows (counts and sums add up), so each is exactly what its
-    own query would give."""
+    (:func:`cxdata.analytics.scores.response_counts`) — ONE aggregation for every metric
+    and every score finding (:func:`cxdata.analytics.scores.responses_by_metric`).  The
+    overall score, the score per touchpoint and the monthly series are sums of these rows
+    (counts and sums add up), so each is exactly what its own query would give."""
     columns = as_engine(cur, table).column_types()
     by = "touchpoint" if "touchpoint" in columns else None
+    metrics = [metric for metric in METRICS if metric in columns]
+    if not metrics:
+        return {}
     counts = {}
-    for metric in METRICS:
-        if metric not in columns:
-            continue
-        frame = response_counts(cur, table, metric, by, grain="month", event_filter=event_filter)
+    for metric, frame in responses_by_metric(cur, table, metrics, by, grain="month",
+                                             event_filter=event_filter).items():
         if by is None:
             frame = frame.assign(group=MISSING_GROUP)
         if len(frame):
@@ -425,8 +426,25 @@ class _Change:
 
 
 def _pooled(rows: pd.DataFrame) -> ResponseCounts:
-    return ResponseCounts(*(int(rows[c].sum()) for c in ("n", "high", "low", "total",
-                                                         "total_sq")))
+    return _added(_month_counts(rows))
+
+
+def _month_counts(rows: pd.DataFrame) -> list[ResponseCounts]:
+    """Each row's counts (:func:`cxdata.analytics.scores.counts_of`), read once: the
+    tests below combine them many times, and plain integers add up far faster than
+    frames."""
+    return [ResponseCounts(*(int(v) for v in values))
+            for values in rows[_COUNT_COLUMNS].itertuples(index=False, name=None)]
+
+
+def _added(counts: list[ResponseCounts]) -> ResponseCounts:
+    """The counts of several groups pooled (counts and sums add up)."""
+    return ResponseCounts(*(sum(getattr(c, name) for c in counts) for name in _COUNT_COLUMNS))
+
+
+def _without(total: ResponseCounts, part: ResponseCounts) -> ResponseCounts:
+    """The counts of ``total``'s groups other than ``part`` (exact: whole numbers)."""
+    return ResponseCounts(*(getattr(total, name) - getattr(part, name) for name in _COUNT_COLUMNS))
 
 
 def _series_changes(metric: str, touchpoint: str | None, rows: pd.DataFrame
@@ -437,16 +455,15 @@ def _series_changes(metric: str, touchpoint: str | None, rows: pd.DataFrame
     months = list(rows["period"])
     if len(rows) < 2:
         return 0, [], []
-    first, last = rows.iloc[0], rows.iloc[-1]
-    change = compare_counts(metric, _month(last["period"]), _month(first["period"]),
-                            counts_of(last), counts_of(first))
+    counts = _month_counts(rows)
+    change = compare_counts(metric, _month(months[-1]), _month(months[0]), counts[-1], counts[0])
     changes = [_Change(metric, touchpoint, "change", [months[-1]], [months[0]], change)]
     against_rest = []
     if len(rows) >= 3:
-        for i in range(len(rows)):
-            rest = rows.drop(index=rows.index[i])
+        total = _added(counts)
+        for i, month in enumerate(counts):
             against_rest.append((i, compare_counts(metric, _month(months[i]), "other months",
-                                                   counts_of(rows.iloc[i]), _pooled(rest))))
+                                                   month, _without(total, month))))
     return 1 + len(against_rest), changes, against_rest
 
 
@@ -457,19 +474,19 @@ def _dip(metric: str, touchpoint: str | None, rows: pd.DataFrame,
     below = {i for i, c in against_rest if c.difference < 0 and c.significant(threshold)}
     if not below:
         return None
-    worst = min(below, key=lambda i: summarise(metric, counts_of(rows.iloc[i])).score)
+    counts = _month_counts(rows)
+    worst = min(below, key=lambda i: summarise(metric, counts[i]).score)
     start = end = worst
     while start - 1 in below:
         start -= 1
     while end + 1 in below:
         end += 1
-    inside = rows.iloc[start:end + 1]
-    outside = rows.drop(index=rows.index[start:end + 1])
-    if len(outside) == 0:
+    if end - start + 1 == len(counts):
         return None
+    inside = _added(counts[start:end + 1])
     months = list(rows["period"])
     comparison = compare_counts(metric, _month_range(months[start], months[end]),
-                                "other months", _pooled(inside), _pooled(outside))
+                                "other months", inside, _without(_added(counts), inside))
     return _Change(metric, touchpoint, "dip", months[start:end + 1],
                    [m for i, m in enumerate(months) if not start <= i <= end], comparison)
 
@@ -597,7 +614,7 @@ def dataset_insights(cur, table: str, stage_order: list[str], *,
     # a log without stages a search for its most common path).
     if journey is None or not journey.fits(stage_order, event_filter):
         journey, dropoff = compute_journey(cur, table, stage_order, event_filter), None
-    by, stages = journey.by, list(journey.steps)
+    stages = list(journey.steps)
     # Every score finding reads the same counts: one aggregation per metric.
     counts = _score_counts(cur, table, event_filter)
     extremes = _touchpoint_candidates(counts)

@@ -16,17 +16,17 @@ mean ± t(0.975, n−1)·s/√n.  A group of one response has no interval, whate
 (SPEC §6).  Undefined values (no responses; the interval of a group of one) are ``NaN``.
 
 Event-level work (counting promoters, sums, sums of squares per group) happens in DuckDB;
-the statistics are computed in Python on the small aggregated result.  The t distribution
-is implemented here (regularised incomplete beta function) so that SciPy is not needed.
+the statistics are computed in Python on the small aggregated result; the t distribution
+comes from ``scipy.special``.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Sequence
 
 import pandas as pd
+from scipy import special
 
 from cxdata.engines import as_engine
 from cxdata.io.schema import resolve_column
@@ -112,97 +112,32 @@ def normal_two_sided_p(z: float) -> float:
     return math.erfc(abs(z) / math.sqrt(2.0))
 
 
-def _incomplete_beta_fraction(x: float, a: float, b: float) -> float:
-    """Continued fraction of the regularised incomplete beta function (modified Lentz).
-
-    Coefficients: d(2m+1) = −(a+m)(a+b+m)x / ((a+2m)(a+2m+1)),
-    d(2m) = m(b−m)x / ((a+2m−1)(a+2m)).  Converges fast for x < (a+1)/(a+b+2).
-    """
-    tiny = 1e-300
-    c = 1.0
-    d = 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    f = d
-    for m in range(1, 100_000):
-        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            f *= c * d
-        if abs(c * d - 1.0) < 1e-15:
-            break
-    return f
-
-
 def regularized_incomplete_beta(x: float, a: float, b: float) -> float:
-    """I_x(a, b) for 0 ≤ x ≤ 1 and a, b > 0."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = (a * math.log(x) + b * math.log1p(-x)
-                 + math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b))
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _incomplete_beta_fraction(x, a, b) / a
-    # Symmetry I_x(a, b) = 1 − I_{1−x}(b, a) keeps the fraction in its fast region.
-    return 1.0 - math.exp(log_front) * _incomplete_beta_fraction(1.0 - x, b, a) / b
+    """I_x(a, b) for 0 ≤ x ≤ 1 and a, b > 0 (``scipy.special.betainc``)."""
+    return float(special.betainc(a, b, min(max(x, 0.0), 1.0)))
 
 
 def t_cdf(t: float, df: float) -> float:
     """P(T ≤ t) for Student's t with ``df`` > 0 degrees of freedom (df may be fractional)."""
-    if math.isinf(t):
-        return 1.0 if t > 0 else 0.0
-    # P(|T| > |t|) = I_{df/(df+t²)}(df/2, 1/2)
-    tail = 0.5 * regularized_incomplete_beta(df / (df + t * t), df / 2.0, 0.5)
-    return 1.0 - tail if t > 0 else tail
+    return float(special.stdtr(df, t))
 
 
 def t_two_sided_p(t: float, df: float) -> float:
-    """P(|T| ≥ |t|) for Student's t with ``df`` degrees of freedom (accurate for tiny p)."""
+    """P(|T| ≥ |t|) for Student's t with ``df`` degrees of freedom (accurate for tiny p:
+    I_{df/(df+t²)}(df/2, 1/2), no 1 − cdf cancellation)."""
     if math.isinf(t):
         return 0.0
     return regularized_incomplete_beta(df / (df + t * t), df / 2.0, 0.5)
 
 
-def t_pdf(t: float, df: float) -> float:
-    """Density of Student's t with ``df`` degrees of freedom."""
-    log_density = (math.lgamma((df + 1.0) / 2.0) - math.lgamma(df / 2.0)
-                   - 0.5 * math.log(df * math.pi) - (df + 1.0) / 2.0 * math.log1p(t * t / df))
-    return math.exp(log_density)
-
-
 def t_quantile(p: float, df: float) -> float:
-    """The p-quantile of Student's t with ``df`` > 0 degrees of freedom (0 < p < 1).
-
-    Newton's method on :func:`t_cdf`, safeguarded by bisection inside a bracket.
-    """
+    """The p-quantile of Student's t with ``df`` > 0 degrees of freedom (0 < p < 1;
+    ``scipy.special.stdtrit``)."""
     if not 0.0 < p < 1.0:
         raise ValueError("A quantile needs a probability strictly between 0 and 1.")
     if df <= 0 or math.isnan(df):
         raise ValueError("The t distribution needs positive degrees of freedom.")
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    if p == 0.5:
-        return 0.0
-    low, high = 0.0, max(1.0, NormalDist().inv_cdf(p))
-    while t_cdf(high, df) < p:
-        low, high = high, high * 2.0
-    # The normal quantile is a lower bound for p > 0.5 (t has heavier tails).
-    t = min(max(NormalDist().inv_cdf(p), low), high)
-    for _ in range(200):
-        error = t_cdf(t, df) - p
-        if error > 0:
-            high = t
-        else:
-            low = t
-        step_to = t - error / t_pdf(t, df)
-        t_next = step_to if low < step_to < high else (low + high) / 2.0
-        if abs(t_next - t) <= 1e-12 * max(1.0, abs(t)):
-            return t_next
-        t = t_next
-    return t
+    return float(special.stdtrit(df, p))
 
 
 # ---------------------------------------------------------------------------------------
@@ -407,37 +342,72 @@ def _aggregate(cur, table: str, metric: str, keys: Sequence[_Key], *,
     ``only`` restricts one text key to a list of labels.  Returns one row per group with
     at least one response; key columns first, in ``keys`` order.
     """
-    _check_metric(metric)
+    return _aggregate_metrics(cur, table, [metric], keys, event_filter=event_filter,
+                              only=only)[metric]
+
+
+def _aggregate_metrics(cur, table: str, metrics: Sequence[str], keys: Sequence[_Key], *,
+                       event_filter: EventFilter | None = None,
+                       only: tuple[_Key, list[str]] | None = None) -> dict[str, pd.DataFrame]:
+    """:func:`_aggregate` of several metrics in ONE query: metric -> its frame.
+
+    One branch per metric, each over the events with a response to it: that condition
+    goes into the scan, which then reads the other columns of those rows only (a single
+    branch counting every metric with FILTERs read them for every event the filter keeps,
+    and took longer than the three)."""
+    for metric in metrics:
+        _check_metric(metric)
     engine = as_engine(cur, table)
     source, params = filtered_events(engine.table, event_filter)
-    score = quote_ident(metric)
     key_sql = [f"{key.sql()} AS {quote_ident(key.name)}" for key in keys]
-    where = f"{score} IS NOT NULL"
-    only_params: list = []
+    only_sql, only_params = "", []
     if only is not None:
         key, labels = only
-        where += f" AND {key.sql()} IN ({', '.join('?' * len(labels))})"
+        only_sql = f" AND {key.sql()} IN ({', '.join('?' * len(labels))})"
         only_params = list(labels)
-    select = ", ".join(key_sql + [
-        "count(*) AS n",
-        f"count_if({score} >= ?) AS high",
-        f"count_if({score} <= ?) AS low",
-        f"CAST(sum({score}) AS BIGINT) AS total",
-        f"CAST(sum({score} * {score}) AS BIGINT) AS total_sq",
-    ])
     group_by = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
-    kernel = f"WITH ev AS ({source}) SELECT {select} FROM ev WHERE {where}{group_by}"
+    labelled = len(metrics) > 1    # one metric alone: the query of its own, no name needed
+    branches = []
+    for metric in metrics:
+        score = quote_ident(metric)
+        select = ", ".join(key_sql + [
+            "count(*) AS n",
+            f"count_if({score} >= ?) AS high",
+            f"count_if({score} <= ?) AS low",
+            f"CAST(sum({score}) AS BIGINT) AS total",
+            f"CAST(sum({score} * {score}) AS BIGINT) AS total_sq",
+        ])
+        branch = f"SELECT {select} FROM ev WHERE {score} IS NOT NULL{only_sql}{group_by}"
+        if labelled:
+            # the metric's name added outside the aggregate: without keys it stays ungrouped
+            branch = f"SELECT CAST(? AS VARCHAR) AS metric, * FROM ({branch})"
+            params.append(metric)
+        branches.append(branch)
+        params += [_HIGH_FROM[metric], _LOW_UPTO[metric]] + only_params
+    # NOT MATERIALIZED: each branch scans with its own condition, rather than one scan of
+    # every kept event fanned out to the branches (DuckDB's default for a shared CTE)
+    kernel = f"WITH ev AS NOT MATERIALIZED ({source})\n" + "\nUNION ALL\n".join(branches)
     # Every figure is a count or a sum: the partial sums of any split of the events add up.
-    names = [key.name for key in keys] + ["n", "high", "low", "total", "total_sq"]
-    key_list = ", ".join(quote_ident(k.name) for k in keys)
-    then = (f"SELECT {key_list + ', ' if keys else ''}"
-            + ", ".join(f"CAST(sum({n}) AS BIGINT) AS {n}" for n in names[len(keys):])
-            + " FROM kernel" + (f" GROUP BY {key_list}" if keys else ""))
+    key_names = (["metric"] if labelled else []) + [key.name for key in keys]
+    grouped = ", ".join(quote_ident(name) for name in key_names)
+    then = (f"SELECT {grouped + ', ' if grouped else ''}"
+            + ", ".join(f"CAST(sum({n}) AS BIGINT) AS {n}" for n in _FIGURES)
+            + " FROM kernel" + (f" GROUP BY {grouped}" if grouped else ""))
     # rows() keeps exact Python ints (a HUGEINT would arrive as float in a DataFrame).
-    rows = engine.rows(kernel, params + [_HIGH_FROM[metric], _LOW_UPTO[metric]] + only_params, then)
-    frame = pd.DataFrame(rows, columns=names)
+    frame = pd.DataFrame(engine.rows(kernel, params, then), columns=key_names + list(_FIGURES))
+    if not labelled:
+        frame.insert(0, "metric", metrics[0])
     frame = frame[frame["n"].notna()]
-    return frame[frame["n"] > 0].reset_index(drop=True)
+    frames = {}
+    for metric in metrics:
+        one = frame[(frame["metric"] == metric) & (frame["n"] > 0)]
+        frames[metric] = one.drop(columns="metric").astype(
+            {figure: "int64" for figure in _FIGURES}).reset_index(drop=True)
+    return frames
+
+
+#: The figures of a group's responses, as :func:`_aggregate` returns them.
+_FIGURES = ("n", "high", "low", "total", "total_sq")
 
 
 def _counts(row) -> ResponseCounts:
@@ -477,6 +447,15 @@ def response_counts(cur, table: str, metric: str, by: str | None = None, *,
     ``period`` (Timestamp, start of the bucket, UTC).  The input of :func:`summarise` and
     :func:`compare_counts` (via :func:`counts_of`) for callers that need raw counts.
     """
+    return responses_by_metric(cur, table, [metric], by, grain=grain,
+                               event_filter=event_filter)[metric]
+
+
+def responses_by_metric(cur, table: str, metrics: Sequence[str], by: str | None = None, *,
+                        grain: str | None = None,
+                        event_filter: EventFilter | None = None) -> dict[str, pd.DataFrame]:
+    """:func:`response_counts` of several metrics from ONE pass over the events: metric ->
+    its frame (the same rows as its own call)."""
     columns = table_columns(cur, table)
     keys = []
     if grain is not None:
@@ -484,8 +463,9 @@ def response_counts(cur, table: str, metric: str, by: str | None = None, *,
         keys.append(_Key("period", grain=grain))
     if by is not None:
         keys.append(_key_for(columns, by))
-    frame = _aggregate(cur, table, metric, keys, event_filter=event_filter)
-    return frame.sort_values([k.name for k in keys]).reset_index(drop=True) if keys else frame
+    frames = _aggregate_metrics(cur, table, metrics, keys, event_filter=event_filter)
+    return {metric: frame.sort_values([k.name for k in keys]).reset_index(drop=True) if keys else frame
+            for metric, frame in frames.items()}
 
 
 def counts_of(row) -> ResponseCounts:

@@ -260,7 +260,7 @@ def build_report_html(cur, dataset, stage_order=None, *, roles: dict | None = No
     if result is not None and result.steps:
         frame = result.to_frame()
         chart = charts.funnel_bars(frame, title="Journey funnel",
-                                   subtitle=(f"Customers reaching each stage, in stage order "
+                                   subtitle=("Customers reaching each stage, in stage order "
                                              if by == "stage" else
                                              f"No stages in this log: its most common {by} path ")
                                             + "(% of those who entered)")

@@ -59,13 +59,16 @@ How it is computed
   value), then list functions.  The lists come from the step column's stored timeline
   (:mod:`cxdata.store.timelines`, built at ingest) when there is one and the filter is
   on time or on columns it keeps a list of (the channel), else from one list aggregate
-  over the events (``attempts._packed_ctes``) — the same lists either way.  Ordered uses
-  the latest-start recurrence when the step values are distinct (a pass per step), and
-  evaluates every attempt at once when a value repeats (``attempts._ordered_ctes``).
-  Ordered is the hot path (benchmarks/bench_funnel.py).
+  over the events (``attempts._packed_ctes``) — the same lists either way.  Ordered,
+  when the step values are distinct, follows the greedy chain from the first entry
+  without a window (no later entry reaches deeper) and uses the latest-start recurrence
+  with one (a pass per step); it evaluates every attempt at once when a value repeats
+  (``attempts._ordered_ctes``).  Ordered is the hot path (benchmarks/bench_funnel.py).
 * Strict: ``lead`` over the customer's (ts, _row)-ordered events.
 * Exclusions, breakdown and drop-off join the counted relation back to the events by
-  ``_row``; plain counts never touch the events twice.
+  ``_row``; plain counts never touch the events twice.  On a timeline with a list of the
+  breakdown column (the channel) the counted attempt reads its entry's value beside its
+  step-1 key instead (the events only for a customer with two step-1 events at t1).
 
 Where each part lives
 ---------------------

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Sequence
 
 from cxdata.engines import Engine
-from cxdata.sql import filtered_events, range_conditions
+from cxdata.sql import filtered_events, quote_ident, range_conditions
 from cxdata.analytics.funnel.spec import _Condition, _Spec, _to_us
 
 
@@ -78,33 +78,44 @@ def _base_ctes(spec: _Spec) -> _Sql:
     return sql
 
 
-def _ordered_ctes(spec: _Spec, sql: _Sql, reused: bool) -> None:
+def _ordered_ctes(spec: _Spec, sql: _Sql, reused: bool, entry_code: str | None = None) -> None:
     """Ordered mode: CTE ``chain`` (customer_id, depth, t1…tk in epoch µs, q1…qk) where
     q is the rank (by _row) of the chosen event among the same-value events at its
-    instant (1 = the first in the file).
+    instant (1 = the first in the file); with ``entry_code`` also ``G``
+    (:func:`_ordered_distinct_ctes`).
 
     The customer's events come as one packed list (:func:`_packed_ctes`) or straight from
     the step column's stored timeline; the per-value lists are filtered out of it.
     """
     if len(spec.values) == spec.k:
-        _ordered_distinct_ctes(spec, sql, reused)
+        _ordered_distinct_ctes(spec, sql, reused, entry_code)
         return
+    if entry_code is not None:
+        raise ValueError("The entry's code is read beside distinct steps only.")
     mask = (1 << spec.value_bits) - 1
     v1 = spec.value_index(1)
     _packed_ctes(spec, sql, lambda t, vi: (f"{vi} = {v1}", []), sort=True)
     _ordered_repeated_ctes(spec, sql, mask, reused)
 
 
-def _step_lists_cte(spec: _Spec, sql: _Sql) -> int:
+def _step_lists_cte(spec: _Spec, sql: _Sql, entry_code: str | None = None) -> int:
     """CTE ``per``: for each customer with a step-1 event in the entry range, ``L1 … Lk``,
     the packed keys of each step's events (step 1: only those in the entry range; steps
     are distinct values).  Returns the number of low bits of the keys below the time (µs
     after t_min): keys of different lists compare by time only through ``key >> bits``.
 
     From the stored timeline when there is one (its keys filtered by value code: no
-    aggregate over the events), else from :func:`_packed_ctes`.
+    aggregate over the events), else from :func:`_packed_ctes`.  ``entry_code``: a filter
+    column the timeline keeps a list of; ``per`` then also holds all the customer's keys
+    ``K0`` (whatever the filter keeps) and, position by position, their codes on that
+    column ``G``.
     """
     timeline = spec.timeline
+    carried = ""
+    if entry_code is not None:
+        if timeline is None or entry_code not in timeline.filters:
+            raise ValueError(f"The timeline keeps no list of '{entry_code}'.")
+        carried = ", K0, G"
     if timeline is None:
         _packed_ctes(spec, sql, lambda t, vi: (f"{vi} = 1", []))
         bits, mask, source, keys = spec.value_bits, (1 << spec.value_bits) - 1, "packed", "P"
@@ -112,6 +123,8 @@ def _step_lists_cte(spec: _Spec, sql: _Sql) -> int:
     else:
         bits, mask, source, keys = (timeline.code_bits, timeline.code_mask,
                                     timeline.keys_source(spec.event_filter), "K")
+        if entry_code is not None:
+            source = _keys_with_codes(timeline, spec.event_filter, entry_code)
         codes = [timeline.codes.get(step) for step in spec.steps]
     time_of = f"((x >> {bits}) + {int(spec.time_min_us)})"   # epoch µs
     kept, kept_params = _timeline_time_filter(spec, time_of) if timeline is not None else ([], [])
@@ -128,35 +141,83 @@ def _step_lists_cte(spec: _Spec, sql: _Sql) -> int:
             parts.append(f"({entry})")
             params += entry_params
         lists.append(f"list_filter({keys}, lambda x: {' AND '.join(parts)}) AS L{i}")
-    sql.cte("per", f"SELECT * FROM (SELECT customer_id, {', '.join(lists)} FROM {source}) WHERE len(L1) > 0",
-            params)
+    sql.cte("per", f"SELECT * FROM (SELECT customer_id{carried}, {', '.join(lists)} FROM {source}) "
+                   "WHERE len(L1) > 0", params)
     return bits
 
 
-def _ordered_distinct_ctes(spec: _Spec, sql: _Sql, reused: bool) -> None:
+def _keys_with_codes(timeline, event_filter, column: str) -> str:
+    """:meth:`Timeline.keys_source <cxdata.store.timelines.Timeline.keys_source>` (the
+    kept keys ``K``) with all the keys ``K0`` and their codes on filter column ``column``
+    (``G``, position by position with ``K0``)."""
+    listed = quote_ident(timeline.filters[column].list_column)
+    kept = timeline.kept(event_filter, "i")
+    keys = "K" if kept == "TRUE" else f"list_filter(K, lambda x, i: {kept})"
+    return f"(SELECT customer_id, {keys} AS K, K AS K0, {listed} AS G FROM {quote_ident(timeline.table)})"
+
+
+def _ordered_distinct_ctes(spec: _Spec, sql: _Sql, reused: bool, entry_code: str | None = None) -> None:
     """Ordered mode when every step is a different value (the usual case): for each step
     a pass over the customer's events of that step and the previous one.
 
     ``L<i>`` (:func:`_step_lists_cte`): the customer's packed step-i keys (step 1: only
     those in the entry range).  Only minima and maxima are taken, so nothing needs
     sorting; "before" between steps compares times, ``ts(e_i) ≤ ts(e_i+1)``.
-    Latest-start recurrence: for a step-i event e, ``LS<i>`` = the latest start s of a
+    Without a window, the greedy chain from the first start
+    (:func:`_greedy_from_first_start`).  With one, the latest-start recurrence
+    (:func:`_latest_start_chain`): for a step-i event e, ``LS<i>`` = the latest start s of a
     chain of steps 1…i ending at e with t(e) − s ≤ W, NULL if none: the largest
     ``LS<i-1>`` among the step-(i−1) events at or before e that is ≥ t(e) − W (a chain
     start valid for e is valid for every earlier event too).  The depth D is the last
     step with a non-NULL ``LS``; ``f`` its first event with one.  Every start s with
     t(f) − W ≤ s ≤ LS(f) chains to f within W, so the earliest attempt reaching D starts
-    at the first start ≥ t(f) − W (without a window: the first start); its step times are
-    the greedy chain, the first step-i event at or after the step-(i−1) one.
+    at the first start ≥ t(f) − W; its step times are the greedy chain, the first step-i
+    event at or after the step-(i−1) one.
+
+    ``entry_code`` (a filter column of the timeline): ``chain`` also holds ``G``, the code
+    on that column of the step-1 event at t1 — read beside its key, when it is the
+    customer's only step-1 event at that instant; NULL when there are several (the file
+    order, and the filter, decide which is step 1, and the keys do not hold the order).
     """
     k, w = spec.k, spec.window_us
-    bits = _step_lists_cte(spec, sql)
+    bits = _step_lists_cte(spec, sql, entry_code)
+    prev = (_greedy_from_first_start if w is None else _latest_start_chain)(spec, sql, bits)
+    times = ", ".join(f"(t{i} >> {bits}) + ? AS t{i}" for i in range(1, k + 1))
+    ranks = ", ".join(f"CASE WHEN depth >= {i} THEN 1 END AS q{i}" for i in range(1, k + 1))
+    # t1 here is still a key of L1 (and of K0): the same key = the same instant and value
+    entry = ("" if entry_code is None else
+             ", CASE WHEN len(list_filter(K0, lambda x: x = t1)) = 1 THEN G[list_position(K0, t1)] END AS G")
+    sql.cte("chain", f"SELECT customer_id, depth::INTEGER AS depth, {times}, {ranks}{entry} FROM {prev}",
+            [spec.time_min_us] * k, materialized=reused or None)
+
+
+def _greedy_from_first_start(spec: _Spec, sql: _Sql, bits: int) -> str:
+    """Without a window: CTEs ending in the returned one, with the counted attempt's step
+    times ``t1 … tk`` (keys) and ``depth`` — the greedy chain from the customer's first
+    step-1 event.  A later start never reaches deeper (whatever chains after it chains
+    after an earlier start too), so the first start is the earliest attempt of the
+    largest depth: the latest-start recurrence (:func:`_latest_start_chain`) is not
+    needed."""
+    k = spec.k
+    sql.cte("c1", "SELECT *, list_min(L1) AS t1 FROM per")
+    for i in range(2, k + 1):
+        sql.cte(f"c{i}", f"SELECT *, CASE WHEN t{i - 1} IS NOT NULL THEN list_min(list_filter(L{i}, "
+                         f"lambda x: (x >> {bits}) >= (t{i - 1} >> {bits}))) END AS t{i} FROM c{i - 1}")
+    # the chain stops at its first step not found: the depth is its last step found
+    depth = "CASE " + " ".join(f"WHEN t{i} IS NOT NULL THEN {i}" for i in range(k, 0, -1)) + " END"
+    sql.cte("greedy", f"SELECT *, {depth} AS depth FROM c{k}")
+    return "greedy"
+
+
+def _latest_start_chain(spec: _Spec, sql: _Sql, bits: int) -> str:
+    """With a window: CTEs ending in the returned one, with ``depth`` and the counted
+    attempt's step times ``t1 … tk`` (keys), by the latest-start recurrence of
+    :func:`_ordered_distinct_ctes`."""
+    k, w = spec.k, spec.window_us
     prev = "per"
     for i in range(2, k + 1):
-        in_window, params = "", []
-        if w is not None:
-            # the predecessor's latest start must still be within W of this event
-            in_window, params = f" AND ({'x' if i == 2 else 'v'} >> {bits}) >= (t >> {bits}) - ?", [w]
+        # the predecessor's latest start must still be within W of this event
+        in_window, params = f" AND ({'x' if i == 2 else 'v'} >> {bits}) >= (t >> {bits}) - ?", [w]
         if i == 2:
             latest = f"list_max(list_filter(L1, lambda x: (x >> {bits}) <= (t >> {bits}){in_window}))"
         else:
@@ -168,7 +229,7 @@ def _ordered_distinct_ctes(spec: _Spec, sql: _Sql, reused: bool) -> None:
     depth = ("CASE " + " ".join(f"WHEN list_count(LS{i}) > 0 THEN {i}" for i in range(k, 1, -1))
              + " ELSE 1 END") if k > 1 else "1"
     sql.cte("dd", f"SELECT *, {depth} AS depth FROM {prev}")
-    if w is None or k == 1:
+    if k == 1:
         sql.cte("c1", "SELECT *, list_min(L1) AS t1 FROM dd")
     else:
         first_reaching = ("CASE depth " + " ".join(
@@ -182,10 +243,7 @@ def _ordered_distinct_ctes(spec: _Spec, sql: _Sql, reused: bool) -> None:
         sql.cte(f"c{i}", f"SELECT *, CASE WHEN depth >= {i} THEN list_min(list_filter(L{i}, "
                          f"lambda x: (x >> {bits}) >= (t{i - 1} >> {bits}))) END AS t{i} FROM {prev}")
         prev = f"c{i}"
-    times = ", ".join(f"(t{i} >> {bits}) + ? AS t{i}" for i in range(1, k + 1))
-    ranks = ", ".join(f"CASE WHEN depth >= {i} THEN 1 END AS q{i}" for i in range(1, k + 1))
-    sql.cte("chain", f"SELECT customer_id, depth::INTEGER AS depth, {times}, {ranks} FROM {prev}",
-            [spec.time_min_us] * k, materialized=reused or None)
+    return prev
 
 
 def _ordered_repeated_ctes(spec: _Spec, sql: _Sql, mask: int, reused: bool) -> None:
@@ -263,11 +321,12 @@ def _ordered_repeated_ctes(spec: _Spec, sql: _Sql, mask: int, reused: bool) -> N
             [spec.time_min_us] * k, materialized=reused or None)
 
 
-def _ordered_rows(spec: _Spec, sql: _Sql, rows: set[int]) -> None:
+def _ordered_rows(spec: _Spec, sql: _Sql, rows: set[int], extra: Sequence[str] = ()) -> None:
     """Find the _row of the chosen events of the steps in ``rows`` (ordered mode): the
-    q-th (by _row) event of the step's value at the step's instant."""
+    q-th (by _row) event of the step's value at the step's instant.  ``extra``: more
+    columns of ``chain`` to keep."""
     k = spec.k
-    plain = ", ".join(["customer_id", "depth"] + [f"t{i}" for i in range(1, k + 1)])
+    plain = ", ".join(["customer_id", "depth"] + [f"t{i}" for i in range(1, k + 1)] + list(extra))
     if not rows:
         sql.cte("counted_raw", f"SELECT {plain} FROM chain")
         return
@@ -283,7 +342,8 @@ def _ordered_rows(spec: _Spec, sql: _Sql, rows: set[int]) -> None:
     pivot = ", ".join(f"max(r) FILTER (WHERE j = {i}) AS r{i}" for i in sorted(rows))
     sql.cte("found_rows", f"SELECT customer_id, {pivot} FROM found GROUP BY customer_id")
     row_cols = ", ".join(f"f.r{i}" if i in rows else f"NULL::BIGINT AS r{i}" for i in range(1, k + 1))
-    chain_cols = ", ".join(["c.customer_id", "c.depth"] + [f"c.t{i}" for i in range(1, k + 1)])
+    chain_cols = ", ".join(["c.customer_id", "c.depth"] + [f"c.t{i}" for i in range(1, k + 1)]
+                           + [f"c.{column}" for column in extra])
     sql.cte("counted_raw", f"SELECT {chain_cols}, {row_cols} FROM chain c "
                            "LEFT JOIN found_rows f ON f.customer_id = c.customer_id")
 
@@ -483,18 +543,24 @@ def _exclusion_ctes(spec: _Spec, sql: _Sql) -> None:
                        "WHERE customer_id NOT IN (SELECT customer_id FROM excluded)")
 
 
-def _counted(spec: _Spec, rows: Sequence[int] = ()) -> _Sql:
+def _counted(spec: _Spec, rows: Sequence[int] = (), entry_code: str | None = None) -> _Sql:
     """CTEs ending in ``counted``: one row per customer in the funnel with ``depth``,
     ``t1 … tk`` (epoch µs; NULL beyond depth) and, for the steps in ``rows`` (and those
-    the exclusions need), ``r1 … rk`` (_row of the step's event)."""
+    the exclusions need), ``r1 … rk`` (_row of the step's event).
+
+    ``entry_code``: a filter column of the step column's timeline (ordered mode, distinct
+    steps): ``counted`` also holds ``G``, that column's code of the step-1 event
+    (:func:`_ordered_distinct_ctes`; NULL when it is not known from the timeline)."""
     needed = set(rows)
     for ex in spec.exclusions:
         needed |= {ex.after_step, ex.before_step}
     sql = _base_ctes(spec)
     if spec.order == "ordered":
         # the chain is read twice when _rows are looked up: compute it once
-        _ordered_ctes(spec, sql, reused=bool(needed))
-        _ordered_rows(spec, sql, needed)
+        _ordered_ctes(spec, sql, reused=bool(needed), entry_code=entry_code)
+        _ordered_rows(spec, sql, needed, () if entry_code is None else ("G",))
+    elif entry_code is not None:
+        raise ValueError("The entry's code is read in the ordered mode only.")
     elif spec.order == "strict":
         _strict_ctes(spec, sql)
     else:

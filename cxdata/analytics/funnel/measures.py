@@ -10,7 +10,7 @@ from typing import Sequence
 import pandas as pd
 
 from cxdata.engines import Engine, as_engine
-from cxdata.sql import EventFilter, quote_ident
+from cxdata.sql import EventFilter
 from cxdata.analytics.funnel.spec import (
     TREND_GRAINS, NO_VALUE, _US_PER_SECOND, FunnelStep, FunnelResult,
     Exclusion, _Spec, _to_us, _require_column, _spec)
@@ -92,11 +92,12 @@ def _grouped(engine: Engine, steps, breakdown: str, options: dict) -> tuple[_Spe
     spec = _spec(engine, steps, **options)
     _require_column(spec.column_types, breakdown, "breakdown")
     if spec.order == "ordered" and len(spec.values) == spec.k:
-        sql = _counted(spec)
         timeline = spec.timeline
         if timeline is not None and breakdown in timeline.filters and spec.steps[0] in timeline.codes:
+            sql = _counted(spec, entry_code=breakdown)
             _grouped_from_timeline(spec, sql, breakdown)
             return spec, sql
+        sql = _counted(spec)
         # Step 1 is the first step-1 event (by _row) at time t1: found in one join.
         sql.cte("grouped", f"SELECT c.*, coalesce(min({{'r': e._row, 'g': {spec.text(breakdown, 'e')}}}).g, ?) "
                            "AS grp FROM counted c JOIN ev e ON e.customer_id = c.customer_id "
@@ -112,29 +113,24 @@ def _grouped(engine: Engine, steps, breakdown: str, options: dict) -> tuple[_Spe
 
 def _grouped_from_timeline(spec: _Spec, sql: _Sql, breakdown: str) -> None:
     """``grouped`` of an ordered funnel of distinct steps whose step column's timeline keeps
-    a list of ``breakdown`` (the channel): the value beside the customer's one step-1 key
-    at t1 — read from the timeline instead of a join of every event.  A customer with
-    several step-1 events at t1 needs the file order (and, under a filter, the one it
-    keeps): theirs are looked up in the events, the first by _row as without the
-    timeline (a join that reads nothing when nobody has such a tie)."""
-    timeline = spec.timeline
-    listed = quote_ident(timeline.filters[breakdown].list_column)
-    entry = (f"((c.t1 - {int(spec.time_min_us)}) << {timeline.code_bits}) "
-             f"| {timeline.codes[spec.steps[0]]}")
-    sql.cte("cand", f"SELECT c.*, CASE WHEN len(list_filter(tl.K, lambda x: x = {entry})) = 1 "
-                    f"THEN tl.{listed}[list_position(tl.K, {entry})] END AS G "
-                    f"FROM counted c JOIN {quote_ident(timeline.table)} tl ON tl.customer_id = c.customer_id")
+    a list of ``breakdown`` (the channel): the code the counted attempt found beside its
+    step-1 key (``counted.G``, :func:`attempts._counted` with ``entry_code``) — no second
+    pass over the timeline, no join of the events.  A customer with several kept step-1
+    events at t1 needs the file order: theirs are looked up in the events, the first by
+    _row as without the timeline (a join that reads nothing when nobody has such a tie)."""
+    # read twice below: the funnel itself must not be worked out twice
+    sql.materialize("counted")
     sql.cte("tied", f"SELECT c.customer_id, min({{'r': e._row, 'g': {spec.text(breakdown, 'e')}}}).g AS g "
-                    "FROM cand c JOIN ev e ON e.customer_id = c.customer_id AND epoch_us(e.ts) = c.t1 "
+                    "FROM counted c JOIN ev e ON e.customer_id = c.customer_id AND epoch_us(e.ts) = c.t1 "
                     f"AND {spec.text(spec.by, 'e')} = ? WHERE c.G IS NULL GROUP BY c.customer_id",
             [spec.steps[0]])
     # the value of code n is names[n + 1]; code 0 (no value) is NULL
-    codes = timeline.filters[breakdown].codes
+    codes = spec.timeline.filters[breakdown].codes
     names = [None] * (max(codes.values(), default=0) + 1)
     for value, code in codes.items():
         names[code] = value
     sql.cte("grouped", "SELECT c.* EXCLUDE (G), coalesce(CASE WHEN c.G IS NOT NULL THEN (?::VARCHAR[])[c.G + 1] "
-                       "ELSE t.g END, ?) AS grp FROM cand c LEFT JOIN tied t ON t.customer_id = c.customer_id",
+                       "ELSE t.g END, ?) AS grp FROM counted c LEFT JOIN tied t ON t.customer_id = c.customer_id",
             [names, NO_VALUE])
 
 
