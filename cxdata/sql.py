@@ -151,8 +151,7 @@ def _customers_on_timeline(engine, event_filter: EventFilter | None) -> int | No
         # fast as by position (the common case: the filter bar's channel)
         column, values = ef.equals[0]
         listed = timeline.filters[column]
-        # the codes Timeline.kept keeps: 0 = no value; a value the column never has, none
-        codes = sorted({0 if v is None else listed.codes.get(str(v), -1) for v in values} - {-1})
+        codes = listed.codes_of(values)             # the codes Timeline.kept keeps
         if not codes:
             return 0
         kept = (f"list_filter({quote_ident(listed.list_column)}, "

@@ -85,6 +85,11 @@ class FilterList:
     list_column: str
     codes: dict
 
+    def codes_of(self, values) -> list[int]:
+        """The codes of ``values`` (None: no value, code 0), sorted; a value the column
+        never has has none (so an empty list keeps nothing)."""
+        return sorted({0 if v is None else self.codes.get(str(v), -1) for v in values} - {-1})
+
 
 @dataclass(frozen=True)
 class Timeline:
@@ -120,7 +125,7 @@ class Timeline:
         kept = []
         for column, values in (event_filter.equals if event_filter is not None else ()):
             listed = self.filters[column]
-            codes = sorted({0 if v is None else listed.codes.get(str(v), -1) for v in values} - {-1})
+            codes = listed.codes_of(values)
             # a value the column never has keeps nothing
             kept.append(f"{quote_ident(listed.list_column)}[{position}] IN ({', '.join(map(str, codes))})"
                         if codes else "FALSE")
