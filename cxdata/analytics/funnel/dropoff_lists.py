@@ -53,7 +53,7 @@ def value_timeline(engine, spec: _Spec, column: str, after_step: int) -> Timelin
 
 
 def lanes_cte(spec: _Spec, sql: _Sql, after_step: int, timeline: Timeline) -> None:
-    """CTE ``lanes`` over CTE ``dropped`` (customer_id, t1, tj): for each drop-out, ``clear``
+    """CTE ``lanes`` over CTE ``dropped`` (customer_id, t1, tj, rj): for each drop-out, ``clear``
     (decided from the timeline: see the module's docstring), and when clear
     ``left_value`` (text), ``has_next`` and ``next_value`` (text; NULL when none)."""
     bits, mask, low = timeline.code_bits, timeline.code_mask, int(spec.time_min_us)
@@ -70,7 +70,7 @@ def lanes_cte(spec: _Spec, sql: _Sql, after_step: int, timeline: Timeline) -> No
     # J: the kept step-j keys from the step-j event on, within the window; A: every kept
     # key from the step-j event on (where they left lies in J, what came next in A)
     ends = f"tj - {low} AS uj" + ("" if spec.window_us is None else f", t1 + ? - {low} AS ue")
-    keyed = (f"SELECT d.customer_id, d.t1, "
+    keyed = (f"SELECT d.customer_id, d.t1, d.tj, d.rj, "
              f"list_filter(k.K, lambda x, i: {kept_sql} AND {' AND '.join(step)}) AS J, "
              f"list_filter(k.K, lambda x, i: {kept_sql}) AS A\n"
              f"FROM (SELECT *, {ends} FROM dropped) d "
@@ -78,12 +78,12 @@ def lanes_cte(spec: _Spec, sql: _Sql, after_step: int, timeline: Timeline) -> No
     params = params + params + ([spec.window_us] if spec.window_us is not None else [])
     # lu: the instant of the last step-j key.  Keys at one instant differ by their code
     # alone, so the least and greatest key there give the least and greatest value.
-    at = f"SELECT customer_id, t1, J, A, list_max(J) >> {bits} AS lu FROM ({keyed})"
+    at = f"SELECT customer_id, t1, tj, rj, J, A, list_max(J) >> {bits} AS lu FROM ({keyed})"
     same = f"lambda x: x >> {bits} = lu"
-    folded = (f"SELECT customer_id, t1, list_min(list_filter(J, {same})) AS left_lo, "
+    folded = (f"SELECT customer_id, t1, tj, rj, list_min(list_filter(J, {same})) AS left_lo, "
               f"list_max(J) AS left_hi, len(list_filter(A, {same})) = len(list_filter(J, {same})) AS alone, "
               f"list_filter(A, lambda x: x >> {bits} > lu) AS later FROM ({at})")
-    nexts = (f"SELECT customer_id, t1, left_lo, left_hi, alone, next_lo, "
+    nexts = (f"SELECT customer_id, t1, tj, rj, left_lo, left_hi, alone, next_lo, "
              f"list_max(list_filter(later, lambda x: x >> {bits} = next_lo >> {bits})) AS next_hi "
              f"FROM (SELECT *, list_min(later) AS next_lo FROM ({folded}))")
     names = [None] * len(timeline.codes)
@@ -91,7 +91,7 @@ def lanes_cte(spec: _Spec, sql: _Sql, after_step: int, timeline: Timeline) -> No
         names[int(code) - 1] = text
     # one value at lu and at the next instant: their least and greatest keys are one key
     clear = "coalesce(left_lo = left_hi AND alone AND (next_lo IS NULL OR next_lo = next_hi), false)"
-    sql.cte("lanes", f"SELECT customer_id, t1, {clear} AS clear, "
+    sql.cte("lanes", f"SELECT customer_id, t1, tj, rj, {clear} AS clear, "
                      f"list_extract(?, (left_lo & {mask})::INTEGER) AS left_value, next_lo IS NOT NULL AS has_next, "
                      f"list_extract(?, (next_lo & {mask})::INTEGER) AS next_value FROM ({nexts})",
             [names, names] + params, materialized=True)      # (the names come first in the text)

@@ -72,8 +72,7 @@ def _dropoff_sql(spec: _Spec, after_step: int, column: str, next_events: int,
     source = "dropped"
     if lists is not None:
         lanes_cte(spec, sql, j, lists)
-        sql.cte("undecided", "SELECT d.* FROM dropped d JOIN lanes l ON l.customer_id = d.customer_id "
-                             "WHERE NOT l.clear", materialized=True)
+        sql.cte("undecided", "SELECT customer_id, t1, tj, rj FROM lanes WHERE NOT clear", materialized=True)
         source = "undecided"
     # Only events from the step-j event on can be where they left or what came next.
     since = "d.tj"
