@@ -117,11 +117,6 @@ def event_counts(cur, table: str, event_filter: EventFilter | None = None) -> di
             "last": row[3]}
 
 
-#: The columns a dataset's stored timeline may be of (cxdata.store.timelines: the default
-#: funnel column), in the order the workspace picks it.
-_TIMELINE_COLUMNS = ("stage", "event", "touchpoint")
-
-
 def _customers_on_timeline(engine, event_filter: EventFilter | None) -> int | None:
     """The customers with at least one event the filter keeps, counted on the stored
     timeline of the dataset's funnel column (one row per customer, a key per event and
@@ -132,8 +127,10 @@ def _customers_on_timeline(engine, event_filter: EventFilter | None) -> int | No
     its column, and a customer with only such events would be missed — so a column with a
     missing value is not used (nor a timeline that does not serve the filter, nor an
     engine without timelines, such as Spark)."""
+    # the stored timeline is of the default funnel column, whichever the workspace picked
+    from cxdata.store.timelines import STEP_COLUMNS
     columns = engine.column_types()
-    timeline = next((found for found in (engine.timeline(c) for c in _TIMELINE_COLUMNS
+    timeline = next((found for found in (engine.timeline(c) for c in STEP_COLUMNS
                                          if c in columns) if found is not None), None)
     if timeline is None or not timeline.serves(event_filter):
         return None

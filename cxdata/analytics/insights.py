@@ -615,7 +615,7 @@ def dataset_insights(cur, table: str, stage_order: list[str], *,
     if journey is None or not journey.fits(stage_order, event_filter):
         journey, dropoff = compute_journey(cur, table, stage_order, event_filter), None
     stages = list(journey.steps)
-    # Every score finding reads the same counts: one aggregation per metric.
+    # Every score finding reads the same counts: one query for every metric.
     counts = _score_counts(cur, table, event_filter)
     extremes = _touchpoint_candidates(counts)
     findings = [

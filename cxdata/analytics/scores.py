@@ -454,8 +454,8 @@ def response_counts(cur, table: str, metric: str, by: str | None = None, *,
 def responses_by_metric(cur, table: str, metrics: Sequence[str], by: str | None = None, *,
                         grain: str | None = None,
                         event_filter: EventFilter | None = None) -> dict[str, pd.DataFrame]:
-    """:func:`response_counts` of several metrics from ONE pass over the events: metric ->
-    its frame (the same rows as its own call)."""
+    """:func:`response_counts` of several metrics in ONE query (a branch per metric,
+    :func:`_aggregate_metrics`): metric -> its frame (the same rows as its own call)."""
     columns = table_columns(cur, table)
     keys = []
     if grain is not None:

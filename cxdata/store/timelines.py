@@ -51,6 +51,9 @@ MAX_VALUES = 1 << 16
 #: Columns whose value each timeline keeps beside every key, so that a filter on them
 #: needs no pass over the events: the one the filter bar offers on every page.
 FILTER_COLUMNS = ("channel",)
+#: The columns a dataset's funnels may step through, in the order the default one is picked
+#: (:func:`default_step_column`): the column of the timeline stored at import.
+STEP_COLUMNS = ("stage", "event", "touchpoint")
 #: Score columns a timeline built on demand keeps beside its keys (the conversion drivers
 #: read customers' low scores from them, :mod:`cxdata.why.drivers_lists`).
 SCORE_COLUMNS = ("nps", "csat", "ces")
@@ -139,6 +142,15 @@ class Timeline:
         if kept == "TRUE":
             return quote_ident(self.table)
         return f"(SELECT customer_id, list_filter(K, lambda x, i: {kept}) AS K FROM {quote_ident(self.table)})"
+
+
+def values_by_code(codes: dict) -> list:
+    """A dictionary's values in code order (code n at position n, 1-based): SQL's
+    ``list_extract(?, code)`` then turns a code back into its text."""
+    values = [None] * len(codes)
+    for text, code in codes.items():
+        values[int(code) - 1] = text
+    return values
 
 
 def timeline_name(table: str, column: str) -> str:
@@ -339,7 +351,7 @@ def default_step_column(cur, table: str) -> str | None:
     """The column a dataset's funnels use by default: ``stage`` when it has values, else
     ``event``, else ``touchpoint`` (the order of :func:`cxdata.analytics.insights.path_without_stages`)."""
     present = _columns(cur, table)
-    for column in ("stage", "event", "touchpoint"):
+    for column in STEP_COLUMNS:
         if column in present and cur.execute(
                 f"SELECT count({quote_ident(column)}) > 0 FROM {quote_ident(table)}").fetchone()[0]:
             return column

@@ -39,6 +39,7 @@ read the events as before.
 from __future__ import annotations
 
 from cxdata.sql import quote_ident
+from cxdata.store.timelines import values_by_code
 
 
 def factor_timeline(engine, column: str):
@@ -162,9 +163,7 @@ def lone_ctes(span, timeline) -> list[tuple]:
         # the channel of the key at t1 (a lone customer has at most one), else the
         # valueless event's; code 0 = no channel
         codes = timeline.filters[column]
-        names = [None] * len(codes.codes)
-        for text, c in codes.codes.items():
-            names[int(c) - 1] = text
+        names = values_by_code(codes.codes)
         at_t1 = f"list_position(list_transform(k.K, lambda x: {time}), k.u1)"
         flags.append(f"CASE WHEN {at_t1} IS NOT NULL THEN list_extract(?, "
                      f"k.{quote_ident(codes.list_column)}[{at_t1}]) ELSE f.x{i} END AS x{i}")

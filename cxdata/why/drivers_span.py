@@ -104,7 +104,7 @@ class _Span:
         alone prunes nothing there: every row group holds nearly every customer.)"""
         spec = self.spec
         columns = ([f"{spec.text(c)} AS x{i}" for i, c in enumerate(self.entry)]
-                   + [quote_ident(m) for m, *_ in self.scores])
+                   + [quote_ident(m) for m, *_ in self.scores] + (["ts AS _ts"] if few else []))
         rows = f", _row AS r, {spec.text(spec.by)} AS s" if with_rows else ""
         fv = spec.text(self.factor_column) if self.factor_column else "NULL"
         code, params = ("list_position(?, e.fv)", [self.values]) if self.values else ("NULL::INTEGER", [])
@@ -112,7 +112,6 @@ class _Span:
                   + "".join(", " + c for c in columns) + " FROM ev")
         on_ts = ""
         if few:
-            events = events.replace(" FROM ev", ", ts AS _ts FROM ev")
             # (te + 1 µs, exclusive: also right for a ts finer than the µs that t truncates)
             on_ts = (f" AND e._ts >= make_timestamp(p.t1) AND e._ts < CASE WHEN p.te < {_NO_END} - 1 "
                      f"THEN make_timestamp(p.te + 1) ELSE 'infinity'::TIMESTAMP END")

@@ -28,7 +28,7 @@ from __future__ import annotations
 from cxdata.analytics.funnel.attempts import _Sql, _timeline_time_filter
 from cxdata.analytics.funnel.spec import _Spec
 from cxdata.sql import quote_ident
-from cxdata.store.timelines import Timeline, ensure_timeline
+from cxdata.store.timelines import Timeline, ensure_timeline, values_by_code
 
 
 def value_timeline(engine, spec: _Spec, column: str, after_step: int) -> Timeline | None:
@@ -86,9 +86,7 @@ def lanes_cte(spec: _Spec, sql: _Sql, after_step: int, timeline: Timeline) -> No
     nexts = (f"SELECT customer_id, t1, tj, rj, left_lo, left_hi, alone, next_lo, "
              f"list_max(list_filter(later, lambda x: x >> {bits} = next_lo >> {bits})) AS next_hi "
              f"FROM (SELECT *, list_min(later) AS next_lo FROM ({folded}))")
-    names = [None] * len(timeline.codes)
-    for text, code in timeline.codes.items():
-        names[int(code) - 1] = text
+    names = values_by_code(timeline.codes)
     # one value at lu and at the next instant: their least and greatest keys are one key
     clear = "coalesce(left_lo = left_hi AND alone AND (next_lo IS NULL OR next_lo = next_hi), false)"
     sql.cte("lanes", f"SELECT customer_id, t1, tj, rj, {clear} AS clear, "
