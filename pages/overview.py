@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cxdata.analytics.insights import largest_drop_step
+from cxdata.analytics.insights import largest_drop_step, overall_scores
 from cxdata.presentation import charts
 from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads
@@ -49,14 +49,17 @@ def period_text(info, ef) -> str:
     return f"{counts['first']:%d %b %Y} – {counts['last']:%d %b %Y} (UTC)"
 
 
-def score_cards(info, ef) -> None:
+def score_cards(info, counts) -> None:
+    """NPS, CSAT, CES over every response (``counts``: the findings' score counts, whose
+    sums they are)."""
+    overall = overall_scores(counts)
     cols = st.columns(len(METRICS))
     for col, (metric, label, meaning) in zip(cols, METRICS):
         if not info.has_role(metric):
             col.metric(label, "–", border=True, help=f"{label}: {meaning}. Not in this dataset.")
             col.caption("No score column mapped.")
             continue
-        summary = cached.score_summary(info, metric, event_filter=ef)
+        summary = overall[metric]
         col.metric(label, charts.format_score(metric, summary.score), border=True,
                    help=f"{label}: {meaning}. 95% interval below.")
         if summary.n:
@@ -87,14 +90,16 @@ def finding_card(finding) -> None:
                      query_params=_link_params(query))
 
 
-def insights_list(info, ef, journey) -> None:
+def insights_list(info, ef, journey, counts) -> None:
     st.subheader("What stands out")
     with st.spinner("Looking for what stands out…"):
-        # the funnel drawn beside the findings is the one they quote: not computed twice;
-        # its drop-off summary is the Funnel page's drop-out view (the finding links
-        # there), asked through the same cache entry so that the page finds it computed
+        # the funnel drawn beside the findings is the one they quote, and the score cards
+        # above them are sums of their score counts: neither computed twice; the funnel's
+        # drop-off summary is the Funnel page's drop-out view (the finding links there),
+        # stored under the same cache entry so that the page finds it computed
         dropoff = cached.journey_dropoff(info, journey, event_filter=ef)
-        findings = cached.insights(info, event_filter=ef, journey=journey, dropoff=dropoff)
+        findings = cached.insights(info, event_filter=ef, journey=journey, dropoff=dropoff,
+                                   counts=counts)
     if not findings:
         st.info("Nothing stands out with these filters: no drop-off, score gap or trend is "
                 "large and certain enough to report.")
@@ -157,7 +162,8 @@ def main() -> None:
     journey = cached.journey(info, event_filter=ef)
     funnel_by, journey_funnel = journey.by, journey.funnel
     kpi_cards(info, ef, journey_funnel)
-    score_cards(info, ef)
+    counts = cached.score_counts(info, ef)
+    score_cards(info, counts)
     left, right = st.columns([3, 2], gap="large")
     with left:
         if journey_funnel is None:
@@ -177,7 +183,7 @@ def main() -> None:
             st.page_link("pages/funnel.py", label="Explore drop-offs on the Funnel page",
                          icon=":material/filter_alt:")
     with right:
-        insights_list(info, ef, journey)
+        insights_list(info, ef, journey, counts)
     with left:
         why_list(info, ef, journey_funnel)
 

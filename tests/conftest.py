@@ -9,8 +9,10 @@ from tests.browser_support import app_server, browser, chromium_path  # noqa: F4
 
 @pytest.fixture(autouse=True)
 def _private_workspace(tmp_path, monkeypatch):
-    """Every test gets its own workspace file; nothing touches ~/.cxdata."""
+    """Every test gets its own workspace file; nothing touches ~/.cxdata.  Every chart a
+    page draws is checked against the Vega-Lite schema (the app skips the check)."""
     monkeypatch.setenv("CXDATA_WORKSPACE", str(tmp_path / "workspace.duckdb"))
+    monkeypatch.setenv("CXDATA_CHECK_CHARTS", "1")
     yield
 
 

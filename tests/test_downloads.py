@@ -72,3 +72,24 @@ def test_a_whole_datasets_chart_has_plain_names_and_no_caption(monkeypatch, file
     assert sorted(files) == ["stage-funnel.csv", "stage-funnel.png", "stage-funnel.svg"]
     csv = pd.read_csv(io.BytesIO(files["stage-funnel.csv"]()), encoding="utf-8-sig")
     assert list(csv.columns) == ["step", "customers"]
+
+
+def test_the_app_draws_charts_without_the_schema_check_and_the_tests_with_it(monkeypatch):
+    import altair as alt
+    from cxdata.presentation import charts
+    from cxdata.ui import downloads
+    from tests.test_charts import funnel_frame
+    chart = charts.funnel_bars(funnel_frame(), selectable=True, selected_step=2)
+    # the tests check every chart drawn (tests/conftest.py) ...
+    assert downloads._as_drawn(chart) is chart
+    broken = alt.Chart(pd.DataFrame({"x": [1]})).mark_bar().encode(x=alt.X("x:Q", bin="no"))
+    with pytest.raises(Exception):
+        downloads._as_drawn(broken).to_dict()
+    # ... the app does not: the same spec, and a wrong one goes through unchecked
+    monkeypatch.delenv(downloads.CHECK_CHARTS_VARIABLE)
+    drawn = downloads._as_drawn(chart)
+    assert drawn is not chart and drawn.to_dict() == chart.to_dict()
+    assert downloads._as_drawn(broken).to_dict()["encoding"]["x"]["bin"] == "no"
+    # the chart given is left as it was (its downloads still check it)
+    with pytest.raises(Exception):
+        broken.to_dict()

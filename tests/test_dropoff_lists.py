@@ -174,6 +174,12 @@ def test_random_tie_heavy_logs_agree_with_the_reference(events, steps, window, k
         assert summary.customers == sum(left.values())
         # the timeline answered (some customers may still have been read from the events)
         assert lanes.called == (steps[j - 1] in {e.stage for e in events})
+        # the same drop-outs from the whole funnel's counted attempts, found once with it
+        # (funnel_with_dropoff: the Overview's journey)
+        result, _, together = funnel.funnel_with_dropoff(_CON, "ev", steps, "touchpoint",
+                                                         lambda found: j, **options)
+        assert result == funnel.compute_funnel(_CON, "ev", steps, **options)
+        assert together.to_json_dict() == summary.to_json_dict()
 
 
 def test_drivers_and_drop_offs_share_one_touchpoint_timeline(tmp_path):

@@ -24,6 +24,7 @@ import pytest
 
 from cxdata.analytics import funnel, insights, paths, scores
 from cxdata.maps import data_lanes
+from cxdata.engines.base import Engine
 from cxdata.engines.duckdb_engine import DuckDBEngine
 from cxdata.errors import UnusableInput
 from cxdata.analytics.funnel import Exclusion
@@ -391,6 +392,8 @@ def test_every_kernel_gives_the_same_rows_over_the_columns_it_reads(tmp_path):
     class Checked(DuckDBEngine):
         def timeline(self, column):
             return None         # Spark has no stored timelines: the kernels that read events
+
+        kept = Engine.kept      # nor does it keep results between queries
 
         def rows(self, kernel, params=(), then=None, then_params=()):
             read = columns_read(kernel, params, every.schema)

@@ -100,6 +100,9 @@ def test_the_dropoff_question_and_a_given_answer(con, monkeypatch):
     assert options == {"column": "touchpoint", "by": "stage", "event_filter": None}
     summary = funnel.dropoff_summary(con.cursor(), "ev", steps, after, **options)
     assert (summary.customers, summary.next.iloc[0]["value"]) == (80, "Support call")
+    # the journey found the same summary with its funnel (one set of counted attempts)
+    assert journey.dropoff.to_json_dict() == summary.to_json_dict()
+    assert journey.dropoff.column == "touchpoint"
     expected = dataset_insights(con.cursor(), "ev", STAGES)
     calls = []
     monkeypatch.setattr(funnel, "dropoff_summary",
@@ -114,11 +117,17 @@ def test_the_dropoff_question_and_a_given_answer(con, monkeypatch):
     for other in (other_step, other_funnel):
         dataset_insights(con.cursor(), "ev", STAGES, journey=journey, dropoff=other)
     assert len(calls) == 2
-    # nor is an answer given with a journey that is not taken (another filter's)
+    # the journey's own summary is taken when none is given: no drop-off query either
+    assert dataset_insights(con.cursor(), "ev", STAGES, journey=journey) == expected
+    assert len(calls) == 2
+    # nor is an answer given with a journey that is not taken (another filter's): the
+    # journey computed for that filter brings its own
     web = EventFilter.build(equals={"channel": ["Web"]})
-    dataset_insights(con.cursor(), "ev", STAGES, event_filter=web, journey=journey,
-                     dropoff=summary)
-    assert len(calls) == 3
+    monkeypatch.undo()
+    fresh = dataset_insights(con.cursor(), "ev", STAGES, event_filter=web)
+    assert dataset_insights(con.cursor(), "ev", STAGES, event_filter=web, journey=journey,
+                            dropoff=summary) == fresh
+    assert fresh[0].evidence != expected[0].evidence
 
 
 def test_no_dropoff_question_when_nobody_drops(con):

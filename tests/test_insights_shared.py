@@ -14,11 +14,12 @@ FILTERS = [None, EventFilter.build(equals={"channel": ["Web", "Email"]})]
 
 @pytest.mark.parametrize("ef", FILTERS, ids=["all", "web+email"])
 def test_score_counts_give_the_direct_queries_figures(sample, ef):
-    counts = insights._score_counts(sample.cursor(), "events", ef)
+    counts = insights.score_counts(sample.cursor(), "events", ef)
     assert set(counts) == {"nps", "csat", "ces"}
+    overall = insights.overall_scores(counts)
     for metric, by_month in counts.items():
         direct = scores.score_summary(sample.cursor(), "events", metric, event_filter=ef)
-        assert scores.summarise(metric, insights._pooled(by_month)) == direct
+        assert overall[metric] == direct and direct.n > 0
         shared = insights._by_touchpoint(metric, by_month).sort_values(["score", "group"])
         expected = scores.scores_by(sample.cursor(), "events", metric, "touchpoint", event_filter=ef)
         pd.testing.assert_frame_equal(shared.reset_index(drop=True), expected, check_dtype=False)
@@ -26,6 +27,25 @@ def test_score_counts_give_the_direct_queries_figures(sample, ef):
                                          event_filter=ef)
         pd.testing.assert_frame_equal(insights._summed(by_month, ["period"]), monthly,
                                       check_dtype=False)
+
+
+def test_a_metric_without_responses_has_no_score():
+    # (as score_summary says of it: n = 0, no score, no interval)
+    import math
+    nps = insights.overall_scores({})["nps"]
+    assert nps.n == 0 and math.isnan(nps.score) and math.isnan(nps.ci_low)
+
+
+def test_given_score_counts_are_used_not_counted_again(sample, monkeypatch):
+    ef = FILTERS[1]
+    expected = insights.dataset_insights(sample.cursor(), "events", STAGES, event_filter=ef)
+    counts = insights.score_counts(sample.cursor(), "events", ef)
+    journey = insights.compute_journey(sample.cursor(), "events", STAGES, ef)
+    asked = []
+    monkeypatch.setattr(insights, "responses_by_metric", lambda *a, **k: asked.append(a))
+    assert insights.dataset_insights(sample.cursor(), "events", STAGES, event_filter=ef,
+                                     journey=journey, counts=counts) == expected
+    assert asked == []
 
 
 def test_the_overview_journey_is_used_not_computed_again(sample, monkeypatch):
@@ -37,7 +57,8 @@ def test_the_overview_journey_is_used_not_computed_again(sample, monkeypatch):
     def counting(function):
         return lambda *a, **k: calls.append(a) or function(*a, **k)
 
-    for name in ("compute_funnel", "funnel_and_breakdown", "funnel_breakdown"):
+    for name in ("compute_funnel", "funnel_and_breakdown", "funnel_breakdown",
+                 "funnel_with_dropoff", "dropoff_summary"):
         monkeypatch.setattr(funnel, name, counting(getattr(funnel, name)))
     # nor are its steps looked for again (a pass over the events)
     monkeypatch.setattr(insights, "journey_funnel_steps",
@@ -60,7 +81,8 @@ def test_the_overview_journey_is_used_not_computed_again(sample, monkeypatch):
 
 
 def test_the_journey_and_its_channels_come_from_one_query(sample):
-    # compute_funnel and funnel_breakdown's figures, from funnel_and_breakdown
+    # compute_funnel, funnel_breakdown and dropoff_summary's figures, from one set of
+    # counted attempts (funnel_with_dropoff)
     cur = sample.cursor()
     for ef in FILTERS:
         journey = insights.compute_journey(cur, "events", STAGES, ef)
@@ -68,6 +90,10 @@ def test_the_journey_and_its_channels_come_from_one_query(sample):
         assert journey.channels == funnel.funnel_breakdown(cur, "events", STAGES, "channel",
                                                            event_filter=ef)
         assert sum(r.entered for _, r in journey.channels) == journey.funnel.entered
+        steps, after, options = insights.dropoff_question(cur, "events", journey, ef)
+        direct = funnel.dropoff_summary(cur, "events", steps, after, **options)
+        assert journey.dropoff.to_json_dict() == direct.to_json_dict()
+        assert journey.dropoff.customers == journey.funnel.steps[after - 1].dropped > 0
     for options in (dict(order="strict", window_seconds=30 * 86400),
                     dict(order="unordered", window_seconds=14 * 86400, event_filter=FILTERS[1])):
         overall, groups = funnel.funnel_and_breakdown(cur, "events", STAGES, "channel", **options)

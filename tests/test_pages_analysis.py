@@ -207,18 +207,21 @@ def test_the_funnel_page_opened_from_the_dropoff_finding_reuses_its_summary(work
     expected = funnel.dropoff_summary(cur, name, stages, after, column="touchpoint",
                                       event_filter=web)
     st.cache_data.clear()
-    calls = []
-    computed = funnel.dropoff_summary
+    calls, together = [], []
+    computed, journeys = funnel.dropoff_summary, funnel.funnel_with_dropoff
     monkeypatch.setattr(funnel, "dropoff_summary",
                         lambda *a, **k: calls.append(a[2:]) or computed(*a, **k))
+    monkeypatch.setattr(funnel, "funnel_with_dropoff",
+                        lambda *a, **k: together.append(a[2:]) or journeys(*a, **k))
     overview = open_page("overview", channel=["Web"])
-    assert len(calls) == 1                      # the drop-off finding's summary, once
+    # the drop-off finding's summary, once, with the journey funnel drawn beside it
+    assert (len(together), len(calls)) == (1, 0)
     assert any(m.value.replace("\\", "") == f"**{finding.title}**" for m in overview.markdown)
     page, _, query = finding_link(finding)
     assert page == "pages/funnel.py"
     at = open_page("funnel", channel=["Web"], **query)
     # the page's drop-out view of that step is the finding's summary, from the cache
-    assert len(calls) == 1
+    assert (len(together), len(calls)) == (1, 0)
     drawn = charts_by_title(at)
     for title, frame in ((f"Where they left {stages[after - 1]}", expected.left_at),
                          ("What they did next", expected.next)):
@@ -227,7 +230,7 @@ def test_the_funnel_page_opened_from_the_dropoff_finding_reuses_its_summary(work
     # another question (another step's drop-outs) is computed
     at.selectbox(key="fn_drop").set_value(after + 1)
     at.run()
-    assert not at.exception and len(calls) == 2
+    assert not at.exception and len(calls) == 1
 
 
 # ---------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from cxdata.formatting import format_count as _count
 from cxdata.formatting import format_number, format_p, format_percent, format_score
 from cxdata.analytics.scores import (
     LOW_SAMPLE_DEFAULT, METRIC_LABELS, METRICS, MISSING_GROUP, Comparison, ResponseCounts,
-    compare_counts, counts_of, responses_by_metric, summarise, two_proportion_test,
+    ScoreSummary, compare_counts, counts_of, responses_by_metric, summarise, two_proportion_test,
 )
 from cxdata.sql import EventFilter, filtered_events, quote_ident
 
@@ -122,26 +122,30 @@ def _num(value):
 # ---------------------------------------------------------------------------------------
 # Data checks
 
-def _non_empty(cur, table: str, column: str, event_filter: EventFilter | None) -> int:
-    """Number of events with a value in ``column`` (0 when the table lacks it)."""
+def _non_empty(cur, table: str, column: str, event_filter: EventFilter | None) -> bool:
+    """Whether an event the filter keeps has a value in ``column`` (False when the table
+    lacks it).  The scan stops at the first one (a count read every event: 40 ms at 10
+    million, on every filter change)."""
     engine = as_engine(cur, table)
     if column not in engine.column_types():
-        return 0
+        return False
     source, params = filtered_events(engine.table, event_filter)
-    rows = engine.rows(f"WITH ev AS ({source}) SELECT count({quote_ident(column)}) AS n FROM ev",
-                       params, "SELECT CAST(sum(n) AS BIGINT) FROM kernel")
-    return int(rows[0][0] or 0)
+    rows = engine.rows(f"WITH ev AS ({source}) SELECT 1 AS found FROM ev "
+                       f"WHERE {quote_ident(column)} IS NOT NULL LIMIT 1",
+                       params, "SELECT count(*) > 0 FROM kernel")
+    return bool(rows[0][0])
 
 
 _COUNT_COLUMNS = ["n", "high", "low", "total", "total_sq"]
 
 
-def _score_counts(cur, table: str, event_filter: EventFilter | None) -> dict[str, pd.DataFrame]:
+def score_counts(cur, table: str, event_filter: EventFilter | None = None) -> dict[str, pd.DataFrame]:
     """Per score metric with responses: its response counts per month and touchpoint
     (:func:`cxdata.analytics.scores.response_counts`) — ONE aggregation for every metric
     and every score finding (:func:`cxdata.analytics.scores.responses_by_metric`).  The
-    overall score, the score per touchpoint and the monthly series are sums of these rows
-    (counts and sums add up), so each is exactly what its own query would give."""
+    overall score (:func:`overall_scores`), the score per touchpoint and the monthly
+    series are sums of these rows (counts and sums add up), so each is exactly what its
+    own query would give."""
     columns = as_engine(cur, table).column_types()
     by = "touchpoint" if "touchpoint" in columns else None
     metrics = [metric for metric in METRICS if metric in columns]
@@ -155,6 +159,15 @@ def _score_counts(cur, table: str, event_filter: EventFilter | None) -> dict[str
         if len(frame):
             counts[metric] = frame
     return counts
+
+
+def overall_scores(counts: dict[str, pd.DataFrame]) -> dict[str, ScoreSummary]:
+    """NPS, CSAT and CES over every response, from :func:`score_counts` (what
+    :func:`cxdata.analytics.scores.score_summary` gives; n = 0 for a metric without
+    responses)."""
+    return {metric: summarise(metric, _pooled(counts[metric]) if metric in counts
+                              else ResponseCounts(0))
+            for metric in METRICS}
 
 
 def _summed(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -214,12 +227,14 @@ class Journey:
     limit): ``by`` and ``steps`` say which; ``funnel`` is None with fewer than two steps;
     ``channels`` holds the funnel per entry channel, (channel, FunnelResult), when the
     findings compare entry channels (:func:`_compares_channels`), else None;
-    ``event_filter`` the filter it was computed under."""
+    ``event_filter`` the filter it was computed under; ``dropoff`` the drop-off summary
+    the ``dropoff`` finding quotes (:func:`dropoff_question`), None when nobody drops."""
     by: str
     steps: list
     funnel: funnel.FunnelResult | None
     channels: list | None = None
     event_filter: EventFilter | None = None
+    dropoff: funnel.DropoffSummary | None = None
 
     def fits(self, stage_order, event_filter: EventFilter | None) -> bool:
         """Whether this is the journey :func:`compute_journey` gives for ``stage_order``
@@ -237,24 +252,23 @@ def _compares_channels(cur, table: str, event_filter: EventFilter | None) -> boo
     kept = dict(event_filter.equals).get("channel") if event_filter is not None else None
     if kept is not None and len(kept) == 1 and kept[0] is not None:
         return False
-    return bool(_non_empty(cur, table, "channel", event_filter))
+    return _non_empty(cur, table, "channel", event_filter)
 
 
 def compute_journey(cur, table: str, stage_order, event_filter: EventFilter | None = None
                     ) -> Journey:
     """The journey funnel the Overview draws and its findings quote, with the funnel per
-    entry channel the channel finding compares — from one query when there is one
-    (:func:`cxdata.analytics.funnel.funnel_and_breakdown`)."""
+    entry channel the channel finding compares and the drop-off summary after its
+    largest drop-off — the counted attempts found once for all three
+    (:func:`cxdata.analytics.funnel.funnel_with_dropoff`)."""
     by, steps = journey_funnel_steps(cur, table, stage_order, event_filter)
     if len(steps) < 2:
         return Journey(by, list(steps), None, event_filter=event_filter)
-    if _compares_channels(cur, table, event_filter):
-        result, channels = funnel.funnel_and_breakdown(cur, table, steps, "channel", by=by,
-                                                       event_filter=event_filter)
-        return Journey(by, list(steps), result, channels, event_filter)
-    return Journey(by, list(steps), funnel.compute_funnel(cur, table, steps, by=by,
-                                                         event_filter=event_filter),
-                   event_filter=event_filter)
+    breakdown = "channel" if _compares_channels(cur, table, event_filter) else None
+    result, channels, dropoff = funnel.funnel_with_dropoff(
+        cur, table, steps, next_step_column(cur, table, event_filter), largest_drop_step,
+        breakdown=breakdown, by=by, event_filter=event_filter)
+    return Journey(by, list(steps), result, channels, event_filter, dropoff)
 
 
 # ---------------------------------------------------------------------------------------
@@ -301,17 +315,23 @@ def dropoff_question(cur, table: str, journey: Journey,
     after = largest_drop_step(journey.funnel) if journey.funnel is not None else None
     if after is None:
         return None
-    return list(journey.steps), after, {"column": next_step_column(cur, table, event_filter),
-                                        "by": journey.by, "event_filter": event_filter}
+    # the journey's own summary answers this question: its column needs no query
+    column = (journey.dropoff.column if journey.dropoff is not None
+              and journey.event_filter == event_filter else next_step_column(cur, table, event_filter))
+    return list(journey.steps), after, {"column": column, "by": journey.by,
+                                        "event_filter": event_filter}
 
 
 def _dropoff_insight(cur, table: str, journey: Journey, event_filter: EventFilter | None,
                      summary: funnel.DropoffSummary | None = None) -> Insight | None:
-    """``summary``: the caller's answer to :func:`dropoff_question` (taken as it is, column
-    included, when it is one after this funnel's largest drop-off, else computed here)."""
+    """``summary``: the caller's answer to :func:`dropoff_question`, else the journey's
+    own (taken as it is, column included, when it is one after this funnel's largest
+    drop-off, else computed here)."""
     after = largest_drop_step(journey.funnel) if journey.funnel is not None else None
     if after is None:
         return None
+    if summary is None and journey.event_filter == event_filter:
+        summary = journey.dropoff
     by, stages = journey.by, list(journey.steps)
     step, following = journey.funnel.steps[after - 1], journey.funnel.steps[after]
     dropped = step.dropped
@@ -601,14 +621,17 @@ def _channel_insight(stages: list[str], channels: list[tuple[str, funnel.FunnelR
 def dataset_insights(cur, table: str, stage_order: list[str], *,
                      event_filter: EventFilter | None = None,
                      journey: Journey | None = None,
-                     dropoff: funnel.DropoffSummary | None = None) -> list[Insight]:
+                     dropoff: funnel.DropoffSummary | None = None,
+                     counts: dict[str, pd.DataFrame] | None = None) -> list[Insight]:
     """0 to 5 findings for a dataset, in this order: drop-off, worst touchpoint, trend,
     channel, best touchpoint.  A finding appears only when the data supports it.
 
     ``journey``: :func:`compute_journey` under the same filter when the caller has it already —
     the Overview draws its funnel beside the findings — so that it is not computed twice.
     ``dropoff``: the drop-off summary answering :func:`dropoff_question` for that journey,
-    likewise (the Overview shares it with the Funnel page's drop-out view)."""
+    likewise (the Overview shares it with the Funnel page's drop-out view); ``counts``:
+    :func:`score_counts` under the same filter, likewise (the Overview's score cards
+    are its sums)."""
     # The drop-off and channel findings quote the funnel the Overview draws beside them;
     # one the caller has is taken as it is (finding its steps again costs a pass, and on
     # a log without stages a search for its most common path).
@@ -616,7 +639,8 @@ def dataset_insights(cur, table: str, stage_order: list[str], *,
         journey, dropoff = compute_journey(cur, table, stage_order, event_filter), None
     stages = list(journey.steps)
     # Every score finding reads the same counts: one query for every metric.
-    counts = _score_counts(cur, table, event_filter)
+    if counts is None:
+        counts = score_counts(cur, table, event_filter)
     extremes = _touchpoint_candidates(counts)
     findings = [
         _dropoff_insight(cur, table, journey, event_filter, dropoff),

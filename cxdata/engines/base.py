@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
 import pandas as pd
 
@@ -45,6 +46,14 @@ class Engine(ABC):
         frame = self.run(kernel, params, then, then_params)
         return [tuple(None if _missing(v) else _plain(v) for v in row)
                 for row in frame.itertuples(index=False, name=None)]
+
+    @contextmanager
+    def kept(self, kernel: str, params: Sequence = ()) -> Iterator[str | None]:
+        """The name of a relation holding the rows of ``kernel`` (one per customer) while
+        the block runs, for several questions about them; None when this engine does not
+        keep results between queries (the caller then asks each question from scratch,
+        the same numbers)."""
+        yield None
 
 
 def _missing(value) -> bool:

@@ -1,8 +1,9 @@
 """The default engine: a table of the embedded DuckDB workspace (or any DuckDB table)."""
 from __future__ import annotations
 
+import uuid
 from contextlib import contextmanager
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import pandas as pd
 
@@ -68,6 +69,19 @@ class DuckDBEngine(Engine):
         with _memory_sentence(self.cur):
             return self.cur.execute(self._sql(kernel, then),
                                     list(params) + list(then_params)).fetchall()
+
+    @contextmanager
+    def kept(self, kernel: str, params: Sequence = ()) -> Iterator[str | None]:
+        """A TEMP table of the kernel's rows, on this engine's cursor (every query of the
+        engine uses it), dropped after the block.  It lives in memory, outside the
+        workspace file, so a read-only workspace can keep results too."""
+        name = f"kept_{uuid.uuid4().hex[:12]}"
+        with _memory_sentence(self.cur):
+            self.cur.execute(f"CREATE TEMP TABLE {name} AS {kernel}", list(params))
+        try:
+            yield name
+        finally:
+            self.cur.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
 
 @contextmanager

@@ -32,12 +32,17 @@ MAX_ENTRIES = 1024
 
 @st.cache_data(show_spinner=False, max_entries=MAX_ENTRIES)
 def _call(cache_key: tuple, module: str, function: str, table: str,
-          args: tuple, kwargs: tuple) -> object:
+          args: tuple, kwargs: tuple, _known: object = None) -> object:
     """``cxdata.<module>.<function>(cursor, table, *args, **kwargs)``, cached.
 
     ``cache_key`` is not used in the body: it is part of the cache key so that a new
-    version of the dataset gets new results.
+    version of the dataset gets new results.  ``_known``: the answer, when the caller
+    has it already from a question that answered this one too — stored under this
+    question's entry instead of being computed (its leading underscore keeps it out of
+    the cache key).
     """
+    if _known is not None:
+        return _known
     target = getattr(importlib.import_module(f"cxdata.{module}"), function)
     if is_connected(table):
         # A connected dataset: queried in place on Spark, with its progress shown.
@@ -49,10 +54,11 @@ def _call(cache_key: tuple, module: str, function: str, table: str,
         cur.close()
 
 
-def call(info: DatasetInfo, module: str, function: str, *args, **kwargs):
-    """Run an analytics function of ``cxdata.<module>`` on the dataset, cached."""
+def call(info: DatasetInfo, module: str, function: str, *args, _known: object = None, **kwargs):
+    """Run an analytics function of ``cxdata.<module>`` on the dataset, cached
+    (``_known``: see :func:`_call`)."""
     return _call(info.cache_key, module, function, info.table, tuple(args),
-                 tuple(sorted(kwargs.items())))
+                 tuple(sorted(kwargs.items())), _known)
 
 
 # ---------------------------------------------------------------------------------------
@@ -157,24 +163,35 @@ def dropoff_customers(info: DatasetInfo, steps: Sequence[str], after_step: int,
 
 
 def dropoff_summary(info: DatasetInfo, steps: Sequence[str], after_step: int,
-                    column: str = "touchpoint", **options):
+                    column: str = "touchpoint", _known=None, **options):
     """``cxdata.analytics.funnel.dropoff_summary``; the Funnel page's drop-out view and the
     Overview's drop-off finding (:func:`journey_dropoff`) share an entry when they ask
     the same question."""
     return call(info, "analytics.funnel", "dropoff_summary", list(steps), int(after_step),
-                column=column, **_funnel_options(options))
+                column=column, _known=_known, **_funnel_options(options))
 
 
 def journey_dropoff(info: DatasetInfo, journey, event_filter: EventFilter | None = None):
     """The drop-off summary the Overview's drop-off finding quotes
     (``cxdata.analytics.insights.dropoff_question``; None without one), through
     :func:`dropoff_summary`: the Funnel page, opened from the finding on the same filter,
-    finds it computed."""
+    finds it computed.  The journey computed it with its funnel (``journey.dropoff``):
+    that answer fills the entry."""
     question = call(info, "analytics.insights", "dropoff_question", journey, event_filter)
     if question is None:
         return None
     steps, after, options = question
-    return dropoff_summary(info, steps, after, **options)
+    known = journey.dropoff
+    if known is not None and (known.after_step, known.column) != (after, options["column"]):
+        known = None
+    return dropoff_summary(info, steps, after, _known=known, **options)
+
+
+def score_counts(info: DatasetInfo, event_filter: EventFilter | None = None) -> dict:
+    """``cxdata.analytics.insights.score_counts``: every metric's response counts per month
+    and touchpoint, in one query — the Overview's score cards
+    (``insights.overall_scores``) and its findings share them."""
+    return call(info, "analytics.insights", "score_counts", event_filter=event_filter)
 
 
 def score_summary(info: DatasetInfo, metric: str, **options):

@@ -7,6 +7,8 @@ current dataset from the workspace catalog — and handed to its buttons.
 """
 from __future__ import annotations
 
+import functools
+import os
 import re
 
 import altair as alt
@@ -76,6 +78,26 @@ def download_row(chart: alt.TopLevelMixin, name: str, *, key: str,
             csv_button(data, name, key=f"{key}_csv", narrowing=narrowing)
 
 
+#: Set (to anything but "" or "0") to check every chart drawn against the Vega-Lite schema,
+#: as Altair does by default.  The test suite sets it for every test (tests/conftest.py),
+#: so each chart a page test draws is checked.
+CHECK_CHARTS_VARIABLE = "CXDATA_CHECK_CHARTS"
+
+
+def _as_drawn(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """The chart Streamlit is given: without Altair's schema check of its spec, which costs
+    about 30 ms a chart on every rerun (a third of a cached redraw of a page with
+    three charts) and can only fail on a chart the code builds wrongly — which the
+    tests, drawing the pages with the check on, would show."""
+    if os.environ.get(CHECK_CHARTS_VARIABLE, "") not in ("", "0"):
+        return chart
+    unchecked = chart.copy(deep=False)
+    # (Altair charts keep their attributes as spec properties: set the method directly)
+    object.__setattr__(unchecked, "to_dict",
+                       functools.partial(type(chart).to_dict, unchecked, validate=False))
+    return unchecked
+
+
 def chart_with_downloads(chart: alt.TopLevelMixin, name: str, *, key: str,
                          data: pd.DataFrame | None = None, on_select=None,
                          selection_mode: str | None = None, alt_text: str | None = None):
@@ -88,7 +110,7 @@ def chart_with_downloads(chart: alt.TopLevelMixin, name: str, *, key: str,
     if on_select is not None:
         options = {"on_select": on_select, "selection_mode": selection_mode}
     # theme=None: our registered Altair theme, identical to the exported images.
-    state = st.altair_chart(chart, theme=None, width="stretch", key=key,
+    state = st.altair_chart(_as_drawn(chart), theme=None, width="stretch", key=key,
                             alt=alt_text or name, **options)
     narrowing = _narrowing(_LOOK_UP)       # once for the caption and every button
     sample = _sampled(name, narrowing)[1]

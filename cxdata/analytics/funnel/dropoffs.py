@@ -44,7 +44,7 @@ class DropoffSummary:
 
 
 def _dropoff_sql(spec: _Spec, after_step: int, column: str, next_events: int,
-                 lists: Timeline | None = None) -> _Sql:
+                 lists: Timeline | None = None, counted: _Sql | None = None) -> _Sql:
     """CTEs for the drop-outs after step j (SPEC §2):
 
     ``dropped`` (customer_id, t1, tj, rj: their counted attempt's step-1 time and step-j
@@ -57,6 +57,10 @@ def _dropoff_sql(spec: _Spec, after_step: int, column: str, next_events: int,
     With ``lists`` (:func:`value_timeline`), CTE ``lanes`` decides the drop-outs it can
     from that timeline (:mod:`cxdata.analytics.funnel.dropoff_lists`) and ``left_ev`` and
     ``nexts`` hold only the others.
+
+    ``counted``: CTEs ending in ``counted`` found already (for this funnel or one with
+    more steps, see :func:`_dropoff_spec`; an ordered funnel of distinct steps, which
+    needs no ``_row``), instead of finding them again.
     """
     if not (1 <= after_step < spec.k):
         raise ValueError(f"Customers can drop out after steps 1…{spec.k - 1}, not {after_step}.")
@@ -65,7 +69,9 @@ def _dropoff_sql(spec: _Spec, after_step: int, column: str, next_events: int,
     # Ordered funnels of distinct values take the first step-j event (by _row) of their
     # instant, so "at or after the step-j event" is "at or after its time": no _row lookup.
     first_of_instant = spec.order == "ordered" and len(spec.values) == spec.k
-    sql = _counted(spec, rows=[] if first_of_instant else [j])
+    if counted is not None and not first_of_instant:
+        raise ValueError("Found counted attempts serve ordered funnels of distinct steps only.")
+    sql = counted if counted is not None else _counted(spec, rows=[] if first_of_instant else [j])
     rj = "NULL::BIGINT" if first_of_instant else f"r{j}"
     sql.cte("dropped", f"SELECT customer_id, t1, t{j} AS tj, {rj} AS rj FROM counted WHERE depth = {j}",
             materialized=True)
@@ -165,8 +171,14 @@ def dropoff_summary(cur, table: str, steps: list[str], after_step: int,
     :func:`compute_funnel`."""
     engine = as_engine(cur, table)
     spec = _dropoff_spec(engine, steps, after_step, options)
-    lists = value_timeline(engine, spec, column, int(after_step))
-    sql = _dropoff_sql(spec, after_step, column, 1, lists)
+    return _summary(engine, spec, int(after_step), column)
+
+
+def _summary(engine: Engine, spec: _Spec, after_step: int, column: str,
+             counted: _Sql | None = None) -> DropoffSummary:
+    """:func:`dropoff_summary` of ``spec``'s funnel (``counted``: see :func:`_dropoff_sql`)."""
+    lists = value_timeline(engine, spec, column, after_step)
+    sql = _dropoff_sql(spec, after_step, column, 1, lists, counted)
     progress, progress_params = _in_progress_sql(spec, log_end_us(engine, None, spec.event_filter))
     kernel = ("SELECT l.customer_id, l.t1, l.left_value, x.value AS next_value, "
               "x.customer_id IS NOT NULL AS has_next FROM left_ev l "
@@ -187,7 +199,7 @@ def dropoff_summary(cur, table: str, steps: list[str], after_step: int,
     nexts = frame[frame["kind"] == "next"]
     total = int(left["customers"].sum())
     in_progress = int(frame.loc[frame["kind"] == "in progress", "customers"].sum())
-    return DropoffSummary(after_step=int(after_step), column=column, customers=total,
+    return DropoffSummary(after_step=after_step, column=column, customers=total,
                           in_progress=in_progress, left_at=_shares(left, total),
                           next=_shares(nexts, total))
 

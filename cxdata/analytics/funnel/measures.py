@@ -81,9 +81,30 @@ def compute_funnel(cur, table: str, steps: list[str], *, by: str = "stage",
     spec = _spec(as_engine(cur, table), steps, by=by, window_seconds=window_seconds, order=order,
                  event_filter=event_filter, entry_start=entry_start, entry_end=entry_end,
                  exclusions=exclusions)
-    rows = _counted(spec).run(as_engine(cur, table), "SELECT * FROM counted",
-                              f"SELECT {_step_aggregates(spec.k)} FROM kernel")
+    rows = _counted(spec).run(as_engine(cur, table), "SELECT * FROM counted", _funnel_then(spec))
     return _result_from_row(spec.labels(), rows[0])
+
+
+def _funnel_then(spec: _Spec) -> str:
+    """The funnel's figures over the kernel's counted rows: one row for
+    :func:`_result_from_row`."""
+    return f"SELECT {_step_aggregates(spec.k)} FROM kernel"
+
+
+def _breakdown_then(spec: _Spec) -> str:
+    """The funnel over every customer, then per group, over the kernel's counted rows with
+    ``grp`` (:func:`_grouped`): rows for :func:`_breakdown_results`."""
+    aggregates = _step_aggregates(spec.k)
+    return (f"SELECT 0 AS part, NULL::VARCHAR AS grp, {aggregates} FROM kernel\n"
+            f"UNION ALL SELECT 1, grp, {aggregates} FROM kernel GROUP BY grp\n"
+            "ORDER BY part, n1 DESC, grp")
+
+
+def _breakdown_results(spec: _Spec, rows: list[tuple]
+                       ) -> tuple[FunnelResult, list[tuple[str, FunnelResult]]]:
+    labels = spec.labels()
+    overall = _result_from_row(labels, rows[0][2:])
+    return overall, [(str(row[1]), _result_from_row(labels, row[2:])) for row in rows[1:]]
 
 
 def _grouped(engine: Engine, steps, breakdown: str, options: dict) -> tuple[_Spec, _Sql]:
@@ -149,14 +170,7 @@ def funnel_and_breakdown(cur, table: str, steps: list[str], breakdown: str,
     (each customer is in exactly one group)."""
     engine = as_engine(cur, table)
     spec, sql = _grouped(engine, steps, breakdown, options)
-    aggregates = _step_aggregates(spec.k)
-    rows = sql.run(engine, "SELECT * FROM grouped",
-                   f"SELECT 0 AS part, NULL::VARCHAR AS grp, {aggregates} FROM kernel\n"
-                   f"UNION ALL SELECT 1, grp, {aggregates} FROM kernel GROUP BY grp\n"
-                   "ORDER BY part, n1 DESC, grp")
-    labels = spec.labels()
-    overall = _result_from_row(labels, rows[0][2:])
-    return overall, [(str(row[1]), _result_from_row(labels, row[2:])) for row in rows[1:]]
+    return _breakdown_results(spec, sql.run(engine, "SELECT * FROM grouped", _breakdown_then(spec)))
 
 
 def log_end_us(cur, table: str, event_filter: EventFilter | None = None) -> int | None:
