@@ -199,17 +199,18 @@ def dropouts_tab(info, result, steps, after, options, columns):
                    "counted as dropped, as their peers, but may still go on.")
     left, right = st.columns(2)
     with left:
-        chart = charts.share_bars(summary.left_at, title=f"Where they left {step.step}",
-                                  label_title=columns[column],
-                                  subtitle=f"Their last {step.step} interaction, share of the "
-                                           "drop-outs", width=360)
+        chart = cached.chart(charts.share_bars,
+                             summary.left_at, title=f"Where they left {step.step}",
+                             label_title=columns[column],
+                             subtitle=f"Their last {step.step} interaction, share of the "
+                                      "drop-outs", width=360)
         chart_with_downloads(chart, f"where they left {step.step}", key="fn_left_chart",
                              data=summary.left_at)
     with right:
-        chart = charts.share_bars(summary.next, title="What they did next",
-                                  label_title=columns[column],
-                                  subtitle=f"Their first interaction after that last "
-                                           f"{step.step} one", width=360)
+        chart = cached.chart(charts.share_bars, summary.next, title="What they did next",
+                             label_title=columns[column],
+                             subtitle=f"Their first interaction after that last "
+                                      f"{step.step} one", width=360)
         chart_with_downloads(chart, f"what they did after leaving {step.step}",
                              key="fn_next_chart", data=summary.next)
     why_drop_section(info, steps, after, options, columns)
@@ -256,13 +257,13 @@ def breakdown_tab(info, steps, options, columns, step_labels):
     # Each group is named with its n, and a small one is marked, on the chart and below.
     named = [(group_label(group, result.entered), result) for group, result in groups]
     long = charts.frame_from_breakdown(named)
-    chart = charts.breakdown_bars(long, breakdown_title=columns[breakdown],
-                                  title=f"Funnel by {columns[breakdown].lower()}")
+    chart = cached.chart(charts.breakdown_bars, long, breakdown_title=columns[breakdown],
+                         title=f"Funnel by {columns[breakdown].lower()}")
     chart_with_downloads(chart, f"funnel by {columns[breakdown]}", key="fn_breakdown_chart",
                          data=charts.frame_from_breakdown(groups))
     small = sum(1 for _, result in groups if result.entered < LOW_SAMPLE)
     summary = breakdown_summary(groups)
-    st.caption(f"n = customers who entered the funnel in the group. "
+    st.caption("n = customers who entered the funnel in the group. "
                + (f"{small:,} group{'s' if small > 1 else ''} with fewer than {LOW_SAMPLE} "
                   "entrants (marked *, low sample): their conversion can move a lot with a few "
                   "more customers." if small else "Every group has at least "
@@ -308,8 +309,8 @@ def time_tab(info, result, steps, options):
     c2.metric("90% within", charts.format_duration(step.p90_seconds_from_previous), border=True)
     c3.metric("Mean", charts.format_duration(step.mean_seconds_from_previous), border=True)
     hist = cached.step_durations_histogram(info, steps, to, **options)
-    chart = charts.duration_histogram(hist, from_step=result.steps[to - 2].step,
-                                      to_step=step.step)
+    chart = cached.chart(charts.duration_histogram, hist, from_step=result.steps[to - 2].step,
+                         to_step=step.step)
     chart_with_downloads(chart, f"time to {step.step}", key="fn_time_chart", data=hist)
 
 
@@ -317,7 +318,7 @@ def trend_tab(info, steps, options):
     grain = st.segmented_control("Per", ["week", "month"], default="week", key="fn_grain",
                                  bind=URL, required=True)
     frame = cached.funnel_trend(info, steps, grain, **options)
-    chart = charts.conversion_trend(frame, grain=grain)
+    chart = cached.chart(charts.conversion_trend, frame, grain=grain)
     chart_with_downloads(chart, f"conversion per {grain}", key="fn_trend_chart", data=frame)
     open_periods = int(frame["incomplete"].sum()) if not frame.empty else 0
     if open_periods:
@@ -400,10 +401,11 @@ def main() -> None:
     if step_labels:
         result = relabelled(result, step_labels)
     selected = pick_dropout_step(result, st.columns([1, 2])[0])
-    chart = charts.funnel_bars(result.to_frame(), selectable=True, selected_step=selected,
-                               subtitle="Customers reaching each step (% of those who "
-                                        "entered). Click a step to see who dropped out "
-                                        "after it.")
+    chart = cached.chart(charts.funnel_bars,
+                         result.to_frame(), selectable=True, selected_step=selected,
+                         subtitle="Customers reaching each step (% of those who "
+                                  "entered). Click a step to see who dropped out "
+                                  "after it.")
     chart_with_downloads(chart, "funnel", key=CHART_KEY, data=result.to_frame(),
                          on_select=lambda: on_step_click(steps),
                          selection_mode=charts.FUNNEL_SELECTION)

@@ -178,7 +178,8 @@ def main() -> None:
             else:
                 title = f"{funnel_by.capitalize()} funnel"
                 subtitle = f"No stages in this log: its most common {funnel_by} path (% entered)"
-            chart = charts.funnel_bars(frame, title=title, row_height=34, subtitle=subtitle)
+            chart = cached.chart(charts.funnel_bars,
+                                 frame, title=title, row_height=34, subtitle=subtitle)
             chart_with_downloads(chart, title.lower(), key="ov_funnel_chart", data=frame)
             st.page_link("pages/funnel.py", label="Explore drop-offs on the Funnel page",
                          icon=":material/filter_alt:")

@@ -52,8 +52,9 @@ def transitions_tab(info, by, by_label, ef):
         st.caption(f"Rows and columns in process order: each {plain(unit)} where it typically "
                    f"comes in a journey (the median position of its first occurrence). "
                    "Hover a cell for the full names and its numbers.")
-    chart = charts.transition_heatmap(frame, order=order, value=value, by_title=by_label,
-                                      order_note=note)
+    chart = cached.chart(charts.transition_heatmap,
+                         frame, order=order, value=value, by_title=by_label,
+                         order_note=note)
     chart_with_downloads(chart, f"transitions by {by_label}", key="pa_transitions_chart",
                          data=frame)
 
@@ -66,7 +67,7 @@ def variants_tab(info, by, ef):
     if frame.empty:
         st.info("No interactions with these filters.")
         return
-    chart = charts.variant_bars(frame, top=top, by_title=by_label)
+    chart = cached.chart(charts.variant_bars, frame, top=top, by_title=by_label)
     chart_with_downloads(chart, "common journeys", key="pa_variants_chart",
                          data=journeys_table(frame, by_label))
     st.caption(f"Every journey in full: its {plain(by_label.lower())}s in order, consecutive "
@@ -122,16 +123,17 @@ def after_dropoff_tab(info, columns, ef):
                f"{plain(steps[after])} (the funnel in {step_word} order, no time limit).")
     c1, c2 = st.columns(2)
     with c1:
-        chart = charts.share_bars(summary.left_at, title=f"Where they left {steps[after - 1]}",
-                                  label_title=columns[column], width=360,
-                                  subtitle=f"Their last {steps[after - 1]} interaction")
+        chart = cached.chart(charts.share_bars,
+                             summary.left_at, title=f"Where they left {steps[after - 1]}",
+                             label_title=columns[column], width=360,
+                             subtitle=f"Their last {steps[after - 1]} interaction")
         chart_with_downloads(chart, f"where they left {steps[after - 1]}",
                              key="pa_left_chart", data=summary.left_at)
     with c2:
-        chart = charts.share_bars(summary.next, title="What they did next",
-                                  label_title=columns[column], width=360,
-                                  subtitle=f"Their first interaction after that last "
-                                           f"{steps[after - 1]} one")
+        chart = cached.chart(charts.share_bars, summary.next, title="What they did next",
+                             label_title=columns[column], width=360,
+                             subtitle=f"Their first interaction after that last "
+                                      f"{steps[after - 1]} one")
         chart_with_downloads(chart, f"after dropping out at {steps[after - 1]}",
                              key="pa_after_chart", data=summary.next)
     st.page_link("pages/funnel.py", label="See who dropped out on the Funnel page",

@@ -52,8 +52,8 @@ def scores_tab(info, metric, by, by_label, ef, low_sample):
     st.caption("Worst first. Dot = score, line = 95% interval; groups with fewer than "
                f"{low_sample} responses are hollow and grey: their score can move a lot "
                "with a few more answers.")
-    chart = charts.score_bars(frame, metric, group_title=by_label,
-                              low_sample_threshold=low_sample)
+    chart = cached.chart(charts.score_bars, frame, metric, group_title=by_label,
+                         low_sample_threshold=low_sample)
     chart_with_downloads(chart, f"{metric} by {by_label}", key="tp_scores_chart", data=frame)
     return frame
 
@@ -76,9 +76,10 @@ def heatmap_tab(info, metric, by, by_label, columns, ef, low_sample):
         return
     overall = cached.score_summary(info, metric, event_filter=ef, low_sample=low_sample)
     order = list(info.stage_order) if cols == "stage" else None
-    chart = charts.score_heatmap(frame, metric, row_title=by_label, col_title=columns[cols],
-                                 reference=overall.score, col_order=order,
-                                 low_sample_threshold=low_sample)
+    chart = cached.chart(charts.score_heatmap,
+                         frame, metric, row_title=by_label, col_title=columns[cols],
+                         reference=overall.score, col_order=order,
+                         low_sample_threshold=low_sample)
     chart_with_downloads(chart, f"{metric} by {by_label} and {columns[cols]}",
                          key="tp_heatmap_chart", data=frame)
 
@@ -96,8 +97,8 @@ def trend_tab(info, metric, columns, ef, low_sample):
     if frame.empty:
         st.info("No responses with these filters.")
         return
-    chart = charts.score_trend(frame, metric, grain=grain,
-                               group_title=columns.get(split, "Group"))
+    chart = cached.chart(charts.score_trend, frame, metric, grain=grain,
+                         group_title=columns.get(split, "Group"))
     chart_with_downloads(chart, f"{metric} trend per {grain}", key="tp_trend_chart", data=frame)
     score_control_section(info, metric, grain, event_filter=ef)
 
@@ -145,11 +146,11 @@ def compare_tab(info, metric, by, by_label, columns, ef, low_sample):
         st.success(f"The difference is statistically significant (p < 0.05): "
                    f"{plain(a)} and {plain(b)} really differ on {metric.upper()}.")
     else:
-        st.warning(f"The difference is not statistically significant (p ≥ 0.05): it may be "
+        st.warning("The difference is not statistically significant (p ≥ 0.05): it may be "
                    "chance. More responses would tell.")
     pair = groups[groups["group"].astype(str).isin([a, b])]
-    chart_with_downloads(charts.comparison_chart(pair, metric, order=[a, b]),
-                         f"{metric} {a} vs {b}", key="tp_compare_chart", data=pair)
+    chart_with_downloads(cached.chart(charts.comparison_chart, pair, metric, order=[a, b]),
+              f"{metric} {a} vs {b}", key="tp_compare_chart", data=pair)
 
 
 #: Comments listed per page of the Comments tab.

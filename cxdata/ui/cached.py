@@ -32,33 +32,54 @@ MAX_ENTRIES = 1024
 
 @st.cache_data(show_spinner=False, max_entries=MAX_ENTRIES)
 def _call(cache_key: tuple, module: str, function: str, table: str,
-          args: tuple, kwargs: tuple, _known: object = None) -> object:
-    """``cxdata.<module>.<function>(cursor, table, *args, **kwargs)``, cached.
+          args: tuple, kwargs: tuple, _known: object = None, _inputs: dict | None = None) -> object:
+    """``cxdata.<module>.<function>(cursor, table, *args, **kwargs, **_inputs)``, cached.
 
     ``cache_key`` is not used in the body: it is part of the cache key so that a new
-    version of the dataset gets new results.  ``_known``: the answer, when the caller
-    has it already from a question that answered this one too — stored under this
-    question's entry instead of being computed (its leading underscore keeps it out of
-    the cache key).
+    version of the dataset gets new results.  The leading underscore keeps the last two
+    out of the cache key:
+
+    * ``_known``: the answer, when the caller has it already from a question that
+      answered this one too — stored under this question's entry instead of computed;
+    * ``_inputs``: keyword arguments the function would otherwise compute itself from
+      the others (the journey under the same filter, say): they change what the answer
+      costs, never what it is, so hashing them (data frames, on every rerun) is wasted.
     """
     if _known is not None:
         return _known
+    kwargs = dict(kwargs) | (_inputs or {})
     target = getattr(importlib.import_module(f"cxdata.{module}"), function)
     if is_connected(table):
         # A connected dataset: queried in place on Spark, with its progress shown.
-        return spark_run.run_connected(table, target, args, dict(kwargs))
+        return spark_run.run_connected(table, target, args, kwargs)
     cur = get_workspace().cursor()
     try:
-        return target(cur, table, *args, **dict(kwargs))
+        return target(cur, table, *args, **kwargs)
     finally:
         cur.close()
 
 
-def call(info: DatasetInfo, module: str, function: str, *args, _known: object = None, **kwargs):
+@st.cache_data(show_spinner=False, max_entries=MAX_ENTRIES)
+def _chart(name: str, args: tuple, kwargs: tuple, _build=None):
+    """``_build(*args, **kwargs)``, cached under the builder's ``name`` and its inputs."""
+    return _build(*args, **dict(kwargs))
+
+
+def chart(build, *args, **kwargs):
+    """``build(*args, **kwargs)``, a chart of :mod:`cxdata.presentation.charts`, built once
+    per distinct input: Altair takes 20–60 ms to build one, and a page builds its charts
+    again on every rerun (a layered funnel chart was half of a cached redraw).  The
+    cache hands back a copy, which the page may change."""
+    return _chart(f"{build.__module__}.{build.__qualname__}", tuple(args),
+                  tuple(sorted(kwargs.items())), build)
+
+
+def call(info: DatasetInfo, module: str, function: str, *args, _known: object = None,
+         _inputs: dict | None = None, **kwargs):
     """Run an analytics function of ``cxdata.<module>`` on the dataset, cached
-    (``_known``: see :func:`_call`)."""
+    (``_known``, ``_inputs``: see :func:`_call`)."""
     return _call(info.cache_key, module, function, info.table, tuple(args),
-                 tuple(sorted(kwargs.items())), _known)
+                 tuple(sorted(kwargs.items())), _known, _inputs)
 
 
 # ---------------------------------------------------------------------------------------
@@ -175,9 +196,11 @@ def journey_dropoff(info: DatasetInfo, journey, event_filter: EventFilter | None
     """The drop-off summary the Overview's drop-off finding quotes
     (``cxdata.analytics.insights.dropoff_question``; None without one), through
     :func:`dropoff_summary`: the Funnel page, opened from the finding on the same filter,
-    finds it computed.  The journey computed it with its funnel (``journey.dropoff``):
-    that answer fills the entry."""
-    question = call(info, "analytics.insights", "dropoff_question", journey, event_filter)
+    finds it computed.  ``journey``: :func:`journey` under ``event_filter``, which
+    computed the summary with its funnel (``journey.dropoff``): that answer fills the
+    entry."""
+    question = call(info, "analytics.insights", "dropoff_question", event_filter=event_filter,
+                    _inputs={"journey": journey})
     if question is None:
         return None
     steps, after, options = question
@@ -228,8 +251,12 @@ def variants(info: DatasetInfo, by: str = "stage", **options) -> pd.DataFrame:
     return call(info, "analytics.paths", "variants", by, **options)
 
 
-def insights(info: DatasetInfo, **options) -> list:
-    return call(info, "analytics.insights", "dataset_insights", list(info.stage_order), **options)
+def insights(info: DatasetInfo, event_filter: EventFilter | None = None, **given) -> list:
+    """``cxdata.analytics.insights.dataset_insights`` under the filter; ``given``: its
+    ``journey``, ``dropoff`` and ``counts`` when the page has them, computed under the
+    same filter (not part of the cache key: they are what the findings would compute)."""
+    return call(info, "analytics.insights", "dataset_insights", list(info.stage_order),
+                event_filter=event_filter, _inputs=given)
 
 
 def why_findings(info: DatasetInfo, **options) -> list:
