@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from cxdata.presentation import charts
-from cxdata.analytics.funnel import Exclusion, parse_duration
+from cxdata.analytics.funnel import Exclusion, most_dropped_step, parse_duration
 from cxdata.analytics.scores import LOW_SAMPLE_DEFAULT as LOW_SAMPLE
 from cxdata.ui import cached
 from cxdata.ui.downloads import chart_with_downloads, csv_button
@@ -154,8 +154,7 @@ def pick_dropout_step(result, container) -> int:
     Drawn before the chart so that a link with ``?fn_drop=…`` highlights its bar at once.
     Preselected: the step losing most customers.
     """
-    frame = result.to_frame()
-    biggest = int(frame.iloc[:-1]["dropped"].idxmax()) + 1 if len(frame) > 1 else 1
+    biggest = most_dropped_step(result)
     options = list(range(1, len(result.steps)))
     # A click on a bar sets the value through Session State (on_step_click); a default
     # index as well would make Streamlit warn about two sources of one value.
@@ -176,7 +175,42 @@ def step_name(result, j: int) -> str:
     return plain(name)
 
 
-def dropouts_tab(info, result, steps, after, options, columns):
+def _chosen(key: str):
+    """The value widget ``key`` (bound to the URL) will return, read before it is drawn:
+    from the session, else from the link the page was opened with; None if neither."""
+    if key in st.session_state:
+        return st.session_state[key]
+    return st.query_params.get(key)
+
+
+def next_columns(columns) -> list[str]:
+    """The columns the drop-outs can be shown by, the default first."""
+    return [c for c in ("touchpoint", "event", "stage", "channel") if c in columns]
+
+
+def funnel_and_view(info, steps, options, columns):
+    """``(result, summary)``: the funnel and, when the Drop-outs tab is open, the drop-out
+    view its widgets will ask for (None otherwise) — from one set of counted attempts
+    (``cached.funnel_and_dropoff``), so that the view does not find the funnel's
+    customers again.  The widgets are drawn later, from the funnel: their values are
+    read here as they will be (an unusable one means the default, as for the widgets)."""
+    tab = _chosen(TAB_KEY) or TABS[0]
+    shown = next_columns(columns)
+    if tab != TABS[0] or not shown:
+        return cached.funnel(info, steps, **options), None
+    column = _chosen("fn_next")
+    column = column if column in shown else shown[0]
+    try:
+        # a number in the session; "3. Purchase" (its label) in a link
+        after = int(str(_chosen(DROP_KEY)).split(".")[0])
+    except ValueError:
+        after = None
+    return cached.funnel_and_dropoff(info, steps, column, after, **options)
+
+
+def dropouts_tab(info, result, steps, after, options, columns, ready=None):
+    """``ready``: the drop-out view :func:`funnel_and_view` found, used when it is the one
+    the widgets ask for."""
     step, following = result.steps[after - 1], result.steps[after]
     c1, c2, c3 = st.columns(3)
     # Step names are user text: plain() keeps Markdown in them from being read as such.
@@ -188,11 +222,13 @@ def dropouts_tab(info, result, steps, after, options, columns):
     if not step.dropped:
         st.info(f"Everybody who reached {plain(step.step)} went on to {plain(following.step)}.")
         return
-    next_columns = [c for c in ("touchpoint", "event", "stage", "channel") if c in columns]
     column = st.columns([1, 2])[0].selectbox(
-        "Show where they left and what they did next, by", next_columns, index=0,
+        "Show where they left and what they did next, by", next_columns(columns), index=0,
         key="fn_next", bind=URL, format_func=lambda c: columns[c].lower())
-    summary = cached.dropoff_summary(info, steps, after, column=column, **options)
+    if ready is not None and (ready.after_step, ready.column) == (after, column):
+        summary = ready
+    else:
+        summary = cached.dropoff_summary(info, steps, after, column=column, **options)
     if summary.in_progress:
         st.caption(f"{summary.in_progress:,} of the {summary.customers:,} entered so recently "
                    "that their conversion window was still open when the log ends: they are "
@@ -387,7 +423,7 @@ def main() -> None:
     # An unordered funnel's rows are counts of steps, not the steps: they keep their names.
     step_labels = None if order == "unordered" else labels
     try:
-        result = cached.funnel(info, steps, **options)
+        result, ready = funnel_and_view(info, steps, options, columns)
     except ValueError as exc:
         st.warning(str(exc))
         return
@@ -413,7 +449,7 @@ def main() -> None:
     try:
         if tabs[0].open:
             with tabs[0]:
-                dropouts_tab(info, result, steps, selected, options, columns)
+                dropouts_tab(info, result, steps, selected, options, columns, ready)
         if tabs[1].open:
             with tabs[1]:
                 breakdown_tab(info, steps, options, columns, step_labels)

@@ -100,3 +100,39 @@ def test_an_engine_that_keeps_nothing_gets_the_same_figures(sample, monkeypatch)
     assert len(asked) == 1                                   # asked on its own
     assert alone[:2] == kept[:2]
     assert alone[2].to_json_dict() == kept[2].to_json_dict()
+
+
+def _result(dropped: list[int]) -> funnel.FunnelResult:
+    customers = [sum(dropped[i:]) for i in range(len(dropped))]
+    steps = [funnel.FunnelStep(step=f"s{i}", customers=n, conversion_from_start=None,
+                               conversion_from_previous=None, dropped=d,
+                               median_seconds_from_previous=None, p90_seconds_from_previous=None,
+                               mean_seconds_from_previous=None)
+             for i, (n, d) in enumerate(zip(customers, dropped), start=1)]
+    return funnel.FunnelResult(entered=customers[0], steps=steps)
+
+
+def test_the_step_losing_most_customers_the_earlier_on_ties():
+    assert funnel.most_dropped_step(_result([10, 30, 30, 0])) == 2
+    assert funnel.most_dropped_step(_result([5, 1, 9, 0])) == 3
+    assert funnel.most_dropped_step(_result([0, 0, 0])) == 1        # nobody drops
+    assert funnel.most_dropped_step(_result([4])) == 1              # one step
+
+
+def test_the_funnel_pages_funnel_and_drop_out_view(sample):
+    cur = sample.cursor()
+    ef = EventFilter.build(equals={"channel": ["Web", "Email"]})
+    expected = funnel.compute_funnel(cur, "events", STAGES, event_filter=ef)
+    biggest = funnel.most_dropped_step(expected)
+    for after, shown in ((None, biggest), (3, 3), (len(STAGES), biggest), (0, biggest)):
+        result, summary = funnel.funnel_and_dropoff(cur, "events", STAGES, "channel", after,
+                                                    event_filter=ef)
+        assert result == expected and summary.after_step == shown
+        direct = funnel.dropoff_summary(cur, "events", STAGES, shown, column="channel",
+                                        event_filter=ef)
+        assert summary.to_json_dict() == direct.to_json_dict() and summary.column == "channel"
+    # nobody entered: no view
+    nobody = EventFilter.build(equals={"channel": ["No such channel"]})
+    result, summary = funnel.funnel_and_dropoff(cur, "events", STAGES, "touchpoint", None,
+                                                event_filter=nobody)
+    assert (result.entered, summary) == (0, None)

@@ -207,12 +207,15 @@ def test_the_funnel_page_opened_from_the_dropoff_finding_reuses_its_summary(work
     expected = funnel.dropoff_summary(cur, name, stages, after, column="touchpoint",
                                       event_filter=web)
     st.cache_data.clear()
-    calls, together = [], []
+    calls, together, views = [], [], []
     computed, journeys = funnel.dropoff_summary, funnel.funnel_with_dropoff
+    computed_views = funnel.funnel_and_dropoff
     monkeypatch.setattr(funnel, "dropoff_summary",
                         lambda *a, **k: calls.append(a[2:]) or computed(*a, **k))
     monkeypatch.setattr(funnel, "funnel_with_dropoff",
                         lambda *a, **k: together.append(a[2:]) or journeys(*a, **k))
+    monkeypatch.setattr(funnel, "funnel_and_dropoff",
+                        lambda *a, **k: views.append(a[2:]) or computed_views(*a, **k))
     overview = open_page("overview", channel=["Web"])
     # the drop-off finding's summary, once, with the journey funnel drawn beside it
     assert (len(together), len(calls)) == (1, 0)
@@ -220,17 +223,23 @@ def test_the_funnel_page_opened_from_the_dropoff_finding_reuses_its_summary(work
     page, _, query = finding_link(finding)
     assert page == "pages/funnel.py"
     at = open_page("funnel", channel=["Web"], **query)
-    # the page's drop-out view of that step is the finding's summary, from the cache
-    assert (len(together), len(calls)) == (1, 0)
+    # the page's funnel and drop-out view of that step are the journey's, from the cache
+    assert (len(together), len(calls), len(views)) == (1, 0, 0)
     drawn = charts_by_title(at)
     for title, frame in ((f"Where they left {stages[after - 1]}", expected.left_at),
                          ("What they did next", expected.next)):
         assert dict(zip(drawn[title]["label"], drawn[title]["customers"])) == dict(
             zip(frame["value"].head(15), frame["customers"].head(15)))
-    # another question (another step's drop-outs) is computed
+    # another question (another step's drop-outs) is computed, with the funnel drawn
+    # beside it (one set of counted attempts)
     at.selectbox(key="fn_drop").set_value(after + 1)
     at.run()
-    assert not at.exception and len(calls) == 1
+    assert not at.exception and (len(views), len(calls)) == (1, 0)
+    assert views[0][2] == after + 1
+    drawn = charts_by_title(at)
+    other = computed(cur, name, stages, after + 1, column="touchpoint", event_filter=web)
+    assert dict(zip(drawn["What they did next"]["label"], drawn["What they did next"]["customers"])) \
+        == dict(zip(other.next["value"].head(15), other.next["customers"].head(15)))
 
 
 # ---------------------------------------------------------------------------------------
@@ -255,6 +264,39 @@ def test_funnel_default_steps_are_the_stage_order_and_match_cxdata(workspace):
     step = result.steps[biggest - 1]
     assert metrics(at)[f"Reached {step.step}"] == f"{step.customers:,}"
     assert metrics(at)[f"Did not reach {result.steps[biggest].step}"] == f"{step.dropped:,}"
+
+
+def test_the_funnel_and_its_drop_out_view_are_found_together_and_shared(workspace, monkeypatch):
+    import streamlit as st
+    info = workspace.get_dataset(SAMPLE_NAME)
+    steps = list(info.stage_order)
+    result = funnel.compute_funnel(workspace.cursor(), info.table, steps)
+    biggest = funnel.most_dropped_step(result)
+    summary = funnel.dropoff_summary(workspace.cursor(), info.table, steps, biggest, column="touchpoint")
+    st.cache_data.clear()
+    asked = {"compute_funnel": [], "dropoff_summary": [], "funnel_and_dropoff": []}
+    for name in asked:
+        original = getattr(funnel, name)
+        monkeypatch.setattr(funnel, name, lambda *a, _f=original, _n=name, **k:
+                            asked[_n].append(a[2:]) or _f(*a, **k))
+    at = open_page("funnel")
+    # one question answers the chart and the drop-out view (the step losing most)
+    assert [len(v) for v in asked.values()] == [0, 0, 1]
+    assert asked["funnel_and_dropoff"][0][2] is None and at.selectbox(key="fn_drop").value == biggest
+    assert funnel_frame_on_page(at)["customers"].tolist() == [s.customers for s in result.steps]
+    nexts = charts_by_title(at)["What they did next"]
+    assert dict(zip(nexts["label"], nexts["customers"])) == dict(
+        zip(summary.next["value"].head(15), summary.next["customers"].head(15)))
+    # another tab finds the funnel computed
+    at.session_state["fn_tab"] = "Table"
+    at.run()
+    assert not at.exception and [len(v) for v in asked.values()] == [0, 0, 1]
+    # and back on the drop-outs, another column is another view (the funnel comes along)
+    at.session_state["fn_tab"] = "Drop-outs"
+    at.run()
+    at.selectbox(key="fn_next").set_value("channel").run()
+    assert not at.exception and [len(v) for v in asked.values()] == [0, 0, 2]
+    assert asked["funnel_and_dropoff"][1][1] == "channel"
 
 
 def test_funnel_window_order_and_dropout_step_change_the_figures(workspace):

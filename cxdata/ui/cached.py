@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from cxdata.analytics.funnel import compute_funnel
+from cxdata.analytics.funnel import compute_funnel, most_dropped_step
 from cxdata.sql import EventFilter
 from cxdata.store.connections import is_connected
 from cxdata.ui import spark_run
@@ -123,9 +123,11 @@ def id_like_columns(info: DatasetInfo) -> list[str]:
 # ---------------------------------------------------------------------------------------
 # Typed shortcuts (same names and parameters as the analytics functions)
 
-def funnel(info: DatasetInfo, steps: Sequence[str], **options):
-    """``cxdata.analytics.funnel.compute_funnel`` -> FunnelResult."""
-    return call(info, "analytics.funnel", "compute_funnel", list(steps), **options)
+def funnel(info: DatasetInfo, steps: Sequence[str], _known=None, **options):
+    """``cxdata.analytics.funnel.compute_funnel`` -> FunnelResult (one entry per question,
+    however its options are spelled: see :func:`_funnel_options`)."""
+    return call(info, "analytics.funnel", "compute_funnel", list(steps), _known=_known,
+                **_funnel_options(options))
 
 
 def suggest_steps(info: DatasetInfo, column: str, **options) -> list[str]:
@@ -192,6 +194,26 @@ def dropoff_summary(info: DatasetInfo, steps: Sequence[str], after_step: int,
                 column=column, _known=_known, **_funnel_options(options))
 
 
+def funnel_and_dropoff(info: DatasetInfo, steps: Sequence[str], column: str,
+                       after: int | None, **options):
+    """``cxdata.analytics.funnel.funnel_and_dropoff`` -> (FunnelResult, DropoffSummary or
+    None): the Funnel page's funnel and its drop-out view from one set of counted
+    attempts.  They also fill the entries :func:`funnel` (same ``options``) and
+    :func:`dropoff_summary` answer from, which the page's other tabs and views ask."""
+    options = _funnel_options(options)
+    result, summary = call(info, "analytics.funnel", "funnel_and_dropoff", list(steps), column,
+                           None if after is None else int(after), **options)
+    funnel(info, steps, _known=result, **options)
+    if summary is not None:
+        dropoff_summary(info, steps, summary.after_step, column=column, _known=summary, **options)
+        # "the step losing most" and that step by number are one question
+        if summary.after_step == most_dropped_step(result):
+            for asked in (None, summary.after_step):
+                call(info, "analytics.funnel", "funnel_and_dropoff", list(steps), column, asked,
+                     _known=(result, summary), **options)
+    return result, summary
+
+
 def journey_dropoff(info: DatasetInfo, journey, event_filter: EventFilter | None = None):
     """The drop-off summary the Overview's drop-off finding quotes
     (``cxdata.analytics.insights.dropoff_question``; None without one), through
@@ -207,6 +229,13 @@ def journey_dropoff(info: DatasetInfo, journey, event_filter: EventFilter | None
     known = journey.dropoff
     if known is not None and (known.after_step, known.column) != (after, options["column"]):
         known = None
+    if known is not None:
+        # the Funnel page on the journey's steps shows this very view when asked for this
+        # step (the finding's link), or by default when it loses the most customers
+        column, funnel_options = options["column"], {k: v for k, v in options.items() if k != "column"}
+        for asked in ([after, None] if most_dropped_step(journey.funnel) == after else [after]):
+            call(info, "analytics.funnel", "funnel_and_dropoff", list(steps), column, asked,
+                 _known=(journey.funnel, known), **_funnel_options(funnel_options))
     return dropoff_summary(info, steps, after, _known=known, **options)
 
 

@@ -78,7 +78,7 @@ Where each part lives
 * :mod:`.measures`: counts and conversions, breakdown, conversion over time, histogram.
 * :mod:`.dropoffs`: where the drop-outs left and what they did next.
 * :mod:`.with_dropoff`: a funnel and the drop-outs after one of its steps, the counted
-  attempts found once (the Overview's journey).
+  attempts found once (the Overview's journey, the Funnel page's funnel and drop-outs).
 * :mod:`.ties`: customers whose result depends on how same-instant events are ordered.
 * :mod:`.suggest`: a first funnel for logs without stages.
 """
@@ -93,12 +93,13 @@ from cxdata.analytics.funnel.spec import (
     parse_duration)
 from cxdata.analytics.funnel.suggest import suggest_steps
 from cxdata.analytics.funnel.ties import tied_customers
-from cxdata.analytics.funnel.with_dropoff import funnel_with_dropoff
+from cxdata.analytics.funnel.with_dropoff import (
+    funnel_and_dropoff, funnel_with_dropoff, most_dropped_step)
 
 __all__ = [
     "DropoffSummary", "Exclusion", "FunnelResult", "FunnelStep", "NO_FURTHER_EVENTS", "NO_VALUE",
     "ORDER_MODES", "TREND_GRAINS", "compute_funnel", "counted_attempts", "dropoff_customers",
     "dropoff_summary", "funnel_and_breakdown", "funnel_breakdown", "funnel_trend",
-    "funnel_with_dropoff", "log_end_us",
+    "funnel_and_dropoff", "funnel_with_dropoff", "log_end_us", "most_dropped_step",
     "parse_duration", "step_durations_histogram", "suggest_steps", "tied_customers",
 ]

@@ -7,6 +7,9 @@ million events a fifth to a third of the page's redraw).  Here they are found on
 kept while both questions are asked (:meth:`cxdata.engines.base.Engine.kept`); the step
 is chosen in between, by the caller's rule, from the funnel just computed.
 
+The Funnel page asks the same of the funnel it draws and the drop-out view beside it
+(:func:`funnel_and_dropoff`).
+
 The numbers are those of :func:`~cxdata.analytics.funnel.compute_funnel`,
 :func:`~cxdata.analytics.funnel.funnel_breakdown` and
 :func:`~cxdata.analytics.funnel.dropoff_summary` asked one by one (which is what
@@ -86,3 +89,28 @@ def _one_by_one(cur, table, steps, column, pick, breakdown, options):
     summary = (None if after is None
                else dropoff_summary(cur, table, steps, int(after), column=column, **options))
     return overall, groups, summary
+
+
+def most_dropped_step(result: FunnelResult) -> int:
+    """The step (1-based, never the last) that loses the most customers, the earlier on
+    ties: the drop-out view a funnel opens on (1 when nobody drops, or with one step)."""
+    dropped = [step.dropped for step in result.steps[:-1]]
+    return dropped.index(max(dropped)) + 1 if dropped else 1
+
+
+def funnel_and_dropoff(cur, table: str, steps: list[str], column: str, after: int | None = None,
+                       **options) -> tuple[FunnelResult, DropoffSummary | None]:
+    """The funnel of ``steps`` (``options`` are those of :func:`compute_funnel`) and its
+    drop-out view by ``column`` after step ``after`` — when ``after`` is None or not a
+    step the view can show (the last one, say), after :func:`most_dropped_step` — found
+    from one set of counted attempts (:func:`funnel_with_dropoff`).  No summary when
+    nobody entered."""
+    def pick(result: FunnelResult) -> int | None:
+        if not result.entered:
+            return None
+        if after is not None and 1 <= int(after) < len(result.steps):
+            return int(after)
+        return most_dropped_step(result)
+
+    result, _, summary = funnel_with_dropoff(cur, table, steps, column, pick, **options)
+    return result, summary
