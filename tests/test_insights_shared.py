@@ -87,8 +87,12 @@ def test_the_journey_and_its_channels_come_from_one_query(sample):
     for ef in FILTERS:
         journey = insights.compute_journey(cur, "events", STAGES, ef)
         assert journey.funnel == funnel.compute_funnel(cur, "events", STAGES, event_filter=ef)
-        assert journey.channels == funnel.funnel_breakdown(cur, "events", STAGES, "channel",
-                                                           event_filter=ef)
+        # the channels' customers and conversions (the finding compares those), not
+        # their times between steps
+        assert _counts(journey.channels) == _counts(
+            funnel.funnel_breakdown(cur, "events", STAGES, "channel", event_filter=ef))
+        assert all(s.median_seconds_from_previous is None and s.mean_seconds_from_previous is None
+                   for _, r in journey.channels for s in r.steps)
         assert sum(r.entered for _, r in journey.channels) == journey.funnel.entered
         steps, after, options = insights.dropoff_question(cur, "events", journey, ef)
         direct = funnel.dropoff_summary(cur, "events", steps, after, **options)
@@ -99,8 +103,20 @@ def test_the_journey_and_its_channels_come_from_one_query(sample):
         overall, groups = funnel.funnel_and_breakdown(cur, "events", STAGES, "channel", **options)
         assert overall == funnel.compute_funnel(cur, "events", STAGES, **options)
         assert sum(r.entered for _, r in groups) == overall.entered
+        # without the groups' times: the same funnel and the same groups' counts
+        quick, counted = funnel.funnel_and_breakdown(cur, "events", STAGES, "channel",
+                                                     group_times=False, **options)
+        assert quick == overall and _counts(counted) == _counts(groups)
+        assert any(s.median_seconds_from_previous is not None for _, r in groups for s in r.steps)
+        assert all(s.p90_seconds_from_previous is None for _, r in counted for s in r.steps)
     web = insights.compute_journey(cur, "events", STAGES, EventFilter.build(equals={"channel": ["Web"]}))
     assert web.channels is None           # one channel kept: nothing to compare
+
+
+def _counts(groups) -> list:
+    return [(name, r.entered, [(s.step, s.customers, s.conversion_from_start,
+                                s.conversion_from_previous, s.dropped) for s in r.steps])
+            for name, r in groups]
 
 
 def test_one_kept_channel_has_no_channel_comparison(sample):

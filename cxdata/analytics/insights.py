@@ -225,8 +225,9 @@ def journey_funnel_steps(cur, table: str, stage_order, event_filter: EventFilter
 class Journey:
     """THE journey funnel under a filter (:func:`journey_funnel_steps`, in order, no time
     limit): ``by`` and ``steps`` say which; ``funnel`` is None with fewer than two steps;
-    ``channels`` holds the funnel per entry channel, (channel, FunnelResult), when the
-    findings compare entry channels (:func:`_compares_channels`), else None;
+    ``channels`` holds the funnel per entry channel, (channel, FunnelResult) — customers
+    and conversions, the times between steps left out (None) — when the findings compare
+    entry channels (:func:`_compares_channels`), else None;
     ``event_filter`` the filter it was computed under; ``dropoff`` the drop-off summary
     the ``dropoff`` finding quotes (:func:`dropoff_question`), None when nobody drops."""
     by: str
@@ -265,9 +266,10 @@ def compute_journey(cur, table: str, stage_order, event_filter: EventFilter | No
     if len(steps) < 2:
         return Journey(by, list(steps), None, event_filter=event_filter)
     breakdown = "channel" if _compares_channels(cur, table, event_filter) else None
+    # (the channel finding compares conversions: no times between steps per channel)
     result, channels, dropoff = funnel.funnel_with_dropoff(
         cur, table, steps, next_step_column(cur, table, event_filter), largest_drop_step,
-        breakdown=breakdown, by=by, event_filter=event_filter)
+        breakdown=breakdown, group_times=False, by=by, event_filter=event_filter)
     return Journey(by, list(steps), result, channels, event_filter, dropoff)
 
 

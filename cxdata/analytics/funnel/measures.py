@@ -33,13 +33,15 @@ def counted_attempts(cur, table: str, steps: list[str], rows: Sequence[int] = ()
     return _counted(spec, rows=rows), spec, engine
 
 
-def _step_aggregates(k: int) -> str:
+def _step_aggregates(k: int, times: bool = True) -> str:
     """SELECT list: n1…nk (customers with depth ≥ j) and per step j ≥ 2 the median, p90
-    and mean of (tj − tj−1) in seconds."""
+    and mean of (tj − tj−1) in seconds (NULL without ``times``: quantiles are most of
+    the cost of a funnel's figures)."""
     parts = [f"count(*) FILTER (WHERE depth >= {j}) AS n{j}" for j in range(1, k + 1)]
     for j in range(2, k + 1):
         d = f"(t{j} - t{j - 1}) / {_US_PER_SECOND}.0"
-        parts += [f"quantile_cont({d}, [0.5, 0.9]) AS q{j}", f"avg({d}) AS mean{j}"]
+        parts += ([f"quantile_cont({d}, [0.5, 0.9]) AS q{j}", f"avg({d}) AS mean{j}"] if times
+                  else [f"NULL::DOUBLE[] AS q{j}", f"NULL::DOUBLE AS mean{j}"])
     return ", ".join(parts)
 
 
@@ -51,7 +53,7 @@ def _result_from_row(labels: list[str], row: Sequence) -> FunnelResult:
         n = counts[j - 1]
         first, previous = counts[0], counts[j - 2] if j > 1 else counts[0]
         median = p90 = mean = None
-        if j > 1 and n:
+        if j > 1 and n and row[k + 2 * (j - 2)] is not None:      # (None: times not asked)
             quantiles = row[k + 2 * (j - 2)]
             median, p90 = float(quantiles[0]), float(quantiles[1])
             mean = float(row[k + 2 * (j - 2) + 1])
@@ -91,13 +93,13 @@ def _funnel_then(spec: _Spec) -> str:
     return f"SELECT {_step_aggregates(spec.k)} FROM kernel"
 
 
-def _breakdown_then(spec: _Spec) -> str:
+def _breakdown_then(spec: _Spec, group_times: bool = True) -> str:
     """The funnel over every customer, then per group, over the kernel's counted rows with
-    ``grp`` (:func:`_grouped`): rows for :func:`_breakdown_results`."""
-    aggregates = _step_aggregates(spec.k)
-    return (f"SELECT 0 AS part, NULL::VARCHAR AS grp, {aggregates} FROM kernel\n"
-            f"UNION ALL SELECT 1, grp, {aggregates} FROM kernel GROUP BY grp\n"
-            "ORDER BY part, n1 DESC, grp")
+    ``grp`` (:func:`_grouped`): rows for :func:`_breakdown_results`.  Without
+    ``group_times`` the groups' times between steps are not computed (None)."""
+    return (f"SELECT 0 AS part, NULL::VARCHAR AS grp, {_step_aggregates(spec.k)} FROM kernel\n"
+            f"UNION ALL SELECT 1, grp, {_step_aggregates(spec.k, group_times)} FROM kernel "
+            "GROUP BY grp\nORDER BY part, n1 DESC, grp")
 
 
 def _breakdown_results(spec: _Spec, rows: list[tuple]
@@ -163,14 +165,17 @@ def funnel_breakdown(cur, table: str, steps: list[str], breakdown: str,
     return funnel_and_breakdown(cur, table, steps, breakdown, **options)[1]
 
 
-def funnel_and_breakdown(cur, table: str, steps: list[str], breakdown: str,
+def funnel_and_breakdown(cur, table: str, steps: list[str], breakdown: str, *,
+                         group_times: bool = True,
                          **options) -> tuple[FunnelResult, list[tuple[str, FunnelResult]]]:
     """:func:`compute_funnel` and :func:`funnel_breakdown` from ONE query: the counted
     attempts are found once and aggregated twice, over every customer and per group
-    (each customer is in exactly one group)."""
+    (each customer is in exactly one group).  ``group_times=False``: the groups' times
+    between steps are left out (None), for a caller that compares their counts only."""
     engine = as_engine(cur, table)
     spec, sql = _grouped(engine, steps, breakdown, options)
-    return _breakdown_results(spec, sql.run(engine, "SELECT * FROM grouped", _breakdown_then(spec)))
+    return _breakdown_results(spec, sql.run(engine, "SELECT * FROM grouped",
+                                            _breakdown_then(spec, group_times)))
 
 
 def log_end_us(cur, table: str, event_filter: EventFilter | None = None) -> int | None:

@@ -35,13 +35,14 @@ StepChoice = Callable[[FunnelResult], "int | None"]
 
 
 def funnel_with_dropoff(cur, table: str, steps: list[str], column: str, pick: StepChoice, *,
-                        breakdown: str | None = None, **options
+                        breakdown: str | None = None, group_times: bool = True, **options
                         ) -> tuple[FunnelResult, list | None, DropoffSummary | None]:
     """``(funnel, groups, summary)`` for dataset table ``table``:
 
     * ``funnel``: :func:`compute_funnel` of ``steps`` (``options`` are its own);
     * ``groups``: the funnel per value of column ``breakdown``, as
-      :func:`funnel_breakdown` gives it, or None without a breakdown;
+      :func:`funnel_breakdown` gives it (without the times between steps unless
+      ``group_times``), or None without a breakdown;
     * ``summary``: :func:`dropoff_summary` by ``column`` after step ``pick(funnel)``, or
       None when ``pick`` returns None.
     """
@@ -53,11 +54,11 @@ def funnel_with_dropoff(cur, table: str, steps: list[str], column: str, pick: St
         spec, sql = _grouped(engine, steps, breakdown, options)
         relation = "grouped"
     if spec.order != "ordered" or len(spec.values) != spec.k:
-        return _one_by_one(cur, table, steps, column, pick, breakdown, options)
+        return _one_by_one(cur, table, steps, column, pick, breakdown, group_times, options)
     kernel, params = sql.query(f"SELECT * FROM {relation}")
     with engine.kept(kernel, params) as kept:
         if kept is None:
-            return _one_by_one(cur, table, steps, column, pick, breakdown, options)
+            return _one_by_one(cur, table, steps, column, pick, breakdown, group_times, options)
 
         def found():
             """CTEs ending in ``counted``, read from the kept rows (with ``grp`` beside
@@ -70,8 +71,8 @@ def funnel_with_dropoff(cur, table: str, steps: list[str], column: str, pick: St
             rows = found().run(engine, "SELECT * FROM counted", _funnel_then(spec))
             overall, groups = _result_from_row(spec.labels(), rows[0]), None
         else:
-            overall, groups = _breakdown_results(
-                spec, found().run(engine, "SELECT * FROM counted", _breakdown_then(spec)))
+            overall, groups = _breakdown_results(spec, found().run(
+                engine, "SELECT * FROM counted", _breakdown_then(spec, group_times)))
         after = pick(overall)
         # the funnel's counted attempts serve the drop-off of any of its steps: see
         # dropoffs._dropoff_spec (those who stop at step j are the same in a longer funnel)
@@ -79,12 +80,13 @@ def funnel_with_dropoff(cur, table: str, steps: list[str], column: str, pick: St
     return overall, groups, summary
 
 
-def _one_by_one(cur, table, steps, column, pick, breakdown, options):
+def _one_by_one(cur, table, steps, column, pick, breakdown, group_times, options):
     """:func:`funnel_with_dropoff` as three questions, each finding its counted attempts."""
     if breakdown is None:
         overall, groups = compute_funnel(cur, table, steps, **options), None
     else:
-        overall, groups = funnel_and_breakdown(cur, table, steps, breakdown, **options)
+        overall, groups = funnel_and_breakdown(cur, table, steps, breakdown,
+                                               group_times=group_times, **options)
     after = pick(overall)
     summary = (None if after is None
                else dropoff_summary(cur, table, steps, int(after), column=column, **options))
