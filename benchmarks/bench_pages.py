@@ -236,10 +236,12 @@ def main(argv=None) -> None:
         result = run()
         changes = result["changes"]
         print(f"  {label:12s} {result['first']:10.3f} {statistics.median(changes):8.3f} "
-              f"{max(changes):8.3f} {result['cached']:8.3f}")
-    print("\n'median'/'max': redraw after a filter change (new results computed); "
-          "'cached': the same view again; 'funnel←ovw': the Funnel page opened after the "
-          "Overview on the same filter (as from its drop-off finding).")
+              f"{max(changes):8.3f} {result['cached']:8.3f}   "
+              + " ".join(f"{seconds:.2f}" for seconds in changes))
+    print("\n'median'/'max': redraw after a filter change (new results computed), each "
+          "change's after them in order; 'cached': the same view again; 'funnel←ovw': the "
+          "Funnel page opened after the Overview on the same filter (as from its drop-off "
+          "finding).")
     print(f"load average at the end: {_load()}")
 
 
