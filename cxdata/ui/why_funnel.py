@@ -69,7 +69,7 @@ def why_drop_section(info, steps, after: int | None, options: dict, columns: dic
                "testing many factors at once (Benjamini–Hochberg).")
     if result.drivers.empty:
         return
-    chart = charts_why.driver_forest(result.drivers, column_names=columns)
+    chart = cached.chart(charts_why.driver_forest, result.drivers, column_names=columns)
     chart_with_downloads(chart, f"drivers after {result.step_from}", key="why_forest",
                          data=result.drivers)
     shown = result.drivers.copy()
@@ -169,7 +169,7 @@ def score_control_section(info, metric: str, grain: str, event_filter=None) -> N
             help="For each week or month out of the ordinary: which groups make the difference.")
     result = cached.call(info, "why.trends", "score_trend_limits", metric, grain,
                          explain_by=explain, event_filter=event_filter)
-    chart = charts_why.control_chart(result.buckets, metric, grain)
+    chart = cached.chart(charts_why.control_chart, result.buckets, metric, grain)
     chart_with_downloads(chart, f"{metric} per {grain} with control limits",
                          key="why_score_control", data=result.buckets)
     _, fmt = charts_why.TREND_DISPLAY[metric]
@@ -192,7 +192,7 @@ def control_section(info, steps, options: dict, grain: str) -> None:
     except ValueError as exc:
         st.warning(str(exc))
         return
-    chart = charts_why.control_chart(result.buckets, "conversion", grain)
+    chart = cached.chart(charts_why.control_chart, result.buckets, "conversion", grain)
     chart_with_downloads(chart, f"conversion per {grain} with control limits", key="why_control",
                          data=result.buckets)
     _signal_tables(result, grain, explain, "conversion", format_percent, "why_explain")

@@ -77,13 +77,15 @@ def conformance_section(info, jmap, ef: EventFilter | None,
                f"compared with its order ({plain(' → '.join(result.stages))}). Associations, not "
                "causes: customers who leave the map may differ in other ways.")
     _class_cards(result, last_stage)
-    chart_with_downloads(class_bars(result.classes, last_stage, title="Customers per class"),
+    chart_with_downloads(cached.chart(class_bars, result.classes, last_stage,
+                                      title="Customers per class"),
                          "Conformance classes",
                          key="why_map_classes", data=result.classes)
     if result.deviations.empty:
         st.success("No deviations: every customer follows the map.")
         return
-    chart_with_downloads(deviation_bars(result.deviations, last_stage), "Deviations from the map",
+    chart_with_downloads(cached.chart(deviation_bars, result.deviations, last_stage),
+                         "Deviations from the map",
                          key="why_map_deviations", data=result.deviations)
     follows = result.class_row("follows")
     st.markdown("**Deviations worth a pain point**")

@@ -52,7 +52,7 @@ def key_drivers_section(info: DatasetInfo, metric: str, ef: EventFilter | None) 
     y = st.radio("Vertical axis", ["score", "common"], horizontal=True,
                  format_func=lambda v: f"{label} of those customers" if v == "score" else "How common",
                  key=f"why_kd_y_{metric}", bind="query-params")
-    chart = charts_keydrivers.importance_performance(frame, metric, y=y)
+    chart = cached.chart(charts_keydrivers.importance_performance, frame, metric, y=y)
     chart_with_downloads(chart, f"key-drivers-{metric}", key=f"why_kd_chart_{metric}", data=frame,
                          alt_text=f"Key drivers of {label}: share of R² against "
                                   + ("score" if y == "score" else "how common"))
@@ -100,7 +100,7 @@ def comments_section(info: DatasetInfo, metric: str | None, by: str, ef: EventFi
     group = st.selectbox("Topics of", list(groups["group"]), key=f"why_comments_group_{by}",
                          bind="query-params")
     topics = result.topics[result.topics["group"] == group]
-    chart = charts_keydrivers.topic_bars(topics, title="Comment topics")
+    chart = cached.chart(charts_keydrivers.topic_bars, topics, title="Comment topics")
     chart_with_downloads(chart, "comment-topics", key=f"why_topics_chart_{by}", data=topics,
                          alt_text="Comment topics: comments mentioning each topic")
     examples = result.examples[result.examples["group"] == group]
