@@ -189,15 +189,16 @@ def next_columns(columns) -> list[str]:
 
 
 def funnel_and_view(info, steps, options, columns):
-    """``(result, summary)``: the funnel and, when the Drop-outs tab is open, the drop-out
-    view its widgets will ask for (None otherwise) — from one set of counted attempts
-    (``cached.funnel_and_dropoff``), so that the view does not find the funnel's
-    customers again.  The widgets are drawn later, from the funnel: their values are
-    read here as they will be (an unusable one means the default, as for the widgets)."""
+    """The funnel; when the Drop-outs tab is open, found with the drop-out view its
+    widgets will ask for, from one set of counted attempts (``cached.funnel_and_dropoff``
+    stores the view where ``cached.dropoff_summary`` finds it), so that the view does not
+    find the funnel's customers again.  The widgets are drawn later, from the funnel:
+    their values are read here as they will be (an unusable one means the default, as
+    for the widgets)."""
     tab = _chosen(TAB_KEY) or TABS[0]
     shown = next_columns(columns)
     if tab != TABS[0] or not shown:
-        return cached.funnel(info, steps, **options), None
+        return cached.funnel(info, steps, **options)
     column = _chosen("fn_next")
     column = column if column in shown else shown[0]
     try:
@@ -205,12 +206,10 @@ def funnel_and_view(info, steps, options, columns):
         after = int(str(_chosen(DROP_KEY)).split(".")[0])
     except ValueError:
         after = None
-    return cached.funnel_and_dropoff(info, steps, column, after, **options)
+    return cached.funnel_and_dropoff(info, steps, column, after, **options)[0]
 
 
-def dropouts_tab(info, result, steps, after, options, columns, ready=None):
-    """``ready``: the drop-out view :func:`funnel_and_view` found, used when it is the one
-    the widgets ask for."""
+def dropouts_tab(info, result, steps, after, options, columns):
     step, following = result.steps[after - 1], result.steps[after]
     c1, c2, c3 = st.columns(3)
     # Step names are user text: plain() keeps Markdown in them from being read as such.
@@ -225,10 +224,7 @@ def dropouts_tab(info, result, steps, after, options, columns, ready=None):
     column = st.columns([1, 2])[0].selectbox(
         "Show where they left and what they did next, by", next_columns(columns), index=0,
         key="fn_next", bind=URL, format_func=lambda c: columns[c].lower())
-    if ready is not None and (ready.after_step, ready.column) == (after, column):
-        summary = ready
-    else:
-        summary = cached.dropoff_summary(info, steps, after, column=column, **options)
+    summary = cached.dropoff_summary(info, steps, after, column=column, **options)
     if summary.in_progress:
         st.caption(f"{summary.in_progress:,} of the {summary.customers:,} entered so recently "
                    "that their conversion window was still open when the log ends: they are "
@@ -423,7 +419,7 @@ def main() -> None:
     # An unordered funnel's rows are counts of steps, not the steps: they keep their names.
     step_labels = None if order == "unordered" else labels
     try:
-        result, ready = funnel_and_view(info, steps, options, columns)
+        result = funnel_and_view(info, steps, options, columns)
     except ValueError as exc:
         st.warning(str(exc))
         return
@@ -449,7 +445,7 @@ def main() -> None:
     try:
         if tabs[0].open:
             with tabs[0]:
-                dropouts_tab(info, result, steps, selected, options, columns, ready)
+                dropouts_tab(info, result, steps, selected, options, columns)
         if tabs[1].open:
             with tabs[1]:
                 breakdown_tab(info, steps, options, columns, step_labels)

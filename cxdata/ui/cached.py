@@ -206,12 +206,20 @@ def funnel_and_dropoff(info: DatasetInfo, steps: Sequence[str], column: str,
     funnel(info, steps, _known=result, **options)
     if summary is not None:
         dropoff_summary(info, steps, summary.after_step, column=column, _known=summary, **options)
-        # "the step losing most" and that step by number are one question
-        if summary.after_step == most_dropped_step(result):
-            for asked in (None, summary.after_step):
-                call(info, "analytics.funnel", "funnel_and_dropoff", list(steps), column, asked,
-                     _known=(result, summary), **options)
+        _fill_funnel_views(info, steps, column, result, summary, options)
     return result, summary
+
+
+def _fill_funnel_views(info: DatasetInfo, steps: Sequence[str], column: str, result, summary,
+                       options: dict) -> None:
+    """Store ``(result, summary)`` as the answer of :func:`funnel_and_dropoff` asked for
+    the summary's step by number and — when that is the step losing most customers, the
+    view the Funnel page opens on — with no step chosen (``options``: normalised by
+    :func:`_funnel_options`)."""
+    asked = [summary.after_step] + ([None] if summary.after_step == most_dropped_step(result) else [])
+    for after in asked:
+        call(info, "analytics.funnel", "funnel_and_dropoff", list(steps), column, after,
+             _known=(result, summary), **options)
 
 
 def journey_dropoff(info: DatasetInfo, journey, event_filter: EventFilter | None = None):
@@ -230,12 +238,11 @@ def journey_dropoff(info: DatasetInfo, journey, event_filter: EventFilter | None
     if known is not None and (known.after_step, known.column) != (after, options["column"]):
         known = None
     if known is not None:
-        # the Funnel page on the journey's steps shows this very view when asked for this
-        # step (the finding's link), or by default when it loses the most customers
-        column, funnel_options = options["column"], {k: v for k, v in options.items() if k != "column"}
-        for asked in ([after, None] if most_dropped_step(journey.funnel) == after else [after]):
-            call(info, "analytics.funnel", "funnel_and_dropoff", list(steps), column, asked,
-                 _known=(journey.funnel, known), **_funnel_options(funnel_options))
+        # the Funnel page on the journey's steps shows this very view (from the finding's
+        # link, or by default when the step loses the most customers)
+        funnel_options = {k: v for k, v in options.items() if k != "column"}
+        _fill_funnel_views(info, steps, options["column"], journey.funnel, known,
+                           _funnel_options(funnel_options))
     return dropoff_summary(info, steps, after, _known=known, **options)
 
 
