@@ -96,13 +96,22 @@ def filtered_events(table: str, event_filter: EventFilter | None = None) -> tupl
     return f"SELECT * FROM {quote_ident(table)} WHERE {where}", params
 
 
-def event_counts(cur, table: str, event_filter: EventFilter | None = None) -> dict:
+def event_counts(cur, table: str, event_filter: EventFilter | None = None, *,
+                 per_value=None) -> dict:
     """Customers, events, and first / last event time (naive UTC; None when no event is
-    left) of a dataset table after a filter: ``{"customers", "events", "first", "last"}``."""
+    left) of a dataset table after a filter: ``{"customers", "events", "first", "last"}``.
+
+    ``per_value``: ``(column, frame)``, the frame :func:`event_counts_per` of that
+    column, when the filter is on it alone (or empty): the events and times are then
+    read from it, not scanned again (:mod:`cxdata.analytics.per_value`)."""
     from cxdata.engines import as_engine
     engine = as_engine(cur, table)
     source, params = filtered_events(engine.table, event_filter)
     customers = _customers_on_timeline(engine, event_filter)
+    if per_value is not None and customers is not None:
+        from cxdata.analytics.per_value import kept_event_counts
+        events, first, last = kept_event_counts(per_value[1], event_filter, per_value[0])
+        return {"customers": customers, "events": events, "first": first, "last": last}
     # Counting distinct customers is most of this scan's cost (a hash of every kept
     # event's customer): skipped when the stored timeline has counted them.
     distinct = "count(DISTINCT customer_id)" if customers is None else "0"
@@ -115,6 +124,27 @@ def event_counts(cur, table: str, event_filter: EventFilter | None = None) -> di
         customers = row[0]
     return {"customers": int(customers or 0), "events": int(row[1] or 0), "first": row[2],
             "last": row[3]}
+
+
+#: The column of a value in figures counted per value of a column (:func:`event_counts_per`,
+#: :mod:`cxdata.analytics.per_value`): the value as text, as a filter compares it.
+PER_VALUE = "per_value"
+
+
+def event_counts_per(cur, table: str, column: str):
+    """Per value of ``column`` (as text, None when missing; column :data:`PER_VALUE`): its
+    events and first / last event time (naive UTC), for :func:`event_counts` under any
+    filter on that column alone."""
+    from cxdata.engines import as_engine
+    import pandas as pd
+    engine = as_engine(cur, table)
+    value = f"CAST({quote_ident(column)} AS VARCHAR)"
+    # a customer's events are all in one part (Spark): the parts' rows add up per value
+    rows = engine.rows(f"SELECT {value} AS {PER_VALUE}, count(*) AS events, min(ts) AS first, "
+                       f"max(ts) AS last FROM {quote_ident(engine.table)} GROUP BY 1", [],
+                       f"SELECT {PER_VALUE}, CAST(sum(events) AS BIGINT) AS events, min(first) AS first, "
+                       f"max(last) AS last FROM kernel GROUP BY {PER_VALUE}")
+    return pd.DataFrame(rows, columns=[PER_VALUE, "events", "first", "last"])
 
 
 def _customers_on_timeline(engine, event_filter: EventFilter | None) -> int | None:

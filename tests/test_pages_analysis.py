@@ -192,6 +192,34 @@ def test_a_first_load_counts_the_events_once(workspace, monkeypatch):
     assert metrics(at)["Interactions"] == f"{events:,}"
 
 
+def test_a_channel_change_reads_the_cards_from_counts_per_channel(workspace, monkeypatch):
+    """The score and interaction counts are made once per channel; a change of the
+    channels kept adds them up instead of asking again, and shows what the filter's own
+    query gives."""
+    import streamlit as st
+    import cxdata.sql
+    from cxdata.analytics import insights
+    st.cache_data.clear()
+    asked = []
+    own_scores, own_counts = insights.score_counts, cxdata.sql.event_counts_per
+    monkeypatch.setattr(insights, "score_counts",
+                        lambda *a, **k: asked.append(("scores", a[2:], k)) or own_scores(*a, **k))
+    monkeypatch.setattr(cxdata.sql, "event_counts_per",
+                        lambda *a, **k: asked.append(("events", a[2:], k)) or own_counts(*a, **k))
+    at = open_page("overview")
+    for channels in (["Web"], ["Email", "Store"]):
+        at.multiselect(key="channel").set_value(channels).run()
+        assert not at.exception
+    assert asked == [("events", ("channel",), {}), ("scores", (), {"per": "channel"})]
+    cur = workspace.cursor()
+    name = table(workspace, SAMPLE_NAME)
+    ef = EventFilter.build(equals={"channel": ["Email", "Store"]})
+    shown = metrics(at)
+    assert shown["Interactions"] == f"{cxdata.sql.event_counts(cur, name, ef)['events']:,}"
+    for metric, summary in insights.overall_scores(own_scores(cur, name, ef)).items():
+        assert shown[metric.upper()] == charts.format_score(metric, summary.score)
+
+
 def test_the_funnel_page_opened_from_the_dropoff_finding_reuses_its_summary(workspace,
                                                                            monkeypatch):
     import streamlit as st

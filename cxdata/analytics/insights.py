@@ -139,13 +139,18 @@ def _non_empty(cur, table: str, column: str, event_filter: EventFilter | None) -
 _COUNT_COLUMNS = ["n", "high", "low", "total", "total_sq"]
 
 
-def score_counts(cur, table: str, event_filter: EventFilter | None = None) -> dict[str, pd.DataFrame]:
+def score_counts(cur, table: str, event_filter: EventFilter | None = None, *,
+                 per: str | None = None) -> dict[str, pd.DataFrame]:
     """Per score metric with responses: its response counts per month and touchpoint
     (:func:`cxdata.analytics.scores.response_counts`) — ONE aggregation for every metric
     and every score finding (:func:`cxdata.analytics.scores.responses_by_metric`).  The
     overall score (:func:`overall_scores`), the score per touchpoint and the monthly
     series are sums of these rows (counts and sums add up), so each is exactly what its
-    own query would give."""
+    own query would give.
+
+    ``per``: a column counted apart too (column ``per_value``):
+    :func:`cxdata.analytics.per_value.kept_score_counts` then gives the counts under any
+    filter on that column alone, without another query."""
     columns = as_engine(cur, table).column_types()
     by = "touchpoint" if "touchpoint" in columns else None
     metrics = [metric for metric in METRICS if metric in columns]
@@ -153,7 +158,7 @@ def score_counts(cur, table: str, event_filter: EventFilter | None = None) -> di
         return {}
     counts = {}
     for metric, frame in responses_by_metric(cur, table, metrics, by, grain="month",
-                                             event_filter=event_filter).items():
+                                             event_filter=event_filter, per=per).items():
         if by is None:
             frame = frame.assign(group=MISSING_GROUP)
         if len(frame):

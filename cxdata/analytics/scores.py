@@ -30,7 +30,7 @@ from scipy import special
 
 from cxdata.engines import as_engine
 from cxdata.io.schema import resolve_column
-from cxdata.sql import EventFilter, filtered_events, quote_ident
+from cxdata.sql import PER_VALUE, EventFilter, filtered_events, quote_ident
 
 METRICS: tuple[str, ...] = ("nps", "csat", "ces")
 METRIC_LABELS: dict[str, str] = {"nps": "NPS", "csat": "CSAT", "ces": "CES"}
@@ -318,9 +318,14 @@ class _Key:
     name: str          # output column name
     column: str | None = None
     grain: str | None = None
+    #: the column's value as text, as a filter on it compares it (missing stays missing),
+    #: instead of the label that groups missing and empty values as "(none)"
+    raw: bool = False
 
     def sql(self) -> str:
-        return _period_sql(self.grain) if self.grain else _group_label_sql(self.column)
+        if self.grain:
+            return _period_sql(self.grain)
+        return f"CAST({quote_ident(self.column)} AS VARCHAR)" if self.raw else _group_label_sql(self.column)
 
 
 def _key_for(columns: list[str], by: str, name: str = "group") -> _Key:
@@ -452,10 +457,14 @@ def response_counts(cur, table: str, metric: str, by: str | None = None, *,
 
 
 def responses_by_metric(cur, table: str, metrics: Sequence[str], by: str | None = None, *,
-                        grain: str | None = None,
-                        event_filter: EventFilter | None = None) -> dict[str, pd.DataFrame]:
+                        grain: str | None = None, event_filter: EventFilter | None = None,
+                        per: str | None = None) -> dict[str, pd.DataFrame]:
     """:func:`response_counts` of several metrics in ONE query (a branch per metric,
-    :func:`_aggregate_metrics`): metric -> its frame (the same rows as its own call)."""
+    :func:`_aggregate_metrics`): metric -> its frame (the same rows as its own call).
+
+    ``per``: a column whose values are one more key, column :data:`PER_VALUE` (the value
+    as text, None when missing), so that the counts under any filter on that column
+    alone are sums of these rows (:mod:`cxdata.analytics.per_value`)."""
     columns = table_columns(cur, table)
     keys = []
     if grain is not None:
@@ -463,6 +472,8 @@ def responses_by_metric(cur, table: str, metrics: Sequence[str], by: str | None 
         keys.append(_Key("period", grain=grain))
     if by is not None:
         keys.append(_key_for(columns, by))
+    if per is not None:
+        keys.append(_Key(PER_VALUE, column=resolve_column(columns, per), raw=True))
     frames = _aggregate_metrics(cur, table, metrics, keys, event_filter=event_filter)
     return {metric: frame.sort_values([k.name for k in keys]).reset_index(drop=True) if keys else frame
             for metric, frame in frames.items()}

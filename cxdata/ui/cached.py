@@ -92,7 +92,24 @@ def dataset_counts(info: DatasetInfo, event_filter: EventFilter | None = None) -
     # first load asks for both).
     if event_filter is not None and event_filter.is_empty():
         event_filter = None
-    return call(info, "sql", "event_counts", event_filter)
+    column = _per_value_column(info, event_filter)
+    if column is None:
+        return call(info, "sql", "event_counts", event_filter)
+    per_value = (column, call(info, "sql", "event_counts_per", column))
+    return call(info, "sql", "event_counts", event_filter, _inputs={"per_value": per_value})
+
+
+#: The filter bar's column: the events' figures counted once per value of it answer every
+#: change of its values (:mod:`cxdata.analytics.per_value`).
+PER_VALUE_COLUMN = "channel"
+
+
+def _per_value_column(info: DatasetInfo, event_filter: EventFilter | None) -> str | None:
+    """:data:`PER_VALUE_COLUMN` when the dataset has it and the filter keeps values of it
+    alone (or nothing): figures counted per value of it then answer the filter."""
+    from cxdata.analytics.per_value import serves
+    column = PER_VALUE_COLUMN
+    return column if info.has_role(column) and serves(event_filter, column) else None
 
 
 def date_span(info: DatasetInfo) -> tuple[dt.date | None, dt.date | None]:
@@ -250,7 +267,22 @@ def score_counts(info: DatasetInfo, event_filter: EventFilter | None = None) -> 
     """``cxdata.analytics.insights.score_counts``: every metric's response counts per month
     and touchpoint, in one query — the Overview's score cards
     (``insights.overall_scores``) and its findings share them."""
-    return call(info, "analytics.insights", "score_counts", event_filter=event_filter)
+    if event_filter is not None and event_filter.is_empty():
+        event_filter = None
+    column = _per_value_column(info, event_filter)
+    if column is None:
+        return call(info, "analytics.insights", "score_counts", event_filter=event_filter)
+    per_value = call(info, "analytics.insights", "score_counts", per=column)
+    return _kept_score_counts(info.cache_key, column, event_filter, per_value)
+
+
+@st.cache_data(show_spinner=False, max_entries=MAX_ENTRIES)
+def _kept_score_counts(cache_key: tuple, column: str, event_filter: EventFilter | None,
+                       _per_value: dict) -> dict:
+    """``per_value.kept_score_counts``, once per filter (``_per_value``, the counts per
+    value of ``column``, is known from the first two: left out of the key)."""
+    from cxdata.analytics.per_value import kept_score_counts
+    return kept_score_counts(_per_value, event_filter, column)
 
 
 def score_summary(info: DatasetInfo, metric: str, **options):
