@@ -9,6 +9,7 @@ import time
 import uuid
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 
 from tests.browser_support import assert_no_exception, screenshot, wait_for_app
 from tests.test_browser_maps import create_map
@@ -104,11 +105,28 @@ def open_workshop(page, target) -> None:
                          + str(toggle.get_attribute("aria-expanded")))
 
 
-def workshop_button(page, name: str) -> None:
-    """Press a button of the facilitator's Workshop popover (opening it when closed)."""
-    button = page.get_by_role("button", name=name)
-    open_workshop(page, button)
-    button.click()
+def workshop_button(page, name: str, shows: str) -> None:
+    """Press a button of the facilitator's Workshop popover (opening it when closed) until
+    the popover shows ``shows``, the button's other state ("Close voting" after "Open
+    voting"; "Stop timer" enabled after "Start timer").  A click that lands while the
+    popover's content is being redrawn can be lost: it is pressed again only when the app
+    is idle and the popover still shows the old state, so that a slow redraw is never
+    taken for a lost click (pressing again would toggle it back)."""
+    button = page.get_by_role("button", name=name, exact=True)
+    after = page.get_by_role("button", name=shows, exact=True, disabled=False)
+    for _ in range(3):
+        open_workshop(page, button)
+        button.click()
+        try:
+            after.wait_for(timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            wait_for_app(page)
+            open_workshop(page, button.or_(after).first)
+            if after.is_visible():
+                break
+    else:
+        raise AssertionError(f"{name!r} did not take: the popover still shows it")
     wait_for_app(page)
 
 
@@ -338,7 +356,7 @@ def test_a_room_adds_notes_and_votes_at_once(app_server, browser):
         votes.fill("2")
         votes.press("Enter")
         wait_for_app(fac)
-        workshop_button(fac, "Open voting")
+        workshop_button(fac, "Open voting", "Close voting")
         favourite = next(t for t in sent if t.startswith("Bob idea 0"))
         for name, page in people:
             page.get_by_text("2 of 2 votes left").wait_for(timeout=LIVE_WAIT_MS)
@@ -350,12 +368,14 @@ def test_a_room_adds_notes_and_votes_at_once(app_server, browser):
             page.locator("[class*='st-key-join_note_']", has_text=other).get_by_role(
                 "button", name="● Vote").click()
             page.get_by_text("0 of 2 votes left").wait_for(timeout=LIVE_WAIT_MS)
-            # No dot left: every vote button is disabled now.
-            assert page.get_by_role("button", name="● Vote").first.is_disabled()
+            # No dot left: every vote button is disabled now (the page draws the count
+            # above the notes, so the buttons below may still be the old ones a moment)
+            expect(page.get_by_role("button", name="● Vote").first).to_be_disabled(
+                timeout=LIVE_WAIT_MS)
         # Hidden until revealed: the projector shows how many dots, not where.
         projector.locator(CANVAS, has_text="5 placed by 3").wait_for(timeout=LIVE_WAIT_MS)
         assert projector.locator(CANVAS + " .cxc-votes").count() == 0
-        workshop_button(fac, "Reveal votes")
+        workshop_button(fac, "Reveal votes", "Hide votes")
         projector.locator(CANVAS + " .cxc-ranking li").first.wait_for(timeout=LIVE_WAIT_MS)
         ranking = projector.locator(CANVAS + " .cxc-ranking li").all_inner_texts()
         assert ranking[0].startswith("1. 3 ●") and favourite in ranking[0]
@@ -364,14 +384,16 @@ def test_a_room_adds_notes_and_votes_at_once(app_server, browser):
         assert sum(int(b.split()[-1]) for b in badges) == 5
 
         # The facilitator locks the map: participants can look, not add.
-        workshop_button(fac, "Lock the map")
+        workshop_button(fac, "Lock the map", "Unlock the map")
         for _, page in people:
             page.get_by_text("locked the map").wait_for(timeout=LIVE_WAIT_MS)
-            assert page.get_by_role("button", name="Add note").count() == 0
+            # (the form below the notice may still be the old one a moment)
+            expect(page.get_by_role("button", name="Add note")).to_have_count(
+                0, timeout=LIVE_WAIT_MS)
         projector.locator(CANVAS, has_text="Map locked").wait_for(timeout=LIVE_WAIT_MS)
 
         # A timer on the projector and the phones.
-        workshop_button(fac, "Start timer")
+        workshop_button(fac, "Start timer", "Stop timer")
         projector.locator(CANVAS + " .cxc-timer-big", has_text=re.compile(r"Timer [45]:\d\d")
                           ).wait_for(timeout=LIVE_WAIT_MS)
         people[0][1].get_by_text(re.compile(r"Timer: [45]:\d\d left")).wait_for(
