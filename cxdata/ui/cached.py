@@ -105,11 +105,15 @@ PER_VALUE_COLUMN = "channel"
 
 
 def _per_value_column(info: DatasetInfo, event_filter: EventFilter | None) -> str | None:
-    """:data:`PER_VALUE_COLUMN` when the dataset has it and the filter keeps values of it
+    """:data:`PER_VALUE_COLUMN` when the dataset has it with fewer values than the filter
+    bar lists (a column mapped as the channel by mistake, with a value per customer, would
+    make the counts per value as big as the events) and the filter keeps values of it
     alone (or nothing): figures counted per value of it then answer the filter."""
     from cxdata.analytics.per_value import serves
     column = PER_VALUE_COLUMN
-    return column if info.has_role(column) and serves(event_filter, column) else None
+    if not (info.has_role(column) and serves(event_filter, column)):
+        return None
+    return column if len(column_values(info, column)) < COLUMN_VALUES else None
 
 
 def date_span(info: DatasetInfo) -> tuple[dt.date | None, dt.date | None]:
@@ -124,7 +128,11 @@ def _column_values(cache_key: tuple, name: str, column: str, limit: int) -> list
     return get_workspace().distinct_values(name, column, limit=limit)
 
 
-def column_values(info: DatasetInfo, column: str, limit: int = 300) -> list[str]:
+#: How many values of a column the pickers list, most frequent first.
+COLUMN_VALUES = 300
+
+
+def column_values(info: DatasetInfo, column: str, limit: int = COLUMN_VALUES) -> list[str]:
     """Values of a column, most frequent first (for pickers)."""
     if is_connected(info):
         return call(info, "sql", "distinct_values", column, limit)
