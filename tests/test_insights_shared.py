@@ -25,7 +25,7 @@ def test_score_counts_give_the_direct_queries_figures(sample, ef):
         pd.testing.assert_frame_equal(shared.reset_index(drop=True), expected, check_dtype=False)
         monthly = scores.response_counts(sample.cursor(), "events", metric, grain="month",
                                          event_filter=ef)
-        pd.testing.assert_frame_equal(insights._summed(by_month, ["period"]), monthly,
+        pd.testing.assert_frame_equal(insights.summed_responses(by_month, ["period"]), monthly,
                                       check_dtype=False)
 
 

@@ -37,8 +37,9 @@ from cxdata.engines import as_engine
 from cxdata.formatting import format_count as _count
 from cxdata.formatting import format_number, format_p, format_percent, format_score
 from cxdata.analytics.scores import (
-    LOW_SAMPLE_DEFAULT, METRIC_LABELS, METRICS, MISSING_GROUP, Comparison, ResponseCounts,
-    ScoreSummary, compare_counts, counts_of, responses_by_metric, summarise, two_proportion_test,
+    LOW_SAMPLE_DEFAULT, METRIC_LABELS, METRICS, MISSING_GROUP, RESPONSE_FIGURES, Comparison,
+    ResponseCounts, ScoreSummary, compare_counts, counts_of, responses_by_metric,
+    summarise, summed_responses, two_proportion_test,
 )
 from cxdata.sql import EventFilter, filtered_events, quote_ident
 
@@ -136,7 +137,6 @@ def _non_empty(cur, table: str, column: str, event_filter: EventFilter | None) -
     return bool(rows[0][0])
 
 
-_COUNT_COLUMNS = ["n", "high", "low", "total", "total_sq"]
 
 
 def score_counts(cur, table: str, event_filter: EventFilter | None = None, *,
@@ -175,16 +175,11 @@ def overall_scores(counts: dict[str, pd.DataFrame]) -> dict[str, ScoreSummary]:
             for metric in METRICS}
 
 
-def _summed(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """The count columns of ``frame`` summed per ``keys``, sorted by them."""
-    return frame.groupby(keys, sort=True)[_COUNT_COLUMNS].sum().reset_index()
-
-
 def _by_touchpoint(metric: str, by_month: pd.DataFrame) -> pd.DataFrame:
     """The metric per touchpoint (the columns of :func:`cxdata.analytics.scores.scores_by`:
     group, n, score, ci_low, ci_high, low_sample, secondary)."""
     rows = []
-    for _, row in _summed(by_month, ["group"]).iterrows():
+    for _, row in summed_responses(by_month, ["group"]).iterrows():
         s = summarise(metric, counts_of(row), str(row["group"]))
         rows.append([s.group, s.n, s.score, s.ci_low, s.ci_high, s.low_sample, s.secondary])
     frame = pd.DataFrame(rows, columns=["group", "n", "score", "ci_low", "ci_high", "low_sample",
@@ -461,17 +456,17 @@ def _month_counts(rows: pd.DataFrame) -> list[ResponseCounts]:
     tests below combine them many times, and plain integers add up far faster than
     frames."""
     return [ResponseCounts(*(int(v) for v in values))
-            for values in rows[_COUNT_COLUMNS].itertuples(index=False, name=None)]
+            for values in rows[list(RESPONSE_FIGURES)].itertuples(index=False, name=None)]
 
 
 def _added(counts: list[ResponseCounts]) -> ResponseCounts:
     """The counts of several groups pooled (counts and sums add up)."""
-    return ResponseCounts(*(sum(getattr(c, name) for c in counts) for name in _COUNT_COLUMNS))
+    return ResponseCounts(*(sum(getattr(c, name) for c in counts) for name in RESPONSE_FIGURES))
 
 
 def _without(total: ResponseCounts, part: ResponseCounts) -> ResponseCounts:
     """The counts of ``total``'s groups other than ``part`` (exact: whole numbers)."""
-    return ResponseCounts(*(getattr(total, name) - getattr(part, name) for name in _COUNT_COLUMNS))
+    return ResponseCounts(*(getattr(total, name) - getattr(part, name) for name in RESPONSE_FIGURES))
 
 
 def _series_changes(metric: str, touchpoint: str | None, rows: pd.DataFrame
@@ -524,7 +519,7 @@ def _trend_insight(counts: dict[str, pd.DataFrame]) -> Insight | None:
     tests = 0
     series_results = []
     for metric, by_month in counts.items():
-        overall = _summed(by_month, ["period"])
+        overall = summed_responses(by_month, ["period"])
         per_touchpoint = by_month[by_month["group"] != MISSING_GROUP]
         series = [(None, overall)] + list(per_touchpoint.groupby("group", sort=True))
         for name, rows in series:

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from cxdata.analytics.scores import RESPONSE_FIGURES, summed_responses
 from cxdata.sql import PER_VALUE, EventFilter
 
 __all__ = ["PER_VALUE", "serves", "kept_event_counts", "kept_score_counts"]
-
-_FIGURES = ["n", "high", "low", "total", "total_sq"]
 
 
 def serves(event_filter: EventFilter | None, column: str) -> bool:
@@ -74,7 +73,6 @@ def kept_score_counts(per_value: dict[str, pd.DataFrame], event_filter: EventFil
         kept = frame[_kept(frame[PER_VALUE], event_filter)].drop(columns=PER_VALUE)
         if kept.empty:
             continue
-        keys = [c for c in kept.columns if c not in _FIGURES]
-        summed = kept.groupby(keys, sort=True, dropna=False)[_FIGURES].sum().reset_index()
-        counts[metric] = summed[list(kept.columns)].astype({f: "int64" for f in _FIGURES})
+        summed = summed_responses(kept, [c for c in kept.columns if c not in RESPONSE_FIGURES])
+        counts[metric] = summed[list(kept.columns)].astype({f: "int64" for f in RESPONSE_FIGURES})
     return counts

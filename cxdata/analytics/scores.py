@@ -396,10 +396,10 @@ def _aggregate_metrics(cur, table: str, metrics: Sequence[str], keys: Sequence[_
     key_names = (["metric"] if labelled else []) + [key.name for key in keys]
     grouped = ", ".join(quote_ident(name) for name in key_names)
     then = (f"SELECT {grouped + ', ' if grouped else ''}"
-            + ", ".join(f"CAST(sum({n}) AS BIGINT) AS {n}" for n in _FIGURES)
+            + ", ".join(f"CAST(sum({n}) AS BIGINT) AS {n}" for n in RESPONSE_FIGURES)
             + " FROM kernel" + (f" GROUP BY {grouped}" if grouped else ""))
     # rows() keeps exact Python ints (a HUGEINT would arrive as float in a DataFrame).
-    frame = pd.DataFrame(engine.rows(kernel, params, then), columns=key_names + list(_FIGURES))
+    frame = pd.DataFrame(engine.rows(kernel, params, then), columns=key_names + list(RESPONSE_FIGURES))
     if not labelled:
         frame.insert(0, "metric", metrics[0])
     frame = frame[frame["n"].notna()]
@@ -407,12 +407,20 @@ def _aggregate_metrics(cur, table: str, metrics: Sequence[str], keys: Sequence[_
     for metric in metrics:
         one = frame[(frame["metric"] == metric) & (frame["n"] > 0)]
         frames[metric] = one.drop(columns="metric").astype(
-            {figure: "int64" for figure in _FIGURES}).reset_index(drop=True)
+            {figure: "int64" for figure in RESPONSE_FIGURES}).reset_index(drop=True)
     return frames
 
 
-#: The figures of a group's responses, as :func:`_aggregate` returns them.
-_FIGURES = ("n", "high", "low", "total", "total_sq")
+#: The figures of a group's responses, as :func:`_aggregate` returns them: counts and sums,
+#: so that the figures of several groups add up (:func:`summed_responses`).
+RESPONSE_FIGURES = ("n", "high", "low", "total", "total_sq")
+
+
+def summed_responses(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """The :data:`RESPONSE_FIGURES` of ``frame``'s rows summed per ``keys`` (sorted by
+    them, key columns first): the figures of the groups each key value merges."""
+    return (frame.groupby(list(keys), sort=True, dropna=False)[list(RESPONSE_FIGURES)]
+            .sum().reset_index())
 
 
 def _counts(row) -> ResponseCounts:
