@@ -185,7 +185,13 @@ def test_connect_and_the_overview_equals_the_same_file_uploaded(spark, warm_serv
         assert not page.exception, page.exception
         return page
 
+    import cxdata.sql
+    per_channel, own = [], cxdata.sql.event_counts_per
+    monkeypatch.setattr(cxdata.sql, "event_counts_per",
+                        lambda *a, **k: per_channel.append(a[1]) or own(*a, **k))
     on_spark, uploaded = overview("Lake log"), overview("Uploaded")
+    # the interactions per channel only where the timeline counts the customers (not Spark)
+    assert per_channel == [ws.get_dataset("Uploaded").table]
     shown = {m.label: m.value for m in on_spark.metric}
     assert shown["Customers"] == "12" and shown["Interactions"] == "27"
     # 12 entered at Aware, 6 reached Purchase.

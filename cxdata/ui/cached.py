@@ -93,7 +93,9 @@ def dataset_counts(info: DatasetInfo, event_filter: EventFilter | None = None) -
     if event_filter is not None and event_filter.is_empty():
         event_filter = None
     column = _per_value_column(info, event_filter)
-    if column is None:
+    if column is None or is_connected(info):
+        # (a connected dataset has no timeline to count its customers on: the scan that
+        # counts them gives the events too, and a query per channel would be one more job)
         return call(info, "sql", "event_counts", event_filter)
     per_value = (column, call(info, "sql", "event_counts_per", column))
     return call(info, "sql", "event_counts", event_filter, _inputs={"per_value": per_value})
